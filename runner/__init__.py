@@ -1,0 +1,1 @@
+"""Training and what follows it: schedule, data, the training loop, painting and evaluation."""
