@@ -1,0 +1,20 @@
+"""archspec: declarative architecture specs for PyTorch.
+
+``archspec.load(path)`` reads and validates a spec; ``archspec.build(spec)`` compiles it into a
+``torch.nn.Module`` (torch is imported only then).
+"""
+from __future__ import annotations
+
+from archspec.errors import Problem, SpecError
+from archspec.load import dump, load, loads, spec_hash
+from archspec.spec import Spec
+
+__all__ = ["Problem", "Spec", "SpecError", "build", "dump", "load", "loads", "spec_hash"]
+__version__ = "0.1.0"
+
+
+def build(spec: Spec, **kwargs):
+    """Compile a validated spec into a ``torch.nn.Module`` (see :mod:`archspec.compile`)."""
+    from archspec.compile import build as _build  # torch is imported here, never by `check`
+
+    return _build(spec, **kwargs)

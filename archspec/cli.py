@@ -1,0 +1,129 @@
+"""`archspec` command line: check | show | schema | diff.
+
+Exit status: 0 when all is well, 1 when a spec is invalid, 2 for usage errors (a missing file,
+an unknown option). `archspec check` never imports torch: checking a spec is instant.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from archspec.errors import SpecError
+from archspec.load import load, to_data
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except BrokenPipeError:  # `archspec show | head`
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="archspec", description="Validate, inspect and export archspec specs.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("check", help="validate specs and prove their shapes flow")
+    p.add_argument("specs", nargs="+", metavar="SPEC")
+    _add_set(p)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("show", help="per-layer shapes, parameters, multiply-adds, memory, receptive field")
+    p.add_argument("spec", metavar="SPEC")
+    p.add_argument("--json", action="store_true", help="print the same data as JSON")
+    p.add_argument("--sizes", action="store_true", help="list the input sizes for which the whole model flows")
+    _add_set(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("diff", help="what differs between two specs, key by key (after defaults)")
+    p.add_argument("old", metavar="SPEC_A")
+    p.add_argument("new", metavar="SPEC_B")
+    p.set_defaults(func=cmd_diff)
+    return parser
+
+
+def _add_set(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a value, e.g. --set training.samples=2000 (repeatable)")
+
+
+def _load_or_report(path: str, overrides: Sequence[str] = ()):
+    """The spec, or (None, exit status) after printing why not."""
+    try:
+        return load(path, overrides), EXIT_OK
+    except FileNotFoundError as exc:
+        print(f"archspec: error: {exc}", file=sys.stderr)
+        return None, EXIT_USAGE
+    except SpecError as exc:
+        print(exc.report(), file=sys.stderr)
+        return None, EXIT_INVALID
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    status = EXIT_OK
+    for path in args.specs:
+        spec, code = _load_or_report(path, args.overrides)
+        if spec is None:
+            status = max(status, code)
+            continue
+        networks = spec.model.networks
+        rows = sum(len(part.table) for net in networks.values() for part in net.parts.values())
+        print(f"{path}: ok ({spec.model.kind}: {len(networks)} networks, {rows} rows)")
+    return status
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    spec, code = _load_or_report(args.spec, args.overrides)
+    if spec is None:
+        return code
+    from archspec import show
+
+    if args.sizes:
+        print(json.dumps(show.sizes_data(spec), indent=2) if args.json else show.sizes_text(spec))
+    else:
+        print(json.dumps(show.summary_data(spec), indent=2) if args.json else show.summary_text(spec))
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from archspec.schema import schema_text
+
+    sys.stdout.write(schema_text())
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    old, code_old = _load_or_report(args.old)
+    new, code_new = _load_or_report(args.new)
+    if old is None or new is None:
+        return max(code_old, code_new)
+    changes = list(diff_data(to_data(old), to_data(new)))
+    for path, before, after in changes:
+        print(f"{path}: {json.dumps(before)} -> {json.dumps(after)}")
+    if not changes:
+        print("no differences")
+    return EXIT_OK
+
+
+_ABSENT = "(absent)"
+
+
+def diff_data(a, b, path: str = ""):
+    """Yield (path, old, new) for every leaf that differs between two plain-data trees."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            yield from diff_data(a.get(key, _ABSENT), b.get(key, _ABSENT), f"{path}.{key}" if path else str(key))
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            yield from diff_data(x, y, f"{path}[{i}]")
+    elif a != b:
+        yield path, a, b

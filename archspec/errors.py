@@ -1,0 +1,75 @@
+"""Errors as data: every problem in a spec is a :class:`Problem`, collected and reported once.
+
+A problem knows its code (machine-readable), its ``loc`` (the path of the offending node, e.g.
+``('model', 'networks', 'generator', 'A', 'table', 1)``), the file, line and column of that node,
+a message that says what was expected and what was found, and a fix where one exists.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+from typing import Iterable, Sequence
+
+Loc = tuple  # tuple[str | int, ...]
+
+
+def format_loc(loc: Sequence[object]) -> str:
+    """``('model', 'networks', 'A', 'table', 1)`` -> ``model.networks.A.table[1]``."""
+    text = ""
+    for item in loc:
+        if isinstance(item, int) and not isinstance(item, bool):
+            text += f"[{item}]"
+        else:
+            text += ("." if text else "") + str(item)
+    return text or "(root)"
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str
+    loc: Loc
+    message: str
+    fix: str | None = None
+    file: str = "<spec>"
+    line: int = 1  # 1-based
+    col: int = 1  # 1-based
+
+    def at(self, file: str, line: int, col: int) -> "Problem":
+        return replace(self, file=file, line=line, col=col)
+
+    def format(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}" if self.line > 0 else self.file  # line 0: from the command line
+        head = f"{where}: error: {format_loc(self.loc)}: {self.message}"
+        return head + (f"\n    fix: {self.fix}" if self.fix else "")
+
+
+class SpecError(Exception):
+    """One or more problems in a spec, reported together."""
+
+    def __init__(self, problems: Iterable[Problem]):
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.code))
+        super().__init__(self.report())
+
+    def report(self) -> str:
+        n = len(self.problems)
+        lines = [p.format() for p in self.problems]
+        lines.append(f"{n} error{'s' if n != 1 else ''} in {_files(self.problems)}")
+        return "\n".join(lines)
+
+
+def _files(problems: Sequence[Problem]) -> str:
+    names = sorted({p.file for p in problems})
+    return ", ".join(names) if names else "the spec"
+
+
+def did_you_mean(name: object, known: Iterable[str]) -> str | None:
+    """A suggestion for a misspelt name, or None when nothing is close."""
+    known = sorted(set(known))
+    matches = difflib.get_close_matches(str(name), known, n=1, cutoff=0.6)
+    if not matches:  # case slips (relu -> ReLU) are the commonest typo; difflib undervalues them
+        matches = [k for k in known if k.lower() == str(name).lower()]
+    return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def one_of(known: Iterable[str]) -> str:
+    return ", ".join(sorted(set(known)))

@@ -1,0 +1,324 @@
+"""YAML -> validated :class:`~archspec.spec.Spec`, with ``file:line:col`` on every error.
+
+The pipeline: parse safe YAML with positions; apply ``--set`` overrides; validate with
+pydantic; check names and references (:mod:`archspec.semantics`); check that shapes flow
+(:mod:`archspec.shapes`). Every stage's problems are collected; a stage that cannot run on a
+broken spec is skipped, and all problems found so far are raised together in one
+:class:`~archspec.errors.SpecError`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import types
+import typing
+from pathlib import Path as FsPath
+from typing import Any, Iterable, Sequence
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from archspec import semantics
+from archspec.errors import Problem, SpecError, did_you_mean, one_of
+from archspec.spec import ROW_COLUMNS, LayerRow, Network, Part, Spec
+from archspec.yamlpos import Document, YamlProblems, parse
+
+# Spec files are small; anything larger is a mistake (a data file passed as a spec).
+MAX_SPEC_BYTES = 2_000_000
+_ROW_TAGS = ("layer", "block")  # the union tags pydantic puts into a row's error location
+
+
+def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
+    """Read, validate and shape-check the spec at ``path``. Raises :class:`SpecError`."""
+    path = FsPath(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise FileNotFoundError(f"cannot read spec {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise SpecError([Problem("too_large", (), f"expected a spec of at most {MAX_SPEC_BYTES} bytes, found {len(raw)} bytes", file=str(path))])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError([Problem("encoding", (), f"expected UTF-8 text, found a byte {raw[exc.start]:#04x} that is not", file=str(path))]) from None
+    return loads(text, filename=str(path), overrides=overrides)
+
+
+def loads(text: str, filename: str = "<string>", overrides: Sequence[str] = ()) -> Spec:
+    """Validate spec text. ``filename`` only labels the errors."""
+    spec, problems = _validate(text, filename, overrides)
+    if problems:
+        raise SpecError(problems)
+    assert spec is not None
+    return spec
+
+
+def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec | None, list[Problem]]:
+    try:
+        doc = parse(text)
+    except YamlProblems as exc:
+        return None, [p.at(filename, p.line, p.col) for p in exc.problems]
+    origins: dict[tuple, str] = {}
+    problems = list(doc.problems) + _apply_overrides(doc, overrides, origins)
+    if doc.data is None:
+        problems.append(Problem("empty", (), "expected a mapping with keys archspec, name and model; found an empty document",
+                                "start from specs/quickstart.yaml"))
+        return None, _place(problems, doc, filename, origins)
+    if not isinstance(doc.data, dict):
+        problems.append(Problem("root_type", (), f"expected a mapping with keys archspec, name and model at the top; found {_describe(doc.data)}"))
+        return None, _place(problems, doc, filename, origins)
+    try:
+        spec = Spec.model_validate(doc.data)
+    except ValidationError as exc:
+        seen = [p.loc for p in problems]  # a node dropped for a YAML problem is not reported twice
+        problems.extend(p for p in _from_pydantic(exc, doc.data) if not any(p.loc[: len(s)] == s for s in seen))
+        return None, _place(problems, doc, filename, origins)
+    if problems:
+        return None, _place(problems, doc, filename, origins)
+    problems.extend(semantics.check(spec))
+    if not problems:
+        from archspec import shapes  # imported here: shapes builds on a spec that passed the checks above
+
+        problems.extend(shapes.check(spec))
+    return (spec if not problems else None), _place(problems, doc, filename, origins)
+
+
+# --- overrides ------------------------------------------------------------------------------
+
+
+def parse_override(item: str) -> tuple[tuple, Any]:
+    """``training.samples=2000`` -> (('training', 'samples'), 2000). The value is YAML."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected KEY=VALUE such as training.samples=2000, found {item!r}")
+    path = tuple(int(p) if p.isdigit() else p for p in key.strip().replace("[", ".").replace("]", "").split("."))
+    return path, yaml.load(value, Loader=_override_loader()) if value.strip() else ""
+
+
+def _override_loader() -> type:
+    from archspec.yamlpos import _Loader
+
+    return _Loader
+
+
+def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tuple, str]) -> list[Problem]:
+    problems = []
+    for item in overrides:
+        label = f"--set {item}"
+        try:
+            path, value = parse_override(item)
+        except (ValueError, yaml.YAMLError) as exc:
+            problems.append(Problem("override", (), str(exc).splitlines()[0], file=label, line=0))
+            continue
+        if doc.data is None:
+            doc.data = {}
+        node = doc.data
+        for i, step in enumerate(path[:-1]):
+            if isinstance(node, dict):
+                node = node.setdefault(step, {})
+            elif isinstance(node, list) and isinstance(step, int) and step < len(node):
+                node = node[step]
+            else:
+                problems.append(Problem("override", path[: i + 1], f"expected a mapping or list to set into, found {_describe(node)}", file=label, line=0))
+                break
+        else:
+            last = path[-1]
+            if isinstance(node, list) and isinstance(last, int) and last < len(node):
+                node[last] = value
+            elif isinstance(node, dict):
+                node[last] = value
+            else:
+                problems.append(Problem("override", path, f"expected a mapping or list to set into, found {_describe(node)}", file=label, line=0))
+                continue
+            origins[path] = label
+    return problems
+
+
+# --- pydantic errors -> problems ------------------------------------------------------------
+
+_EXPECTED = {
+    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
+    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
+    "bool_type": "true or false", "bool_parsing": "true or false",
+    "string_type": "a string", "list_type": "a list", "tuple_type": "a list",
+    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
+    "literal_error": "one of {expected}", "greater_than_equal": "a value >= {ge}", "greater_than": "a value > {gt}",
+    "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
+    "too_short": "at least {min_length} item(s)", "too_long": "at most {max_length} item(s)",
+    "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-'", "string_too_long": "at most {max_length} characters",
+}
+
+
+def _from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
+    """Translate pydantic's errors, merging the alternatives of a union at the same node."""
+    merged: dict[tuple, list[dict]] = {}
+    for err in exc.errors(include_url=False):
+        path = _yaml_path(err["loc"], data, missing=err["type"] == "missing")
+        merged.setdefault((path, err["type"] in ("missing", "extra_forbidden")), []).append(err)
+    problems = [_problem(path, errs) for (path, _), errs in merged.items()]
+    # A union tries each option: where one option got deeper into the value, its error is the
+    # one that names the real mistake ('input: [A, 3]': item 1, not "expected a string").
+    deeper = [p.loc for p in problems]
+    return [p for p in problems if not (p.code in _EXPECTED and any(len(d) > len(p.loc) and d[: len(p.loc)] == p.loc for d in deeper))]
+
+
+def _problem(path: tuple, errs: list[dict]) -> Problem:
+    err = errs[0]
+    kind = err["type"]
+    if kind == "missing":
+        field = err["loc"][-1]
+        return Problem("missing", path, f"missing required key '{field}'", f"add '{field}: ...' here")
+    if kind == "extra_forbidden":
+        key = err["loc"][-1]
+        known = _known_keys(err["loc"][:-1])
+        fix = did_you_mean(key, known) or (f"expected one of {one_of(known)}" if known else "remove it")
+        return Problem("unknown_key", path, f"unknown key {key!r}", fix)
+    custom = [e for e in errs if e["type"] not in _EXPECTED]
+    if custom:  # our own messages say expected and found already
+        msg = custom[0]["msg"].removeprefix("Value error, ")
+        return Problem(custom[0]["type"], path, msg)
+    expected = " or ".join(dict.fromkeys(_EXPECTED[e["type"]].format(**e.get("ctx", {})) for e in errs))
+    found = _describe(err["input"])
+    fix = None
+    if kind == "literal_error" and isinstance(err["input"], str):
+        fix = did_you_mean(err["input"], [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")])
+    return Problem(kind, path, f"expected {expected}, found {found}", fix)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping" if value else "an empty mapping"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if value is None:
+        return "nothing (null)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _yaml_path(loc: Sequence, data: Any, missing: bool = False) -> tuple:
+    """Map pydantic's ``loc`` onto the YAML document's path: drop the labels pydantic adds for
+    union options (a row's tag, ``literal['auto']``, ``int``), keep real keys and indices."""
+    path: list = []
+    node = data
+    for i, item in enumerate(loc):
+        if item in _ROW_TAGS and i >= 2 and loc[i - 2] == "table" and isinstance(loc[i - 1], int):
+            continue  # pydantic names the row union's option right after the row's index
+        is_row = len(path) >= 2 and path[-2] == "table" and isinstance(path[-1], int)
+        if isinstance(node, list) and isinstance(item, str) and item in ROW_COLUMNS and is_row:
+            index = ROW_COLUMNS.index(item)  # a flow-list row: the column is named, placed by index
+            path.append(item)
+            node = node[index] if index < len(node) else None
+            continue
+        if isinstance(node, dict) and item in node:
+            node = node[item]
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+        elif isinstance(node, dict) and missing and i == len(loc) - 1:
+            node = None
+        else:
+            continue  # a union option's label, or a step into a scalar
+        path.append(item)
+    return tuple(path)
+
+
+def _position_path(loc: Sequence, data: Any) -> tuple:
+    """A display path -> the document path: a flow-list row's column names become indices."""
+    out: list = []
+    node = data
+    for item in loc:
+        if isinstance(node, list) and isinstance(item, str) and item in ROW_COLUMNS:
+            item = ROW_COLUMNS.index(item)
+        out.append(item)
+        if isinstance(node, dict):
+            node = node.get(item)
+        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
+            node = node[item]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _known_keys(loc: Sequence) -> list[str]:
+    """The keys the model at pydantic ``loc`` accepts, for did-you-mean."""
+    tp: Any = Spec
+    for item in loc:
+        tp = _step(tp, item)
+        if tp is None:
+            return []
+    model = _first_model(tp)
+    if model is None:
+        return []
+    keys = [f.alias or name for name, f in model.model_fields.items()]
+    return keys + (["(a part: A, B, ...)"] if model is Network else [])
+
+
+def _step(tp: Any, item: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return _step(typing.get_args(tp)[0], item)
+    if origin in (typing.Union, types.UnionType):
+        if item == "layer":
+            return LayerRow
+        for option in typing.get_args(tp):
+            found = _step(option, item)
+            if found is not None:
+                return found
+        return None
+    if origin in (dict, list, tuple):
+        return typing.get_args(tp)[-1] if origin is not tuple else typing.get_args(tp)[0]
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        if item in tp.model_fields:
+            return tp.model_fields[item].annotation
+        if tp is Network:
+            return Part
+    return None
+
+
+def _first_model(tp: Any) -> type[BaseModel] | None:
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return tp
+    for arg in typing.get_args(tp):
+        found = _first_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+# --- positions ------------------------------------------------------------------------------
+
+
+def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: dict[tuple, str]) -> list[Problem]:
+    placed = []
+    for p in problems:
+        if p.line == 0:  # from an override: no position in the file
+            placed.append(p)
+            continue
+        origin = next((label for path, label in origins.items() if p.loc[: len(path)] == path), None)
+        if origin is not None:
+            placed.append(p.at(origin, 0, 0))
+            continue
+        line, col = doc.position(_position_path(p.loc, doc.data), key=p.code in ("unknown_key", "duplicate_key"))
+        placed.append(p.at(filename, line, col))
+    return placed
+
+
+# --- dumping and hashing --------------------------------------------------------------------
+
+
+def to_data(spec: Spec) -> dict:
+    """The spec as plain data (what YAML or JSON would hold), defaults resolved."""
+    return spec.model_dump(mode="json", by_alias=True)
+
+
+def dump(spec: Spec) -> str:
+    """YAML text that :func:`loads` reads back to an equal spec."""
+    header = "# yaml-language-server: $schema=schema.json\n"
+    return header + yaml.safe_dump(to_data(spec), sort_keys=False, default_flow_style=None, width=120)
+
+
+def spec_hash(spec: Spec) -> str:
+    """A short, stable hash of what the spec means (not of its formatting)."""
+    canonical = json.dumps(to_data(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

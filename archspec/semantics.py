@@ -1,0 +1,194 @@
+"""Checks that need the whole spec: names, references, the model kind's contract, cycles.
+
+Each check is a small function from a validated :class:`Spec` to a list of problems whose
+``loc`` is the YAML path of the offending node; :mod:`archspec.load` adds file, line and column.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from archspec.errors import Problem, did_you_mean, one_of
+from archspec.registry import ACTIVATIONS, LAYERS
+from archspec.spec import BlockRow, Defaults, LayerRow, Spec
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Contract:
+    """What a model kind needs: its tensors, and each network with the tensors it may read."""
+
+    tensors: tuple[str, ...]
+    networks: dict[str, tuple[str, ...]]
+    doc: str
+
+
+CONTRACTS: dict[str, Contract] = {
+    "cvae": Contract(
+        tensors=("x", "y", "z"),
+        networks={"recognition": ("x", "y"), "prior": ("y",), "generator": ("z", "y")},
+        doc="recognition(x, y) and prior(y) give mean and log-variance of z (2*C_z channels at z's size); "
+        "generator(z, y) gives the mean of x",
+    ),
+}
+
+
+def check(spec: Spec) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += check_contract(spec)
+    problems += check_defaults(spec)
+    problems += check_blocks(spec)
+    for net_name, network in spec.model.networks.items():
+        allowed = CONTRACTS[spec.model.kind].networks.get(net_name, tuple(spec.model.shapes))
+        problems += check_network(spec, net_name, allowed)
+    return problems
+
+
+def check_contract(spec: Spec) -> list[Problem]:
+    contract = CONTRACTS[spec.model.kind]
+    problems = []
+    for tensor in contract.tensors:
+        if tensor not in spec.model.shapes:
+            problems.append(Problem("missing_shape", ("model", "shapes"), f"model kind '{spec.model.kind}' needs the shape of '{tensor}', found none",
+                                    f"add '{tensor}: [C, H, W]' under model.shapes"))
+    for tensor in spec.model.shapes:
+        if tensor not in contract.tensors:
+            problems.append(Problem("unknown_shape", ("model", "shapes", tensor), f"unknown tensor '{tensor}' for model kind '{spec.model.kind}'; expected one of {one_of(contract.tensors)}",
+                                    did_you_mean(tensor, contract.tensors)))
+    for name in contract.networks:
+        if name not in spec.model.networks:
+            problems.append(Problem("missing_network", ("model", "networks"), f"model kind '{spec.model.kind}' needs a network '{name}', found none",
+                                    f"add '{name}:' under model.networks ({contract.doc})"))
+    for name in spec.model.networks:
+        if name not in contract.networks:
+            problems.append(Problem("unknown_network", ("model", "networks", name), f"unknown network '{name}' for model kind '{spec.model.kind}'; expected one of {one_of(contract.networks)}",
+                                    did_you_mean(name, contract.networks)))
+    return problems
+
+
+def check_defaults(spec: Spec) -> list[Problem]:
+    problems = _check_defaults(spec.model.defaults, ("model", "defaults"))
+    for name, network in spec.model.networks.items():
+        for part_name, part in network.parts.items():
+            problems += _check_defaults(part.defaults, ("model", "networks", name, part_name, "defaults"))
+    for name, block in spec.model.blocks.items():
+        problems += _check_defaults(block.defaults, ("model", "blocks", name, "defaults"))
+    return problems
+
+
+def _check_defaults(defaults: Defaults, loc: tuple) -> list[Problem]:
+    if defaults.activation is None:
+        return []
+    return _check_activation(defaults.activation, loc + ("activation",))
+
+
+def _check_activation(name: str, loc: tuple) -> list[Problem]:
+    if name in ACTIVATIONS:
+        return []
+    return [Problem("unknown_activation", loc, f"unknown activation {name!r}; expected one of {one_of(ACTIVATIONS.names())}", did_you_mean(name, ACTIVATIONS.names()))]
+
+
+def check_blocks(spec: Spec) -> list[Problem]:
+    problems = []
+    for name, block in spec.model.blocks.items():
+        loc = ("model", "blocks", name)
+        if not _NAME.match(name):
+            problems.append(Problem("bad_name", loc, f"expected a block name of letters, digits and '_', found {name!r}"))
+        problems += _check_activation(block.activation, loc + ("activation",))
+        problems += check_table(spec, block.table, loc + ("table",))
+    problems += _block_cycles(spec)
+    return problems
+
+
+def _block_cycles(spec: Spec) -> list[Problem]:
+    """A block that (through other blocks) contains itself would never end."""
+    uses = {name: [r.block for r in block.table if isinstance(r, BlockRow) and r.block in spec.model.blocks] for name, block in spec.model.blocks.items()}
+    problems = []
+    reported: set[frozenset] = set()
+    for start in uses:
+        stack = [(start, [start])]
+        while stack:
+            current, trail = stack.pop()
+            for nxt in uses[current]:
+                if nxt == start:
+                    cycle = trail + [start]
+                    if frozenset(cycle) not in reported:
+                        reported.add(frozenset(cycle))
+                        row = next(i for i, r in enumerate(spec.model.blocks[current].table) if isinstance(r, BlockRow) and r.block == start)
+                        problems.append(Problem("cycle", ("model", "blocks", current, "table", row, "block"),
+                                                f"blocks form a cycle: {' -> '.join(cycle)}", "a block may use other blocks, but never itself"))
+                elif nxt not in trail:
+                    stack.append((nxt, trail + [nxt]))
+    return problems
+
+
+def check_table(spec: Spec, table: list, loc: tuple) -> list[Problem]:
+    problems = []
+    for i, row in enumerate(table):
+        row_loc = loc + (i,)
+        if isinstance(row, BlockRow):
+            if row.block not in spec.model.blocks:
+                known = list(spec.model.blocks)
+                expected = f"one of {one_of(known)}" if known else "a block defined under model.blocks (there are none)"
+                problems.append(Problem("unknown_block", row_loc + ("block",), f"unknown block {row.block!r}; expected {expected}", did_you_mean(row.block, known)))
+            continue
+        assert isinstance(row, LayerRow)
+        if row.layer not in LAYERS:
+            if row.layer in spec.model.blocks:
+                problems.append(Problem("block_as_layer", row_loc + ("layer",), f"'{row.layer}' is a block, not a layer",
+                                        f"write the row as {{block: {row.layer}, repeat: 1}}"))
+            else:
+                problems.append(Problem("unknown_layer", row_loc + ("layer",), f"unknown layer {row.layer!r}; expected one of {one_of(LAYERS.names())}",
+                                        did_you_mean(row.layer, LAYERS.names())))
+        if row.activation is not None:
+            problems += _check_activation(row.activation, row_loc + ("activation",))
+    return problems
+
+
+def check_network(spec: Spec, net_name: str, allowed_inputs: tuple[str, ...]) -> list[Problem]:
+    """Parts read model inputs the kind allows, or earlier parts; the output names a part."""
+    network = spec.model.networks[net_name]
+    parts = list(network.parts)
+    loc = ("model", "networks", net_name)
+    problems = []
+    for index, (part_name, part) in enumerate(network.parts.items()):
+        part_loc = loc + (part_name,)
+        if not _NAME.match(part_name) or part_name in spec.model.shapes:
+            problems.append(Problem("bad_name", part_loc, f"expected a part name of letters, digits and '_' that is not a model tensor, found {part_name!r}",
+                                    "name parts A, B, C, ... as the paper does"))
+        for j, source in enumerate(part.inputs):
+            input_loc = part_loc + (("input", j) if isinstance(part.input, list) else ("input",))
+            problems += _check_source(source, part_name, index, parts, allowed_inputs, spec, network, input_loc)
+        problems += check_table(spec, part.table, part_loc + ("table",))
+    if network.output is not None and network.output not in network.parts:
+        problems.append(Problem("unknown_part", loc + ("output",), f"output names part {network.output!r}, which does not exist; expected one of {one_of(parts)}",
+                                did_you_mean(network.output, parts)))
+    return problems
+
+
+def _check_source(source: str, part_name: str, index: int, parts: list[str], allowed: tuple[str, ...], spec: Spec, network, loc: tuple) -> list[Problem]:
+    if source in allowed or source in parts[:index]:
+        return []
+    if source == part_name:
+        return [Problem("cycle", loc, f"part {part_name} reads its own output: a cycle", "read a model input or an earlier part")]
+    if source in parts:  # a later part: a cycle if that part (transitively) reads this one
+        chain = _reads(network, source, part_name, [part_name, source])
+        if chain:
+            return [Problem("cycle", loc, f"parts form a cycle: {' -> '.join(chain)}", "parts run top to bottom; each reads model inputs or earlier parts")]
+        return [Problem("later_part", loc, f"part {part_name} reads part {source}, which comes later", f"move part {source} above part {part_name}")]
+    if source in spec.model.shapes:
+        return [Problem("input_not_allowed", loc, f"network reads '{source}', which a {spec.model.kind} network of this name may not read; expected one of {one_of(allowed)}")]
+    known = list(allowed) + parts[:index]
+    return [Problem("unknown_input", loc, f"unknown input {source!r}; expected a model input or an earlier part: {one_of(known)}", did_you_mean(source, known))]
+
+
+def _reads(network, start: str, target: str, trail: list[str]) -> list[str] | None:
+    for source in network.parts[start].inputs:
+        if source == target:
+            return trail + [target]
+        if source in network.parts and source not in trail:
+            found = _reads(network, source, target, trail + [source])
+            if found:
+                return found
+    return None
