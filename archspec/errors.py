@@ -31,14 +31,14 @@ class Problem:
     message: str
     fix: str | None = None
     file: str = "<spec>"
-    line: int = 1  # 1-based
-    col: int = 1  # 1-based
+    line: int | None = None  # 1-based; None: not placed yet; 0: from the command line, not a file
+    col: int | None = None
 
     def at(self, file: str, line: int, col: int) -> "Problem":
         return replace(self, file=file, line=line, col=col)
 
     def format(self) -> str:
-        where = f"{self.file}:{self.line}:{self.col}" if self.line > 0 else self.file  # line 0: from the command line
+        where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file  # line 0: from the command line
         head = f"{where}: error: {format_loc(self.loc)}: {self.message}"
         return head + (f"\n    fix: {self.fix}" if self.fix else "")
 
@@ -47,7 +47,7 @@ class SpecError(Exception):
     """One or more problems in a spec, reported together."""
 
     def __init__(self, problems: Iterable[Problem]):
-        self.problems = sorted(problems, key=lambda p: (p.file, p.line, p.col, p.code))
+        self.problems = sorted(problems, key=lambda p: (p.file, p.line or 0, p.col or 0, p.code))
         super().__init__(self.report())
 
     def report(self) -> str:

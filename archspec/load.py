@@ -26,7 +26,9 @@ from archspec.yamlpos import Document, YamlProblems, parse
 
 # Spec files are small; anything larger is a mistake (a data file passed as a spec).
 MAX_SPEC_BYTES = 2_000_000
-_ROW_TAGS = ("layer", "block")  # the union tags pydantic puts into a row's error location
+_ROW_TAGS = ("layer", "block")
+# Problems about a key's name point at the key, not at its value.
+_NAME_CODES = {"unknown_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}  # the union tags pydantic puts into a row's error location
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
@@ -114,6 +116,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
         if doc.data is None:
             doc.data = {}
         node = doc.data
+        path = _position_path(path, doc.data)  # `table.0.kernel` on a flow-list row is column 2
         for i, step in enumerate(path[:-1]):
             if isinstance(node, dict):
                 node = node.setdefault(step, {})
@@ -124,7 +127,10 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
                 break
         else:
             last = path[-1]
-            if isinstance(node, list) and isinstance(last, int) and last < len(node):
+            if isinstance(node, list) and isinstance(last, int) and last < len(ROW_COLUMNS) and len(path) >= 3 and path[-3] == "table":
+                node.extend([None] * (last + 1 - len(node)))  # e.g. padding on a 7-column row
+                node[last] = value
+            elif isinstance(node, list) and isinstance(last, int) and last < len(node):
                 node[last] = value
             elif isinstance(node, dict):
                 node[last] = value
@@ -166,6 +172,8 @@ def _from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
 def _problem(path: tuple, errs: list[dict]) -> Problem:
     err = errs[0]
     kind = err["type"]
+    if kind == "missing" and isinstance(err["loc"][-1], int):  # a tuple that is too short
+        return Problem("too_short", path, f"expected {_tuple_length(err['loc'])} items, found {err['loc'][-1]}")
     if kind == "missing":
         field = err["loc"][-1]
         return Problem("missing", path, f"missing required key '{field}'", f"add '{field}: ...' here")
@@ -184,6 +192,18 @@ def _problem(path: tuple, errs: list[dict]) -> Problem:
     if kind == "literal_error" and isinstance(err["input"], str):
         fix = did_you_mean(err["input"], [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")])
     return Problem(kind, path, f"expected {expected}, found {found}", fix)
+
+
+def _tuple_length(loc: Sequence) -> int:
+    tp = _type_at(loc[:-1])
+    args = typing.get_args(_strip_annotated(tp)) if tp is not None else ()
+    return len(args) or int(loc[-1]) + 1
+
+
+def _strip_annotated(tp: Any) -> Any:
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    return tp
 
 
 def _describe(value: Any) -> str:
@@ -240,14 +260,19 @@ def _position_path(loc: Sequence, data: Any) -> tuple:
     return tuple(out)
 
 
-def _known_keys(loc: Sequence) -> list[str]:
-    """The keys the model at pydantic ``loc`` accepts, for did-you-mean."""
+def _type_at(loc: Sequence) -> Any:
+    """The annotation pydantic validated at ``loc``, walking down from :class:`Spec`."""
     tp: Any = Spec
     for item in loc:
         tp = _step(tp, item)
         if tp is None:
-            return []
-    model = _first_model(tp)
+            return None
+    return tp
+
+
+def _known_keys(loc: Sequence) -> list[str]:
+    """The keys the model at pydantic ``loc`` accepts, for did-you-mean."""
+    model = _first_model(_type_at(loc))
     if model is None:
         return []
     keys = [f.alias or name for name, f in model.model_fields.items()]
@@ -292,14 +317,14 @@ def _first_model(tp: Any) -> type[BaseModel] | None:
 def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: dict[tuple, str]) -> list[Problem]:
     placed = []
     for p in problems:
-        if p.line == 0:  # from an override: no position in the file
-            placed.append(p)
+        if p.line is not None:  # placed already: a YAML problem, or one from an override
+            placed.append(p if p.line == 0 else p.at(filename, p.line, p.col))
             continue
         origin = next((label for path, label in origins.items() if p.loc[: len(path)] == path), None)
         if origin is not None:
             placed.append(p.at(origin, 0, 0))
             continue
-        line, col = doc.position(_position_path(p.loc, doc.data), key=p.code in ("unknown_key", "duplicate_key"))
+        line, col = doc.position(_position_path(p.loc, doc.data), key=p.code in _NAME_CODES)
         placed.append(p.at(filename, line, col))
     return placed
 

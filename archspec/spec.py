@@ -42,7 +42,7 @@ def _parse_flag(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
         return value.strip().lower() in _TRUE
     if isinstance(value, str):
-        raise PydanticCustomError("flag", "expected T, F, true or false, found {found!r}", {"found": value})
+        raise PydanticCustomError("flag", "expected T, F, true or false, found {found}", {"found": repr(value)})
     return value
 
 
@@ -68,15 +68,15 @@ class Channels(_Strict):
     @classmethod
     def _parse(cls, value: Any) -> Any:
         if isinstance(value, bool):
-            raise PydanticCustomError("channels", "expected 'in/out' such as '8/16', found {found!r}", {"found": value})
+            raise PydanticCustomError("channels", "expected 'in/out' such as '8/16', found {found}", {"found": repr(value)})
         if isinstance(value, int):
             return {"out": value}
         if isinstance(value, str):
             match = _CHANNELS_RE.match(value)
             if not match:
                 raise PydanticCustomError(
-                    "channels", "expected 'in/out' such as '8/16' (or '/16' to take in from the input), found {found!r}",
-                    {"found": value},
+                    "channels", "expected 'in/out' such as '8/16' (or '/16' to take in from the input), found {found}",
+                    {"found": repr(value)},
                 )
             c_in, c_out = match.groups()
             return {"in": int(c_in) if c_in is not None else None, "out": int(c_out)}
@@ -267,12 +267,16 @@ class LearningRate(_Strict):
         return self
 
 
+def _num(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
 def _check_increasing(values: list[float], name: str) -> None:
     for before, after in zip(values, values[1:]):
         if after <= before:
             raise PydanticCustomError(
                 "not_increasing", "expected {name} in increasing order, found {after} after {before}",
-                {"name": name, "after": after, "before": before},
+                {"name": name, "after": _num(after), "before": _num(before)},
             )
 
 
