@@ -75,8 +75,9 @@ def _pos(mark: yaml.Mark) -> tuple[int, int]:
 def parse(text: str) -> Document:
     """Parse one YAML document. Raises :class:`YamlProblems` for YAML that cannot be read at all;
     duplicate keys and forbidden tags are kept in ``Document.problems`` (the node is dropped)."""
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -85,14 +86,24 @@ def parse(text: str) -> Document:
         if "\\t" in str(exc.problem) or "'\\t'" in str(exc):
             message += " (a tab: YAML indents with spaces only)"
         raise YamlProblems([Problem("yaml", (), message, "fix the YAML syntax at this position", line=line, col=col)])
-    except yaml.YAMLError as exc:  # e.g. a reader error for a control character, which has no mark
-        raise YamlProblems([Problem("yaml", (), f"invalid YAML: {exc}")])
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
+        raise YamlProblems([Problem("yaml", (), f"invalid YAML: character {(chr(exc.character) if isinstance(exc.character, int) else exc.character)!r} is not allowed in YAML text", "remove it", line=line, col=col)])
+    except yaml.YAMLError as exc:  # any other reader or scanner failure, without a mark
+        raise YamlProblems([Problem("yaml", (), f"invalid YAML: {exc}", line=1, col=1)])
+    except RecursionError:
+        raise YamlProblems([Problem("yaml", (), "invalid YAML: nested too deeply", line=1, col=1)])
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     doc = Document(data=None)
     if node is None:
         return doc
-    doc.data = _convert(node, (), doc, doc.problems, loader, active=set())
+    try:
+        doc.data = _convert(node, (), doc, doc.problems, loader, active=set())
+    except RecursionError:
+        raise YamlProblems([Problem("yaml", (), "a spec nested too deeply to be a spec", line=1, col=1)])
     return doc
 
 
