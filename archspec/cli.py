@@ -108,7 +108,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return max(code_old, code_new)
     changes = list(diff_data(to_data(old), to_data(new)))
     for path, before, after in changes:
-        print(f"{path}: {json.dumps(before)} -> {json.dumps(after)}")
+        print(f"{path}: {json.dumps(before, ensure_ascii=False)} -> {json.dumps(after, ensure_ascii=False)}")
     if not changes:
         print("no differences")
     return EXIT_OK

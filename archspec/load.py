@@ -338,9 +338,51 @@ def to_data(spec: Spec) -> dict:
 
 
 def dump(spec: Spec) -> str:
-    """YAML text that :func:`loads` reads back to an equal spec."""
+    """YAML text that :func:`loads` reads back to an equal spec; rows stay one line each."""
     header = "# yaml-language-server: $schema=schema.json\n"
-    return header + yaml.safe_dump(to_data(spec), sort_keys=False, default_flow_style=None, width=120)
+    data = _compact(to_data(spec))
+    return header + yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+
+
+class _FlowList(list):
+    """A list the dumper writes on one line, as tables are written by hand."""
+
+
+class _SpecDumper(yaml.SafeDumper):
+    pass
+
+
+_SpecDumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+
+
+def _compact(data: Any) -> Any:
+    """Resolved data -> the hand-written form: rows as ``[Conv, 1/8, 4, 2, F, T, ReLU]``, no nulls."""
+    if isinstance(data, dict):
+        if set(data) >= {"layer", "channels", "kernel"}:
+            return _row_as_list(data)
+        if set(data) == {"in", "out"}:
+            return f"{'' if data['in'] is None else data['in']}/{data['out']}"
+        if set(data) == {"at", "size"}:  # a batch-size step
+            return _FlowList([_compact(data["at"]), data["size"]])
+        return {k: _compact(v) for k, v in data.items() if v is not None and v != {}}
+    if isinstance(data, float) and data.is_integer() and abs(data) < 1e15:
+        return int(data)  # pseudo-epochs read 8, not 8.0; loading turns them back into floats
+    if isinstance(data, list):
+        items = [_compact(v) for v in data]
+        flat = all(not isinstance(v, (dict, list)) or isinstance(v, _FlowList) for v in items)
+        return _FlowList(items) if flat else items
+    return data
+
+
+def _row_as_list(row: dict) -> Any:
+    if row.get("output_padding"):
+        return {k: _compact(v) for k, v in row.items() if v is not None}
+    columns = [_compact(row[name]) for name in ROW_COLUMNS]
+    while columns and columns[-1] is None:
+        columns.pop()
+    if None in columns:  # a gap in the columns cannot be written as a list
+        return {k: _compact(v) for k, v in row.items() if v is not None}
+    return _FlowList(columns)
 
 
 def spec_hash(spec: Spec) -> str:
