@@ -1,0 +1,63 @@
+"""The ELBO: closed-form KL against torch.distributions, likelihood without the constant."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+import torch
+from torch.distributions import Normal, kl_divergence
+
+from runner.loss import ELBO, elbo, gaussian_kl, gaussian_loglik, stack
+
+
+class Out(NamedTuple):  # the fields of the model's CVAEOutput that the loss reads
+    q_mean: torch.Tensor
+    q_logvar: torch.Tensor
+    p_mean: torch.Tensor
+    p_logvar: torch.Tensor
+    z: torch.Tensor
+    x_mean: torch.Tensor
+
+
+def _latents(seed: int, shape=(5, 2, 4, 4)):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(shape, generator=g, dtype=torch.float64) * s for s in (1.0, 1.5, 1.0, 1.5)]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_kl_matches_torch_distributions(seed):
+    qm, qlv, pm, plv = _latents(seed)
+    expected = kl_divergence(Normal(qm, (qlv / 2).exp()), Normal(pm, (plv / 2).exp())).flatten(1).sum(1)
+    torch.testing.assert_close(gaussian_kl(qm, qlv, pm, plv), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_kl_zero_for_equal_distributions_and_positive_otherwise():
+    qm, qlv, pm, plv = _latents(7)
+    assert torch.allclose(gaussian_kl(qm, qlv, qm, qlv), torch.zeros(5, dtype=torch.float64))
+    assert (gaussian_kl(qm, qlv, pm, plv) > 0).all()
+
+
+def test_loglik_is_half_squared_error_without_constant():
+    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    mu = torch.randn(3, 1, 8, 8, dtype=torch.float64)
+    expected = Normal(mu, 1.0).log_prob(x).flatten(1).sum(1) + 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=torch.float64)) * 64
+    torch.testing.assert_close(gaussian_loglik(x, mu), expected)
+
+
+def test_elbo_averages_over_the_batch_and_weights_kl():
+    qm, qlv, pm, plv = _latents(3)
+    x, mu = torch.randn(5, 1, 8, 8, dtype=torch.float64), torch.zeros(5, 1, 8, 8, dtype=torch.float64)
+    out = Out(qm, qlv, pm, plv, qm, mu)
+    terms = elbo(out, x, beta=0.25)
+    assert isinstance(terms, ELBO)
+    torch.testing.assert_close(terms.loglik, (-0.5 * x.square().flatten(1).sum(1)).mean())
+    torch.testing.assert_close(terms.kl, gaussian_kl(qm, qlv, pm, plv).mean())
+    torch.testing.assert_close(terms.elbo, terms.loglik - 0.25 * terms.kl)
+    assert stack(terms).shape == (3,) and not stack(terms).requires_grad
+
+
+def test_gradient_flows_to_every_input():
+    qm, qlv, pm, plv = (t.clone().requires_grad_() for t in _latents(4))
+    mu = torch.zeros(5, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    (-elbo(Out(qm, qlv, pm, plv, qm, mu), torch.ones(5, 1, 8, 8, dtype=torch.float64)).elbo).backward()
+    assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in (qm, qlv, pm, plv, mu))
