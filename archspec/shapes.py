@@ -1,6 +1,532 @@
-"""Static shape flow (issue 3 fills this in): pure integer arithmetic, no torch."""
+"""Static shape flow: every row's (C, H, W) in and out, proved with integer arithmetic alone.
+
+No tensors and no torch: ``archspec check`` runs this in milliseconds. The rules are torch's own,
+so the checker accepts a spec exactly when the compiled module runs (a property test holds the
+two together):
+
+- Conv2d, along each axis: out = (in + 2p - k) // s + 1, and the kernel must fit: in + 2p >= k.
+- ConvTranspose2d: out = (in - 1)·s - 2p + k + output_padding >= 1, with output_padding < s.
+- ``padding: auto`` = (k - s) / 2, which makes a Conv divide the size by s and a ConvTransp
+  multiply it by s exactly; where k - s is odd (or negative) no padding does, and the checker
+  says which explicit paddings come closest.
+- A row's ``in`` channels, where written, equal the incoming tensor's; a part whose input is a
+  list concatenates along channels, so H and W must agree; a residual block gives back the
+  shape it was given.
+- The model kind's contract fixes the networks' outputs (for ``cvae``: recognition and prior give
+  2·C_z channels at z's size, the generator gives x's shape).
+
+Problems are reported once per root cause: after a part's first failure the rest of that part
+is not checked, and parts that read a failed part are skipped without a report.
+
+:func:`flow` returns, next to the problems, a per-row trace (shapes, padding, parameters,
+multiply-adds, activation memory, receptive field) that ``archspec show`` prints.
+"""
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Mapping, Sequence
 
-def check(spec) -> list:
-    return []
+from archspec.errors import Problem, format_loc
+from archspec.registry import ACTIVATIONS, LAYERS
+from archspec.resolve import Resolved, block_chain, part_chain, resolve
+from archspec.spec import BlockRow, Defaults, LayerRow, Spec
+
+Shape = tuple[int, int, int]  # (C, H, W)
+BYTES_PER_VALUE = 4  # float32 activations
+
+
+# --- arithmetic: one function per concept, integers only --------------------------------------
+
+
+def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Conv2d output size along one axis; below 1 when the kernel does not fit the padded input."""
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def conv_transpose_out(size: int, kernel: int, stride: int, padding: int, output_padding: int = 0) -> int:
+    """ConvTranspose2d output size along one axis; below 1 means no output."""
+    return (size - 1) * stride - 2 * padding + kernel + output_padding
+
+
+def auto_padding(kernel: int, stride: int) -> int:
+    """(kernel - stride) / 2: the padding that divides (Conv) or multiplies (ConvTransp) by the
+    stride exactly. Raises ValueError where no padding does (k - s odd or negative)."""
+    if kernel < stride or (kernel - stride) % 2:
+        raise ValueError(f"padding auto = (kernel - stride) / 2 = ({kernel} - {stride}) / 2 is not a whole number >= 0")
+    return (kernel - stride) // 2
+
+
+def dropped_pixels(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Input pixels a Conv leaves unread at the far edge (legal in torch, but usually a mistake)."""
+    return max(size + 2 * padding - kernel, 0) % stride
+
+
+def conv_params(c_in: int, c_out: int, kernel: int, bias: bool) -> int:
+    """Learnable parameters of a Conv2d or ConvTranspose2d (the same count for both)."""
+    return c_in * c_out * kernel * kernel + (c_out if bias else 0)
+
+
+def batchnorm_params(channels: int) -> int:
+    """BatchNorm2d's weight and bias; running statistics are buffers, not parameters."""
+    return 2 * channels
+
+
+# --- traces ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RowTrace:
+    """One row of a table as the flow saw it. ``index`` is the row's path in its part:
+    ``(3,)`` for row 3, ``(4, 0, 1)`` for row 1 of repetition 0 of the block at row 4."""
+
+    network: str
+    part: str
+    index: tuple[int, ...]
+    layer: str  # Conv, ConvTransp, or the block's name
+    loc: tuple  # YAML path of the part's row
+    in_shape: Shape
+    out_shape: Shape
+    padding: int | None = None  # None for block rows
+    kernel: int | None = None
+    stride: int | None = None
+    output_padding: int = 0
+    repeat: int = 1
+    params: int = 0
+    macs: int = 0  # multiply-adds per sample (convolutions only)
+    memory: int = 0  # bytes of float32 tensors the row produces per sample (layer, BatchNorm, activation)
+    rf: Mapping[str, int] = field(default_factory=dict)  # receptive field along one axis, in pixels of each model tensor
+    dropped: tuple[int, int] = (0, 0)  # pixels a Conv leaves unread along H and W
+    inner: tuple["RowTrace", ...] = ()  # a block row's rows, every repetition
+
+
+@dataclass(frozen=True)
+class PartTrace:
+    name: str
+    inputs: tuple[str, ...]
+    in_shape: Shape
+    out_shape: Shape
+    rows: tuple[RowTrace, ...]
+
+
+@dataclass
+class NetworkTrace:
+    name: str
+    parts: dict[str, PartTrace] = field(default_factory=dict)  # parts that flowed, in order
+    output: Shape | None = None  # None when the output part did not flow
+
+    @property
+    def rows(self) -> list[RowTrace]:
+        return [row for part in self.parts.values() for row in part.rows]
+
+    @property
+    def params(self) -> int:
+        return sum(row.params for row in self.rows)
+
+
+@dataclass
+class Flow:
+    networks: dict[str, NetworkTrace]
+    problems: list[Problem]
+
+    @property
+    def params(self) -> int:
+        return sum(net.params for net in self.networks.values())
+
+
+# --- the flow ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Tensor:
+    shape: Shape
+    rf: Mapping[str, tuple[Fraction, Fraction]]  # model tensor -> (field, jump), in its pixels
+
+
+class _Stop(Exception):
+    """The first failure of a part: its problem, after which the part is not checked further."""
+
+    def __init__(self, problem: Problem):
+        self.problem = problem
+
+
+def check(spec: Spec) -> list[Problem]:
+    """All shape problems of a spec that passed :func:`archspec.semantics.check`."""
+    return flow(spec).problems
+
+
+def flow(spec: Spec, shapes: Mapping[str, Sequence[int]] | None = None, contract: bool = True) -> Flow:
+    """Trace every network of ``spec`` on the model tensors ``shapes`` (default: the spec's).
+
+    Returns the traces of the parts that flowed and the problems, one per root cause; with
+    ``contract`` the model kind's contract is checked on the networks' outputs.
+    """
+    shapes = {name: tuple(shape) for name, shape in (shapes or spec.model.shapes).items()}
+    networks, problems = {}, []
+    for name in spec.model.networks:
+        networks[name], found = _flow_network(spec, name, shapes)
+        problems += found
+    if contract:
+        problems += contract_problems(spec, networks, shapes)
+    return Flow(networks, problems)
+
+
+def _flow_network(spec: Spec, name: str, shapes: Mapping[str, Shape]) -> tuple[NetworkTrace, list[Problem]]:
+    network = spec.model.networks[name]
+    trace = NetworkTrace(name)
+    tensors = {t: _Tensor(shape, {t: (Fraction(1), Fraction(1))}) for t, shape in shapes.items()}
+    problems: list[Problem] = []
+    unavailable: set[str] = set()  # parts that failed or were skipped
+    for part_name, part in network.parts.items():
+        loc = ("model", "networks", name, part_name)
+        if any(source in unavailable for source in part.inputs) or any(
+            source not in tensors for source in part.inputs
+        ):  # reads a failed part (reported already) or an unknown name (semantics reports it)
+            unavailable.add(part_name)
+            continue
+        try:
+            incoming = _concatenate(part_name, part.input, [tensors[s] for s in part.inputs], loc)
+            out, rows = _flow_table(spec, name, part_name, part.table, part_chain(spec, name, part_name), incoming, loc)
+        except _Stop as stop:
+            problems.append(stop.problem)
+            unavailable.add(part_name)
+            continue
+        tensors[part_name] = out
+        trace.parts[part_name] = PartTrace(part_name, tuple(part.inputs), incoming.shape, out.shape, tuple(rows))
+    if network.output_part in trace.parts:
+        trace.output = trace.parts[network.output_part].out_shape
+    return trace, problems
+
+
+def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc: tuple) -> _Tensor:
+    """A part's input: one tensor, or several concatenated along channels (equal H and W)."""
+    names = [spelled] if isinstance(spelled, str) else spelled
+    first = inputs[0].shape
+    for j, tensor in enumerate(inputs[1:], start=1):
+        if tensor.shape[1:] != first[1:]:
+            listed = ", ".join(f"{n} {_fmt(t.shape)}" for n, t in zip(names, inputs))
+            raise _Stop(Problem(
+                "concat_size", loc + ("input", j),
+                f"part {part} concatenates its inputs along channels, so their H×W must agree; "
+                f"{names[j]} is {_hw(tensor.shape)}, {names[0]} is {_hw(first)}. Received: {listed}",
+                f"make {names[j]} give {_hw(first)} (or {names[0]} give {_hw(tensor.shape)})"
+                + _grow_hint(tensor.shape[1], first[1]),
+            ))
+    channels = sum(t.shape[0] for t in inputs)
+    rf: dict[str, tuple[Fraction, Fraction]] = {}
+    for tensor in inputs:
+        for source, (size, jump) in tensor.rf.items():
+            if source not in rf or size > rf[source][0]:
+                rf[source] = (size, jump)
+    return _Tensor((channels, first[1], first[2]), rf)
+
+
+def _flow_table(spec: Spec, network: str, part: str, table: list, chain: tuple[Defaults, ...], tensor: _Tensor,
+                loc: tuple) -> tuple[_Tensor, list[RowTrace]]:
+    """The rows of a part's table, top to bottom."""
+    rows = []
+    trail = [_hw(tensor.shape)]
+    for i, row in enumerate(table):
+        row_loc = loc + ("table", i)
+        if isinstance(row, BlockRow):
+            tensor, trace = _block_row(spec, network, part, (i,), row, tensor, row_loc, "")
+        elif isinstance(row, LayerRow):
+            tensor, trace = _layer_row(network, part, (i,), resolve(row, chain), tensor, row_loc, "", trail)
+        else:  # pragma: no cover - the row union has two members
+            raise TypeError(type(row))
+        trail.append(_hw(tensor.shape))
+        rows.append(trace)
+    return tensor, rows
+
+
+def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row: BlockRow, tensor: _Tensor,
+               loc: tuple, context: str) -> tuple[_Tensor, RowTrace]:
+    """``{block: B, repeat: n}``: the block's table n times; residual blocks keep the shape."""
+    if row.block not in spec.model.blocks:  # semantics reports unknown blocks
+        raise _Stop(Problem("unknown_block", loc + ("block",), f"unknown block {row.block!r}"))
+    block = spec.model.blocks[row.block]
+    chain = block_chain(spec, row.block)
+    start, inner = tensor, []
+    act_params = ACTIVATIONS.get(block.activation).params if block.activation in ACTIVATIONS else 0
+    memory = 0
+    for rep in range(row.repeat):
+        given = tensor
+        where = f"{context}block {row.block}, repetition {rep + 1} of {row.repeat}"
+        for j, block_row in enumerate(block.table):
+            row_where = f"{where}, row {j} ({format_loc(('model', 'blocks', row.block, 'table', j))}): "
+            if isinstance(block_row, BlockRow):
+                tensor, trace = _block_row(spec, network, part, index + (rep, j), block_row, tensor, loc, row_where)
+            else:
+                tensor, trace = _layer_row(network, part, index + (rep, j), resolve(block_row, chain), tensor, loc, row_where, None)
+            inner.append(trace)
+            memory += trace.memory
+        if block.residual and tensor.shape != given.shape:
+            raise _Stop(_residual_problem(row.block, block.table, inner[-len(block.table):], given.shape, tensor.shape, loc, where))
+        if block.residual:  # x + table(x): the table's receptive field is the wider one
+            memory += _bytes(tensor.shape)
+        if block.activation != "none":
+            memory += _bytes(tensor.shape)
+    params = sum(t.params for t in inner) + act_params * row.repeat
+    trace = RowTrace(
+        network, part, index, row.block, loc, start.shape, tensor.shape, repeat=row.repeat, params=params,
+        macs=sum(t.macs for t in inner), memory=memory, rf=_rf_ints(tensor.rf), inner=tuple(inner),
+    )
+    return tensor, trace
+
+
+def _residual_problem(block: str, table: list, traces: list[RowTrace], given: Shape, got: Shape, loc: tuple, where: str) -> Problem:
+    changes = [f"row {t.index[-1]} ({t.layer} {_fmt(t.in_shape)} → {_fmt(t.out_shape)})" for t in traces if t.in_shape != t.out_shape]
+    return Problem(
+        "residual_shape", loc,
+        f"{where}: a residual block adds its input to its table's output (out = act(x + table(x))), so the table must "
+        f"keep the shape; it turns {_fmt(given)} into {_fmt(got)}. Changed by: {', '.join(changes) or 'its rows together'}",
+        f"keep {given[0]} channels out and stride 1 with auto padding in block {block}'s table, or write residual: F",
+    )
+
+
+def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, tensor: _Tensor, loc: tuple,
+               context: str, trail: list[str] | None) -> tuple[_Tensor, RowTrace]:
+    """A Conv or ConvTransp row, then BatchNorm and the activation (which keep the shape)."""
+    if r.layer not in LAYERS or r.activation not in ACTIVATIONS:  # semantics reports unknown names
+        raise _Stop(Problem("unknown_name", loc, f"unknown layer or activation in {r.layer!r} / {r.activation!r}"))
+    transposed = LAYERS.get(r.layer).transposed
+    c, h, w = tensor.shape
+    if r.c_in is not None and r.c_in != c:
+        raise _Stop(Problem(
+            "channels_in", loc + ("channels",),
+            f"{context}row says {r.c_in} channels in, the incoming tensor has {c}. Received: input {_fmt(tensor.shape)}, channels {r.c_in}/{r.c_out}",
+            f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)",
+        ))
+    if r.output_padding and not transposed:
+        raise _Stop(Problem("output_padding", loc + ("output_padding",),
+                            f"{context}output_padding applies to ConvTransp only; this row is a {r.layer}. Received: output_padding={r.output_padding}",
+                            "remove output_padding, or write ConvTransp"))
+    padding = _padding(r, h, w, transposed, loc, context)
+    if transposed:
+        out_h, out_w = (conv_transpose_out(n, r.kernel, r.stride, padding, r.output_padding) for n in (h, w))
+        _check_transpose(r, padding, (h, w), (out_h, out_w), loc, context)
+    else:
+        out_h, out_w = (conv_out(n, r.kernel, r.stride, padding) for n in (h, w))
+        _check_conv_fits(r, padding, (h, w), tensor.shape, loc, context, trail)
+    out = (r.c_out, out_h, out_w)
+    act = ACTIVATIONS.get(r.activation)
+    params = conv_params(c, r.c_out, r.kernel, r.bias) + (batchnorm_params(r.c_out) if r.batchnorm else 0) + act.params
+    macs = c * r.c_out * r.kernel * r.kernel * ((h * w) if transposed else (out_h * out_w))
+    tensors = 1 + r.batchnorm + (r.activation != "none")
+    rf = _rf_step(tensor.rf, r.kernel, r.stride, transposed)
+    dropped = (0, 0) if transposed else (dropped_pixels(h, r.kernel, r.stride, padding), dropped_pixels(w, r.kernel, r.stride, padding))
+    trace = RowTrace(
+        network, part, index, r.layer, loc, tensor.shape, out, padding=padding, kernel=r.kernel, stride=r.stride,
+        output_padding=r.output_padding, params=params, macs=macs, memory=tensors * _bytes(out), rf=_rf_ints(rf), dropped=dropped,
+    )
+    return _Tensor(out, rf), trace
+
+
+def _padding(r: Resolved, h: int, w: int, transposed: bool, loc: tuple, context: str) -> int:
+    if r.padding != "auto":
+        return int(r.padding)
+    try:
+        return auto_padding(r.kernel, r.stride)
+    except ValueError:
+        pass
+    size = h if h == w else min(h, w)
+    out = (lambda p: conv_transpose_out(size, r.kernel, r.stride, p, r.output_padding)) if transposed else (lambda p: conv_out(size, r.kernel, r.stride, p))
+    low = max((r.kernel - r.stride) // 2, 0)
+    choices = sorted({low, low + 1})
+    listed = " or ".join(f"padding {p} ({size} → {out(p)})" for p in choices)
+    target = f"{size * r.stride}" if transposed else f"{size}/{r.stride}"
+    why = "odd" if r.kernel >= r.stride else "negative"
+    return _raise(Problem(
+        "auto_padding", loc,
+        f"{context}padding auto = (kernel − stride) / 2 = ({r.kernel} − {r.stride}) / 2 is not a whole number ≥ 0 (kernel − stride is {why}), "
+        f"so no padding makes this {r.layer} give exactly {target}. Received: kernel={r.kernel}, stride={r.stride}, padding=auto",
+        f"write an explicit padding: {listed}; or, for exact {'up' if transposed else 'down'}sampling with auto, a kernel of "
+        + " or ".join(str(k) for k in _exact_kernels(r.kernel, r.stride)),
+    ))
+
+
+def _exact_kernels(kernel: int, stride: int) -> list[int]:
+    """The kernels nearest ``kernel`` for which auto padding is exact at ``stride``."""
+    if kernel < stride:
+        return [stride]
+    return [k for k in (kernel - 1, kernel + 1) if k >= stride]
+
+
+def _check_conv_fits(r: Resolved, padding: int, sizes: tuple[int, int], shape: Shape, loc: tuple, context: str,
+                     trail: list[str] | None) -> None:
+    bad = [(axis, n) for axis, n in zip("HW", sizes) if n + 2 * padding < r.kernel]
+    if not bad:
+        return
+    axis, n = bad[0]
+    axes = " and ".join(a for a, _ in bad)
+    flow_text = f"; sizes through the part: {' → '.join(trail)} → ✗" if trail else ""
+    need_pad = -(-(r.kernel - n) // 2)
+    grow = ""
+    if r.stride > 1:
+        grown = conv_transpose_out(n, r.kernel, r.stride, auto_padding(r.kernel, r.stride)) if _auto_ok(r.kernel, r.stride) else None
+        grow = f"; to grow a tensor, use ConvTransp (a Conv with stride {r.stride} shrinks by {r.stride}" + (
+            f", ConvTransp with kernel {r.kernel}, stride {r.stride} gives {n} → {grown})" if grown else ")")
+    _raise(Problem(
+        "kernel_too_large", loc,
+        f"{context}{r.layer} cannot apply: the kernel {r.kernel} is larger than the padded input {n} + 2·{padding} = {n + 2 * padding} "
+        f"along {axes}{flow_text}. Received: input {_fmt(shape)}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}",
+        f"padding ≥ {need_pad} (so that {n} + 2·padding ≥ {r.kernel}), a kernel ≤ {n + 2 * padding}, "
+        f"or an input of at least {r.kernel - 2 * padding} pixels here{grow}",
+    ))
+
+
+def _check_transpose(r: Resolved, padding: int, sizes: tuple[int, int], outs: tuple[int, int], loc: tuple, context: str) -> None:
+    if r.output_padding >= r.stride:
+        _raise(Problem(
+            "output_padding", loc + ("output_padding",),
+            f"{context}output_padding must be smaller than the stride (torch refuses it otherwise). Received: output_padding={r.output_padding}, stride={r.stride}",
+            f"write output_padding {r.stride - 1 if r.stride > 1 else 0} or less" + ("" if r.stride > 1 else " (none at stride 1)")
+            + "; for more output pixels, raise the kernel or lower the padding",
+        ))
+    bad = [(axis, n, o) for axis, n, o in zip("HW", sizes, outs) if o < 1]
+    if bad:
+        axis, n, o = bad[0]
+        most = ((n - 1) * r.stride + r.kernel + r.output_padding - 1) // 2
+        _raise(Problem(
+            "no_output", loc,
+            f"{context}{r.layer} gives no pixels along {axis}: ({n} − 1)·{r.stride} − 2·{padding} + {r.kernel} + {r.output_padding} = {o}. "
+            f"Received: input size {n}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}, output_padding={r.output_padding}",
+            f"padding ≤ {most}, or a larger kernel",
+        ))
+
+
+def _auto(r: Resolved) -> str:
+    return " (auto)" if r.padding == "auto" else ""
+
+
+def _auto_ok(kernel: int, stride: int) -> bool:
+    return kernel >= stride and (kernel - stride) % 2 == 0
+
+
+def _raise(problem: Problem):
+    raise _Stop(problem)
+
+
+# --- receptive field -----------------------------------------------------------------------------
+
+
+def _rf_step(rf: Mapping[str, tuple[Fraction, Fraction]], kernel: int, stride: int, transposed: bool) -> dict:
+    """Conv: the field grows by (k − 1) input steps and the step by s. ConvTransp: an output
+    pixel reads at most ceil(k / s) input pixels, and the step shrinks by s."""
+    out = {}
+    for source, (size, jump) in rf.items():
+        if transposed:
+            out[source] = (size + (math.ceil(kernel / stride) - 1) * jump, jump / stride)
+        else:
+            out[source] = (size + (kernel - 1) * jump, jump * stride)
+    return out
+
+
+def _rf_ints(rf: Mapping[str, tuple[Fraction, Fraction]]) -> dict[str, int]:
+    return {source: math.ceil(size) for source, (size, _) in rf.items()}
+
+
+# --- the model's contract ----------------------------------------------------------------------
+
+
+def contract_outputs(kind: str, shapes: Mapping[str, Shape]) -> dict[str, tuple[Shape, str]]:
+    """The output each network of a model kind must give, and how to say it."""
+    if kind == "cvae":
+        if "x" not in shapes or "z" not in shapes:
+            return {}  # semantics reports the missing shape
+        z = shapes["z"]
+        latent = ((2 * z[0], z[1], z[2]), f"2·C_z = {2 * z[0]} channels (mean and log-variance of z) at z's {_hw(z)}")
+        return {"recognition": latent, "prior": latent, "generator": (tuple(shapes["x"]), "x's shape")}
+    return {}
+
+
+def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: Mapping[str, Shape]) -> list[Problem]:
+    problems = []
+    for name, (want, what) in contract_outputs(spec.model.kind, shapes).items():
+        trace = networks.get(name)
+        if trace is None or trace.output is None:
+            continue  # missing network (semantics) or a failed part (reported already)
+        got = trace.output
+        if got == want:
+            continue
+        network = spec.model.networks[name]
+        part = network.output_part
+        loc = ("model", "networks", name)
+        if got[1:] != want[1:]:
+            fix = _resize_fix(trace, got, want)
+            problems.append(Problem("contract", loc, f"model kind '{spec.model.kind}': {name} must give {what}, {_fmt(want)}; "
+                                    f"it gives {_fmt(got)} (part {part}'s output)", fix))
+        else:
+            last = len(network.parts[part].table) - 1
+            row = network.parts[part].table[last]
+            row_loc = loc + (part, "table", last) + (("channels",) if isinstance(row, LayerRow) else ())
+            c_in = row.channels.in_ if isinstance(row, LayerRow) and row.channels.in_ is not None else ""
+            fix = f"write {c_in}/{want[0]}" if isinstance(row, LayerRow) else f"end part {part} with a row of {want[0]} channels out"
+            problems.append(Problem("contract", row_loc, f"model kind '{spec.model.kind}': {name} must give {what}, {_fmt(want)}; "
+                                    f"its last row gives {got[0]} channels, {_fmt(got)}", fix))
+    return problems
+
+
+def _resize_fix(trace: NetworkTrace, got: Shape, want: Shape) -> str:
+    h, target = got[1], want[1]
+    if h < target:
+        ratio = Fraction(target, h)
+        kinds = {row.layer for row in trace.rows}
+        hint = f"the network shrinks or keeps the size where it must grow it {h} → {target} (×{ratio})"
+        if "Conv" in kinds:
+            hint += ": a Conv with stride s divides the size by s; use ConvTransp rows (auto padding multiplies by the stride) to grow it"
+        return hint
+    ratio = Fraction(h, target)
+    return f"the network gives {h} where {target} is needed (÷{ratio}): use Conv rows whose strides multiply to {ratio} (ConvTransp grows the size)"
+
+
+# --- input sizes ---------------------------------------------------------------------------------
+
+
+def scaled_shapes(shapes: Mapping[str, Sequence[int]], reference: str, size: int) -> dict[str, Shape] | None:
+    """The model tensors with ``reference``'s height set to ``size`` and every H and W scaled by
+    the same factor; None where some tensor's size would not be a whole number."""
+    factor = Fraction(size, shapes[reference][1])
+    out = {}
+    for name, (c, h, w) in shapes.items():
+        sh, sw = h * factor, w * factor
+        if sh.denominator != 1 or sw.denominator != 1 or sh < 1 or sw < 1:
+            return None
+        out[name] = (c, int(sh), int(sw))
+    return out
+
+
+def valid_sizes(spec: Spec, sizes: range, reference: str | None = None) -> list[int]:
+    """The heights of ``reference`` (default: the first model tensor, x for a cvae) in ``sizes``
+    at which the whole model flows and meets its contract, every tensor scaled alike."""
+    reference = reference or next(iter(spec.model.shapes))
+    valid = []
+    for size in sizes:
+        shapes = scaled_shapes(spec.model.shapes, reference, size)
+        if shapes is not None and not flow(spec, shapes).problems:
+            valid.append(size)
+    return valid
+
+
+# --- formatting ----------------------------------------------------------------------------------
+
+
+def _fmt(shape: Sequence[int]) -> str:
+    return "[" + ", ".join(str(n) for n in shape) + "]"
+
+
+def _hw(shape: Shape) -> str:
+    return f"{shape[1]}²" if shape[1] == shape[2] else f"{shape[1]}×{shape[2]}"
+
+
+def _bytes(shape: Shape) -> int:
+    return shape[0] * shape[1] * shape[2] * BYTES_PER_VALUE
+
+
+def _grow_hint(have: int, want: int) -> str:
+    if have < want:
+        return f" (growing {have} to {want} takes ConvTransp rows)"
+    if have > want:
+        return f" (shrinking {have} to {want} takes Conv rows with stride > 1)"
+    return ""

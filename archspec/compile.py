@@ -1,0 +1,279 @@
+"""Spec -> ``torch.nn.Module``: the only module of :mod:`archspec` that imports torch.
+
+Module names follow the spec, so a state dict reads like the spec's tables::
+
+    generator.B.3.conv.weight         part B of the generator, row 3: its Conv2d / ConvTranspose2d
+    generator.B.3.bn.running_mean     ... its BatchNorm2d (present where batchnorm is T)
+    generator.B.8.act.weight          ... its activation (PReLU has one parameter)
+    generator.B.4.0.1.conv.weight     row 4 is a block: repetition 0, block row 1
+    generator.B.4.0.act               the block's activation after the residual add
+
+A row runs layer -> BatchNorm -> activation. A residual block computes act(x + table(x)).
+Layer and activation classes come from the registries below, keyed by the names of
+:data:`archspec.registry.LAYERS` and :data:`archspec.registry.ACTIVATIONS` (a test keeps the key
+sets equal); a spec never names a torch attribute. Weights keep PyTorch's default initialisation.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from archspec.registry import Registry
+from archspec.resolve import Resolved, block_chain, part_chain, resolve
+from archspec.shapes import auto_padding
+from archspec.spec import BlockRow, Defaults, LayerRow, Spec
+
+# --- torch-side registries ---------------------------------------------------------------------
+
+LayerBuilder = Callable[[int, int, int, int, int, int, bool], nn.Module]  # c_in, c_out, kernel, stride, padding, output_padding, bias
+ActivationBuilder = Callable[[], nn.Module | None]
+
+TORCH_LAYERS: Registry[LayerBuilder] = Registry("layer")
+TORCH_ACTIVATIONS: Registry[ActivationBuilder] = Registry("activation")
+
+
+@TORCH_LAYERS.register("Conv")
+def _conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool) -> nn.Module:
+    if output_padding:
+        raise ValueError(f"output_padding applies to ConvTransp only; found output_padding={output_padding} on a Conv")
+    return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
+
+
+@TORCH_LAYERS.register("ConvTransp")
+def _conv_transpose(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool) -> nn.Module:
+    return nn.ConvTranspose2d(c_in, c_out, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
+
+
+def _register_activations() -> None:
+    """Each activation name -> a zero-argument builder (classes or functools-free callables,
+    so that a built module pickles)."""
+    builders: dict[str, ActivationBuilder] = {
+        "none": _none,
+        "ReLU": nn.ReLU,
+        "PReLU": _prelu,  # one parameter shared by all channels, as in the original
+        "Softplus": _softplus,
+        "LeakyReLU": nn.LeakyReLU,  # negative slope 0.01
+        "ELU": nn.ELU,
+        "GELU": nn.GELU,
+        "SiLU": nn.SiLU,
+        "Tanh": nn.Tanh,
+        "Sigmoid": nn.Sigmoid,
+    }
+    for name, builder in builders.items():
+        TORCH_ACTIVATIONS.register(name)(builder)
+
+
+def _none() -> None:
+    return None
+
+
+def _prelu() -> nn.Module:
+    return nn.PReLU(num_parameters=1)
+
+
+def _softplus() -> nn.Module:
+    return nn.Softplus(beta=1)
+
+
+_register_activations()
+
+
+# --- modules -------------------------------------------------------------------------------------
+
+
+class Row(nn.Module):
+    """One table row: ``conv`` (Conv2d or ConvTranspose2d), then ``bn``, then ``act``."""
+
+    def __init__(self, r: Resolved, c_in: int):
+        super().__init__()
+        padding = auto_padding(r.kernel, r.stride) if r.padding == "auto" else int(r.padding)
+        self.conv = TORCH_LAYERS.get(r.layer)(c_in, r.c_out, r.kernel, r.stride, padding, r.output_padding, r.bias)
+        self.bn = nn.BatchNorm2d(r.c_out) if r.batchnorm else None
+        self.act = TORCH_ACTIVATIONS.get(r.activation)()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.conv(x)  # (N, C_out, H', W')
+        if self.bn is not None:
+            x = self.bn(x)
+        if self.act is not None:
+            x = self.act(x)
+        return x
+
+
+class Block(nn.Module):
+    """One application of a block: rows ``0``, ``1``, ... then ``act``; with ``residual``,
+    act(x + table(x)). Shapes must agree exactly: torch would broadcast, a block never does."""
+
+    def __init__(self, rows: list[nn.Module], residual: bool, act: nn.Module | None, name: str):
+        super().__init__()
+        for i, row in enumerate(rows):
+            self.add_module(str(i), row)
+        self.n_rows = len(rows)
+        self.residual = residual
+        self.act = act
+        self.block_name = name
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = x
+        for i in range(self.n_rows):
+            h = self._modules[str(i)](h)
+        if self.residual:
+            if h.shape != x.shape:
+                raise RuntimeError(f"residual block {self.block_name}: its table turns {tuple(x.shape)} into {tuple(h.shape)}; x + table(x) needs equal shapes")
+            h = x + h  # (N, C, H, W)
+        return self.act(h) if self.act is not None else h
+
+
+class Part(nn.Sequential):
+    """A lettered part: its input (concatenated along channels when a list), then its rows."""
+
+    def __init__(self, inputs: list[str], rows: list[nn.Module]):
+        super().__init__(*rows)
+        self.inputs = list(inputs)
+
+
+class Network(nn.Module):
+    """A network whose forward takes the model tensors by keyword: ``generator(z=z, y=y)``.
+
+    Parts are submodules named as in the spec (``A``, ``B``, ...). With ``gaussian`` the output's
+    channels are split in halves and returned as ``(mean, logvar)``.
+    """
+
+    def __init__(self, name: str, parts: dict[str, Part], output: str, accepts: tuple[str, ...], gaussian: bool = False):
+        super().__init__()
+        for part_name, part in parts.items():
+            if hasattr(self, part_name):
+                raise ValueError(f"network {name}: a part may not be named {part_name!r} (an nn.Module attribute)")
+            self.add_module(part_name, part)
+        self.network_name = name
+        self.part_names = list(parts)
+        self.output = output
+        self.accepts = tuple(accepts)  # the model tensors this network may be given
+        self.reads = tuple(dict.fromkeys(s for p in parts.values() for s in p.inputs if s not in parts))
+        self.gaussian = gaussian
+
+    def forward(self, **tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        unknown = [k for k in tensors if k not in self.accepts]
+        missing = [k for k in self.reads if k not in tensors]
+        if unknown or missing:
+            raise TypeError(f"{self.network_name}() takes {', '.join(f'{t}=' for t in self.reads)}; "
+                            + (f"missing {missing}" if missing else f"unknown {unknown}"))
+        values: dict[str, Tensor] = dict(tensors)
+        for name in self.part_names:
+            part: Part = self._modules[name]  # type: ignore[assignment]
+            sources = [values[s] for s in part.inputs]
+            x = sources[0] if len(sources) == 1 else torch.cat(sources, dim=1)  # (N, sum C, H, W)
+            values[name] = part(x)
+        out = values[self.output]
+        if self.gaussian:
+            mean, logvar = out.chunk(2, dim=1)  # (N, C_z, H_z, W_z) each
+            return mean, logvar
+        return out
+
+
+class CVAEOutput(NamedTuple):
+    q_mean: Tensor  # recognition q(z|x,y): (N, C_z, H_z, W_z)
+    q_logvar: Tensor
+    p_mean: Tensor  # prior p(z|y)
+    p_logvar: Tensor
+    z: Tensor  # one sample of q per input
+    x_mean: Tensor  # generator p(x|y,z): (N, C_x, H_x, W_x)
+
+
+def sample_gaussian(mean: Tensor, logvar: Tensor) -> Tensor:
+    """z = mean + eps·(exp(logvar / 2) + 1e-7), eps ~ N(0, 1): the original's reparameterisation."""
+    return mean + torch.randn_like(mean) * (torch.exp(logvar / 2) + 1e-7)
+
+
+class CVAE(nn.Module):
+    """The conditional VAE: ``recognition`` q(z|x,y), ``prior`` p(z|y), ``generator`` p(x|y,z)."""
+
+    def __init__(self, recognition: Network, prior: Network, generator: Network):
+        super().__init__()
+        self.recognition = recognition
+        self.prior = prior
+        self.generator = generator
+
+    def forward(self, x: Tensor, y: Tensor) -> CVAEOutput:
+        q_mean, q_logvar = self.recognition(x=x, y=y)
+        p_mean, p_logvar = self.prior(y=y)
+        z = sample_gaussian(q_mean, q_logvar)
+        x_mean = self.generator(z=z, y=y)
+        return CVAEOutput(q_mean, q_logvar, p_mean, p_logvar, z, x_mean)
+
+    def paint(self, y: Tensor, sample: bool = False) -> Tensor:
+        """The generator's mean given y, at z = the prior's mean (or a prior sample)."""
+        p_mean, p_logvar = self.prior(y=y)
+        z = sample_gaussian(p_mean, p_logvar) if sample else p_mean
+        return self.generator(z=z, y=y)
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def build(spec: Spec, *, check: bool = True) -> nn.Module:
+    """Compile ``spec`` into a module (a :class:`CVAE` for ``kind: cvae``).
+
+    Args:
+        spec: a spec, as :func:`archspec.load` returns it.
+        check: run the semantic and shape checks first and raise
+            :class:`~archspec.errors.SpecError` on any problem (default). ``check=False``
+            builds whatever the spec says, and torch decides (the tests use it to compare).
+    """
+    if check:
+        _check(spec)
+    if spec.model.kind == "cvae":
+        return CVAE(*(build_network(spec, name, gaussian=name != "generator") for name in ("recognition", "prior", "generator")))
+    raise ValueError(f"unknown model kind {spec.model.kind!r}")  # pragma: no cover - the spec's Literal forbids it
+
+
+def build_network(spec: Spec, name: str, gaussian: bool = False) -> Network:
+    """One network of ``spec`` as a :class:`Network`; channels in come from the flow."""
+    from archspec.semantics import CONTRACTS
+
+    network = spec.model.networks[name]
+    channels = {t: shape[0] for t, shape in spec.model.shapes.items()}
+    parts: dict[str, Part] = {}
+    for part_name, part in network.parts.items():
+        c = sum(channels[s] for s in part.inputs)
+        rows, c = _rows(spec, part.table, part_chain(spec, name, part_name), c)
+        channels[part_name] = c
+        parts[part_name] = Part(part.inputs, rows)
+    accepts = CONTRACTS[spec.model.kind].networks.get(name, tuple(spec.model.shapes))
+    return Network(name, parts, network.output_part, accepts, gaussian)
+
+
+def _rows(spec: Spec, table: list, chain: tuple[Defaults, ...], c: int) -> tuple[list[nn.Module], int]:
+    """The modules of a table and the channels it gives, starting from ``c`` channels.
+
+    A row's written ``in`` channels are used as written (where they disagree with the incoming
+    tensor, torch raises at the first forward, as the checker predicts)."""
+    modules: list[nn.Module] = []
+    for row in table:
+        if isinstance(row, BlockRow):
+            block = spec.model.blocks[row.block]
+            reps = []
+            for _ in range(row.repeat):
+                inner, c = _rows(spec, block.table, block_chain(spec, row.block), c)
+                reps.append(Block(inner, block.residual, TORCH_ACTIVATIONS.get(block.activation)(), row.block))
+            modules.append(nn.Sequential(*reps))
+        else:
+            assert isinstance(row, LayerRow)
+            r = resolve(row, chain)
+            modules.append(Row(r, r.c_in if r.c_in is not None else c))
+            c = r.c_out
+    return modules, c
+
+
+def _check(spec: Spec) -> None:
+    from archspec import semantics, shapes
+    from archspec.errors import SpecError
+
+    problems = semantics.check(spec)
+    if not problems:
+        problems = shapes.check(spec)
+    if problems:
+        raise SpecError(problems)
+
