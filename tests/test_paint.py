@@ -153,4 +153,5 @@ def test_tiles_cover_every_pixel_with_the_fewest_tiles_and_weights_sum_to_one(ar
 def test_tiling_the_identity_returns_the_map(args, extra_width):
     size, tile, overlap = args
     dm = np.random.default_rng(size).standard_normal((size, size + extra_width)).astype(np.float32)
-    np.testing.assert_allclose(paint_tiled(lambda b: b, dm, tile=tile, overlap=overlap), dm, rtol=1e-5, atol=1e-6)
+    painted = paint_tiled(lambda b: b, dm, tile=tile, overlap=overlap)
+    np.testing.assert_allclose(painted, dm, rtol=1e-5, atol=1e-6)
