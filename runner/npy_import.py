@@ -21,13 +21,13 @@ def npy_name(field: str, z: float, depth: int) -> str:
     return NAME.format(field=field, z=z, depth=depth)
 
 
-def find_redshifts(src: Path, field: str) -> list[float]:
+def find_redshifts(src: Path, field: str, option: str = "--dm-name") -> list[float]:
     """Redshifts present for `field` (any depth), from the file names."""
     pattern = re.compile(rf"^{re.escape(field)}_z(\d+\.\d{{3}})_train_(?:{'|'.join(map(str, DEPTHS))})\.npy$")
     found = {float(m.group(1)) for p in src.iterdir() if (m := pattern.match(p.name))}
     if not found:
         raise DataError(f"{src}: no files named like {npy_name(field, 0.0, DEPTHS[0])} "
-                        f"(is --{'dm' if field == 'dm' else 'pressure'}-name right?)")
+                        f"(is {option} {field} right?)")
     return sorted(found)
 
 

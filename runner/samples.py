@@ -121,7 +121,7 @@ class SampleSpace:
 
     def sample(self, i: int) -> Sample:
         """Human-readable decoding of one index."""
-        d = {k: int(v) for k, v in self.decode([i]).items()}
+        d = {k: int(v[0]) for k, v in self.decode([i]).items()}
         return Sample(self.redshifts[d["z"]], d["slice_100"], (d["row_100"], d["col_100"]),
                       d["slice_150"], (d["row_150"], d["col_150"]))
 
