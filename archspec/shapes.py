@@ -63,6 +63,20 @@ def dropped_pixels(size: int, kernel: int, stride: int, padding: int) -> int:
     return max(size + 2 * padding - kernel, 0) % stride
 
 
+def exact_padding(size: int, kernel: int, stride: int) -> int | None:
+    """The smallest padding at which a Conv reads every pixel of ``size`` (None if none does)."""
+    for padding in range(stride):
+        if size + 2 * padding >= kernel and (size + 2 * padding - kernel) % stride == 0:
+            return padding
+    return None
+
+
+def exact_sizes(size: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+    """The input sizes nearest ``size`` (below, above) at which a Conv reads every pixel."""
+    rest = dropped_pixels(size, kernel, stride, padding)
+    return size - rest, size + (stride - rest) % stride
+
+
 def conv_params(c_in: int, c_out: int, kernel: int, bias: bool) -> int:
     """Learnable parameters of a Conv2d or ConvTranspose2d (the same count for both)."""
     return c_in * c_out * kernel * kernel + (c_out if bias else 0)
@@ -92,6 +106,9 @@ class RowTrace:
     kernel: int | None = None
     stride: int | None = None
     output_padding: int = 0
+    bias: bool = False
+    batchnorm: bool = False
+    activation: str = "none"  # a layer row's activation, or a block's after its table (and the add)
     repeat: int = 1
     params: int = 0
     macs: int = 0  # multiply-adds per sample (convolutions only)
@@ -186,7 +203,7 @@ def _flow_network(spec: Spec, name: str, shapes: Mapping[str, Shape]) -> tuple[N
             unavailable.add(part_name)
             continue
         try:
-            incoming = _concatenate(part_name, part.input, [tensors[s] for s in part.inputs], loc)
+            incoming = _concatenate(part_name, part.input, [tensors[s] for s in part.inputs], loc, set(shapes))
             out, rows = _flow_table(spec, name, part_name, part.table, part_chain(spec, name, part_name), incoming, loc)
         except _Stop as stop:
             problems.append(stop.problem)
@@ -199,8 +216,9 @@ def _flow_network(spec: Spec, name: str, shapes: Mapping[str, Shape]) -> tuple[N
     return trace, problems
 
 
-def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc: tuple) -> _Tensor:
-    """A part's input: one tensor, or several concatenated along channels (equal H and W)."""
+def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc: tuple, fixed: set[str]) -> _Tensor:
+    """A part's input: one tensor, or several concatenated along channels (equal H and W).
+    ``fixed`` names the model tensors, whose sizes a fix cannot change."""
     names = [spelled] if isinstance(spelled, str) else spelled
     first = inputs[0].shape
     for j, tensor in enumerate(inputs[1:], start=1):
@@ -210,8 +228,7 @@ def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc
                 "concat_size", loc + ("input", j),
                 f"part {part} concatenates its inputs along channels, so their H×W must agree; "
                 f"{names[j]} is {_hw(tensor.shape)}, {names[0]} is {_hw(first)}. Received: {listed}",
-                f"make {names[j]} give {_hw(first)} (or {names[0]} give {_hw(tensor.shape)})"
-                + _grow_hint(tensor.shape[1], first[1]),
+                _concat_fix(names[0], first, names[j], tensor.shape, fixed),
             ))
     channels = sum(t.shape[0] for t in inputs)
     rf: dict[str, tuple[Fraction, Fraction]] = {}
@@ -220,6 +237,16 @@ def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc
             if source not in rf or size > rf[source][0]:
                 rf[source] = (size, jump)
     return _Tensor((channels, first[1], first[2]), rf)
+
+
+def _concat_fix(a: str, a_shape: Shape, b: str, b_shape: Shape, fixed: set[str]) -> str:
+    """Change a part, not a model tensor: make b match a, or a match b."""
+    if b in fixed and a not in fixed:
+        a, a_shape, b, b_shape = b, b_shape, a, a_shape
+    fix = f"make {b} give {_hw(a_shape)}" + _grow_hint(b_shape[1], a_shape[1])
+    if a not in fixed and b not in fixed:
+        fix += f", or {a} give {_hw(b_shape)}"
+    return fix
 
 
 def _flow_table(spec: Spec, network: str, part: str, table: list, chain: tuple[Defaults, ...], tensor: _Tensor,
@@ -269,7 +296,7 @@ def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row:
             memory += _bytes(tensor.shape)
     params = sum(t.params for t in inner) + act_params * row.repeat
     trace = RowTrace(
-        network, part, index, row.block, loc, start.shape, tensor.shape, repeat=row.repeat, params=params,
+        network, part, index, row.block, loc, start.shape, tensor.shape, activation=block.activation, repeat=row.repeat, params=params,
         macs=sum(t.macs for t in inner), memory=memory, rf=_rf_ints(tensor.rf), inner=tuple(inner),
     )
     return tensor, trace
@@ -318,7 +345,7 @@ def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, ten
     dropped = (0, 0) if transposed else (dropped_pixels(h, r.kernel, r.stride, padding), dropped_pixels(w, r.kernel, r.stride, padding))
     trace = RowTrace(
         network, part, index, r.layer, loc, tensor.shape, out, padding=padding, kernel=r.kernel, stride=r.stride,
-        output_padding=r.output_padding, params=params, macs=macs, memory=tensors * _bytes(out), rf=_rf_ints(rf), dropped=dropped,
+        output_padding=r.output_padding, bias=r.bias, batchnorm=r.batchnorm, activation=r.activation, params=params, macs=macs, memory=tensors * _bytes(out), rf=_rf_ints(rf), dropped=dropped,
     )
     return _Tensor(out, rf), trace
 
@@ -335,7 +362,7 @@ def _padding(r: Resolved, h: int, w: int, transposed: bool, loc: tuple, context:
     low = max((r.kernel - r.stride) // 2, 0)
     choices = sorted({low, low + 1})
     listed = " or ".join(f"padding {p} ({size} → {out(p)})" for p in choices)
-    target = f"{size * r.stride}" if transposed else f"{size}/{r.stride}"
+    target = size * r.stride if transposed else (size if r.stride == 1 else f"{size}/{r.stride}")
     why = "odd" if r.kernel >= r.stride else "negative"
     return _raise(Problem(
         "auto_padding", loc,
