@@ -86,6 +86,13 @@ def gaussian_modes(grid: int, box: float, seed: int) -> np.ndarray:
                              seed=seed).gauss_hermitian()
 
 
+def expected_variance(grid: int, box: float, pk) -> float:
+    """xi(0) = sum of the power over the grid's modes: the expected variance of the field."""
+    import powerbox
+
+    return powerbox.LogNormalPowerBox(shape=(grid, grid), size=(box, box), pk=pk).variance
+
+
 class LognormalSynth:
     """Lognormal maps of one power spectrum from given Gaussian modes (powerbox)."""
 
