@@ -79,7 +79,9 @@ class TileDataset:
             for f, d in PARTS:
                 for j, z in enumerate(self.space.redshifts):
                     ds = self.store.dataset(f, z, d)
-                    self._arrays[(f, j, d)] = np.stack([ds[s] for s in self.space.slices])
+                    a = self._arrays[(f, j, d)] = np.stack([ds[s] for s in self.space.slices])
+                    if not np.isfinite(a).all():
+                        raise DataError(f"{self.store.path.name}: {ds.name} has NaN/inf values")
         return self._arrays[(field, zi, depth)], range(len(self.space.slices))
 
     def tiles(self, idx) -> tuple[dict, np.ndarray]:

@@ -35,6 +35,7 @@ class ShiftLog:
         self.redshifts = np.asarray(redshifts, dtype=np.float64)
         self.sigmas = np.asarray(sigmas, dtype=np.float64)
         self.field = field
+        self._tables: dict = {}  # device -> (redshifts, sigmas) as float64 tensors
         if self.redshifts.shape != self.sigmas.shape or self.redshifts.ndim != 1 or not len(self.redshifts):
             raise ValueError(f"ShiftLog needs one sigma per redshift. Received: "
                              f"redshifts={self.redshifts.tolist()}, sigmas={self.sigmas.tolist()}")
@@ -47,6 +48,9 @@ class ShiftLog:
         """sigma_z from the statistics stored in a `TileStore`."""
         sig = [store.stats(field, z).sigma for z in store.redshifts]
         return cls(store.redshifts, sig, field)
+
+    def __getstate__(self) -> dict:  # tensors stay behind when pickled to loader workers
+        return {**self.__dict__, "_tables": {}}
 
     def to_config(self) -> dict:
         """Plain data, for checkpoints: painting then needs no store."""
@@ -67,8 +71,10 @@ class ShiftLog:
     def _sigma_torch(self, z):
         import torch
 
-        zs = torch.as_tensor(self.redshifts, device=z.device)
-        sg = torch.as_tensor(self.sigmas, device=z.device)
+        if z.device not in self._tables:  # copied to each device once, not per batch
+            self._tables[z.device] = (torch.as_tensor(self.redshifts, device=z.device),
+                                      torch.as_tensor(self.sigmas, device=z.device))
+        zs, sg = self._tables[z.device]
         z = z.to(torch.float64).clamp(zs[0], zs[-1])
         # interval i with zs[i] <= z < zs[i+1], so that a stored z gives its sigma exactly
         i = (torch.searchsorted(zs, z, right=True) - 1).clamp(0, max(len(zs) - 2, 0))
