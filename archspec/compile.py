@@ -143,16 +143,16 @@ class Network(nn.Module):
 
     def __init__(self, name: str, parts: dict[str, Part], output: str, accepts: tuple[str, ...], gaussian: bool = False):
         super().__init__()
-        for part_name, part in parts.items():
-            if hasattr(self, part_name):
-                raise ValueError(f"network {name}: a part may not be named {part_name!r} (an nn.Module attribute)")
-            self.add_module(part_name, part)
         self.network_name = name
         self.part_names = list(parts)
         self.output = output
         self.accepts = tuple(accepts)  # the model tensors this network may be given
         self.reads = tuple(dict.fromkeys(s for p in parts.values() for s in p.inputs if s not in parts))
         self.gaussian = gaussian
+        for part_name, part in parts.items():
+            if hasattr(self, part_name):
+                raise ValueError(f"network {name}: a part may not be named {part_name!r} (an attribute of the compiled module)")
+            self.add_module(part_name, part)
 
     def forward(self, **tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         unknown = [k for k in tensors if k not in self.accepts]

@@ -321,12 +321,12 @@ def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, ten
     c, h, w = tensor.shape
     if r.c_in is not None and r.c_in != c:
         raise _Stop(Problem(
-            "channels_in", loc + ("channels",),
+            "channels_in", _cell(loc, "channels", context),
             f"{context}row says {r.c_in} channels in, the incoming tensor has {c}. Received: input {_fmt(tensor.shape)}, channels {r.c_in}/{r.c_out}",
             f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)",
         ))
     if r.output_padding and not transposed:
-        raise _Stop(Problem("output_padding", loc + ("output_padding",),
+        raise _Stop(Problem("output_padding", _cell(loc, "output_padding", context),
                             f"{context}output_padding applies to ConvTransp only; this row is a {r.layer}. Received: output_padding={r.output_padding}",
                             "remove output_padding, or write ConvTransp"))
     padding = _padding(r, h, w, transposed, loc, context)
@@ -406,7 +406,7 @@ def _check_conv_fits(r: Resolved, padding: int, sizes: tuple[int, int], shape: S
 def _check_transpose(r: Resolved, padding: int, sizes: tuple[int, int], outs: tuple[int, int], loc: tuple, context: str) -> None:
     if r.output_padding >= r.stride:
         _raise(Problem(
-            "output_padding", loc + ("output_padding",),
+            "output_padding", _cell(loc, "output_padding", context),
             f"{context}output_padding must be smaller than the stride (torch refuses it otherwise). Received: output_padding={r.output_padding}, stride={r.stride}",
             f"write output_padding {r.stride - 1 if r.stride > 1 else 0} or less" + ("" if r.stride > 1 else " (none at stride 1)")
             + "; for more output pixels, raise the kernel or lower the padding",
@@ -421,6 +421,12 @@ def _check_transpose(r: Resolved, padding: int, sizes: tuple[int, int], outs: tu
             f"Received: input size {n}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}, output_padding={r.output_padding}",
             f"padding ≤ {most}, or a larger kernel",
         ))
+
+
+def _cell(loc: tuple, column: str, context: str) -> tuple:
+    """The row's cell, for a row of the part's own table; a row inside a block is reported at
+    the part's row that applies the block (``context`` names the block's row)."""
+    return loc if context else loc + (column,)
 
 
 def _auto(r: Resolved) -> str:

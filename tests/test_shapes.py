@@ -319,7 +319,8 @@ def test_block_error_points_at_the_row_that_applies_the_block_and_names_the_bloc
         - {block: Bad}   # <-""")
     problem = only(text)
     assert problem.code == "channels_in"
-    assert problem.loc == ("model", "networks", "recognition", "A", "table", 1, "channels")
+    assert problem.loc == ("model", "networks", "recognition", "A", "table", 1)
+    assert (problem.line, problem.col) == marked(text, "{")
     assert "block Bad, repetition 1 of 1, row 0 (model.blocks.Bad.table[0])" in problem.message
 
 
