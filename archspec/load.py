@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from archspec import semantics
 from archspec.errors import Problem, SpecError, did_you_mean, one_of
-from archspec.spec import ROW_COLUMNS, LayerRow, Network, Part, Spec
+from archspec.spec import ROW_COLUMNS, BlockRow, LayerRow, Network, Part, Spec
 from archspec.yamlpos import Document, YamlProblems, parse
 
 # Spec files are small; anything larger is a mistake (a data file passed as a spec).
@@ -75,6 +75,7 @@ def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec 
     except ValidationError as exc:
         seen = [p.loc for p in problems]  # a node dropped for a YAML problem is not reported twice
         problems.extend(p for p in _from_pydantic(exc, doc.data) if not any(p.loc[: len(s)] == s for s in seen))
+        problems.extend(semantics.check_raw_names(doc.data))
         return None, _place(problems, doc, filename, origins)
     if problems:
         return None, _place(problems, doc, filename, origins)
@@ -284,8 +285,9 @@ def _step(tp: Any, item: Any) -> Any:
     if origin is typing.Annotated:
         return _step(typing.get_args(tp)[0], item)
     if origin in (typing.Union, types.UnionType):
-        if item == "layer":
-            return LayerRow
+        members = [_strip_annotated(option) for option in typing.get_args(tp)]
+        if LayerRow in members and item in _ROW_TAGS:  # the row union: pydantic's tag picks the member
+            return LayerRow if item == "layer" else BlockRow
         for option in typing.get_args(tp):
             found = _step(option, item)
             if found is not None:

@@ -192,3 +192,37 @@ def _reads(network, start: str, target: str, trail: list[str]) -> list[str] | No
             if found:
                 return found
     return None
+
+
+def check_raw_names(data: object) -> list[Problem]:
+    """Name checks on data that failed validation elsewhere, so one run reports a misspelt layer
+    or activation together with the type errors (the full checks need a valid spec)."""
+    model = data.get("model") if isinstance(data, dict) else None
+    if not isinstance(model, dict):
+        return []
+    tables: list[tuple[tuple, object]] = []
+    for name, block in (model.get("blocks") or {}).items() if isinstance(model.get("blocks"), dict) else []:
+        if isinstance(block, dict):
+            tables.append((("model", "blocks", name, "table"), block.get("table")))
+    for net_name, network in (model.get("networks") or {}).items() if isinstance(model.get("networks"), dict) else []:
+        for part_name, part in network.items() if isinstance(network, dict) else []:
+            if isinstance(part, dict):
+                tables.append((("model", "networks", net_name, part_name, "table"), part.get("table")))
+    problems: list[Problem] = []
+    for loc, table in tables:
+        for i, row in enumerate(table if isinstance(table, list) else []):
+            layer, activation = _raw_row_names(row)
+            if isinstance(layer, str) and layer not in LAYERS and layer not in (model.get("blocks") or {}):
+                problems.append(Problem("unknown_layer", loc + (i, "layer"), f"unknown layer {layer!r}; expected one of {one_of(LAYERS.names())}",
+                                        did_you_mean(layer, LAYERS.names())))
+            if isinstance(activation, str):
+                problems += _check_activation(activation, loc + (i, "activation"))
+    return problems
+
+
+def _raw_row_names(row: object) -> tuple[object, object]:
+    if isinstance(row, list):
+        return (row[0] if row else None), (row[6] if len(row) > 6 else None)
+    if isinstance(row, dict):
+        return row.get("layer"), row.get("activation")
+    return None, None
