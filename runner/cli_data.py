@@ -1,7 +1,7 @@
 """`runner data`: make mock data, import the original's npy maps, describe a store.
 
     runner data mock mock.h5                       # 1024^2, 4 slices per depth, 11 redshifts
-    runner data mock full.h5 --full                # the original's 2048^2, 14 slices (~10 GB)
+    runner data mock full.h5 --full                # the original's 2048^2, 14 slices (9.9 GiB)
     runner data mock small.h5 --grid 256 --slices 3 --redshifts 0,1,2
     runner data import-npy /data/bahamas bahamas.h5
     runner data info mock.h5
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       f"(default {DEFAULT_GRID}; 512 = one 100 Mpc/h tile)")
     mock.add_argument("--slices", type=int, help=f"slices per depth (default {DEFAULT_SLICES})")
     mock.add_argument("--full", action="store_true", help=f"the original's size: grid "
-                      f"{FULL_GRID}, {FULL_SLICES} slices per depth (~10 GB, ~15 GB RAM)")
+                      f"{FULL_GRID}, {FULL_SLICES} slices per depth (9.9 GiB; ~10 min, 4 GB RAM)")
     mock.add_argument("--redshifts", type=redshift_list, help="comma-separated (default: the "
                       "original's 11, 0 ... 2)")
     mock.add_argument("--seed", type=int, default=0, help="randomness of the slices (default 0)")

@@ -6,9 +6,11 @@ mean exactly 1) whose power spectrum is
     P(k, z) = D(z)^2 P_2D,L(k) (1 + (k / K_STAR)^4)^(beta(z) / 4)
 
 P_2D,L is the projection of colossus' linear P(k) through a top-hat of depth L; D(z) is the
-linear growth factor. The last factor reshapes only small scales (under 1% at k < 0.6 h/Mpc)
-and is what calibrates the one-point variance (beta > 0: nonlinear-like boost, beta < 0:
-suppression). powerbox turns P into the lognormal field; each slice keeps its Gaussian modes
+linear growth factor. The last factor reshapes small scales (by under 2% at k < 0.6 h/Mpc
+while |beta| < 10) and is what calibrates the one-point variance (beta > 0: a nonlinear-like
+boost; beta < 0: suppression, which z >~ 1.5 needs because its target variance is below what
+linear theory gives at 0.195 Mpc/h pixels). powerbox turns P into the lognormal field; each
+slice keeps its Gaussian modes
 at every redshift, so the maps at different z are the same structure grown.
 
 Pressure is a nonlinear, smoothed function of the local density with scatter:
