@@ -10,8 +10,8 @@ linear growth factor. The last factor reshapes small scales (by under 2% at k < 
 while |beta| < 10) and is what calibrates the one-point variance (beta > 0: a nonlinear-like
 boost; beta < 0: suppression, which z >~ 1.5 needs because its target variance is below what
 linear theory gives at 0.195 Mpc/h pixels). powerbox turns P into the lognormal field; each
-slice keeps its Gaussian modes
-at every redshift, so the maps at different z are the same structure grown.
+slice keeps its Gaussian modes at every redshift, so the maps at different z are the same
+structure grown.
 
 Pressure is a nonlinear, smoothed function of the local density with scatter:
 
