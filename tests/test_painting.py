@@ -1,0 +1,223 @@
+"""Applying a checkpoint: files in and out with provenance, seamless tiles, one-line errors."""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from scipy import ndimage
+
+import archspec
+from archspec.load import to_data
+from runner import checkpoint as ck
+from runner.cli import main
+from runner.paint import tile_origins
+from runner.paint_files import paint_file
+from runner.painting import KEY_TRANSFORMS, Painter
+from runner.transforms import ShiftLog
+from tests.spec_texts import BASE
+
+TILE, OVERLAP = 32, 8  # BASE's tile; the overlap of the seam test
+SIZE_3X3 = 3 * (TILE - OVERLAP) + OVERLAP  # 80: exactly three tiles a side
+TRANSFORMS = {"dm": ShiftLog([0, 1, 2], [1.21, 0.59, 0.34], "dm"),
+              "pressure": ShiftLog([0, 1, 2], [0.367, 0.0818, 0.0196], "pressure")}
+
+
+def _state(spec, model, transforms=TRANSFORMS) -> dict:
+    state = {ck.KEY_FORMAT: ck.FORMAT, ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION, ck.KEY_MODEL: model.state_dict(),
+             ck.KEY_OPTIMIZER: {}, ck.KEY_SAMPLES: 123, ck.KEY_STEP: 7, ck.KEY_SAMPLERS: {}, ck.KEY_RNG: {},
+             ck.KEY_SPEC: to_data(spec), ck.KEY_SPEC_HASH: archspec.spec_hash(spec), ck.KEY_VERSIONS: ck.versions()}
+    if transforms is not None:
+        state[KEY_TRANSFORMS] = {f: t.to_config() for f, t in transforms.items()}
+    return state
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A run folder holding one checkpoint of the tiny, untrained BASE model."""
+    spec = archspec.loads(BASE)
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("run")
+    ck.save(folder, _state(spec, archspec.build(spec)))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def painter(run_dir):
+    return Painter.load(run_dir, device="cpu")
+
+
+def _density(seed: int, shape, sigma: float = 3.0) -> np.ndarray:
+    """A positive, smooth 1 + delta map."""
+    field = ndimage.gaussian_filter(np.random.default_rng(seed).standard_normal(shape), sigma, mode="wrap")
+    return np.exp(0.5 * field / field.std()).astype(np.float32)
+
+
+def _write_plain(path, maps, redshift) -> None:
+    with h5py.File(path, "w") as f:
+        f.create_dataset("dm", data=maps).attrs["redshift"] = redshift
+
+
+def _paint(argv: list[str], capsys) -> tuple[int, str]:
+    code = main(["paint", *map(str, argv), "--quiet", "--device", "cpu"])
+    return code, capsys.readouterr().err
+
+
+# -- files in and out ----------------------------------------------------------------------------
+
+
+def test_painted_maps_round_trip_through_the_file_with_their_provenance(run_dir, painter, tmp_path, capsys):
+    maps = np.stack([_density(1, (80, 100)), _density(2, (80, 100))])
+    _write_plain(tmp_path / "dm.h5", maps, [0.5, 1.0])
+    code, err = _paint([run_dir, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5"], capsys)
+    assert code == 0, err
+    checkpoint = run_dir / "checkpoint-123.pt"
+    with h5py.File(tmp_path / "p.h5", "r") as f:
+        painted, attrs, ds_attrs = f["pressure"][()], dict(f.attrs), dict(f["pressure"].attrs)
+    expected = np.stack([painter.paint_map(m, z) for m, z in zip(maps, (0.5, 1.0))])
+    assert painted.shape == maps.shape and painted.dtype == np.float32
+    np.testing.assert_allclose(painted, expected, rtol=1e-6, atol=0)
+    assert np.all(painted > -TRANSFORMS["pressure"].sigma(1.0))  # the inverse transform's range
+    assert attrs["checkpoint"] == str(checkpoint.resolve())
+    assert attrs["checkpoint_sha256"] == hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    assert attrs["spec_hash"] == archspec.spec_hash(archspec.loads(BASE)) and attrs["samples_seen"] == 123
+    assert attrs["archspec_version"] == archspec.__version__ and attrs["transform_source"] == "checkpoint"
+    assert archspec.loads(attrs["spec"]) == archspec.loads(BASE)
+    assert json.loads(attrs["transforms"])["pressure"] == TRANSFORMS["pressure"].to_config()
+    age = datetime.datetime.now(datetime.timezone.utc) - datetime.datetime.fromisoformat(attrs["created"])
+    assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=5)
+    assert list(ds_attrs["redshift"]) == [0.5, 1.0] and ds_attrs["source"] == "/dm" and "prior mean" in ds_attrs["latent"]
+
+
+def test_latent_samples_add_an_axis_differ_and_are_reproducible(painter, tmp_path):
+    _write_plain(tmp_path / "dm.h5", _density(3, (40, 40)), 0.25)
+    out = [paint_file(painter, tmp_path / "dm.h5", tmp_path / f"p{i}.h5", samples=3, seed=5)[0] for i in range(2)]
+    first, second = (h5py.File(p, "r")["pressure"][()] for p in out)
+    assert first.shape == (3, 40, 40)
+    np.testing.assert_array_equal(first, second)  # a seed gives the same draws
+    assert np.abs(first[0] - first[1]).max() > 1e-6  # draws differ from one another
+    mean = paint_file(painter, tmp_path / "dm.h5", tmp_path / "mean.h5")[0]
+    assert not np.array_equal(h5py.File(mean, "r")["pressure"][()], first[0])
+
+
+def test_store_layout_paints_every_redshift_and_depth(painter, tmp_path):
+    with h5py.File(tmp_path / "store.h5", "w") as f:
+        f.create_dataset("dm/z0.000/100", data=np.stack([_density(4, (48, 48)), _density(5, (48, 48))]))
+        f.create_dataset("dm/z0.000/150", data=np.stack([_density(6, (48, 48))] * 2))
+        f.create_dataset("dm/z1.500/100", data=_density(7, (32, 64))).attrs["redshift"] = 1.5
+    out, n = paint_file(painter, tmp_path / "store.h5", tmp_path / "p.h5")
+    assert n == 5
+    with h5py.File(out, "r") as f:
+        assert sorted(f["pressure"]) == ["z0.000", "z1.500"] and sorted(f["pressure/z0.000"]) == ["100", "150"]
+        assert f["pressure/z0.000/150"].shape == (2, 48, 48) and f["pressure/z1.500/100"].shape == (32, 64)
+        assert f["pressure/z1.500/100"].attrs["redshift"] == 1.5
+        np.testing.assert_allclose(f["pressure/z0.000/100"][1], painter.paint_map(_density(5, (48, 48)), 0.0), rtol=1e-6)
+
+
+def test_without_statistics_in_the_checkpoint_the_specs_store_supplies_them(tmp_path, capsys):
+    from runner.data import ensure_mock_store, open_store
+
+    store = ensure_mock_store(tmp_path, grid=64, slices=2, redshifts=[0.0, 1.0])
+    spec = archspec.loads(BASE.replace("training:", f"data: {{store: {json.dumps(str(store))}}}\ntraining:"))
+    ck.save(tmp_path, _state(spec, archspec.build(spec), transforms=None))
+    painter = Painter.load(tmp_path, device="cpu")
+    assert "carries no transform statistics" in capsys.readouterr().err
+    expected = ShiftLog.from_store(open_store(store), "pressure")
+    np.testing.assert_array_equal(painter.transforms["pressure"].sigmas, expected.sigmas)
+    assert painter.provenance["transform_source"] == str(store)
+
+
+# -- seams ---------------------------------------------------------------------------------------
+
+
+def _seam_steps(painted: np.ndarray, reference: np.ndarray, overlap: int) -> float:
+    """Largest step across a tile edge beyond the reference's own step there (border excluded)."""
+    size = painted.shape[0]
+    origins = tile_origins(size, TILE, overlap)
+    edges = {o for o in origins if o > 0} | {o + TILE for o in origins if o + TILE < size}
+    worst = 0.0
+    for edge in edges:
+        for axis in (0, 1):
+            step = np.take(painted, edge, axis) - np.take(painted, edge - 1, axis)
+            true_step = np.take(reference, edge, axis) - np.take(reference, edge - 1, axis)
+            worst = max(worst, float(np.abs(step - true_step)[4:-4].max()))
+    return worst
+
+
+def test_a_real_model_paints_3x3_tiles_without_seams(painter):
+    dm, z = _density(8, (SIZE_3X3, SIZE_3X3)), 0.5
+    y = torch.from_numpy(painter.network_input(dm, z)[None])
+    with torch.no_grad():  # the generator is fully convolutional: the whole map at once is the reference
+        reference = painter.transforms["pressure"].inverse(painter.model.paint(y)[0, 0].double().numpy(), z)
+    typical = np.median(np.abs(np.diff(reference, axis=1))[4:-4, 4:-4])
+
+    blended = painter.paint_map(dm, z, overlap=OVERLAP)
+    hard = painter.paint_map(dm, z, overlap=0)
+    assert _seam_steps(blended, reference, OVERLAP) < typical  # measured: ~2x below
+    assert _seam_steps(hard, reference, 0) > 30 * _seam_steps(blended, reference, OVERLAP)  # measured: ~120x
+
+
+# -- errors --------------------------------------------------------------------------------------
+
+
+def _bad_input(kind: str, tmp_path):
+    path = tmp_path / "in.h5"
+    if kind == "missing input":
+        return tmp_path / "nope.h5"
+    if kind == "not hdf5":
+        path.write_text("hello")
+    elif kind == "wrong layout":
+        with h5py.File(path, "w") as f:
+            f.create_dataset("density", data=np.ones((40, 40)))
+    elif kind == "no redshift":
+        with h5py.File(path, "w") as f:
+            f.create_dataset("dm", data=np.ones((40, 40)))
+    elif kind == "map smaller than the tile":
+        _write_plain(path, np.ones((3, 20, 40), np.float32), 0.0)
+    elif kind == "negative density":
+        _write_plain(path, np.full((40, 40), -5.0, np.float32), 0.0)
+    return path
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("missing input", "no such file"), ("not hdf5", "not a readable HDF5 file"),
+    ("wrong layout", "expected a dataset /dm"), ("no redshift", "no 'redshift' attribute"),
+    ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
+    ("negative density", "shift-log transform is undefined"),
+])
+def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
+    code, err = _paint([run_dir, "--input", _bad_input(kind, tmp_path), "--output", tmp_path / "p.h5"], capsys)
+    assert code == 1 and needle in err, err
+    assert err.count("\n") == 1 and err.startswith("runner: error: ") and "Traceback" not in err
+    assert not (tmp_path / "p.h5").exists() and not list(tmp_path.glob(".p.h5*"))
+
+
+@pytest.mark.parametrize("kind, needle", [
+    ("corrupt checkpoint", "unreadable"), ("missing checkpoint", "no such file"),
+    ("empty run folder", "no checkpoint in"), ("existing output", "already exists; pass --force"),
+    ("overlap too large", "--overlap must be in [0, 32)"),
+])
+def test_bad_checkpoints_and_options_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
+    _write_plain(tmp_path / "dm.h5", np.ones((40, 40), np.float32), 0.0)
+    checkpoint, extra = run_dir, []
+    if kind == "corrupt checkpoint":
+        checkpoint = tmp_path / "checkpoint-1.pt"
+        checkpoint.write_bytes((run_dir / "checkpoint-123.pt").read_bytes()[:5000])
+    elif kind == "missing checkpoint":
+        checkpoint = tmp_path / "nope.pt"
+    elif kind == "empty run folder":
+        (checkpoint := tmp_path / "run").mkdir()
+    elif kind == "existing output":
+        (tmp_path / "p.h5").write_text("keep me")
+    elif kind == "overlap too large":
+        extra = ["--overlap", "32"]
+    code, err = _paint([checkpoint, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5", *extra], capsys)
+    assert code == 1 and needle in err, err
+    assert err.count("\n") == 1 and err.startswith("runner: error: ") and "Traceback" not in err
+    if kind == "existing output":
+        assert (tmp_path / "p.h5").read_text() == "keep me"
+        assert _paint([run_dir, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5", "--force"], capsys)[0] == 0
