@@ -1,0 +1,153 @@
+"""The training loop on a tiny spec and a tiny mock store: it learns, it leaves a complete run
+folder, and a run stopped and resumed (or extended) ends bit for bit where an uninterrupted one does."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import archspec
+from runner import checkpoint as ck
+from runner.train import RunError, train
+
+# A CVAE of the paper's structure, small enough for a CPU step in milliseconds: 32^2 tiles, a
+# 4^2 latent, on a mock store of 64^2 slices (4 tiles each), 2 slices, 2 redshifts.
+TINY_SPEC = """\
+archspec: 1
+name: tiny_train
+model:
+  kind: cvae
+  shapes: {x: [1, 32, 32], y: [2, 32, 32], z: [1, 4, 4]}
+  defaults: {bias: F, batchnorm: T, activation: ReLU, padding: auto}
+  networks:
+    recognition:
+      A: {input: x, table: [[Conv, 1/4, 4, 2], [Conv, 4/8, 8, 4]]}
+      B: {input: y, table: [[Conv, 2/4, 4, 2], [Conv, 4/8, 8, 4]]}
+      C: {input: [A, B], table: [[Conv, 16/2, 3, 1]]}
+    prior:
+      A: {input: y, table: [[Conv, 2/4, 4, 2], [Conv, 4/8, 8, 4], [Conv, 8/2, 3, 1]]}
+    generator:
+      A: {input: z, table: [[ConvTransp, 1/1, 8, 4], [ConvTransp, 1/1, 4, 2]]}
+      B: {input: [A, y], table: [[Conv, 3/8, 3, 1], [Conv, 8/8, 3, 1], [Conv, 8/1, 3, 1, F, F, Softplus]]}
+data:
+  store: mock
+  mock: {grid: 64, slices: 2, redshifts: [0, 1], seed: 0}
+  tile: 32
+training:
+  samples: 480
+  pseudo_epoch: 40
+  batch_size: [[0, 4], [2, 8], [5, 12]]
+  lr: {start: 3.0e-3, factor: 0.5, milestones: [6, 9], min: 1.0e-4}
+  evaluation: {every: 24, batch_size: 8}
+  checkpoint: {every: 200}
+  log_every: 24
+  seed: 3
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """The tiny spec's file, with the mock store generated into a private cache for this module."""
+    root = tmp_path_factory.mktemp("tiny")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ARCHSPEC_CACHE", str(root / "cache"))
+        path = root / "tiny.yaml"
+        path.write_text(TINY_SPEC)
+        yield path
+
+
+def load(path: Path, *overrides: str):
+    return archspec.load(path, list(overrides))
+
+
+def records(run: Path, split: str) -> list[dict]:
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == split]
+
+
+def final_state(run: Path, samples: int) -> dict:
+    return torch.load(run / ck.checkpoint_name(samples), weights_only=True)
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    for key in a[ck.KEY_MODEL]:
+        assert torch.equal(a[ck.KEY_MODEL][key], b[ck.KEY_MODEL][key]), key
+    for pa, pb in zip(a[ck.KEY_OPTIMIZER]["state"].values(), b[ck.KEY_OPTIMIZER]["state"].values()):
+        assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert a[ck.KEY_SAMPLES] == b[ck.KEY_SAMPLES] and a[ck.KEY_STEP] == b[ck.KEY_STEP]
+    assert a[ck.KEY_SAMPLERS] == b[ck.KEY_SAMPLERS]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny, tmp_path_factory) -> Path:
+    """An uninterrupted run of 704 samples (the tiny spec extended), shared by the tests below."""
+    run = tmp_path_factory.mktemp("ref") / "run"
+    assert train(load(tiny, "training.samples=704"), run, quiet=True, command=["runner", "train", str(tiny)]) == 0
+    return run
+
+
+def test_tiny_run_learns_and_leaves_a_complete_folder(reference, tiny):
+    tests = [r["elbo"] for r in records(reference, "test")]
+    first, last = tests[0], sorted(tests[-5:])[2]  # the last: median of the last five evaluations
+    assert last > first + 0.5 * abs(first), (first, last)
+    names = {p.name for p in reference.iterdir()}
+    assert {"spec.yaml", "env.json", "command.txt", "metrics.jsonl", "curves.png", "latest", "checkpoint-704.pt"} <= names
+    spec = load(tiny, "training.samples=704")
+    assert archspec.load(reference / "spec.yaml") == spec
+    assert f"# spec_hash: {archspec.spec_hash(spec)}" in (reference / "spec.yaml").read_text()
+    env = json.loads((reference / "env.json").read_text())
+    assert {"python", "torch", "numpy", "device", "hostname", "git_commit"} <= set(env) and env["device"] == "cpu"
+    assert (reference / "command.txt").read_text().startswith("runner train ")
+    record = records(reference, "train")[0]
+    assert {"sample", "split", "elbo", "kl", "loglik", "lr", "batch_size", "time", "step"} <= set(record)
+    assert record["sample"] == 24 and record["batch_size"] == 4 and record["lr"] == 3e-3
+    state = final_state(reference, 704)
+    assert set(ck.REQUIRED_KEYS) <= set(state) and state[ck.KEY_SPEC_HASH] == archspec.spec_hash(spec)
+    assert (reference / "latest").read_text().strip() == "checkpoint-704.pt"
+    assert (reference / "checkpoint-200.pt").is_file() and (reference / "checkpoint-404.pt").is_file()  # every 200 samples, at the first boundary at or after
+
+
+def test_stopped_resumed_and_extended_run_is_bit_identical(reference, tiny, tmp_path):
+    run = tmp_path / "run"
+    argv = ["runner", "train", str(tiny), "--out", str(run)]
+    assert train(load(tiny), run, quiet=True, max_samples=100, command=argv) == 0  # a pause mid-schedule
+    assert ck.candidates(run)[0].name == "checkpoint-104.pt"
+    assert train(load(tiny), run, resume=True, quiet=True, command=argv) == 0  # to the spec's end, 480
+    assert train(load(tiny, "training.samples=704"), run, resume=True, quiet=True, command=argv) == 0  # extended
+    assert_same_state(final_state(reference, 704), final_state(run, 704))
+    assert records(run, "test") == records(reference, "test") or [  # identical metrics but for wall time
+        {k: v for k, v in r.items() if k != "time"} for r in records(run, "test")
+    ] == [{k: v for k, v in r.items() if k != "time"} for r in records(reference, "test")]
+    assert len((run / "command.txt").read_text().splitlines()) == 3
+
+
+def test_refuses_an_existing_run_without_resume(reference, tiny):
+    with pytest.raises(RunError, match="--resume.*--out"):
+        train(load(tiny, "training.samples=704"), reference, quiet=True)
+
+
+def test_resume_of_a_finished_run_does_nothing(reference, tiny, capsys):
+    before = (reference / "metrics.jsonl").read_text()
+    assert train(load(tiny, "training.samples=704"), reference, resume=True, quiet=True) == 0
+    assert "nothing to do" in capsys.readouterr().err
+    assert (reference / "metrics.jsonl").read_text() == before
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def test_cli_reports_spec_and_data_errors_without_traceback(tiny, tmp_path):
+    out = run_cli("train", str(tiny), "--out", str(tmp_path / "a"), "--set", "training.lr.strat=1")
+    assert out.returncode == 1 and "did you mean 'start'" in out.stderr and "Traceback" not in out.stderr
+    out = run_cli("train", str(tiny), "--out", str(tmp_path / "b"), "--data", str(tmp_path / "missing.h5"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "missing.h5" in out.stderr
+    out = run_cli("train", str(tiny), "--out", str(tmp_path / "c"), "--device", "cuda")
+    if not torch.cuda.is_available():
+        assert out.returncode == 1 and "--device cpu" in out.stderr and "Traceback" not in out.stderr
