@@ -225,12 +225,12 @@ def transforms_from_state(state: dict, spec, path: Path, data: str | None = None
             return {f: ShiftLog.from_config(saved[f]) for f in ("dm", "pressure")}, "checkpoint"
         except (KeyError, TypeError, ValueError) as exc:
             raise ck.CheckpointError(f"{path}: its transform statistics are malformed ({exc})") from None
-    test = test_dataset(spec, data)
+    test = open_test_split(spec, data)
     warn(f"runner: note: {path.name} carries no transform statistics; using those of {test.store.path}")
     return dict(test.transforms), str(test.store.path)
 
 
-def test_dataset(spec, store: str | None = None):
+def open_test_split(spec, store: str | None = None):
     """The test split of the spec's data as a CPU ``TileDataset`` (of ``store`` when given),
     opened by the training runner's own rules (a mock store comes from the same cache)."""
     from runner.train_setup import open_data

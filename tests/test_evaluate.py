@@ -1,0 +1,165 @@
+"""Evaluation: a tiny model trained here paints test tiles closer to the truth than untrained."""
+from __future__ import annotations
+
+import json
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+import archspec
+from runner.cli import main
+from runner.data import DeviceTiles, ensure_mock_store
+from runner.evaluate import FIGURES, SUMMARY, choose_redshifts, evaluate_in_run, evaluate_model
+from runner.painting import Painter, open_test_split
+from tests.spec_texts import BASE
+
+SAMPLES = 1600  # 100 steps of 16: ~3 s on one CPU thread
+TILES = 6
+
+
+def _spec_text(store) -> str:
+    return BASE.split("training:")[0] + f"""\
+data: {{store: {json.dumps(str(store))}, tile: 32}}
+training:
+  samples: {SAMPLES}
+  pseudo_epoch: 100
+  batch_size: [[0, 16]]
+  lr: {{start: 3.0e-3, factor: 0.3, milestones: [12], min: 1.0e-5}}
+  evaluation: {{every: 1000000, batch_size: 8}}
+  checkpoint: {{every: 1000000}}
+  log_every: 800
+  seed: 0
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread: these 32^2 batches gain little from two, and on a busy machine two
+    threads spin-wait for each other (measured: the training below took 133 s instead of 3 s)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny mock store (3 redshifts, 3 slices of 96^2: 9 test tiles of 32^2 per depth) and a run
+    trained on it by the training runner."""
+    from runner.train import train
+
+    root = tmp_path_factory.mktemp("evaluate")
+    store = ensure_mock_store(root, grid=96, slices=3, redshifts=[0.0, 1.0, 2.0])
+    spec = archspec.loads(_spec_text(store))
+    start = time.monotonic()
+    assert train(spec, root / "run", device="cpu", quiet=True) == 0
+    return SimpleNamespace(spec=spec, store=store, run=root / "run", train_seconds=time.monotonic() - start)
+
+
+def _worst(summary: dict) -> tuple[float, float]:
+    return summary["overall"]["auto"]["worst"], summary["overall"]["cross"]["worst"]
+
+
+def test_a_trained_checkpoint_paints_closer_to_the_truth_than_an_untrained_model(trained, tmp_path, capsys):
+    out = tmp_path / "trained"
+    code = main(["evaluate", str(trained.run), "--out", str(out), "--tiles", str(TILES), "--device", "cpu"])
+    report = capsys.readouterr()
+    assert code == 0, report.err
+    assert "z = 0.5 is not in the store; the nearest stored z = 0 stands in" in report.out
+    summary = json.loads((out / SUMMARY).read_text())
+    for name in FIGURES.values():
+        assert (out / name).stat().st_size > 10_000
+
+    torch.manual_seed(trained.spec.training.seed)  # the weights the run started from
+    untrained = evaluate_model(archspec.build(trained.spec), trained.spec, open_test_split(trained.spec),
+                               tmp_path / "untrained", tiles=TILES, figures=())
+    (auto, cross), (auto0, cross0) = _worst(summary), _worst(untrained)
+    assert auto < 0.5 * auto0 and cross < 0.5 * cross0, (summary["overall"], untrained["overall"])
+    print(f"trained {SAMPLES} samples in {trained.train_seconds:.1f} s: worst |ratio - 1| auto {auto:.3g} "
+          f"(untrained {auto0:.3g}), cross {cross:.3g} (untrained {cross0:.3g})")
+
+
+def test_summary_holds_the_numbers_and_is_reproducible(trained, tmp_path):
+    painter = Painter.load(trained.run, device="cpu")
+    model, spec = painter.model.train(), trained.spec  # evaluation must leave the mode as it found it
+    rng = torch.get_rng_state()
+    run = lambda data, seed=0: evaluate_model(model, spec, data, tmp_path / str(seed), tiles=TILES,  # noqa: E731
+                                              seed=seed, figures=())
+    first = run(open_test_split(spec))
+    assert model.training and torch.equal(torch.get_rng_state(), rng)
+    on_device = run(DeviceTiles(trained.store, tile=32, split="test", device="cpu"))
+    other_seed = run(open_test_split(spec), seed=1)
+    assert first["per_redshift"] == on_device["per_redshift"]  # the same numbers, whatever holds the data
+    assert first["per_redshift"][0]["samples"] != other_seed["per_redshift"][0]["samples"]
+
+    assert [e["z"] for e in first["per_redshift"]] == [0.0, 1.0, 2.0]
+    assert [e["used"] for e in first["redshifts"]] == [0.0, 0.0, 1.0, 2.0]
+    n_bins = len(first["bins"]["k"])
+    assert 10 <= n_bins <= 20 and all(n > 0 for n in first["bins"]["n_modes"])
+    assert first["bins"]["edges"][0] == pytest.approx(2 * np.pi / first["data"]["box_size"])
+    for entry in first["per_redshift"]:
+        assert entry["n_tiles"] == TILES and len(set(entry["samples"])) == TILES
+        assert all(len(entry[kind][stat]) == n_bins for kind in ("auto", "cross") for stat in ("mean", "std"))
+        one = entry["one_point"]
+        widths = np.diff(one["log10_edges"])
+        assert np.sum(np.array(one["true"]) * widths) == pytest.approx(1.0)
+    worst = first["overall"]["auto"]
+    at = next(e for e in first["per_redshift"] if e["z"] == worst["z"])
+    assert worst["k"] < 5 and worst["worst"] == max(abs(m) for k, m in zip(at["k"], at["auto"]["mean"]) if k < 5)
+
+
+def test_the_training_hook_writes_into_the_run_folder_and_never_raises(trained):
+    painter = Painter.load(trained.run, device="cpu")
+    summary = evaluate_in_run(painter.model, trained.spec, open_test_split(trained.spec), trained.run, 1600, seed=0)
+    folder = trained.run / "eval" / "1600"
+    assert json.loads((folder / SUMMARY).read_text()) == json.loads(json.dumps(summary))
+    assert all((folder / name).exists() for name in FIGURES.values())
+    warnings = []
+    assert evaluate_in_run(painter.model, trained.spec, None, trained.run, 1, warn=warnings.append) is None
+    assert len(warnings) == 1 and "evaluation at 1 samples failed" in warnings[0]
+
+
+class _Oracle(torch.nn.Module):
+    """Paints `factor` times the truth of a store whose pressure is 0.01 x dark matter."""
+
+    def __init__(self, transforms: dict, factor: float):
+        super().__init__()
+        self.transforms, self.factor = transforms, factor
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def paint(self, y: torch.Tensor, sample: bool = False) -> torch.Tensor:
+        z = y[:, 1, 0, 0].double()
+        dm = self.transforms["dm"].inverse(y[:, 0].double(), z)  # (N, T, T), 1 + delta
+        return self.transforms["pressure"].forward(0.01 * self.factor * dm, z)[:, None].float()
+
+
+@pytest.mark.parametrize("factor", [1.0, 2.0])
+def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, tmp_path):
+    from runner.data import StoreWriter, TileDataset
+
+    rng = np.random.default_rng(0)
+    with StoreWriter(tmp_path / "s.h5", grid=64, n_slices=2, redshifts=[0.0, 1.0], provenance="test") as w:
+        for z in (0.0, 1.0):
+            for depth in (100, 150):
+                for s in range(2):
+                    dm = np.exp(0.3 * rng.standard_normal((64, 64)))
+                    w.write("dm", z, depth, s, dm)
+                    w.write("pressure", z, depth, s, 0.01 * dm)
+    data = TileDataset(tmp_path / "s.h5", tile=32, split="test")
+    summary = evaluate_model(_Oracle(data.transforms, factor), archspec.loads(BASE), data, tmp_path / "out",
+                             redshifts=[0.0, 1.0], figures=())
+    for entry in summary["per_redshift"]:  # auto: factor^2 - 1, cross: factor - 1, the same on every tile
+        np.testing.assert_allclose(entry["auto"]["mean"], factor ** 2 - 1, atol=1e-4)
+        np.testing.assert_allclose(entry["cross"]["mean"], factor - 1, atol=1e-4)
+        np.testing.assert_allclose(entry["auto"]["std"], 0, atol=1e-4)
+        assert entry["mean_pressure"]["painted"] == pytest.approx(factor * entry["mean_pressure"]["true"], rel=1e-5)
+    assert summary["overall"]["auto"]["worst"] == pytest.approx(factor ** 2 - 1, abs=1e-4)
+
+
+def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():
+    chosen = choose_redshifts([0.0, 0.6, 3.0], [0.0, 0.5, 1.0, 2.0])
+    assert [c["used"] for c in chosen] == [0.0, 0.5, 2.0]
+    assert "note" not in chosen[0] and "z = 3 is not in the store" in chosen[2]["note"]
