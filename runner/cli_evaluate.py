@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"test samples per redshift (default {DEFAULT_TILES}; all of the split's tiles if fewer)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample choice and the latent draws (default 0)")
     parser.add_argument("--mean", action="store_true", help="paint with the prior's mean instead of one prior draw per tile")
+    parser.add_argument("--crop", type=int, default=0, metavar="PX",
+                        help="cut PX pixels from every side of each tile before any statistic (default 0: whole tiles, "
+                             "as the paper); shows the interior apart from the generator's border effects")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per generator call (default 8)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda when available (default)")
     parser.add_argument("--force", action="store_true", help="write into a folder that already holds a summary.json")
@@ -59,9 +62,12 @@ def run(args: argparse.Namespace) -> int:
     from runner.train_setup import RunError
 
     try:
-        if args.tiles < 1 or args.batch_size < 1:
-            raise PaintError(f"--tiles and --batch-size must be >= 1. Received: {args.tiles}, {args.batch_size}")
+        if args.tiles < 1 or args.batch_size < 1 or args.crop < 0:
+            raise PaintError(f"--tiles and --batch-size must be >= 1 and --crop >= 0. "
+                             f"Received: {args.tiles}, {args.batch_size}, {args.crop}")
         painter = Painter.load(args.checkpoint, device=args.device, data=args.data)
+        if painter.tile - 2 * args.crop < 8:
+            raise PaintError(f"--crop {args.crop} leaves less than 8 pixels of the {painter.tile}-pixel tiles")
         out = Path(args.out) if args.out else _default_out(args.checkpoint, painter)
         if (out / "summary.json").exists() and not args.force:
             raise PaintError(f"{out} already holds an evaluation; pass --force to replace it, or choose another --out")
@@ -81,7 +87,7 @@ def _evaluate(painter, args, out: Path) -> dict:
     return evaluate_model(painter.model, painter.spec, test, out, device=painter.device, transforms=painter.transforms,
                           tiles=args.tiles, redshifts=args.redshifts, seed=args.seed,
                           latent="mean" if args.mean else "sample", batch_size=args.batch_size,
-                          provenance=painter.provenance)
+                          provenance=painter.provenance, crop=args.crop)
 
 
 def _default_out(checkpoint: str, painter) -> Path:

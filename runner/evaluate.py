@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -52,7 +53,7 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
                    tiles: int = DEFAULT_TILES, redshifts: Sequence[float] = DEFAULT_REDSHIFTS,
                    seed: int = 0, latent: str = "sample", batch_size: int = 8,
                    provenance: dict | None = None, title: str | None = None,
-                   figures: Sequence[str] = tuple(FIGURES)) -> dict:
+                   figures: Sequence[str] = tuple(FIGURES), crop: int = 0) -> dict:
     """Paint test samples, compare them with the truth, write figures and summary.json.
 
     Args:
@@ -73,17 +74,23 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
         title: figure titles' prefix; default the spec's name and the samples seen.
         figures: which of "spectra", "one_point", "panels" to draw (drawing dominates the
             cost on a CPU; the summary holds the numbers either way).
+        crop: pixels cut from every side of every tile before any statistic (0: whole tiles,
+            as the paper). A generator's zero-padded borders can dominate the high-k power of a
+            small or briefly trained model; cropping shows the interior on its own.
 
     Returns:
         The summary (what summary.json holds)::
 
             format, version, spec_name, provenance, seed, latent, tiles_per_redshift, seconds
-            data:      store, split, slices, tile [px], pixel_size, box_size [Mpc/h]
+            data:      store, split, slices, tile [px], crop [px], pixel_size, box_size [Mpc/h]
+                       (box_size: of the maps analysed, (tile - 2 crop) x pixel_size)
             units:     k, power, pressure, dm; "maps": which maps the spectra are of
             bins:      edges, k, n_modes (bins without modes left out)
             redshifts: [{requested, used, note?}]
             per_redshift: [{z, n_tiles, samples (indices), k,
-                            auto: {mean, std}, cross: {mean, std}     (ratio - 1 per k bin)
+                            auto: {mean, std, ratio_of_means},        (ratio - 1 per k bin:
+                            cross: {mean, std, ratio_of_means},        mean and std over tiles,
+                                                                       and of the mean spectra)
                             one_point: {log10_edges, true, painted    (densities per log10 bin)
                                         nonpositive_fraction: {true, painted}},
                             mean_pressure: {true, painted},
@@ -98,25 +105,18 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
     if unknown:
         raise ValueError(f"unknown figure(s) {sorted(unknown)}; choose from {', '.join(FIGURES)}")
     start = time.monotonic()
-    data = cpu_tiles(test_data)
-    transforms = transforms or data.transforms
-    device = torch.device(device) if device is not None else next(model.parameters()).device
-    chosen = choose_redshifts(redshifts, data.space.redshifts)
-    tile, pixel = data.space.tile, float(data.store.pixel_size)
-    box = tile * pixel
-    edges = log_bins(box, (tile, tile), N_BINS)
-    rng = np.random.default_rng(seed)
+    plan = _plan(model, test_data, device, transforms, seed, latent, batch_size, crop)
+    chosen = choose_redshifts(redshifts, plan.data.space.redshifts)
     was_training = model.training
     model.eval()
     try:
-        results = [_evaluate_z(model, data, transforms, device, z, tiles, rng, seed, latent, batch_size, box, edges)
-                   for z in sorted({c["used"] for c in chosen})]
+        results = [_evaluate_z(model, plan, z, tiles) for z in sorted({c["used"] for c in chosen})]
     finally:
         model.train(was_training)
-    summary = _summary(spec, data, chosen, results, box, edges, seed, latent, tiles, provenance)
+    summary = _summary(spec, plan, chosen, results, tiles, provenance)
     summary["figures"] = {name: FIGURES[name] for name in FIGURES if name in figures}
     out = Path(out_dir)
-    _figures(out, results, summary, title if title is not None else _title(spec, provenance), box)
+    _figures(out, results, summary, title if title is not None else _title(spec, provenance, crop), plan.box)
     summary["seconds"] = round(time.monotonic() - start, 3)
     write_json(out / SUMMARY, summary)
     return summary
@@ -188,25 +188,56 @@ def cpu_tiles(test_data):
 # -- one redshift ------------------------------------------------------------------------------
 
 
-def _evaluate_z(model, data, transforms, device, z, n_tiles, rng, seed, latent, batch_size, box, edges) -> dict:
+@dataclass
+class _Plan:
+    """What every redshift's evaluation shares."""
+
+    data: object  # dataset with .tiles, .space, .store
+    transforms: dict
+    device: torch.device
+    sample: bool  # latent drawn from the prior, else its mean
+    batch_size: int
+    seed: int
+    crop: int  # pixels cut from each side
+    box: float  # side of the analysed maps [Mpc/h]
+    edges: np.ndarray  # k bin edges [h/Mpc]
+    rng: np.random.Generator  # of the sample choice
+
+
+def _plan(model, test_data, device, transforms, seed, latent, batch_size, crop) -> _Plan:
+    data = cpu_tiles(test_data)
+    size = data.space.tile - 2 * int(crop)
+    if crop < 0 or size < 8:
+        raise ValueError(f"crop must leave at least 8 pixels of a {data.space.tile}-pixel tile. Received: crop={crop}")
+    box = size * float(data.store.pixel_size)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    return _Plan(data, transforms or data.transforms, device, latent == "sample", batch_size, seed, int(crop), box,
+                 log_bins(box, (size, size), N_BINS), np.random.default_rng(seed))
+
+
+def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int) -> dict:
     from runner.tiles import assemble
 
+    data = plan.data
     zi = data.space.redshifts.index(z)
-    idx = choose_samples(data.space, zi, n_tiles, rng)
+    idx = choose_samples(data.space, zi, n_tiles, plan.rng)
     parts, _ = data.tiles(idx)  # raw (N, T, T) per (field, depth)
     zs = torch.full((len(idx),), z, dtype=torch.float64)
-    _, y = assemble({k: torch.from_numpy(v) for k, v in parts.items()}, zs, transforms)  # (N, 2, T, T)
-    painted_t = _paint(model, y, device, latent == "sample", batch_size, seed=seed * 1000 + zi)
-    painted = transforms["pressure"].inverse(painted_t.astype(np.float64), z)  # (N, T, T) physical
-    true = (parts[("pressure", 100)] + parts[("pressure", 150)]).astype(np.float64)
-    dm = (parts[("dm", 100)] + parts[("dm", 150)]).astype(np.float64)
-    spectra = {}
+    _, y = assemble({k: torch.from_numpy(v) for k, v in parts.items()}, zs, plan.transforms)  # (N, 2, T, T)
+    painted_t = _paint(model, y, plan.device, plan.sample, plan.batch_size, seed=plan.seed * 1000 + zi)
+    inner = (slice(None),) + (slice(plan.crop, data.space.tile - plan.crop),) * 2
+    painted = plan.transforms["pressure"].inverse(painted_t.astype(np.float64), z)[inner]  # (N, T', T') physical
+    true = (parts[("pressure", 100)] + parts[("pressure", 150)]).astype(np.float64)[inner]
+    dm = (parts[("dm", 100)] + parts[("dm", 150)]).astype(np.float64)[inner]
+    spectra, pooled = {}, {}
     for kind, est, ref in (("auto", (painted, None), (true, None)), ("cross", (dm, painted), (dm, true))):
-        p_est = power_spectrum(*est, box_size=box, bins=edges)
-        p_ref = power_spectrum(*ref, box_size=box, bins=edges)
-        spectra[kind] = ratio_stats(p_est.power, p_ref.power)
+        p_est = power_spectrum(*est, box_size=plan.box, bins=plan.edges)
+        p_ref = power_spectrum(*ref, box_size=plan.box, bins=plan.edges)
+        spectra[kind] = ratio_stats(p_est.power, p_ref.power)  # (mean, std) over tiles of the ratio - 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pooled[kind] = p_est.power.mean(axis=0) / p_ref.power.mean(axis=0) - 1  # ratio of mean spectra - 1
     return {"z": z, "idx": idx, "dm": dm, "true": true, "painted": painted, "spectra": spectra,
-            "k": p_ref.k, "n_modes": p_ref.n_modes}
+            "pooled": pooled, "k": p_ref.k, "n_modes": p_ref.n_modes}
 
 
 def _paint(model, y: torch.Tensor, device, sample: bool, batch_size: int, seed: int) -> np.ndarray:
@@ -224,21 +255,23 @@ def _paint(model, y: torch.Tensor, device, sample: bool, batch_size: int, seed: 
 # -- summary and figures -----------------------------------------------------------------------
 
 
-def _summary(spec, data, chosen, results, box, edges, seed, latent, tiles, provenance) -> dict:
+def _summary(spec, plan: _Plan, chosen, results, tiles, provenance) -> dict:
     from runner.store import UNITS
 
+    data = plan.data
     keep = results[0]["n_modes"] > 0  # bins that hold Fourier modes
     per_z = [_per_z(r, keep, data.space) for r in results]
     return {
         "format": FORMAT, "version": 1, "spec_name": spec.name, "provenance": provenance or {},
-        "seed": seed, "latent": "one draw from the prior p(z|y) per tile" if latent == "sample" else "prior mean",
+        "seed": plan.seed, "latent": "one draw from the prior p(z|y) per tile" if plan.sample else "prior mean",
         "tiles_per_redshift": min(int(tiles), data.space.per_depth),
         "data": {"store": str(data.store.path), "split": data.space.split, "slices": list(data.space.slices),
-                 "tile": data.space.tile, "pixel_size": float(data.store.pixel_size), "box_size": box},
+                 "tile": data.space.tile, "crop": plan.crop, "pixel_size": float(data.store.pixel_size),
+                 "box_size": plan.box},
         "units": {"k": "h/Mpc", "power": "(Mpc/h)^2 x map units^2", "pressure": UNITS["pressure"], "dm": UNITS["dm"],
                   "maps": "physical units: painted pressure through the inverse shift-log transform; true pressure "
                           "and dark matter as the sum of a 100 and a 150 Mpc/h tile"},
-        "bins": {"edges": _floats(edges), "k": _floats(results[0]["k"][keep]),
+        "bins": {"edges": _floats(plan.edges), "k": _floats(results[0]["k"][keep]),
                  "n_modes": [int(n) for n in results[0]["n_modes"][keep]]},
         "redshifts": chosen,
         "per_redshift": per_z,
@@ -250,7 +283,8 @@ def _per_z(r: dict, keep: np.ndarray, space) -> dict:
     sample = space.sample(int(r["idx"][0]))
     return {
         "z": r["z"], "n_tiles": len(r["idx"]), "samples": [int(i) for i in r["idx"]], "k": _floats(r["k"][keep]),
-        **{kind: {"mean": _floats(m[keep]), "std": _floats(s[keep])} for kind, (m, s) in r["spectra"].items()},
+        **{kind: {"mean": _floats(m[keep]), "std": _floats(s[keep]), "ratio_of_means": _floats(r["pooled"][kind][keep])}
+           for kind, (m, s) in r["spectra"].items()},
         "one_point": one_point(r["true"], r["painted"]),
         "mean_pressure": {"true": float(r["true"].mean()), "painted": float(r["painted"].mean())},
         "panel": {"sample": int(r["idx"][0]), "slice_100": sample.slice_100, "tile_100": list(sample.tile_100),
@@ -299,9 +333,10 @@ def _figures(out: Path, results: list[dict], summary: dict, title: str, box: flo
         plots.plot_panels(out / drawn["panels"], *maps, box_size=box, title=f"{title}: one test tile per z")
 
 
-def _title(spec, provenance: dict | None) -> str:
+def _title(spec, provenance: dict | None, crop: int = 0) -> str:
     seen = (provenance or {}).get("samples_seen")
-    return spec.name + (f", {seen:,} samples" if seen is not None else "")
+    return (spec.name + (f", {seen:,} samples" if seen is not None else "")
+            + (f" ({crop}-pixel tile borders cut)" if crop else ""))
 
 
 def _floats(a) -> list:

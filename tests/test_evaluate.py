@@ -136,8 +136,8 @@ class _Oracle(torch.nn.Module):
         return self.transforms["pressure"].forward(0.01 * self.factor * dm, z)[:, None].float()
 
 
-@pytest.mark.parametrize("factor", [1.0, 2.0])
-def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, tmp_path):
+@pytest.mark.parametrize("factor, crop", [(1.0, 0), (2.0, 0), (2.0, 5)])
+def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tmp_path):
     from runner.data import StoreWriter, TileDataset
 
     rng = np.random.default_rng(0)
@@ -150,11 +150,13 @@ def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, tmp_path
                     w.write("pressure", z, depth, s, 0.01 * dm)
     data = TileDataset(tmp_path / "s.h5", tile=32, split="test")
     summary = evaluate_model(_Oracle(data.transforms, factor), archspec.loads(BASE), data, tmp_path / "out",
-                             redshifts=[0.0, 1.0], figures=())
+                             redshifts=[0.0, 1.0], figures=(), crop=crop)
+    assert summary["data"]["box_size"] == pytest.approx((32 - 2 * crop) * 0.1953125)
     for entry in summary["per_redshift"]:  # auto: factor^2 - 1, cross: factor - 1, the same on every tile
         np.testing.assert_allclose(entry["auto"]["mean"], factor ** 2 - 1, atol=1e-4)
         np.testing.assert_allclose(entry["cross"]["mean"], factor - 1, atol=1e-4)
         np.testing.assert_allclose(entry["auto"]["std"], 0, atol=1e-4)
+        np.testing.assert_allclose(entry["auto"]["ratio_of_means"], factor ** 2 - 1, atol=1e-4)
         assert entry["mean_pressure"]["painted"] == pytest.approx(factor * entry["mean_pressure"]["true"], rel=1e-5)
     assert summary["overall"]["auto"]["worst"] == pytest.approx(factor ** 2 - 1, abs=1e-4)
 
@@ -163,3 +165,16 @@ def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():
     chosen = choose_redshifts([0.0, 0.6, 3.0], [0.0, 0.5, 1.0, 2.0])
     assert [c["used"] for c in chosen] == [0.0, 0.5, 2.0]
     assert "note" not in chosen[0] and "z = 3 is not in the store" in chosen[2]["note"]
+
+
+@pytest.mark.parametrize("kind, needle", [("missing checkpoint", "no such file"), ("crop", "--crop 13 leaves less than 8"),
+                                          ("existing", "already holds an evaluation; pass --force")])
+def test_evaluate_errors_are_one_line(kind, needle, trained, tmp_path, capsys):
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / SUMMARY).write_text("{}")
+    argv = {"missing checkpoint": [str(tmp_path / "nope.pt"), "--out", str(tmp_path / "new")],
+            "crop": [str(trained.run), "--crop", "13", "--out", str(tmp_path / "new")],
+            "existing": [str(trained.run), "--out", str(tmp_path / "out")]}[kind]
+    code = main(["evaluate", *argv, "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1 and needle in err and err.count("\n") == 1 and "Traceback" not in err, err
