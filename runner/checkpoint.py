@@ -36,6 +36,7 @@ KEY_VERSIONS = "versions"  # {"archspec", "torch", "numpy", "python"}
 KEY_ELAPSED = "elapsed_s"  # wall seconds of training so far, over all invocations
 KEY_LOG_STATE = "log_state"  # the training metrics accumulated since the last logged record
 KEY_WORLD_SIZE = "world_size"  # processes of the run that wrote it (informative)
+KEY_TRANSFORMS = "transforms"  # {"dm": ShiftLog.to_config(), "pressure": ...}: painting needs no store
 
 REQUIRED_KEYS = (KEY_FORMAT, KEY_FORMAT_VERSION, KEY_MODEL, KEY_OPTIMIZER, KEY_SAMPLES, KEY_STEP,
                  KEY_SAMPLERS, KEY_RNG, KEY_SPEC, KEY_SPEC_HASH, KEY_VERSIONS)

@@ -62,3 +62,6 @@ def run(args: argparse.Namespace) -> int:
     except (RunError, DataError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C during a step
+        print("runner: interrupted; no checkpoint written by this step (the folder keeps the last one)", file=sys.stderr)
+        return 130

@@ -116,7 +116,7 @@ class Recipe:
             self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.raw_model.train()
         self.t0 = time.monotonic()
-        if self.master:
+        if self.master and self.seen < self.schedule.end():  # a finished run's folder is left as it is
             self._start_folder(resumed=state is not None)
         self._install_signals()
 
@@ -299,6 +299,7 @@ class Recipe:
             ck.KEY_ELAPSED: self._elapsed(),
             ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n},
             ck.KEY_WORLD_SIZE: self.world,
+            **({ck.KEY_TRANSFORMS: transforms} if (transforms := _transforms(self.train_data)) else {}),
         }
 
     def _plot(self) -> None:
@@ -405,3 +406,11 @@ def _sampler(n: int, seed: int):
     from runner.data import Sampler
 
     return Sampler(n, seed)
+
+
+def _transforms(data) -> dict | None:
+    """The shift-log statistics the data was transformed with, as plain data (None if unknown)."""
+    transforms = getattr(data, "transforms", None)
+    if not isinstance(transforms, dict):
+        return None
+    return {field: t.to_config() for field, t in transforms.items() if hasattr(t, "to_config")} or None
