@@ -95,8 +95,10 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
                                         nonpositive_fraction: {true, painted}},
                             mean_pressure: {true, painted},
                             panel: {sample, slice_100, tile_100, slice_150, tile_150}}]
-            overall:   {k_below, auto: {worst, z, k}, cross: {worst, z, k}}
-                       worst = max |mean ratio - 1| over redshifts and bins with k < k_below
+            overall:   {k_below, auto: {...}, cross: {...}}, each over redshifts and bins with k < k_below:
+                       worst, z, k: max |mean ratio - 1| and where;
+                       worst_dex, dex_z, dex_k: max |log10(ratio of mean spectra)| and where;
+                       nonpositive_bins: bins whose ratio of mean spectra is <= 0 (no log)
             figures:   {spectra, one_point, panels}: file names in out_dir
     """
     if latent not in ("sample", "mean"):
@@ -275,7 +277,7 @@ def _summary(spec, plan: _Plan, chosen, results, tiles, provenance) -> dict:
                  "n_modes": [int(n) for n in results[0]["n_modes"][keep]]},
         "redshifts": chosen,
         "per_redshift": per_z,
-        "overall": _overall(per_z),
+        "overall": _overall(results, keep),
     }
 
 
@@ -305,16 +307,30 @@ def one_point(true: np.ndarray, painted: np.ndarray, n_bins: int = ONE_POINT_BIN
     return out
 
 
-def _overall(per_z: list[dict]) -> dict:
+def _overall(results: list[dict], keep: np.ndarray) -> dict:
+    """Worst bins below K_WORST: |mean ratio - 1|, and |log10| of the ratio of mean spectra.
+
+    |ratio - 1| cannot exceed 1 for too little power but is unbounded for too much, so a flat
+    painting (ratio ~ 0) scores 1 and beats any painting with excess power; the dex figure is
+    symmetric. A non-positive ratio of mean spectra (a cross spectrum of the wrong sign) has no
+    logarithm: such bins are counted apart.
+    """
     out = {"k_below": K_WORST}
     for kind in ("auto", "cross"):
-        worst = {"worst": None, "z": None, "k": None}
-        for entry in per_z:
-            for k, m in zip(entry["k"], entry[kind]["mean"]):
-                if k < K_WORST and m is not None and (worst["worst"] is None or abs(m) > worst["worst"]):
-                    worst = {"worst": abs(m), "z": entry["z"], "k": k}
-        out[kind] = worst
+        rows = [(r["z"], k, m, pooled) for r in results
+                for k, m, pooled in zip(r["k"][keep], r["spectra"][kind][0][keep], r["pooled"][kind][keep])
+                if k < K_WORST]
+        finite = [(abs(m), z, k) for z, k, m, _ in rows if np.isfinite(m)]
+        logs = [(abs(np.log10(1 + p)), z, k) for z, k, _, p in rows if np.isfinite(p) and p > -1]
+        worst, dex = max(finite, default=(None, None, None)), max(logs, default=(None, None, None))
+        out[kind] = {"worst": _float(worst[0]), "z": worst[1], "k": _float(worst[2]),
+                     "worst_dex": _float(dex[0]), "dex_z": dex[1], "dex_k": _float(dex[2]),
+                     "nonpositive_bins": sum(1 for *_, p in rows if np.isfinite(p) and p <= -1)}
     return out
+
+
+def _float(v) -> float | None:
+    return None if v is None else _floats([v])[0]
 
 
 def _figures(out: Path, results: list[dict], summary: dict, title: str, box: float) -> None:
