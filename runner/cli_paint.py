@@ -19,6 +19,8 @@ input (HDF5), either layout:
   store  the tile store's layout /dm/z<z>/<depth>, each (n_slices, H, W): every redshift and
          depth present is painted, each slice on its own (redshift from the dataset's
          'redshift' attribute, else the group name). Output: /pressure/z<z>/<depth>.
+         The model learnt from 250 Mpc/h-deep sums of a 100 and a 150 Mpc/h tile: a single
+         depth's maps are shallower projections than any it saw.
   Maps must be at least the generator's tile a side; larger maps are painted tile by tile
   with overlapping, blended seams. With --samples K every output dataset gains a leading axis
   of K latent draws; each tile gets its own draw of z from the prior p(z|y).

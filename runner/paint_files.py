@@ -9,7 +9,8 @@ Input, either of two layouts:
           (H, W). Every redshift group and every dataset in it is painted (the 100 and 150 Mpc/h
           depths alike, each slice on its own). The redshift is the dataset's ``redshift``
           attribute, else the group's name (z0.500). A whole tile store may be given; only
-          ``/dm`` is read.
+          ``/dm`` is read. (The model learnt from 250 Mpc/h-deep sums of a 100 and a 150 Mpc/h
+          tile: a single depth's maps are shallower projections than any it saw.)
 
 Output, mirroring the input: ``/pressure`` or ``/pressure/z<z>/<depth>``, float32, the input's
 shape, or (K, ...) with K latent samples (``samples=K``). Each dataset carries ``redshift``,
