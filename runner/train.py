@@ -324,7 +324,7 @@ class Recipe:
             self._say(f"runner: stopped at {where} (--max-samples); checkpoint written. Continue with:\n  {self._resume_hint()}")
             return EXIT_OK
         tests = [r["elbo"] for r in self.metrics.records if r["split"] == "test" and r.get("elbo") is not None]
-        change = f"; test ELBO {tests[0]:.4g} -> {tests[-1]:.4g}" if tests else ""
+        change = f"; test ELBO {tests[0]:.4g} at first -> {_median(tests[-10:]):.4g} (median of the last {min(10, len(tests))})" if tests else ""
         self._say(f"runner: done: {where}{change}; {self.out}")
         return EXIT_OK
 
@@ -406,6 +406,12 @@ def _sampler(n: int, seed: int):
     from runner.data import Sampler
 
     return Sampler(n, seed)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def _transforms(data) -> dict | None:
