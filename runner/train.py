@@ -19,6 +19,7 @@ cadence). Train metrics are averaged over the samples since the previous record.
 from __future__ import annotations
 
 import os
+import random
 import shlex
 import signal
 import sys
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -85,6 +87,7 @@ class Recipe:
         self._signal: int | None = None
         self._old_handlers: dict[int, Any] = {}
         self._saved_at = -1
+        self.master = True  # until setup knows the process's rank
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -93,18 +96,15 @@ class Recipe:
         self.rank, self.world, self.device = init_distributed(self.device_arg)
         self.master = self.rank == 0  # logs, evaluates and checkpoints
         self.schedule = Schedule.from_training(t)
-        if min(size for _, size in self.schedule.batch_steps) < self.world:
-            raise RunError(f"every batch needs at least one sample per process: the smallest batch size is "
-                           f"{min(s for _, s in self.schedule.batch_steps)}, with {self.world} processes")
+        smallest = min(size for _, size in self.schedule.batch_steps)
+        if smallest < self.world:
+            raise RunError(f"every process needs a sample of every batch: the smallest batch size is {smallest}, "
+                           f"with {self.world} processes")
         state = self._checked_folder()
-        torch.manual_seed(t.seed)  # weights (identical on every process), then latent noise
-        self.train_data, self.test_data = self.data or open_data(self.spec, self.device, self.master, self.world > 1,
-                                                                           progress=self.master and not self.quiet and sys.stderr.isatty())
+        progress = self.master and not self.quiet and sys.stderr.isatty()
+        self.train_data, self.test_data = self.data or open_data(self.spec, self.device, self.master, self.world > 1, progress)
         self.samplers = {"train": _sampler(len(self.train_data), t.seed), "test": _sampler(len(self.test_data), t.seed + 1)}
-        self.raw_model = archspec.build(self.spec).to(self.device)
-        optimizer = torch.optim.AdamW if t.optimizer.name == "AdamW" else torch.optim.Adam
-        self.optimizer = optimizer(self.raw_model.parameters(), lr=t.lr.start, betas=tuple(t.optimizer.betas),
-                                   weight_decay=t.optimizer.weight_decay)
+        self._build()
         self.seen, self.step, self.elapsed0 = 0, 0, 0.0
         self.acc, self.acc_n = torch.zeros(3, device=self.device), 0  # train [elbo, loglik, kl] x samples since the last record
         if state is not None:
@@ -113,12 +113,23 @@ class Recipe:
             torch.manual_seed(t.seed + 7919 * self.rank)  # each process draws its own latent noise
         self.model = self.raw_model
         if self.world > 1:  # DDP: gradients are averaged over processes in backward()
-            self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.raw_model.train()
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=device_ids)
         self.t0 = time.monotonic()
         if self.master and self.seen < self.schedule.end():  # a finished run's folder is left as it is
             self._start_folder(resumed=state is not None)
         self._install_signals()
+
+    def _build(self) -> None:
+        """The model (weights from the seed, identical on every process) and its optimizer."""
+        t = self.spec.training
+        torch.manual_seed(t.seed)
+        np.random.seed(t.seed % 2**32)
+        random.seed(t.seed)
+        self.raw_model = archspec.build(self.spec).to(self.device).train()
+        optimizer = torch.optim.AdamW if t.optimizer.name == "AdamW" else torch.optim.Adam
+        self.optimizer = optimizer(self.raw_model.parameters(), lr=t.lr.start, betas=tuple(t.optimizer.betas),
+                                   weight_decay=t.optimizer.weight_decay)
 
     def _checked_folder(self) -> dict | None:
         """The checkpoint to resume from (None: a new run), after the checks; every process
@@ -264,7 +275,7 @@ class Recipe:
         model = self.raw_model  # not the DDP wrapper: only rank 0 evaluates
         model.eval()
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        with torch.inference_mode(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(eval_seed(t.seed, self.seen))  # its own latent noise
             x, y = self._batch(self.test_data, self.samplers["test"].next(t.evaluation.batch_size))
             terms = stack(elbo(model(x, y), x, t.beta))
@@ -329,20 +340,17 @@ class Recipe:
         return EXIT_OK
 
     def _resume_hint(self) -> str:
-        argv = ["runner", *(self.command[1:] if self.command else [])]
-        cleaned, skip = [], False
+        """The command that continues this run: this one without --max-samples, with --resume."""
+        argv = ["runner", *self.command[1:]] if self.command else ["runner", "train", "SPEC"]
+        kept: list[str] = []
         for arg in argv:
-            if skip:
-                skip = False
-            elif arg == "--max-samples":
-                skip = True
+            if kept and kept[-1] == "--max-samples":
+                kept.pop()  # drop the option and its value
             elif not arg.startswith("--max-samples="):
-                cleaned.append(arg)
-        if not self.command:
-            cleaned += ["train", f"<{self.spec.name} spec>"]
-        if "--out" not in cleaned and not any(a.startswith("--out=") for a in cleaned):
-            cleaned += ["--out", str(self.out)]
-        return shlex.join(cleaned + ([] if "--resume" in cleaned else ["--resume"]))
+                kept.append(arg)
+        if not any(a == "--out" or a.startswith("--out=") for a in kept):
+            kept += ["--out", str(self.out)]
+        return shlex.join(kept + ([] if "--resume" in kept else ["--resume"]))
 
     def cleanup(self) -> None:
         for signum, handler in self._old_handlers.items():
@@ -396,6 +404,8 @@ class Recipe:
             self._say(text)
 
     def _say(self, text: str) -> None:
+        if not self.master:
+            return
         if self.progress is not None:
             self.progress.write(text)
         else:

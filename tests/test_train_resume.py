@@ -113,8 +113,9 @@ def test_ctrl_c_writes_a_checkpoint_and_the_run_resumes(tiny, tmp_path):
     cmd = [sys.executable, "-m", "runner", "train", str(tiny), "--out", str(run), "--quiet"]
     proc = subprocess.Popen(cmd + ["--set", "training.samples=1000000"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 90
-    while not ((run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").stat().st_size) and time.monotonic() < deadline:
-        time.sleep(0.2)  # training has started once the first records are flushed
+    while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the metrics file is opened just before the handlers are installed
+    time.sleep(1.0)  # a few steps in
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
