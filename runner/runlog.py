@@ -194,7 +194,8 @@ class Progress:
             if r.get("elbo") is not None:
                 self._shown[r["split"]] = f"{r['elbo']:.4g}"
             self._shown["lr"] = f"{r['lr']:.2g}"
-        self.bar.set_postfix(self._shown, refresh=False)
+        ordered = {k: self._shown[k] for k in ("train", "test", "lr") if k in self._shown}
+        self.bar.set_postfix(ordered, refresh=False)
 
     def write(self, text: str) -> None:
         if self.bar is not None:
