@@ -143,6 +143,8 @@ class Metrics:
                 for k in TERMS:
                     if record[k] is not None:
                         self._tb.add_scalar(f"{record['split']}/{k}", record[k], record["sample"])
+                if record["split"] == "train":
+                    self._tb.add_scalar("train/lr", record["lr"], record["sample"])
             written.append(record)
         self._file.flush()
         self._pending.clear()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import random
-import shlex
 import signal
 import sys
 import threading
@@ -33,16 +32,15 @@ import torch
 import torch.distributed as dist
 
 import archspec
-from archspec.cli import diff_data
 from archspec.load import to_data
 from runner import checkpoint as ck
 from runner import runlog
 from runner.loss import elbo, stack
 from runner.schedule import Schedule, split_batch
-from runner.train_setup import RunError, crossed, eval_seed, init_distributed, open_data
+from runner.train_setup import (RunError, check_same_run, crossed, eval_seed, init_distributed, median, open_data,
+                                resume_hint, sampler, transforms_config)
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
-EXTENDABLE = ("training.samples",)  # what may change when a run is resumed
 
 
 def train(spec, out: str | os.PathLike, **options: Any) -> int:
@@ -103,7 +101,7 @@ class Recipe:
         state = self._checked_folder()
         progress = self.master and not self.quiet and sys.stderr.isatty()
         self.train_data, self.test_data = self.data or open_data(self.spec, self.device, self.master, self.world > 1, progress)
-        self.samplers = {"train": _sampler(len(self.train_data), t.seed), "test": _sampler(len(self.test_data), t.seed + 1)}
+        self.samplers = {"train": sampler(len(self.train_data), t.seed), "test": sampler(len(self.test_data), t.seed + 1)}
         self._build()
         self.seen, self.step, self.elapsed0 = 0, 0, 0.0
         self.acc, self.acc_n = torch.zeros(3, device=self.device), 0  # train [elbo, loglik, kl] x samples since the last record
@@ -162,20 +160,9 @@ class Recipe:
             self._resume_state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
         except ck.CheckpointError as exc:
             raise RunError(f"cannot resume: {exc}; remove {out} or choose another --out to start anew") from None
-        self._check_same_run(self._resume_state, path)
+        for note in check_same_run(self._resume_state[ck.KEY_SPEC], to_data(self.spec), path, self.out / runlog.SPEC):
+            self._note(note)
         return str(path)
-
-    def _check_same_run(self, state: dict, path: Path) -> None:
-        """Refuse a spec that differs from the checkpoint's, except in what may be extended."""
-        changes = list(diff_data(state[ck.KEY_SPEC], to_data(self.spec)))
-        blocking = [c for c in changes if c[0] not in EXTENDABLE]
-        if blocking:
-            lines = "\n".join(f"  {p}: {old!r} -> {new!r}" for p, old, new in blocking)
-            raise RunError(f"cannot resume {path}: the spec differs from the run's\n{lines}\n"
-                           f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run); "
-                           f"use the run's own spec ({self.out / runlog.SPEC}) or choose another --out")
-        for p, old, new in changes:
-            self._note(f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)")
 
     def _restore(self, state: dict) -> None:
         self.raw_model.load_state_dict(state[ck.KEY_MODEL])
@@ -310,7 +297,7 @@ class Recipe:
             ck.KEY_ELAPSED: self._elapsed(),
             ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n},
             ck.KEY_WORLD_SIZE: self.world,
-            **({ck.KEY_TRANSFORMS: transforms} if (transforms := _transforms(self.train_data)) else {}),
+            **({ck.KEY_TRANSFORMS: transforms} if (transforms := transforms_config(self.train_data)) else {}),
         }
 
     def _plot(self) -> None:
@@ -329,28 +316,15 @@ class Recipe:
         self.progress.close()
         where = f"{self.seen:,} samples, {self.step:,} steps, {self._elapsed():.0f} s"
         if self._signal is not None:
-            self._say(f"runner: interrupted at {where}; checkpoint written. Resume with:\n  {self._resume_hint()}")
+            self._say(f"runner: interrupted at {where}; checkpoint written. Resume with:\n  {resume_hint(self.command, self.out)}")
             return 128 + self._signal
         if self.seen < end:
-            self._say(f"runner: stopped at {where} (--max-samples); checkpoint written. Continue with:\n  {self._resume_hint()}")
+            self._say(f"runner: stopped at {where} (--max-samples); checkpoint written. Continue with:\n  {resume_hint(self.command, self.out)}")
             return EXIT_OK
         tests = [r["elbo"] for r in self.metrics.records if r["split"] == "test" and r.get("elbo") is not None]
-        change = f"; test ELBO {tests[0]:.4g} at first -> {_median(tests[-10:]):.4g} (median of the last {min(10, len(tests))})" if tests else ""
+        change = f"; test ELBO {tests[0]:.4g} at first -> {median(tests[-10:]):.4g} (median of the last {min(10, len(tests))})" if tests else ""
         self._say(f"runner: done: {where}{change}; {self.out}")
         return EXIT_OK
-
-    def _resume_hint(self) -> str:
-        """The command that continues this run: this one without --max-samples, with --resume."""
-        argv = ["runner", *self.command[1:]] if self.command else ["runner", "train", "SPEC"]
-        kept: list[str] = []
-        for arg in argv:
-            if kept and kept[-1] == "--max-samples":
-                kept.pop()  # drop the option and its value
-            elif not arg.startswith("--max-samples="):
-                kept.append(arg)
-        if not any(a == "--out" or a.startswith("--out=") for a in kept):
-            kept += ["--out", str(self.out)]
-        return shlex.join(kept + ([] if "--resume" in kept else ["--resume"]))
 
     def cleanup(self) -> None:
         for signum, handler in self._old_handlers.items():
@@ -410,23 +384,3 @@ class Recipe:
             self.progress.write(text)
         else:
             print(text, file=sys.stderr)
-
-
-def _sampler(n: int, seed: int):
-    from runner.data import Sampler
-
-    return Sampler(n, seed)
-
-
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-
-
-def _transforms(data) -> dict | None:
-    """The shift-log statistics the data was transformed with, as plain data (None if unknown)."""
-    transforms = getattr(data, "transforms", None)
-    if not isinstance(transforms, dict):
-        return None
-    return {field: t.to_config() for field, t in transforms.items() if hasattr(t, "to_config")} or None

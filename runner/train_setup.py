@@ -1,11 +1,13 @@
-"""What the training recipe needs before its first step: processes, device, data; small rules.
+"""What the training recipe needs around its loop: processes, device, data, resume rules, small helpers.
 
 Kept apart from :mod:`runner.train` so the loop reads on its own.
 """
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
+from typing import Sequence
 
 import torch
 import torch.distributed as dist
@@ -80,3 +82,62 @@ def crossed(before: int, after: int, every: int) -> bool:
 def eval_seed(seed: int, seen: int) -> int:
     """The seed of an evaluation's latent noise: a function of the run's seed and the position only."""
     return (seed * 0x9E3779B97F4A7C15 + seen) % (1 << 63)
+
+
+# --- resuming ------------------------------------------------------------------------------------
+
+EXTENDABLE = ("training.samples",)  # what may change when a run is resumed
+
+
+def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path) -> list[str]:
+    """Refuse to resume a run (:class:`RunError`, naming every difference) when the spec's plain
+    data differs from the checkpoint's in anything but :data:`EXTENDABLE`; returns notes on the
+    allowed differences."""
+    from archspec.cli import diff_data
+
+    changes = list(diff_data(saved, current))
+    blocking = [c for c in changes if c[0] not in EXTENDABLE]
+    if blocking:
+        lines = "\n".join(f"  {p}: {old!r} -> {new!r}" for p, old, new in blocking)
+        raise RunError(f"cannot resume {path}: the spec differs from the run's\n{lines}\n"
+                       f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run); "
+                       f"use the run's own spec ({run_spec}) or choose another --out")
+    return [f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)" for p, old, new in changes]
+
+
+def resume_hint(command: Sequence[str] | None, out: Path) -> str:
+    """The command that continues a run: ``command`` without --max-samples, with --resume."""
+    argv = ["runner", *command[1:]] if command else ["runner", "train", "SPEC"]
+    kept: list[str] = []
+    for arg in argv:
+        if kept and kept[-1] == "--max-samples":
+            kept.pop()  # drop the option and its value
+        elif not arg.startswith("--max-samples="):
+            kept.append(arg)
+    if not any(a == "--out" or a.startswith("--out=") for a in kept):
+        kept += ["--out", str(out)]
+    return shlex.join(kept + ([] if "--resume" in kept else ["--resume"]))
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def sampler(n: int, seed: int):
+    """The data's resumable sampler of sample indices."""
+    from runner.data import Sampler
+
+    return Sampler(n, seed)
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def transforms_config(data) -> dict | None:
+    """The shift-log statistics the data was transformed with, as plain data (None if unknown)."""
+    transforms = getattr(data, "transforms", None)
+    if not isinstance(transforms, dict):
+        return None
+    return {field: t.to_config() for field, t in transforms.items() if hasattr(t, "to_config")} or None
