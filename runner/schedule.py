@@ -163,7 +163,7 @@ def format_table(schedule: Schedule, pseudo_epoch: int | None = None) -> str:
     for c in schedule.changes():
         cells = [f"{c.sample:,}", f"{c.batch_size}", f"{c.lr:.3g}"]
         if pseudo_epoch:
-            cells.insert(1, f"{c.sample / pseudo_epoch:g}")
+            cells.insert(1, f"{c.sample / pseudo_epoch:.2f}".rstrip("0").rstrip("."))
         rows.append(cells)
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(len(head))]
     lines = ["  ".join(cell.rjust(w) for cell, w in zip(r, widths)) for r in [head] + rows]
