@@ -29,6 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last good checkpoint")
     parser.add_argument("--seed", type=int, metavar="S", help="same as --set training.seed=S")
     parser.add_argument("--quiet", action="store_true", help="no progress bar; only warnings and the final line")
+    parser.add_argument("--no-eval", dest="evaluate", action="store_false",
+                        help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
 
 
 def load_spec_or_report(path: str, overrides: Sequence[str] = ()):
@@ -58,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return train(spec, out=args.out or f"runs/{spec.name}", device=args.device, max_samples=args.max_samples,
-                     resume=args.resume, quiet=args.quiet, command=sys.argv)
+                     resume=args.resume, quiet=args.quiet, command=sys.argv, evaluate=args.evaluate)
     except (RunError, DataError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1

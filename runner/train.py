@@ -75,8 +75,10 @@ class Recipe:
     """
 
     def __init__(self, spec, out: Path, *, device: str = "auto", max_samples: int | None = None, resume: bool = False,
-                 quiet: bool = False, command: Sequence[str] | None = None, data: tuple | None = None):
+                 quiet: bool = False, command: Sequence[str] | None = None, data: tuple | None = None,
+                 evaluate: bool = True):
         self.spec, self.out, self.device_arg = spec, out, device
+        self.evaluate_at_checkpoints = evaluate  # spectra and figures of each checkpoint into <run>/eval/
         self.max_samples, self.resume, self.quiet = max_samples, resume, quiet
         self.command = list(command) if command is not None else None
         self.data = data
@@ -279,6 +281,11 @@ class Recipe:
         self._saved_at = self.seen
         self.progress.show(self.metrics.flush())
         self._plot()
+        if self.evaluate_at_checkpoints and self._signal is None:  # not while stopping on Ctrl-C
+            from runner.evaluate import evaluate_in_run  # the science of this checkpoint, not only the loss
+
+            evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
+                            device=self.device, seed=self.spec.training.seed, warn=self._say)
         return path
 
     def _state_dict(self) -> dict[str, Any]:
