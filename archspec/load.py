@@ -91,18 +91,20 @@ def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec 
 
 
 def parse_override(item: str) -> tuple[tuple, Any]:
-    """``training.samples=2000`` -> (('training', 'samples'), 2000). The value is YAML."""
+    """``training.samples=2000`` -> (('training', 'samples'), 2000). The value is safe YAML."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"expected KEY=VALUE such as training.samples=2000, found {item!r}")
     path = tuple(int(p) if p.isdigit() else p for p in key.strip().replace("[", ".").replace("]", "").split("."))
-    return path, yaml.load(value, Loader=_override_loader()) if value.strip() else ""
-
-
-def _override_loader() -> type:
-    from archspec.yamlpos import _Loader
-
-    return _Loader
+    if not value.strip():
+        return path, ""
+    try:
+        doc = parse(value)
+    except YamlProblems as exc:
+        raise ValueError(f"the value of {key.strip()} is not valid YAML: {exc.problems[0].message}") from None
+    if doc.problems:
+        raise ValueError(f"the value of {key.strip()}: {doc.problems[0].message}")
+    return path, doc.data
 
 
 def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tuple, str]) -> list[Problem]:
@@ -111,7 +113,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
         label = f"--set {item}"
         try:
             path, value = parse_override(item)
-        except (ValueError, yaml.YAMLError) as exc:
+        except ValueError as exc:
             problems.append(Problem("override", (), str(exc).splitlines()[0], file=label, line=0))
             continue
         if doc.data is None:

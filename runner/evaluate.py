@@ -110,7 +110,7 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
     plan = _plan(model, test_data, device, transforms, seed, latent, batch_size, crop)
     chosen = choose_redshifts(redshifts, plan.data.space.redshifts)
     was_training = model.training
-    model.eval()
+    model.train(False)  # eval mode: BatchNorm uses its running statistics
     try:
         results = [_evaluate_z(model, plan, z, tiles) for z in sorted({c["used"] for c in chosen})]
     finally:

@@ -55,7 +55,7 @@ class Painter:
 
     def __init__(self, model: torch.nn.Module, spec, transforms: dict, device: torch.device,
                  provenance: dict | None = None):
-        self.model = model.to(device).eval()
+        self.model = model.to(device).train(False)  # eval mode: BatchNorm uses its running statistics
         self.spec = spec
         self.transforms = transforms
         self.device = torch.device(device)

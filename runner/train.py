@@ -262,7 +262,7 @@ class Recipe:
         """The test ELBO terms, (3,) on the device, of one batch of test samples, in eval mode."""
         t = self.spec.training
         model = self.raw_model  # not the DDP wrapper: only rank 0 evaluates
-        model.eval()
+        model.train(False)  # eval mode: BatchNorm uses its running statistics, not the test batch
         devices = [self.device.index or 0] if self.device.type == "cuda" else []
         with torch.inference_mode(), torch.random.fork_rng(devices=devices):
             torch.manual_seed(eval_seed(t.seed, self.seen))  # its own latent noise

@@ -358,7 +358,7 @@ def test_state_dict_and_pickle_round_trip(paper):
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     buffer.seek(0)
-    other.load_state_dict(torch.load(buffer))
+    other.load_state_dict(torch.load(buffer, weights_only=True))
     y = torch.rand(1, 2, 32, 32)
     with torch.no_grad():
         for m in (model, other, again):
