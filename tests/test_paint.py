@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
+from tests.seams import seam_jump
 from runner.paint import blend_weights, paint_tiled, tile_origins
 
 TILE, OVERLAP = 64, 16
@@ -53,17 +54,7 @@ def _blur_batch(batch: np.ndarray) -> np.ndarray:
 
 
 def _seam_jump(painted: np.ndarray, reference: np.ndarray, overlap: int) -> float:
-    """Largest step across a tile edge beyond the reference's own step there (border excluded)."""
-    size = painted.shape[0]
-    origins = tile_origins(size, TILE, overlap)
-    edges = {o for o in origins if o > 0} | {o + TILE for o in origins if o + TILE < size}
-    worst = 0.0
-    for edge in edges:
-        for axis in (0, 1):
-            step = np.take(painted, edge, axis) - np.take(painted, edge - 1, axis)
-            true_step = np.take(reference, edge, axis) - np.take(reference, edge - 1, axis)
-            worst = max(worst, float(np.abs(step - true_step)[10:-10].max()))
-    return worst
+    return seam_jump(painted, reference, tile=TILE, overlap=overlap, margin=10)
 
 
 def test_blended_seams_are_continuous_even_when_tiles_disagree():

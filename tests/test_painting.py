@@ -15,7 +15,7 @@ import archspec
 from archspec.load import to_data
 from runner import checkpoint as ck
 from runner.cli import main
-from runner.paint import tile_origins
+from tests.seams import seam_jump
 from runner.paint_files import paint_file
 from runner.painting import KEY_TRANSFORMS, Painter
 from runner.transforms import ShiftLog
@@ -135,17 +135,7 @@ def test_without_statistics_in_the_checkpoint_the_specs_store_supplies_them(tmp_
 
 
 def _seam_steps(painted: np.ndarray, reference: np.ndarray, overlap: int) -> float:
-    """Largest step across a tile edge beyond the reference's own step there (border excluded)."""
-    size = painted.shape[0]
-    origins = tile_origins(size, TILE, overlap)
-    edges = {o for o in origins if o > 0} | {o + TILE for o in origins if o + TILE < size}
-    worst = 0.0
-    for edge in edges:
-        for axis in (0, 1):
-            step = np.take(painted, edge, axis) - np.take(painted, edge - 1, axis)
-            true_step = np.take(reference, edge, axis) - np.take(reference, edge - 1, axis)
-            worst = max(worst, float(np.abs(step - true_step)[4:-4].max()))
-    return worst
+    return seam_jump(painted, reference, tile=TILE, overlap=overlap, margin=4)
 
 
 def test_a_real_model_paints_3x3_tiles_without_seams(painter):
