@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from runner.schedule import Schedule, describe, format_table
 

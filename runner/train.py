@@ -169,9 +169,9 @@ class Recipe:
     def _restore(self, state: dict) -> None:
         self.raw_model.load_state_dict(state[ck.KEY_MODEL])
         self.optimizer.load_state_dict(state[ck.KEY_OPTIMIZER])
-        for name, sampler in self.samplers.items():
+        for name, split_sampler in self.samplers.items():
             try:
-                sampler.load_state_dict(state[ck.KEY_SAMPLERS][name])
+                split_sampler.load_state_dict(state[ck.KEY_SAMPLERS][name])
             except ValueError as exc:
                 raise RunError(f"cannot resume: {exc}") from None
         self.seen, self.step = int(state[ck.KEY_SAMPLES]), int(state[ck.KEY_STEP])

@@ -2,7 +2,6 @@
 good checkpoint, and Ctrl-C stops a run at a step boundary with a checkpoint."""
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
