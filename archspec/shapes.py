@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping, Sequence
 
+from archspec.arith import (  # noqa: F401  (re-exported: the flow's arithmetic)
+    conv_out, conv_transpose_out, auto_padding, dropped_pixels, exact_padding, exact_sizes, conv_params, batchnorm_params,
+)
 from archspec.errors import Problem, format_loc
 from archspec.registry import ACTIVATIONS, LAYERS
 from archspec.resolve import Resolved, block_chain, part_chain, resolve
@@ -35,56 +38,6 @@ from archspec.spec import BlockRow, Defaults, LayerRow, Spec
 
 Shape = tuple[int, int, int]  # (C, H, W)
 BYTES_PER_VALUE = 4  # float32 activations
-
-
-# --- arithmetic: one function per concept, integers only --------------------------------------
-
-
-def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Conv2d output size along one axis; below 1 when the kernel does not fit the padded input."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-def conv_transpose_out(size: int, kernel: int, stride: int, padding: int, output_padding: int = 0) -> int:
-    """ConvTranspose2d output size along one axis; below 1 means no output."""
-    return (size - 1) * stride - 2 * padding + kernel + output_padding
-
-
-def auto_padding(kernel: int, stride: int) -> int:
-    """(kernel - stride) / 2: the padding that divides (Conv) or multiplies (ConvTransp) by the
-    stride exactly. Raises ValueError where no padding does (k - s odd or negative)."""
-    if kernel < stride or (kernel - stride) % 2:
-        raise ValueError(f"padding auto = (kernel - stride) / 2 = ({kernel} - {stride}) / 2 is not a whole number >= 0")
-    return (kernel - stride) // 2
-
-
-def dropped_pixels(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Input pixels a Conv leaves unread at the far edge (legal in torch, but usually a mistake)."""
-    return max(size + 2 * padding - kernel, 0) % stride
-
-
-def exact_padding(size: int, kernel: int, stride: int) -> int | None:
-    """The smallest padding at which a Conv reads every pixel of ``size`` (None if none does)."""
-    for padding in range(stride):
-        if size + 2 * padding >= kernel and (size + 2 * padding - kernel) % stride == 0:
-            return padding
-    return None
-
-
-def exact_sizes(size: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:
-    """The input sizes nearest ``size`` (below, above) at which a Conv reads every pixel."""
-    rest = dropped_pixels(size, kernel, stride, padding)
-    return size - rest, size + (stride - rest) % stride
-
-
-def conv_params(c_in: int, c_out: int, kernel: int, bias: bool) -> int:
-    """Learnable parameters of a Conv2d or ConvTranspose2d (the same count for both)."""
-    return c_in * c_out * kernel * kernel + (c_out if bias else 0)
-
-
-def batchnorm_params(channels: int) -> int:
-    """BatchNorm2d's weight and bias; running statistics are buffers, not parameters."""
-    return 2 * channels
 
 
 # --- traces ----------------------------------------------------------------------------------
