@@ -85,7 +85,8 @@ def runner(spec, data, test, samples: int, device: torch.device) -> dict:
     t = {"evaluate": 0.0, "evaluations": 0, "checkpoint": 0.0, "checkpoint_between": 0.0, "between": 0.0}
     inside = [False]  # within _after_step
     with tempfile.TemporaryDirectory() as out:
-        recipe = Recipe(spec, Path(out) / "run", device=str(device.type), max_samples=samples, quiet=True, data=(data, test))
+        recipe = Recipe(spec, Path(out) / "run", device=str(device.type), max_samples=samples, quiet=True, data=(data, test),
+                        evaluate=False)  # synthetic tiles have no store to paint; the science hook is timed by runner evaluate
         recipe.setup()
         evaluate, save, after, stop = recipe.evaluate, recipe.save_checkpoint, recipe._after_step, recipe._stop_requested
 
