@@ -254,7 +254,8 @@ def _warn_outside(painter: Painter, maps: list[MapSet], warn) -> None:
 def _bar(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="painting", unit="tile", disable=not enabled, dynamic_ncols=True)
+    # disable=None: tqdm turns itself off when stderr is not a terminal (logs stay clean)
+    return tqdm(total=total, desc="painting", unit="tile", disable=None if enabled else True, dynamic_ncols=True)
 
 
 __all__ = ["FORMAT", "MapSet", "check_output", "map_seed", "paint_file", "scan_input"]
