@@ -15,52 +15,6 @@ import archspec
 from runner import checkpoint as ck
 from runner.train import RunError, train
 
-# A CVAE of the paper's structure, small enough for a CPU step in milliseconds: 32^2 tiles, a
-# 4^2 latent, on a mock store of 64^2 slices (4 tiles each), 2 slices, 2 redshifts.
-TINY_SPEC = """\
-archspec: 1
-name: tiny_train
-model:
-  kind: cvae
-  shapes: {x: [1, 32, 32], y: [2, 32, 32], z: [1, 4, 4]}
-  defaults: {bias: F, batchnorm: T, activation: ReLU, padding: auto}
-  networks:
-    recognition:
-      A: {input: x, table: [[Conv, 1/4, 4, 2], [Conv, 4/8, 8, 4]]}
-      B: {input: y, table: [[Conv, 2/4, 4, 2], [Conv, 4/8, 8, 4]]}
-      C: {input: [A, B], table: [[Conv, 16/2, 3, 1]]}
-    prior:
-      A: {input: y, table: [[Conv, 2/4, 4, 2], [Conv, 4/8, 8, 4], [Conv, 8/2, 3, 1]]}
-    generator:
-      A: {input: z, table: [[ConvTransp, 1/1, 8, 4], [ConvTransp, 1/1, 4, 2]]}
-      B: {input: [A, y], table: [[Conv, 3/8, 3, 1], [Conv, 8/8, 3, 1], [Conv, 8/1, 3, 1, F, F, Softplus]]}
-data:
-  store: mock
-  mock: {grid: 64, slices: 2, redshifts: [0, 1], seed: 0}
-  tile: 32
-training:
-  samples: 480
-  pseudo_epoch: 40
-  batch_size: [[0, 4], [2, 8], [5, 12]]
-  lr: {start: 3.0e-3, factor: 0.5, milestones: [6, 9], min: 1.0e-4}
-  evaluation: {every: 24, batch_size: 8}
-  checkpoint: {every: 200}
-  log_every: 24
-  seed: 3
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    """The tiny spec's file, with the mock store generated into a private cache for this module."""
-    root = tmp_path_factory.mktemp("tiny")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("ARCHSPEC_CACHE", str(root / "cache"))
-        path = root / "tiny.yaml"
-        path.write_text(TINY_SPEC)
-        yield path
-
-
 def load(path: Path, *overrides: str):
     return archspec.load(path, list(overrides))
 

@@ -10,7 +10,6 @@ import sys
 import torch
 
 from runner import checkpoint as ck
-from tests.test_train import tiny  # noqa: F401  (a fixture)
 
 
 def test_two_gloo_processes_then_resume_on_one(tiny, tmp_path):

@@ -15,7 +15,7 @@ import torch
 import archspec
 from runner import checkpoint as ck
 from runner.train import RunError, train
-from tests.test_train import assert_same_state, tiny  # noqa: F401  (tiny is a fixture)
+from tests.test_train import assert_same_state
 
 
 @pytest.fixture(scope="module")
