@@ -26,9 +26,9 @@ from archspec.yamlpos import Document, YamlProblems, parse
 
 # Spec files are small; anything larger is a mistake (a data file passed as a spec).
 MAX_SPEC_BYTES = 2_000_000
-_ROW_TAGS = ("layer", "block")
+_ROW_TAGS = ("layer", "block")  # the union tags pydantic puts into a row's error location
 # Problems about a key's name point at the key, not at its value.
-_NAME_CODES = {"unknown_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}  # the union tags pydantic puts into a row's error location
+_NAME_CODES = {"unknown_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:

@@ -46,24 +46,23 @@ def check(spec: Spec) -> list[Problem]:
 
 
 def check_contract(spec: Spec) -> list[Problem]:
+    """The kind's tensors under model.shapes and its networks under model.networks, no more, no less."""
     contract = CONTRACTS[spec.model.kind]
-    problems = []
-    for tensor in contract.tensors:
-        if tensor not in spec.model.shapes:
-            problems.append(Problem("missing_shape", ("model", "shapes"), f"model kind '{spec.model.kind}' needs the shape of '{tensor}', found none",
-                                    f"add '{tensor}: [C, H, W]' under model.shapes"))
-    for tensor in spec.model.shapes:
-        if tensor not in contract.tensors:
-            problems.append(Problem("unknown_shape", ("model", "shapes", tensor), f"unknown tensor '{tensor}' for model kind '{spec.model.kind}'; expected one of {one_of(contract.tensors)}",
-                                    did_you_mean(tensor, contract.tensors)))
-    for name in contract.networks:
-        if name not in spec.model.networks:
-            problems.append(Problem("missing_network", ("model", "networks"), f"model kind '{spec.model.kind}' needs a network '{name}', found none",
-                                    f"add '{name}:' under model.networks ({contract.doc})"))
-    for name in spec.model.networks:
-        if name not in contract.networks:
-            problems.append(Problem("unknown_network", ("model", "networks", name), f"unknown network '{name}' for model kind '{spec.model.kind}'; expected one of {one_of(contract.networks)}",
-                                    did_you_mean(name, contract.networks)))
+    return (_same_names(spec.model.kind, "shapes", "tensor", contract.tensors, spec.model.shapes, "{name}: [C, H, W]")
+            + _same_names(spec.model.kind, "networks", "network", tuple(contract.networks), spec.model.networks,
+                          f"{{name}}: ... ({contract.doc})"))
+
+
+def _same_names(kind: str, section: str, what: str, required: tuple[str, ...], given, how: str) -> list[Problem]:
+    """A problem for each required name missing from ``model.<section>`` and each unknown one."""
+    loc = ("model", section)
+    problems = [Problem(f"missing_{section.rstrip('s')}", loc, f"model kind '{kind}' needs a {what} '{name}', found none",
+                        f"add '{how.format(name=name)}' under model.{section}")
+                for name in required if name not in given]
+    problems += [Problem(f"unknown_{section.rstrip('s')}", loc + (name,),
+                         f"unknown {what} '{name}' for model kind '{kind}'; expected one of {one_of(required)}",
+                         did_you_mean(name, required))
+                 for name in given if name not in required]
     return problems
 
 
