@@ -16,12 +16,23 @@ import sys
 from typing import Sequence
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("spec", metavar="SPEC", help="the spec file")
     parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>)")
     parser.add_argument("--data", metavar="PATH", help="tile store to train on; same as --set data.store=PATH")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda when available (default)")
-    parser.add_argument("--max-samples", type=int, metavar="N",
+    parser.add_argument("--max-samples", type=positive_int, metavar="N",
                         help="stop this invocation at the first batch boundary at or after N samples seen, "
                              "with a checkpoint (continue later with --resume); the spec is unchanged")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

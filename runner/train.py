@@ -100,6 +100,9 @@ class Recipe:
         if smallest < self.world:
             raise RunError(f"every process needs a sample of every batch: the smallest batch size is {smallest}, "
                            f"with {self.world} processes")
+        if self.max_samples is not None and self.max_samples < 1:
+            raise RunError(f"max_samples must be at least 1, not {self.max_samples}")
+        self.stop_at = self._stop_at()  # before anything is written into the folder
         state = self._checked_folder()
         progress = self.master and not self.quiet and sys.stderr.isatty()
         self.train_data, self.test_data = self.data or open_data(self.spec, self.device, self.master, self.world > 1, progress)
@@ -151,6 +154,8 @@ class Recipe:
     def _choose_checkpoint(self) -> str | None:
         """Rank 0: the path of the checkpoint to resume (kept read in ``_resume_state``), or None."""
         out = self.out
+        if out.exists() and not out.is_dir():
+            raise RunError(f"{out} is a file, not a run folder; choose another --out")
         if not self.resume:
             if not runlog.is_empty(out):
                 raise RunError(f"{out} already holds a run; continue it with --resume, or choose another --out")
@@ -190,14 +195,14 @@ class Recipe:
         runlog.write_env(self.out, self.device, self.world)
         runlog.append_command(self.out, self.command)
         self.metrics = runlog.Metrics(self.out, resume_at=self.seen if resumed else None)
-        self.progress = runlog.Progress(total=self._stop_at(), initial=self.seen, enabled=not self.quiet)
+        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet)
         if resumed:
             self._note(f"runner: resuming {self.out} at {self.seen:,} samples (step {self.step:,})")
 
     # --- the loop -------------------------------------------------------------------------------
 
     def train(self) -> int:
-        stop_at, end = self._stop_at(), self.schedule.end()
+        stop_at, end = self.stop_at, self.schedule.end()
         if self.seen >= end:
             self._say(f"runner: {self.out} has trained {self.seen:,} samples, the spec asks for "
                       f"{self.spec.training.samples:,}: nothing to do")

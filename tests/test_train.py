@@ -109,3 +109,19 @@ def test_cli_reports_spec_and_data_errors_without_traceback(tiny, tmp_path):
     out = run_cli("train", str(tiny), "--out", str(tmp_path / "c"), "--device", "cuda")
     if not torch.cuda.is_available():
         assert out.returncode == 1 and "--device cpu" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_cli_refuses_max_samples_below_one_before_writing_anything(tiny, tmp_path):
+    out = run_cli("train", str(tiny), "--out", str(tmp_path / "run"), "--max-samples", "-5")
+    assert out.returncode == 2 and "Traceback" not in out.stderr and "at least 1" in out.stderr  # a usage error
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(RunError, match="at least 1"):
+        train(load(tiny), tmp_path / "api", quiet=True, max_samples=-5)
+    assert not (tmp_path / "api").exists()
+
+
+def test_cli_refuses_an_out_that_is_a_file(tiny, tmp_path):
+    (tmp_path / "file").write_text("x")
+    out = run_cli("train", str(tiny), "--out", str(tmp_path / "file"))
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "not a run folder" in out.stderr
