@@ -34,6 +34,7 @@ import numpy as np
 
 import archspec
 from runner.painting import Painter, PaintError, _stderr
+from runner import store_write
 from runner.store import UNITS
 
 FORMAT = "archspec-painted"
@@ -81,7 +82,11 @@ def _plain(path: Path, ds: h5py.Dataset) -> MapSet:
     if "redshift" not in ds.attrs:
         raise PaintError(f"{path}: {ds.name} has no 'redshift' attribute; set one number, or one per map "
                          f"(e.g. h5py: f['{ds.name.lstrip('/')}'].attrs['redshift'] = 0.5)")
-    z = np.ravel(np.asarray(ds.attrs["redshift"], dtype=float))
+    try:
+        z = np.ravel(np.asarray(ds.attrs["redshift"], dtype=float))
+    except (TypeError, ValueError):
+        raise PaintError(f"{path}: {ds.name}: its 'redshift' attribute must be a number, or one per map. "
+                         f"Received: {ds.attrs['redshift']!r}") from None
     if z.size == 1:
         z = np.repeat(z, n)
     if z.size != n:
@@ -214,12 +219,10 @@ def map_seed(seed: int, index: int) -> int:
 
 
 def check_output(input: Path, output: Path, force: bool) -> None:
-    if output.exists() and output.resolve() == input.resolve():
+    """The output is not the input, and passes :func:`runner.store_write.check_output`."""
+    if output.exists() and output.resolve() == Path(input).resolve():
         raise PaintError(f"{output}: the output would replace the input; choose another --output")
-    if output.exists() and not force:
-        raise PaintError(f"{output}: already exists; pass --force to replace it")
-    if not output.parent.is_dir():
-        raise PaintError(f"{output}: folder {output.parent} does not exist")
+    store_write.check_output(output, force, PaintError)
 
 
 def _root_attrs(painter: Painter, input: Path, samples: int, seed: int, overlap: int) -> dict:

@@ -42,12 +42,16 @@ class RunningStats:
         return {"mean": self.mean, "variance": self.m2 / self.n, "min": self.min, "max": self.max}
 
 
-def check_output(path: Path, force: bool) -> None:
-    """Refuse to overwrite unless forced; the folder must exist."""
+def check_output(path: Path, force: bool, error_cls: type[Exception] = DataError) -> None:
+    """Refuse to overwrite unless forced, and never a folder; the parent folder must exist.
+    The one check of an output file, for stores and painted files alike (``error_cls`` is raised)."""
+    path = Path(path)
+    if path.is_dir():
+        raise error_cls(f"{path}: is a folder; name the file to write")
     if path.exists() and not force:
-        raise DataError(f"{path.name}: already exists ({path}); pass --force to replace it")
+        raise error_cls(f"{path.name}: already exists; pass --force to replace it ({path})")
     if not path.parent.is_dir():
-        raise DataError(f"{path.name}: folder {path.parent} does not exist")
+        raise error_cls(f"{path.name}: folder {path.parent} does not exist")
 
 
 class StoreWriter:

@@ -33,6 +33,12 @@ def test_mock_writes_prints_the_table_and_refuses_to_overwrite(tmp_path, capsys)
     assert rc == 1 and err.startswith("error: m.h5: already exists") and err.count("\n") == 1
 
 
+def test_mock_refuses_a_folder_as_output_before_any_work(tmp_path, capsys):
+    (tmp_path / "m.h5").mkdir()
+    rc, _, err = run(capsys, "mock", str(tmp_path / "m.h5"), "--grid", "64", "--force", "--quiet")
+    assert rc == 1 and "is a folder" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
 def test_full_conflicts_with_an_explicit_grid(tmp_path, capsys):
     rc, _, err = run(capsys, "mock", str(tmp_path / "f.h5"), "--full", "--grid", "64")
     assert rc == 1 and "--full sets --grid 2048" in err and not (tmp_path / "f.h5").exists()

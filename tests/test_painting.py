@@ -170,6 +170,8 @@ def _bad_input(kind: str, tmp_path):
         _write_plain(path, np.ones((3, 20, 40), np.float32), 0.0)
     elif kind == "negative density":
         _write_plain(path, np.full((40, 40), -5.0, np.float32), 0.0)
+    elif kind == "redshift not a number":
+        _write_plain(path, np.ones((40, 40), np.float32), "abc")
     return path
 
 
@@ -178,6 +180,7 @@ def _bad_input(kind: str, tmp_path):
     ("wrong layout", "expected a dataset /dm"), ("no redshift", "no 'redshift' attribute"),
     ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
     ("negative density", "shift-log transform is undefined"),
+    ("redshift not a number", "'redshift' attribute must be a number"),
 ])
 def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
     code, err = _paint([run_dir, "--input", _bad_input(kind, tmp_path), "--output", tmp_path / "p.h5"], capsys)
@@ -189,7 +192,7 @@ def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
 @pytest.mark.parametrize("kind, needle", [
     ("corrupt checkpoint", "unreadable"), ("missing checkpoint", "no such file"),
     ("empty run folder", "no checkpoint in"), ("existing output", "already exists; pass --force"),
-    ("overlap too large", "--overlap must be in [0, 32)"),
+    ("overlap too large", "--overlap must be in [0, 32)"), ("output is a folder", "is a folder"),
 ])
 def test_bad_checkpoints_and_options_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
     _write_plain(tmp_path / "dm.h5", np.ones((40, 40), np.float32), 0.0)
@@ -205,6 +208,9 @@ def test_bad_checkpoints_and_options_fail_with_one_line(kind, needle, run_dir, t
         (tmp_path / "p.h5").write_text("keep me")
     elif kind == "overlap too large":
         extra = ["--overlap", "32"]
+    elif kind == "output is a folder":
+        (tmp_path / "p.h5").mkdir()
+        extra = ["--force"]
     code, err = _paint([checkpoint, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5", *extra], capsys)
     assert code == 1 and needle in err, err
     assert err.count("\n") == 1 and err.startswith("runner: error: ") and "Traceback" not in err
