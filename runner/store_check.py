@@ -40,10 +40,35 @@ def read_root_attrs(path: Path, f: h5py.File) -> dict:
     if missing:
         raise fail(path, [f"missing root attribute(s) {', '.join(missing)}: not an archspec "
                           f"tile store (write one with `runner data mock` or `import-npy`)"])
-    if int(attrs["format_version"]) > FORMAT_VERSION:
+    problems = []
+    for key, convert in _CONVERT.items():
+        try:
+            attrs[key] = convert(attrs[key])
+        except (TypeError, ValueError, OverflowError):
+            problems.append(f"root attribute {key} must be {_KIND[key]}, found {attrs[key]!r}")
+    if problems:
+        raise fail(path, problems)
+    if attrs["format_version"] > FORMAT_VERSION:
         raise fail(path, [f"format_version {attrs['format_version']} is newer than this "
                           f"runner reads ({FORMAT_VERSION})"])
     return attrs
+
+
+def _ints(value) -> np.ndarray:
+    a = np.ravel(np.asarray(value))
+    if not np.issubdtype(a.dtype, np.number):
+        a = a.astype(float)  # strings that spell numbers; ValueError otherwise
+    if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+        raise ValueError("not integers")
+    return a.astype(int)
+
+
+# root attributes read as numbers: converted (and refused) in one place, before any check uses them
+_CONVERT = {"format_version": int, "grid": int, "n_slices": int, "box_size": float, "pixel_size": float,
+            "redshifts": lambda v: np.ravel(np.asarray(v, dtype=float)), "depths": _ints}
+_KIND = {"format_version": "an integer", "grid": "an integer", "n_slices": "an integer",
+         "box_size": "a number", "pixel_size": "a number", "redshifts": "a list of numbers",
+         "depths": "a list of integers"}
 
 
 def check_root(attrs: dict) -> list[str]:

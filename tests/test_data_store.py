@@ -138,6 +138,8 @@ BREAKAGES = {
     "no statistics": (lambda f: f["/dm/z0.000/150"].attrs.__delitem__("variance"),
                       r"/dm/z0.000/150 lacks statistics attribute\(s\) variance"),
     "foreign file": (lambda f: f.attrs.__delitem__("grid"), r"missing root attribute\(s\) grid"),
+    "grid not a number": (lambda f: f.attrs.__setitem__("grid", "abc"),
+                          r"root attribute grid must be an integer, found 'abc'"),
 }
 
 
