@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from archspec.errors import SpecError
-from archspec.load import load, to_data
+from archspec.load import load, override_arg, to_data
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_set(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
                    help="override a value, e.g. --set training.samples=2000 (repeatable)")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import types
 import typing
 from pathlib import Path as FsPath
@@ -43,7 +44,10 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError([Problem("encoding", (), f"expected UTF-8 text, found a byte {raw[exc.start]:#04x} that is not", file=str(path))]) from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise SpecError([Problem("encoding", (), f"expected UTF-8 text, found a byte {raw[exc.start]:#04x} that is not",
+                                 "save the spec as UTF-8", file=str(path), line=line, col=col)]) from None
     return loads(text, filename=str(path), overrides=overrides)
 
 
@@ -95,7 +99,10 @@ def parse_override(item: str) -> tuple[tuple, Any]:
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
         raise ValueError(f"expected KEY=VALUE such as training.samples=2000, found {item!r}")
-    path = tuple(int(p) if p.isdigit() else p for p in key.strip().replace("[", ".").replace("]", "").split("."))
+    segments = key.strip().replace("[", ".").replace("]", "").split(".")
+    if not all(segments):
+        raise ValueError(f"expected a dotted key such as training.samples, found {key.strip()!r}")
+    path = tuple(int(p) if re.fullmatch(r"[0-9]+", p) else p for p in segments)
     if not value.strip():
         return path, ""
     try:
@@ -105,6 +112,34 @@ def parse_override(item: str) -> tuple[tuple, Any]:
     if doc.problems:
         raise ValueError(f"the value of {key.strip()}: {doc.problems[0].message}")
     return path, doc.data
+
+
+def _is_row(path: Sequence) -> bool:
+    """Does ``path`` name a row of a table (``..., 'table', 3``)?"""
+    return len(path) >= 2 and path[-2] == "table" and isinstance(path[-1], int)
+
+
+def _row_to_mapping(data: Any, path: tuple) -> None:
+    """Rewrite the flow-list row that ``path`` sets a non-column key of as a mapping, in place."""
+    node, parent, step = data, None, None
+    for i, step in enumerate(path[:-1]):
+        parent = node
+        node = node.get(step) if isinstance(node, dict) else node[step] if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node) else None
+        if node is None:
+            return
+    if isinstance(node, list) and _is_row(path[:-1]) and isinstance(path[-1], str) and path[-1] not in ROW_COLUMNS:
+        parent[step] = {name: item for name, item in zip(ROW_COLUMNS, node)}
+
+
+def override_arg(text: str) -> str:
+    """argparse type for ``--set``: a malformed KEY=VALUE is a usage error (exit 2)."""
+    import argparse
+
+    try:
+        parse_override(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tuple, str]) -> list[Problem]:
@@ -118,6 +153,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
             continue
         if doc.data is None:
             doc.data = {}
+        _row_to_mapping(doc.data, path)  # `table.0.output_padding` has no column: write the row as a mapping
         node = doc.data
         path = _position_path(path, doc.data)  # `table.0.kernel` on a flow-list row is column 2
         for i, step in enumerate(path[:-1]):
@@ -130,7 +166,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
                 break
         else:
             last = path[-1]
-            if isinstance(node, list) and isinstance(last, int) and last < len(ROW_COLUMNS) and len(path) >= 3 and path[-3] == "table":
+            if isinstance(node, list) and isinstance(last, int) and _is_row(path[:-1]) and last < len(ROW_COLUMNS):
                 node.extend([None] * (last + 1 - len(node)))  # e.g. padding on a 7-column row
                 node[last] = value
             elif isinstance(node, list) and isinstance(last, int) and last < len(node):
@@ -155,6 +191,7 @@ _EXPECTED = {
     "literal_error": "one of {expected}", "greater_than_equal": "a value >= {ge}", "greater_than": "a value > {gt}",
     "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
     "too_short": "at least {min_length} item(s)", "too_long": "at most {max_length} item(s)",
+    "invalid_key": "a name (text) as the key",
     "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-'", "string_too_long": "at most {max_length} characters",
 }
 
@@ -228,7 +265,7 @@ def _yaml_path(loc: Sequence, data: Any, missing: bool = False) -> tuple:
     for i, item in enumerate(loc):
         if item in _ROW_TAGS and i >= 2 and loc[i - 2] == "table" and isinstance(loc[i - 1], int):
             continue  # pydantic names the row union's option right after the row's index
-        is_row = len(path) >= 2 and path[-2] == "table" and isinstance(path[-1], int)
+        is_row = _is_row(path)
         if isinstance(node, list) and isinstance(item, str) and item in ROW_COLUMNS and is_row:
             index = ROW_COLUMNS.index(item)  # a flow-list row: the column is named, placed by index
             path.append(item)
@@ -324,11 +361,13 @@ def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: d
         if p.line is not None:  # placed already: a YAML problem, or one from an override
             placed.append(p if p.line == 0 else p.at(filename, p.line, p.col))
             continue
-        origin = next((label for path, label in origins.items() if p.loc[: len(path)] == path), None)
+        where = _position_path(p.loc, doc.data)
+        origin = next((label for path, label in origins.items()  # at or inside what an override set, or above it
+                       if where[: len(path)] == path or (where and path[: len(where)] == where)), None)
         if origin is not None:
             placed.append(p.at(origin, 0, 0))
             continue
-        line, col = doc.position(_position_path(p.loc, doc.data), key=p.code in _NAME_CODES)
+        line, col = doc.position(where, key=p.code in _NAME_CODES)
         placed.append(p.at(filename, line, col))
     return placed
 

@@ -19,6 +19,7 @@ from pydantic import (
     Discriminator,
     Field,
     GetJsonSchemaHandler,
+    Strict,
     Tag,
     WithJsonSchema,
     field_validator,
@@ -27,7 +28,10 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
-SPEC_VERSION = 1
+# Numbers as YAML writes them: `true` is not 1 (pydantic's lax mode would take it), but an
+# integer is a fine float.
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
 
 # The seed's seven columns, in the seed's order; a flow-list row lists them in this order,
 # optionally followed by padding.
@@ -61,13 +65,13 @@ _CHANNELS_RE = re.compile(r"^\s*(\d+)?\s*/\s*(\d+)\s*$")
 class Channels(_Strict):
     """Channels in and out of a row. ``in`` is optional: the incoming tensor decides it."""
 
-    in_: int | None = Field(None, alias="in", ge=1, le=1_000_000)
-    out: int = Field(ge=1, le=1_000_000)
+    in_: Int | None = Field(None, alias="in", ge=1, le=1_000_000)
+    out: Int = Field(ge=1, le=1_000_000)
 
     @model_validator(mode="before")
     @classmethod
     def _parse(cls, value: Any) -> Any:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, str, dict)):
             raise PydanticCustomError("channels", "expected 'in/out' such as '8/16', found {found}", {"found": repr(value)})
         if isinstance(value, int):
             return {"out": value}
@@ -96,7 +100,7 @@ class Channels(_Strict):
         }
 
 
-Padding = Union[Literal["auto"], Annotated[int, Field(ge=0, le=100_000)]]
+Padding = Union[Literal["auto"], Annotated[Int, Field(ge=0, le=100_000)]]
 ActivationName = Annotated[str, Field(description="an activation: ReLU, PReLU, Softplus, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid or none")]
 
 
@@ -118,13 +122,13 @@ class LayerRow(_Strict):
 
     layer: str = Field(description="layer kind: Conv or ConvTransp")
     channels: Channels
-    kernel: int = Field(ge=1, le=10_000, description="kernel size (square), pixels")
-    stride: int = Field(1, ge=1, le=10_000, description="stride, pixels")
+    kernel: Int = Field(ge=1, le=10_000, description="kernel size (square), pixels")
+    stride: Int = Field(1, ge=1, le=10_000, description="stride, pixels")
     bias: Annotated[Flag | None, Field(description="learn a bias (T/F); default from the part or model")] = None
     batchnorm: Annotated[Flag | None, Field(description="BatchNorm2d after the layer (T/F)")] = None
     activation: ActivationName | None = None
     padding: Annotated[Padding | None, Field(description="'auto' = (kernel - stride) / 2, or an integer")] = None
-    output_padding: int = Field(0, ge=0, le=10_000, description="extra output rows/columns of a ConvTransp")
+    output_padding: Int = Field(0, ge=0, le=10_000, description="extra output rows/columns of a ConvTransp")
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +142,9 @@ class LayerRow(_Strict):
                     {"n": len(ROW_COLUMNS), "found": len(value)},
                 )
             return {name: item for name, item in zip(ROW_COLUMNS, value) if item is not None}
+        if not isinstance(value, dict):
+            raise PydanticCustomError(
+                "row_type", "expected a row such as [Conv, 1/8, 4, 2, F, T, ReLU] or a mapping, found {found}", {"found": repr(value)})
         return value
 
     @classmethod
@@ -158,7 +165,7 @@ class BlockRow(_Strict):
     """A row that applies a named block, possibly several times in a row."""
 
     block: str = Field(description="the name of a block under model.blocks")
-    repeat: int = Field(1, ge=1, le=1000, description="how many times the block is applied")
+    repeat: Int = Field(1, ge=1, le=1000, description="how many times the block is applied")
 
 
 def _row_kind(value: Any) -> str:
@@ -218,12 +225,12 @@ class Network(BaseModel):
     @model_validator(mode="after")
     def _has_parts(self) -> "Network":
         if not self.parts:
-            raise PydanticCustomError("no_parts", "expected at least one part (A: {{input: ..., table: [...]}}), found none", {})
+            raise PydanticCustomError("no_parts", "expected at least one part (A: {input: ..., table: [...]}), found none", {})
         return self
 
 
 Shape = Annotated[
-    tuple[Annotated[int, Field(ge=1, le=1_000_000)], Annotated[int, Field(ge=1, le=1_000_000)], Annotated[int, Field(ge=1, le=1_000_000)]],
+    tuple[Annotated[Int, Field(ge=1, le=1_000_000)], Annotated[Int, Field(ge=1, le=1_000_000)], Annotated[Int, Field(ge=1, le=1_000_000)]],
     Field(description="[channels, height, width]"),
 ]
 
@@ -239,25 +246,25 @@ class Model(_Strict):
 class MockData(_Strict):
     """Options of the embedded mock store (generated once into the cache folder)."""
 
-    grid: int = Field(1024, ge=16, le=16384, description="pixels per side of a slice (0.1953125 Mpc/h each)")
-    slices: int = Field(4, ge=2, le=64, description="slices per depth (100 and 150 Mpc/h)")
-    redshifts: list[Annotated[float, Field(ge=0, le=20)]] | None = Field(None, description="redshifts to generate (default: the original's 11)")
-    seed: int = Field(0, ge=0, description="random seed of the mock fields")
+    grid: Int = Field(1024, ge=16, le=16384, description="pixels per side of a slice (0.1953125 Mpc/h each)")
+    slices: Int = Field(4, ge=2, le=64, description="slices per depth (100 and 150 Mpc/h)")
+    redshifts: list[Annotated[Float, Field(ge=0, le=20)]] | None = Field(None, description="redshifts to generate (default: the original's 11)")
+    seed: Int = Field(0, ge=0, description="random seed of the mock fields")
 
 
 class Data(_Strict):
     store: str = Field("mock", description="'mock' (the embedded mock store) or the path of an HDF5 tile store")
     mock: MockData = MockData()
-    tile: int | None = Field(None, ge=8, le=65536, description="tile size in pixels (default: x's height)")
-    test_slices: list[Annotated[int, Field(ge=0)]] | None = Field(None, description="slice indices held out for testing (default: the store's split)")
+    tile: Int | None = Field(None, ge=8, le=65536, description="tile size in pixels (default: x's height)")
+    test_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(None, description="slice indices held out for testing (default: the store's split)")
     on_device: bool = Field(False, description="hold the whole store on the training device and assemble batches there")
 
 
 class LearningRate(_Strict):
-    start: float = Field(1e-3, gt=0, le=10, description="learning rate at the start")
-    factor: float = Field(0.1, gt=0, le=1, description="multiplied in at each milestone")
-    milestones: list[Annotated[float, Field(ge=0)]] = Field([64, 96, 128], description="pseudo-epochs at which the rate is multiplied by factor")
-    min: float = Field(1e-6, ge=0, description="floor the rate never goes below")
+    start: Float = Field(1e-3, gt=0, le=10, description="learning rate at the start")
+    factor: Float = Field(0.1, gt=0, le=1, description="multiplied in at each milestone")
+    milestones: list[Annotated[Float, Field(ge=0)]] = Field([64, 96, 128], description="pseudo-epochs at which the rate is multiplied by factor")
+    min: Float = Field(1e-6, ge=0, description="floor the rate never goes below")
 
     @model_validator(mode="after")
     def _consistent(self) -> "LearningRate":
@@ -283,8 +290,8 @@ def _check_increasing(values: list[float], name: str) -> None:
 class BatchStep(_Strict):
     """From pseudo-epoch ``at`` on, batches of ``size`` samples; written ``[at, size]``."""
 
-    at: float = Field(ge=0, description="from this pseudo-epoch on")
-    size: int = Field(ge=1, le=1_000_000, description="batch size, samples")
+    at: Float = Field(ge=0, description="from this pseudo-epoch on")
+    size: Int = Field(ge=1, le=1_000_000, description="batch size, samples")
 
     @model_validator(mode="before")
     @classmethod
@@ -305,22 +312,22 @@ class BatchStep(_Strict):
 
 class Optimizer(_Strict):
     name: Literal["Adam", "AdamW"] = "Adam"
-    betas: tuple[Annotated[float, Field(ge=0, lt=1)], Annotated[float, Field(ge=0, lt=1)]] = (0.9, 0.999)
-    weight_decay: float = Field(0.0, ge=0)
+    betas: tuple[Annotated[Float, Field(ge=0, lt=1)], Annotated[Float, Field(ge=0, lt=1)]] = (0.9, 0.999)
+    weight_decay: Float = Field(0.0, ge=0)
 
 
 class Evaluation(_Strict):
-    every: int = Field(72, ge=1, description="evaluate the test ELBO every this many training samples")
-    batch_size: int = Field(24, ge=1, description="test samples per evaluation")
+    every: Int = Field(72, ge=1, description="evaluate the test ELBO every this many training samples")
+    batch_size: Int = Field(24, ge=1, description="test samples per evaluation")
 
 
 class Checkpoints(_Strict):
-    every: int = Field(20_000, ge=1, description="write a checkpoint every this many training samples (and at the end)")
+    every: Int = Field(20_000, ge=1, description="write a checkpoint every this many training samples (and at the end)")
 
 
 class Training(_Strict):
-    samples: int = Field(150_000, ge=1, le=10**12, description="stop after this many training samples")
-    pseudo_epoch: int = Field(1568, ge=1, description="samples per pseudo-epoch, the unit of the milestones")
+    samples: Int = Field(150_000, ge=1, le=10**12, description="stop after this many training samples")
+    pseudo_epoch: Int = Field(1568, ge=1, description="samples per pseudo-epoch, the unit of the milestones")
     batch_size: list[BatchStep] = Field(
         default_factory=lambda: [BatchStep(at=0, size=4), BatchStep(at=8, size=8), BatchStep(at=16, size=16), BatchStep(at=32, size=24)],
         min_length=1,
@@ -328,11 +335,11 @@ class Training(_Strict):
     )
     lr: LearningRate = LearningRate()
     optimizer: Optimizer = Optimizer()
-    beta: float = Field(1.0, ge=0, description="weight of the KL term in the ELBO")
+    beta: Float = Field(1.0, ge=0, description="weight of the KL term in the ELBO")
     evaluation: Evaluation = Evaluation()
     checkpoint: Checkpoints = Checkpoints()
-    log_every: int = Field(72, ge=1, description="log training metrics every this many samples")
-    seed: int = Field(0, ge=0, description="seed of weights, sampling and latent noise")
+    log_every: Int = Field(72, ge=1, description="log training metrics every this many samples")
+    seed: Int = Field(0, ge=0, description="seed of weights, sampling and latent noise")
 
     @field_validator("batch_size")
     @classmethod

@@ -1,11 +1,17 @@
 """Malformed specs: each gives a clean SpecError at the exact line and column of the bad node."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import archspec
 from archspec.errors import SpecError
 from tests.spec_texts import BASE, locate
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def edit(old: str, new: str, nth: int = 0) -> str:
@@ -26,7 +32,7 @@ def problems_of(text: str):
 CASES = [
     ("unknown-top-key", BASE.replace("training:", "trainig:"), "trainig", "unknown_key", ["did you mean 'training'"]),
     ("unknown-row-key", edit("channels: 4/2, kernel: 4", "channels: 4/2, kernal: 4"), "kernal", "unknown_key", ["did you mean 'kernel'"]),
-    ("wrong-type", edit("[Conv, 1/4, 4, 2", "[Conv, 1/4, four, 2"), "four", "int_parsing", ["expected an integer", "'four'"]),
+    ("wrong-type", edit("[Conv, 1/4, 4, 2", "[Conv, 1/4, four, 2"), "four", "int_type", ["expected an integer", "'four'"]),
     ("negative-kernel", edit("[Conv, 1/4, 4, 2", "[Conv, 1/4, -3, 2"), "-3", "greater_than_equal", ["expected a value >= 1", "-3"]),
     ("huge-number", edit("[Conv, 1/4, 4, 2", "[Conv, 1/4, 100000000000000000000000000000, 2"), "1000000", "less_than_equal", ["<= 10000"]),
     ("negative-stride", edit("kernel: 4, stride: 2", "kernel: 4, stride: -1"), "-1", "greater_than_equal", ["-1"]),
@@ -111,7 +117,7 @@ def test_unclosed_bracket_is_a_yaml_error():
 def test_all_errors_of_a_file_are_reported_together():
     text = edit("[Conv, 1/4, 4, 2", "[Conv, 1/4, four, 2").replace("kind: cvae", "kind: vae").replace("samples: 1000", "samples: -5")
     problems = problems_of(text)
-    assert {p.code for p in problems} >= {"int_parsing", "literal_error", "greater_than_equal"}
+    assert {p.code for p in problems} >= {"int_type", "literal_error", "greater_than_equal"}
     report = SpecError(problems).report()
     assert report.endswith(f"{len(problems)} errors in t.yaml")
 
@@ -130,6 +136,40 @@ def test_override_typo_is_named_with_did_you_mean():
     (p,) = info.value.problems
     assert p.file == "--set training.sampels=5"
     assert "did you mean 'samples'" in p.format()
+
+
+def test_override_errors_are_blamed_on_the_override_not_the_file():
+    for item, words in [
+        ("model.networks.generator.B.table.0.kernel=x", "expected an integer, found 'x'"),  # a cell of a flow-list row
+        ("trainig.samples=5", "did you mean 'training'"),  # the problem sits above the overridden key
+        ("training.lr.milestones.1=10", "milestones in increasing order"),
+    ]:
+        with pytest.raises(SpecError) as info:
+            archspec.loads(BASE, filename="t.yaml", overrides=[item])
+        (p,) = info.value.problems
+        assert p.file == f"--set {item}" and words in p.format(), p.format()
+
+
+def test_override_adds_a_key_no_column_holds_to_a_flow_row():
+    spec = archspec.loads(BASE, overrides=["model.networks.generator.A.table.0.output_padding=0"])
+    assert spec.model.networks["generator"].parts["A"].table[0].kernel == 4
+
+
+@pytest.mark.parametrize("item", ["a..b=1", "=3", "[0]=1", "training.samples"])
+def test_malformed_override_is_a_usage_error(item):
+    res = subprocess.run([sys.executable, "-m", "archspec", "check", "specs/quickstart.yaml", "--set", item],
+                         cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "--set" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize("text, found", [
+    (BASE.replace("repeat: 2", "repeat: yes"), "found True"),  # YAML's yes is a boolean, not 1
+    (BASE.replace("[Conv, 2/4, 4, 2", "[Conv, 2.5, 4, 2"), "'in/out'"),
+    (BASE.replace("          - [Conv, 3/8, 3, 1, F, T, ReLU]", "          - 5"), "expected a row"),
+    (BASE.replace("  samples: 1000", "  1: 1000"), "a name (text) as the key"),
+])
+def test_wrong_kinds_of_value_say_what_was_expected(text, found):
+    assert any(found in p.format() for p in problems_of(text))
 
 
 def test_override_value_is_validated_like_the_file():
