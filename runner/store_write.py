@@ -18,8 +18,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from runner.store import (DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, PIXEL_SIZE, UNITS, DataError,
-                          dataset_path)
+from runner.store import (DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, PIXEL_SIZE, STAT_ATTRS, UNITS, DataError,
+                          FieldStats, dataset_path)
+from runner.store_check import check_transform, fail
 
 
 class RunningStats:
@@ -144,6 +145,14 @@ class StoreWriter:
         if missing:
             raise DataError(f"{self.path.name}: {len(missing)} dataset(s) incomplete, e.g. "
                             f"{', '.join(missing[:3])}; nothing was written")
+        problems = []
+        for field in FIELDS:  # a store that open_store would refuse is not written
+            for z in self.redshifts:
+                per_depth = {d: self.stats[dataset_path(field, z, d)].attrs() for d in DEPTHS}
+                problems += check_transform(field, z, FieldStats(field, z, *({d: s[k] for d, s in per_depth.items()}
+                                                                           for k in STAT_ATTRS)))
+        if problems:
+            raise fail(self.path, problems)
         for name, st in self.stats.items():
             self.file[name].attrs.update(st.attrs())
         self.file.close()

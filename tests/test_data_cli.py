@@ -107,6 +107,15 @@ def test_import_npy_rejects_nan_naming_file_and_slice(source, tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["npy"]  # no output, no temporary
 
 
+def test_import_npy_of_constant_maps_writes_nothing(source, tmp_path, capsys):
+    src = export_npy(source, tmp_path / "npy")
+    for npy in src.glob("pressure_*.npy"):
+        np.save(npy, np.ones_like(np.load(npy)))
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet")
+    assert rc == 1 and "variance" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["npy"]  # no unusable output, no temporary
+
+
 def test_data_commands_do_not_import_torch(source):
     code = ("import sys; from runner.cli import main; main(['data', 'info', sys.argv[1]]); "
             "print('torch' in sys.modules)")
