@@ -66,10 +66,13 @@ def run(args: argparse.Namespace) -> int:
         if args.tiles < 1 or args.batch_size < 1 or args.crop < 0:
             raise PaintError(f"--tiles and --batch-size must be >= 1 and --crop >= 0. "
                              f"Received: {args.tiles}, {args.batch_size}, {args.crop}")
+        if args.out:
+            _check_out(Path(args.out), PaintError)  # before the checkpoint is read
         painter = Painter.load(args.checkpoint, device=args.device, data=args.data)
         if painter.tile - 2 * args.crop < 8:
             raise PaintError(f"--crop {args.crop} leaves less than 8 pixels of the {painter.tile}-pixel tiles")
         out = Path(args.out) if args.out else _default_out(args.checkpoint, painter)
+        _check_out(out, PaintError)
         if (out / "summary.json").exists() and not args.force:
             raise PaintError(f"{out} already holds an evaluation; pass --force to replace it, or choose another --out")
         summary = _evaluate(painter, args, out)
@@ -78,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(_report(summary, out))
     return 0
+
+
+def _check_out(out: Path, error_cls) -> None:
+    if out.exists() and not out.is_dir():
+        raise error_cls(f"{out}: is a file; --out names the folder the figures and summary.json go into")
 
 
 def _evaluate(painter, args, out: Path) -> dict:

@@ -172,13 +172,15 @@ def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():
 
 
 @pytest.mark.parametrize("kind, needle", [("missing checkpoint", "no such file"), ("crop", "--crop 13 leaves less than 8"),
-                                          ("existing", "already holds an evaluation; pass --force")])
+                                          ("existing", "already holds an evaluation; pass --force"),
+                                          ("out is a file", "is a file; --out names the folder")])
 def test_evaluate_errors_are_one_line(kind, needle, trained, tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / SUMMARY).write_text("{}")
     argv = {"missing checkpoint": [str(tmp_path / "nope.pt"), "--out", str(tmp_path / "new")],
             "crop": [str(trained.run), "--crop", "13", "--out", str(tmp_path / "new")],
-            "existing": [str(trained.run), "--out", str(tmp_path / "out")]}[kind]
+            "existing": [str(trained.run), "--out", str(tmp_path / "out")],
+            "out is a file": [str(trained.run), "--out", str(tmp_path / "out" / SUMMARY)]}[kind]
     code = main(["evaluate", *argv, "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1 and needle in err and err.count("\n") == 1 and "Traceback" not in err, err
