@@ -20,10 +20,15 @@ def conv_transpose_out(size: int, kernel: int, stride: int, padding: int, output
     return (size - 1) * stride - 2 * padding + kernel + output_padding
 
 
+def has_auto_padding(kernel: int, stride: int) -> bool:
+    """Is (kernel - stride) / 2 a whole number >= 0?"""
+    return kernel >= stride and (kernel - stride) % 2 == 0
+
+
 def auto_padding(kernel: int, stride: int) -> int:
     """(kernel - stride) / 2: the padding that divides (Conv) or multiplies (ConvTransp) by the
     stride exactly. Raises ValueError where no padding does (k - s odd or negative)."""
-    if kernel < stride or (kernel - stride) % 2:
+    if not has_auto_padding(kernel, stride):
         raise ValueError(f"padding auto = (kernel - stride) / 2 = ({kernel} - {stride}) / 2 is not a whole number >= 0")
     return (kernel - stride) // 2
 

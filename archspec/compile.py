@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from archspec.registry import Registry
 from archspec.resolve import Resolved, block_chain, part_chain, resolve
-from archspec.shapes import auto_padding
+from archspec.arith import auto_padding
+from archspec.semantics import CONTRACTS
 from archspec.spec import BlockRow, Defaults, LayerRow, Spec
 
 # --- torch-side registries ---------------------------------------------------------------------
@@ -223,16 +224,20 @@ def build(spec: Spec, *, check: bool = True) -> nn.Module:
             builds whatever the spec says, and torch decides (the tests use it to compare).
     """
     if check:
-        _check(spec)
+        from archspec.errors import SpecError
+        from archspec.load import check_spec
+
+        problems = check_spec(spec)
+        if problems:
+            raise SpecError(problems)
     if spec.model.kind == "cvae":
-        return CVAE(*(build_network(spec, name, gaussian=name != "generator") for name in ("recognition", "prior", "generator")))
+        gaussian = CONTRACTS["cvae"].gaussian
+        return CVAE(*(build_network(spec, name, gaussian=name in gaussian) for name in ("recognition", "prior", "generator")))
     raise ValueError(f"unknown model kind {spec.model.kind!r}")  # pragma: no cover - the spec's Literal forbids it
 
 
 def build_network(spec: Spec, name: str, gaussian: bool = False) -> Network:
     """One network of ``spec`` as a :class:`Network`; channels in come from the flow."""
-    from archspec.semantics import CONTRACTS
-
     network = spec.model.networks[name]
     channels = {t: shape[0] for t, shape in spec.model.shapes.items()}
     parts: dict[str, Part] = {}
@@ -241,7 +246,7 @@ def build_network(spec: Spec, name: str, gaussian: bool = False) -> Network:
         rows, c = _rows(spec, part.table, part_chain(spec, name, part_name), c)
         channels[part_name] = c
         parts[part_name] = Part(part.inputs, rows)
-    accepts = CONTRACTS[spec.model.kind].networks.get(name, tuple(spec.model.shapes))
+    accepts = CONTRACTS[spec.model.kind].inputs(name, spec.model.shapes)
     return Network(name, parts, network.output_part, accepts, gaussian)
 
 
@@ -265,15 +270,4 @@ def _rows(spec: Spec, table: list, chain: tuple[Defaults, ...], c: int) -> tuple
             modules.append(Row(r, r.c_in if r.c_in is not None else c))
             c = r.c_out
     return modules, c
-
-
-def _check(spec: Spec) -> None:
-    from archspec import semantics, shapes
-    from archspec.errors import SpecError
-
-    problems = semantics.check(spec)
-    if not problems:
-        problems = shapes.check(spec)
-    if problems:
-        raise SpecError(problems)
 

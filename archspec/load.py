@@ -83,12 +83,18 @@ def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec 
         return None, _place(problems, doc, filename, origins)
     if problems:
         return None, _place(problems, doc, filename, origins)
-    problems.extend(semantics.check(spec))
+    problems.extend(check_spec(spec))
+    return (spec if not problems else None), _place(problems, doc, filename, origins)
+
+
+def check_spec(spec: Spec) -> list[Problem]:
+    """The checks beyond one node's: names and references, then (on a spec that passed them) shapes."""
+    problems = semantics.check(spec)
     if not problems:
         from archspec import shapes  # imported here: shapes builds on a spec that passed the checks above
 
-        problems.extend(shapes.check(spec))
-    return (spec if not problems else None), _place(problems, doc, filename, origins)
+        problems = shapes.check(spec)
+    return problems
 
 
 # --- overrides ------------------------------------------------------------------------------

@@ -21,13 +21,19 @@ class Contract:
 
     tensors: tuple[str, ...]
     networks: dict[str, tuple[str, ...]]
+    gaussian: tuple[str, ...]  # networks whose output is split into (mean, log-variance)
     doc: str
+
+    def inputs(self, network: str, tensors) -> tuple[str, ...]:
+        """The model tensors ``network`` may read (any of ``tensors`` for a network the kind does not name)."""
+        return self.networks.get(network, tuple(tensors))
 
 
 CONTRACTS: dict[str, Contract] = {
     "cvae": Contract(
         tensors=("x", "y", "z"),
         networks={"recognition": ("x", "y"), "prior": ("y",), "generator": ("z", "y")},
+        gaussian=("recognition", "prior"),
         doc="recognition(x, y) and prior(y) give mean and log-variance of z (2*C_z channels at z's size); "
         "generator(z, y) gives the mean of x",
     ),
@@ -40,7 +46,7 @@ def check(spec: Spec) -> list[Problem]:
     problems += check_defaults(spec)
     problems += check_blocks(spec)
     for net_name, network in spec.model.networks.items():
-        allowed = CONTRACTS[spec.model.kind].networks.get(net_name, tuple(spec.model.shapes))
+        allowed = CONTRACTS[spec.model.kind].inputs(net_name, spec.model.shapes)
         problems += check_network(spec, net_name, allowed)
     return problems
 

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Mapping, Sequence
 
-from archspec.arith import (  # noqa: F401  (re-exported: the flow's arithmetic)
-    conv_out, conv_transpose_out, auto_padding, dropped_pixels, exact_padding, exact_sizes, conv_params, batchnorm_params,
+from archspec.arith import (
+    auto_padding, has_auto_padding, batchnorm_params, conv_out, conv_params, conv_transpose_out, dropped_pixels,
 )
 from archspec.errors import Problem, format_loc
 from archspec.registry import ACTIVATIONS, LAYERS
@@ -176,7 +176,7 @@ def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc
     first = inputs[0].shape
     for j, tensor in enumerate(inputs[1:], start=1):
         if tensor.shape[1:] != first[1:]:
-            listed = ", ".join(f"{n} {_fmt(t.shape)}" for n, t in zip(names, inputs))
+            listed = ", ".join(f"{n} {format_shape(t.shape)}" for n, t in zip(names, inputs))
             raise _Stop(Problem(
                 "concat_size", loc + ("input", j),
                 f"part {part} concatenates its inputs along channels, so their H×W must agree; "
@@ -256,11 +256,11 @@ def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row:
 
 
 def _residual_problem(block: str, table: list, traces: list[RowTrace], given: Shape, got: Shape, loc: tuple, where: str) -> Problem:
-    changes = [f"row {t.index[-1]} ({t.layer} {_fmt(t.in_shape)} → {_fmt(t.out_shape)})" for t in traces if t.in_shape != t.out_shape]
+    changes = [f"row {t.index[-1]} ({t.layer} {format_shape(t.in_shape)} → {format_shape(t.out_shape)})" for t in traces if t.in_shape != t.out_shape]
     return Problem(
         "residual_shape", loc,
         f"{where}: a residual block adds its input to its table's output (out = act(x + table(x))), so the table must "
-        f"keep the shape; it turns {_fmt(given)} into {_fmt(got)}. Changed by: {', '.join(changes) or 'its rows together'}",
+        f"keep the shape; it turns {format_shape(given)} into {format_shape(got)}. Changed by: {', '.join(changes) or 'its rows together'}",
         f"keep {given[0]} channels out and stride 1 with auto padding in block {block}'s table, or write residual: F",
     )
 
@@ -275,7 +275,7 @@ def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, ten
     if r.c_in is not None and r.c_in != c:
         raise _Stop(Problem(
             "channels_in", _cell(loc, "channels", context),
-            f"{context}row says {r.c_in} channels in, the incoming tensor has {c}. Received: input {_fmt(tensor.shape)}, channels {r.c_in}/{r.c_out}",
+            f"{context}row says {r.c_in} channels in, the incoming tensor has {c}. Received: input {format_shape(tensor.shape)}, channels {r.c_in}/{r.c_out}",
             f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)",
         ))
     if r.output_padding and not transposed:
@@ -344,13 +344,13 @@ def _check_conv_fits(r: Resolved, padding: int, sizes: tuple[int, int], shape: S
     need_pad = -(-(r.kernel - n) // 2)
     grow = ""
     if r.stride > 1:
-        grown = conv_transpose_out(n, r.kernel, r.stride, auto_padding(r.kernel, r.stride)) if _auto_ok(r.kernel, r.stride) else None
+        grown = conv_transpose_out(n, r.kernel, r.stride, auto_padding(r.kernel, r.stride)) if has_auto_padding(r.kernel, r.stride) else None
         grow = f"; to grow a tensor, use ConvTransp (a Conv with stride {r.stride} shrinks by {r.stride}" + (
             f", ConvTransp with kernel {r.kernel}, stride {r.stride} gives {n} → {grown})" if grown else ")")
     _raise(Problem(
         "kernel_too_large", loc,
         f"{context}{r.layer} cannot apply: the kernel {r.kernel} is larger than the padded input {n} + 2·{padding} = {n + 2 * padding} "
-        f"along {axes}{flow_text}. Received: input {_fmt(shape)}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}",
+        f"along {axes}{flow_text}. Received: input {format_shape(shape)}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}",
         f"padding ≥ {need_pad} (so that {n} + 2·padding ≥ {r.kernel}), a kernel ≤ {n + 2 * padding}, "
         f"or an input of at least {r.kernel - 2 * padding} pixels here{grow}",
     ))
@@ -384,10 +384,6 @@ def _cell(loc: tuple, column: str, context: str) -> tuple:
 
 def _auto(r: Resolved) -> str:
     return " (auto)" if r.padding == "auto" else ""
-
-
-def _auto_ok(kernel: int, stride: int) -> bool:
-    return kernel >= stride and (kernel - stride) % 2 == 0
 
 
 def _raise(problem: Problem):
@@ -441,16 +437,16 @@ def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: 
         loc = ("model", "networks", name)
         if got[1:] != want[1:]:
             fix = _resize_fix(trace, got, want)
-            problems.append(Problem("contract", loc, f"model kind '{spec.model.kind}': {name} must give {what}, {_fmt(want)}; "
-                                    f"it gives {_fmt(got)} (part {part}'s output)", fix))
+            problems.append(Problem("contract", loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
+                                    f"it gives {format_shape(got)} (part {part}'s output)", fix))
         else:
             last = len(network.parts[part].table) - 1
             row = network.parts[part].table[last]
             row_loc = loc + (part, "table", last) + (("channels",) if isinstance(row, LayerRow) else ())
             c_in = row.channels.in_ if isinstance(row, LayerRow) and row.channels.in_ is not None else ""
             fix = f"write {c_in}/{want[0]}" if isinstance(row, LayerRow) else f"end part {part} with a row of {want[0]} channels out"
-            problems.append(Problem("contract", row_loc, f"model kind '{spec.model.kind}': {name} must give {what}, {_fmt(want)}; "
-                                    f"its last row gives {got[0]} channels, {_fmt(got)}", fix))
+            problems.append(Problem("contract", row_loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
+                                    f"its last row gives {got[0]} channels, {format_shape(got)}", fix))
     return problems
 
 
@@ -498,7 +494,7 @@ def valid_sizes(spec: Spec, sizes: range, reference: str | None = None) -> list[
 # --- formatting ----------------------------------------------------------------------------------
 
 
-def _fmt(shape: Sequence[int]) -> str:
+def format_shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(n) for n in shape) + "]"
 
 

@@ -16,7 +16,8 @@ from fractions import Fraction
 from typing import Any, Sequence
 
 from archspec.semantics import CONTRACTS
-from archspec.shapes import Flow, NetworkTrace, RowTrace, exact_padding, exact_sizes, flow, valid_sizes
+from archspec.arith import exact_padding, exact_sizes
+from archspec.shapes import Flow, NetworkTrace, RowTrace, flow, format_shape, valid_sizes
 from archspec.spec import Spec
 
 SIZE_RANGE = range(8, 4097)  # the heights --sizes tries for the first model tensor
@@ -78,7 +79,7 @@ def _row_data(row: RowTrace) -> dict[str, Any]:
 
 def _inputs(spec: Spec, network: str) -> tuple[str, ...]:
     """The model tensors a network reads, in the contract's order (its first input first)."""
-    allowed = CONTRACTS[spec.model.kind].networks.get(network, tuple(spec.model.shapes))
+    allowed = CONTRACTS[spec.model.kind].inputs(network, spec.model.shapes)
     parts = spec.model.networks[network].parts
     read = {s for p in parts.values() for s in p.inputs if s not in parts}
     return tuple(t for t in allowed if t in read)
@@ -95,7 +96,7 @@ def summary_text(spec: Spec) -> str:
     lines = [
         f"{spec.name} ({spec.model.kind}): {data['params']:,} parameters; per sample {_si(data['macs'])} multiply-adds, "
         f"{_bytes(data['memory'])} of activations",
-        "shapes " + ", ".join(f"{n} {_shape(s)}" for n, s in spec.model.shapes.items()),
+        "shapes " + ", ".join(f"{n} {format_shape(s)}" for n, s in spec.model.shapes.items()),
     ]
     notes: list[str] = []
     for name, net in traced.networks.items():
@@ -109,18 +110,18 @@ def _network_lines(spec: Spec, net: NetworkTrace, data: dict, notes: list[str]) 
     order = _inputs(spec, net.name)
     table: list[Sequence[str]] = []
     for part in net.parts.values():
-        table.append((part.name, "", f"input {' + '.join(part.inputs)}", _shape(part.in_shape), "", "", "", "", ""))
+        table.append((part.name, "", f"input {' + '.join(part.inputs)}", format_shape(part.in_shape), "", "", "", "", ""))
         for row in part.rows:
             mark = ""
             if any(row.dropped):
                 mark = "!"
                 notes.append(_dropped_note(net.name, row))
             table.append((
-                "", str(row.index[0]), _layer(row), f"{_shape(row.in_shape)} → {_shape(row.out_shape)}{mark}",
+                "", str(row.index[0]), _layer(row), f"{format_shape(row.in_shape)} → {format_shape(row.out_shape)}{mark}",
                 "" if row.padding is None else str(row.padding), f"{row.params:,}", _si(row.macs), _bytes(row.memory),
                 _rf(row, order),
             ))
-    output = _shape(net.output) if net.output else "(does not flow)"
+    output = format_shape(net.output) if net.output else "(does not flow)"
     table.append(("total", "", "", f"→ {output}", "", f"{data['params']:,}", _si(data["macs"]), _bytes(data["memory"]), ""))
     title = f"{net.name}({', '.join(order)}) → {output}"
     return [title, *_columns([_HEAD, *table], right={4, 5, 6, 7})]
@@ -161,10 +162,6 @@ def _columns(rows: list[Sequence[str]], right: set[int]) -> list[str]:
         cells = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))]
         out.append("  ".join(cells).rstrip())
     return out
-
-
-def _shape(shape: Sequence[int]) -> str:
-    return "[" + ", ".join(str(n) for n in shape) + "]"
 
 
 def _si(n: int) -> str:

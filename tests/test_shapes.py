@@ -12,7 +12,7 @@ import pytest
 import archspec
 from archspec import shapes
 from archspec.errors import SpecError
-from archspec.shapes import auto_padding, conv_out, conv_transpose_out
+from archspec.arith import auto_padding, conv_out, conv_transpose_out
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "specs" / "paper_cvae.yaml"
