@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from archspec.errors import Problem, did_you_mean, one_of
-from archspec.registry import ACTIVATIONS, LAYERS
+from archspec.registry import ACTIVATIONS, LAYERS, UnknownName
 from archspec.spec import BlockRow, Defaults, LayerRow, Spec
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -45,6 +45,7 @@ def check(spec: Spec) -> list[Problem]:
     problems += check_contract(spec)
     problems += check_defaults(spec)
     problems += check_blocks(spec)
+    problems += check_tile(spec)
     for net_name, network in spec.model.networks.items():
         allowed = CONTRACTS[spec.model.kind].inputs(net_name, spec.model.shapes)
         problems += check_network(spec, net_name, allowed)
@@ -72,6 +73,15 @@ def _same_names(kind: str, section: str, what: str, required: tuple[str, ...], g
     return problems
 
 
+def check_tile(spec: Spec) -> list[Problem]:
+    """Training tiles are x's size: a different data.tile would feed the model tensors it was not built for."""
+    x = spec.model.shapes.get("x")
+    if spec.data.tile is None or x is None or (spec.data.tile, spec.data.tile) == tuple(x[1:]):
+        return []
+    return [Problem("tile_size", ("data", "tile"), f"expected x's size {x[1]}×{x[2]} (model.shapes.x), found tile {spec.data.tile}",
+                    f"write tile: {x[1]}, or change model.shapes (archspec show --sizes lists the sizes that flow)")]
+
+
 def check_defaults(spec: Spec) -> list[Problem]:
     problems = _check_defaults(spec.model.defaults, ("model", "defaults"))
     for name, network in spec.model.networks.items():
@@ -91,7 +101,13 @@ def _check_defaults(defaults: Defaults, loc: tuple) -> list[Problem]:
 def _check_activation(name: str, loc: tuple) -> list[Problem]:
     if name in ACTIVATIONS:
         return []
-    return [Problem("unknown_activation", loc, f"unknown activation {name!r}; expected one of {one_of(ACTIVATIONS.names())}", did_you_mean(name, ACTIVATIONS.names()))]
+    return [_unknown(ACTIVATIONS, name, loc)]
+
+
+def _unknown(registry, name: str, loc: tuple) -> Problem:
+    """The problem of a name a registry does not hold, in the registry's own words."""
+    exc = UnknownName(registry.kind, name, registry.names())
+    return Problem(f"unknown_{registry.kind}", loc, str(exc), exc.hint)
 
 
 def check_blocks(spec: Spec) -> list[Problem]:
@@ -144,8 +160,7 @@ def check_table(spec: Spec, table: list, loc: tuple) -> list[Problem]:
                 problems.append(Problem("block_as_layer", row_loc + ("layer",), f"'{row.layer}' is a block, not a layer",
                                         f"write the row as {{block: {row.layer}, repeat: 1}}"))
             else:
-                problems.append(Problem("unknown_layer", row_loc + ("layer",), f"unknown layer {row.layer!r}; expected one of {one_of(LAYERS.names())}",
-                                        did_you_mean(row.layer, LAYERS.names())))
+                problems.append(_unknown(LAYERS, row.layer, row_loc + ("layer",)))
         if row.activation is not None:
             problems += _check_activation(row.activation, row_loc + ("activation",))
     return problems
@@ -218,8 +233,7 @@ def check_raw_names(data: object) -> list[Problem]:
         for i, row in enumerate(table if isinstance(table, list) else []):
             layer, activation = _raw_row_names(row)
             if isinstance(layer, str) and layer not in LAYERS and layer not in (model.get("blocks") or {}):
-                problems.append(Problem("unknown_layer", loc + (i, "layer"), f"unknown layer {layer!r}; expected one of {one_of(LAYERS.names())}",
-                                        did_you_mean(layer, LAYERS.names())))
+                problems.append(_unknown(LAYERS, layer, loc + (i, "layer")))
             if isinstance(activation, str):
                 problems += _check_activation(activation, loc + (i, "activation"))
     return problems

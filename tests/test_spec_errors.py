@@ -65,6 +65,7 @@ CASES = [
     ("batch-size-zero", BASE.replace("[8, 8]]", "[8, 0]]"), "[8, 0]", "greater_than_equal", [">= 1"]),
     ("batch-steps-order", BASE.replace("[[0, 4], [8, 8]]", "[[0, 4], [8, 8], [4, 16]]"), "[[0, 4]", "not_increasing", ["4 after 8"]),
     ("python-tag", BASE.replace("name: tiny", "name: !!python/object/apply:os.system [ls]"), "!!python", "yaml_tag", ["may not use"]),
+    ("tile-not-x", BASE + "data: {tile: 64}\n", "64}", "tile_size", ["x's size 32×32", "tile: 32"]),
     ("bad-name", BASE.replace("name: tiny", "name: my spec"), "my spec", "string_pattern_mismatch", ["'my spec'"]),
 ]
 
