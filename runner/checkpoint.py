@@ -8,7 +8,6 @@ crash leaves either the old file or the new one. Reading always uses
 """
 from __future__ import annotations
 
-import os
 import platform
 import random
 import re
@@ -17,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from runner.atomic import write_atomic  # noqa: F401  (ck.write_atomic: checkpoints and ``latest``)
 
 FORMAT = "archspec-checkpoint"
 FORMAT_VERSION = 1
@@ -53,27 +54,6 @@ def checkpoint_name(samples: int) -> str:
 
 
 # --- writing -----------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, write) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync, and rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:  # not every filesystem lets a directory be fsynced
-        pass
 
 
 def save(run_dir: Path, state: dict[str, Any]) -> Path:

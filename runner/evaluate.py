@@ -34,6 +34,7 @@ import torch
 
 from archspec import spec_hash
 from runner import figures as plots
+from runner.atomic import write_text_atomic
 from runner.spectra import log_bins, power_spectrum, ratio_stats
 
 DEFAULT_REDSHIFTS = (0.0, 0.5, 1.0, 2.0)
@@ -366,10 +367,5 @@ def _floats(a) -> list:
 def write_json(path: Path, data: dict) -> Path:
     """Write JSON atomically (temporary file, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
     return path

@@ -20,6 +20,8 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
+from runner.atomic import atomic_path
+
 DPI = 100  # small files; labels are sized for this
 K_LABEL = r"$k$ [$h\,\mathrm{Mpc}^{-1}$]"
 POSITION_LABEL = r"[$h^{-1}\,\mathrm{Mpc}$]"
@@ -317,10 +319,6 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path

@@ -35,6 +35,7 @@ import numpy as np
 import archspec
 from runner.painting import Painter, PaintError, _stderr
 from runner import store_write
+from runner.atomic import atomic_path
 from runner.store import UNITS
 
 FORMAT = "archspec-painted"
@@ -168,8 +169,7 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
     per_map = [painter.tiles_per_map(m.shape, overlap) for m in maps]  # checks every map's size
     overlap = painter.check_geometry(maps[0].shape, overlap)
     _warn_outside(painter, maps, warn)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_path(output) as tmp:
         with h5py.File(input, "r") as fin, h5py.File(tmp, "w") as fout, \
                 _bar(sum(t * m.n_maps for t, m in zip(per_map, maps)) * max(samples, 1), progress) as bar:
             fout.attrs.update(_root_attrs(painter, input, samples, seed, overlap))
@@ -178,9 +178,6 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
                 _paint_set(painter, fin, fout, m, input, index, samples=samples, overlap=overlap,
                            seed=seed, batch_size=batch_size, on_batch=bar.update)
                 index += m.n_maps
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
     return output, sum(m.n_maps for m in maps)
 
 

@@ -29,6 +29,7 @@ import torch
 
 import archspec
 from archspec.load import dump
+from runner.atomic import write_text_atomic
 
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
@@ -45,7 +46,7 @@ TERMS = ("elbo", "loglik", "kl")  # the order of runner.loss.stack
 def write_spec(run_dir: Path, spec) -> None:
     text = dump(spec)
     head, _, body = text.partition("\n")
-    (run_dir / SPEC).write_text(f"{head}\n# spec_hash: {archspec.spec_hash(spec)}\n{body}")
+    write_text_atomic(run_dir / SPEC, f"{head}\n# spec_hash: {archspec.spec_hash(spec)}\n{body}")
 
 
 def write_env(run_dir: Path, device: torch.device, world_size: int) -> None:
@@ -62,7 +63,7 @@ def write_env(run_dir: Path, device: torch.device, world_size: int) -> None:
         "git_commit": git_commit(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    (run_dir / ENV).write_text(json.dumps(env, indent=2) + "\n")
+    write_text_atomic(run_dir / ENV, json.dumps(env, indent=2) + "\n")
 
 
 def append_command(run_dir: Path, argv: Sequence[str] | None) -> None:
@@ -101,8 +102,8 @@ class Metrics:
     def __init__(self, run_dir: Path, resume_at: int | None = None):
         self.path = run_dir / METRICS
         self.records: list[dict[str, Any]] = self._kept(resume_at) if resume_at is not None else []
-        if resume_at is not None:  # rewrite without the dropped tail
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in self.records))
+        if resume_at is not None:  # rewrite without the dropped tail; a crash keeps the old file
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
         self._file = open(self.path, "a")
         self._pending: list[tuple[dict[str, Any], torch.Tensor]] = []
         self._last_flush = time.monotonic()

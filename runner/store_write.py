@@ -18,6 +18,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from runner.atomic import commit, temp_path
 from runner.store import (DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, PIXEL_SIZE, STAT_ATTRS, UNITS, DataError,
                           FieldStats, dataset_path)
 from runner.store_check import check_transform, fail
@@ -75,7 +76,7 @@ class StoreWriter:
         self.box_size = float(box_size) if box_size is not None else self.grid * PIXEL_SIZE
         self.provenance = provenance
         self.extra = attrs or {}
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = temp_path(self.path)
         self.stats: dict[str, RunningStats] = {}
         self.written: dict[str, np.ndarray] = {}
         self.file: h5py.File | None = None
@@ -156,4 +157,4 @@ class StoreWriter:
         for name, st in self.stats.items():
             self.file[name].attrs.update(st.attrs())
         self.file.close()
-        os.replace(self.tmp, self.path)
+        commit(self.tmp, self.path)

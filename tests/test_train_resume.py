@@ -126,3 +126,18 @@ def test_ctrl_c_writes_a_checkpoint_and_the_run_resumes(tiny, tmp_path):
                          capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr
     assert int(ck.read(ck.candidates(run)[0])[ck.KEY_SAMPLES]) > seen
+
+
+def test_atomic_path_commits_only_a_finished_write(tmp_path):
+    from runner.atomic import atomic_path
+
+    path = tmp_path / "f.h5"
+    path.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("interrupted")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["f.h5"]
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(b"new")
+    assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["f.h5"]
