@@ -92,7 +92,7 @@ def _evaluate(painter, args, out: Path) -> dict:
     from runner.evaluate import evaluate_model
     from runner.painting import open_test_split
 
-    test = open_test_split(painter.spec, args.data)
+    test = painter.test_split or open_test_split(painter.spec, args.data)  # opened once
     return evaluate_model(painter.model, painter.spec, test, out, device=painter.device, transforms=painter.transforms,
                           tiles=args.tiles, redshifts=args.redshifts, seed=args.seed,
                           latent="mean" if args.mean else "sample", batch_size=args.batch_size,

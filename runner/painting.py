@@ -60,6 +60,7 @@ class Painter:
         self.transforms = transforms
         self.device = torch.device(device)
         self.provenance = dict(provenance or {})
+        self.test_split = None  # the store's test split, when load() had to open it for the transforms
         channels, height, width = spec.model.shapes["y"]
         if height != width or channels != 2:
             raise PaintError(f"{spec.name}: painting needs square tiles and y = [dark matter, z]. "
@@ -87,7 +88,7 @@ class Painter:
         target = resolve_device(device)
         state, path = read_checkpoint(checkpoint, warn)
         model, spec = model_from_state(state, path)
-        transforms, source = transforms_from_state(state, spec, path, data, warn)
+        transforms, source, test_split = transforms_from_state(state, spec, path, data, warn)
         provenance = {
             "checkpoint": str(path.resolve()),
             "checkpoint_sha256": file_sha256(path),
@@ -96,7 +97,9 @@ class Painter:
             "spec_hash": str(state[ck.KEY_SPEC_HASH]),
             "transform_source": source,
         }
-        return cls(model, spec, transforms, target, provenance)
+        painter = cls(model, spec, transforms, target, provenance)
+        painter.test_split = test_split
+        return painter
 
     # -- painting ----------------------------------------------------------------------------
     def network_input(self, dm: np.ndarray, z: float) -> np.ndarray:
@@ -217,17 +220,18 @@ def model_from_state(state: dict, path: Path) -> tuple[torch.nn.Module, "archspe
 
 
 def transforms_from_state(state: dict, spec, path: Path, data: str | None = None,
-                          warn: Callable[[str], None] = _stderr) -> tuple[dict, str]:
-    """({"dm", "pressure"} -> ShiftLog, where they came from): the checkpoint's, else the store's."""
+                          warn: Callable[[str], None] = _stderr) -> tuple[dict, str, object]:
+    """({"dm", "pressure"} -> ShiftLog, where they came from, the test split opened for them or None):
+    the checkpoint's, else the store's."""
     saved = state.get(KEY_TRANSFORMS)
     if saved:
         try:
-            return {f: ShiftLog.from_config(saved[f]) for f in ("dm", "pressure")}, "checkpoint"
+            return {f: ShiftLog.from_config(saved[f]) for f in ("dm", "pressure")}, "checkpoint", None
         except (KeyError, TypeError, ValueError) as exc:
             raise ck.CheckpointError(f"{path}: its transform statistics are malformed ({exc})") from None
     test = open_test_split(spec, data)
     warn(f"runner: note: {path.name} carries no transform statistics; using those of {test.store.path}")
-    return dict(test.transforms), str(test.store.path)
+    return dict(test.transforms), str(test.store.path), test
 
 
 def open_test_split(spec, store: str | None = None):

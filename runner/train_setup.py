@@ -58,6 +58,9 @@ def open_data(spec, device: torch.device, master: bool = True, distributed: bool
 
     data = spec.data
     path = data.store
+    scan = None  # open_store's default: read every value of a store up to 1 GiB for NaN/inf
+    if data.on_device:
+        scan = False  # DeviceTiles checks every value it loads
     if path == "mock":
         options = {"grid": data.mock.grid, "slices": data.mock.slices, "seed": data.mock.seed}
         if data.mock.redshifts is not None:
@@ -67,7 +70,8 @@ def open_data(spec, device: torch.device, master: bool = True, distributed: bool
         path = ensure_mock_store(cache_dir(), progress=progress and master, **options)
         if distributed and master:
             dist.barrier()
-    store = open_store(path)
+        scan = False  # ensure_mock_store validated it, and its writer refused NaN/inf
+    store = open_store(path, scan=scan)
     tile = data.tile or spec.model.shapes["x"][1]
     if data.on_device:
         return tuple(DeviceTiles(store, tile=tile, split=s, test_slices=data.test_slices, device=device) for s in ("train", "test"))
