@@ -37,6 +37,7 @@ from runner.painting import Painter, PaintError, _stderr
 from runner import store_write
 from runner.atomic import atomic_path
 from runner.store import UNITS
+from runner.store_check import h5_reason, open_h5
 
 FORMAT = "archspec-painted"
 FORMAT_VERSION = 1
@@ -60,13 +61,7 @@ class MapSet:
 def scan_input(path: str | os.PathLike, dataset: str = "dm") -> list[MapSet]:
     """The maps of an input file (metadata only). Raises PaintError naming the file."""
     path = Path(path)
-    if not path.is_file():
-        raise PaintError(f"{path}: no such file")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise PaintError(f"{path}: not a readable HDF5 file ({str(exc).splitlines()[0][:160]})") from None
-    with f:
+    with open_h5(path, PaintError, label=str(path)) as f:
         node = f.get(dataset.strip("/"))
         if isinstance(node, h5py.Dataset):
             return [_plain(path, node)]
@@ -196,7 +191,7 @@ def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, inp
         try:
             dm = src[j] if stacked else src[()]
         except OSError as exc:  # a truncated or corrupt file
-            raise PaintError(f"{where}: cannot be read ({str(exc).splitlines()[0][:160]})") from None
+            raise PaintError(f"{where}: cannot be read ({h5_reason(exc)[:160]})") from None
         try:
             painted = painter.paint_map(dm, z, samples=samples, overlap=overlap, seed=map_seed(seed, first + j),
                                         batch_size=batch_size, on_batch=on_batch)

@@ -31,6 +31,22 @@ def h5_reason(exc: BaseException) -> str:
     return text
 
 
+def open_h5(path: Path, error_cls: type[Exception] = DataError, label: str | None = None) -> h5py.File:
+    """``path`` opened read-only, or ``error_cls`` with one line starting with ``label`` (default:
+    the file's name) that says whether it is missing, a folder, or not readable HDF5."""
+    path = Path(path)
+    label = path.name if label is None else label
+    where = "" if label == str(path) else f" ({path})"
+    if path.is_dir():
+        raise error_cls(f"{label}: is a folder, not an HDF5 file{where}")
+    if not path.exists():
+        raise error_cls(f"{label}: no such file{where}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise error_cls(f"{label}: not a readable HDF5 file ({h5_reason(exc)})") from None
+
+
 def read_root_attrs(path: Path, f: h5py.File) -> dict:
     attrs = {k: f.attrs[k] for k in f.attrs}
     missing = [k for k in ROOT_ATTRS if k not in attrs]
@@ -144,13 +160,7 @@ def check_transform(field: str, z: float, st: FieldStats) -> list[str]:
 
 def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
     """Validate a store. Returns (root attributes, {(field, z index): FieldStats})."""
-    if not path.exists():
-        raise DataError(f"{path.name}: no such file ({path})")
-    try:
-        f = h5py.File(path, "r")
-    except OSError as exc:
-        raise DataError(f"{path.name}: not a readable HDF5 file ({h5_reason(exc)})") from None
-    with f:
+    with open_h5(path) as f:
         attrs = read_root_attrs(path, f)
         problems = check_root(attrs)
         if problems:
@@ -184,4 +194,4 @@ def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
     return attrs, stats
 
 
-__all__ = ["check_file", "fail", "h5_reason", "z_key"]
+__all__ = ["check_file", "fail", "h5_reason", "open_h5", "z_key"]

@@ -170,6 +170,8 @@ def _bad_input(kind: str, tmp_path):
         _write_plain(path, np.ones((3, 20, 40), np.float32), 0.0)
     elif kind == "negative density":
         _write_plain(path, np.full((40, 40), -5.0, np.float32), 0.0)
+    elif kind == "input is a folder":
+        path.mkdir()
     elif kind == "redshift not a number":
         _write_plain(path, np.ones((40, 40), np.float32), "abc")
     return path
@@ -180,7 +182,7 @@ def _bad_input(kind: str, tmp_path):
     ("wrong layout", "expected a dataset /dm"), ("no redshift", "no 'redshift' attribute"),
     ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
     ("negative density", "shift-log transform is undefined"),
-    ("redshift not a number", "'redshift' attribute must be a number"),
+    ("redshift not a number", "'redshift' attribute must be a number"), ("input is a folder", "is a folder"),
 ])
 def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
     code, err = _paint([run_dir, "--input", _bad_input(kind, tmp_path), "--output", tmp_path / "p.h5"], capsys)
