@@ -14,7 +14,6 @@ and each loader's ratio to the training step: above 1, it is faster than trainin
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,10 +24,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from runner.data import DeviceTiles, Sampler, TileDataset, ensure_mock_store, open_store  # noqa: E402
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ARCHSPEC_CACHE") or Path.home() / ".cache" / "archspec").expanduser()
+from runner.train_setup import RunError, cache_dir, resolve_device  # noqa: E402
 
 
 def stand_in() -> nn.Module:
@@ -89,7 +85,10 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--steps", type=int, help="timed training steps (default 20 on cuda, 2 on cpu)")
     a = p.parse_args()
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if a.device == "auto" else a.device)
+    try:
+        device = resolve_device(a.device)
+    except RunError as exc:
+        sys.exit(f"bench_data: error: {exc}")
     gpu = device.type == "cuda"
     batch, steps = a.batch or (24 if gpu else 4), a.steps or (20 if gpu else 2)
     path = a.store or ensure_mock_store(cache_dir(), grid=1024, slices=3, redshifts=(0.0, 1.0, 2.0),

@@ -30,12 +30,14 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_data, when imported rather than run
 
 import archspec  # noqa: E402
 from runner.data import Sampler  # noqa: E402
 from runner.loss import elbo  # noqa: E402
 from runner.schedule import Schedule  # noqa: E402
 from runner.train import Recipe  # noqa: E402
+from bench_data import sync as _sync  # noqa: E402  (one definition for both benchmarks)
 
 
 class SyntheticTiles:
@@ -127,11 +129,6 @@ def runner(spec, data, test, samples: int, device: torch.device) -> dict:
         recipe.cleanup()
     t["bookkeeping"] = t["between"] - t["evaluate"] - t["checkpoint_between"]
     return t
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def main(argv=None) -> int:

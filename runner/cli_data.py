@@ -15,12 +15,15 @@ import sys
 import time
 
 
-def redshift_list(text: str) -> list[float]:
+def redshift_list(text: str) -> tuple[float, ...]:
+    """An argparse type for every command's --redshifts: comma-separated numbers >= 0."""
     try:
-        return [float(v) for v in text.split(",") if v.strip()]
+        values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.5,1. "
-                                         f"Received: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.5,1,2. Received: {text!r}") from None
+    if not values or any(not 0 <= v < 1e3 for v in values):
+        raise argparse.ArgumentTypeError(f"expected redshifts >= 0, e.g. 0,0.5,1,2. Received: {text!r}")
+    return values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

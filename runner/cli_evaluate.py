@@ -25,6 +25,7 @@ paper's bins for 512^2 tiles of 100 Mpc/h), mean and std over tiles.
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from runner.cli_data import redshift_list
     from runner.evaluate import DEFAULT_REDSHIFTS, DEFAULT_TILES
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint file, or a run folder (its latest checkpoint)")
     parser.add_argument("--out", metavar="DIR", help="output folder (default: <run folder>/eval/<samples seen>)")
     parser.add_argument("--data", metavar="PATH", help="tile store to take the test split from (default: the one the checkpoint's spec names)")
-    parser.add_argument("--redshifts", type=_redshift_list, default=DEFAULT_REDSHIFTS, metavar="Z,Z,...",
+    parser.add_argument("--redshifts", type=redshift_list, default=DEFAULT_REDSHIFTS, metavar="Z,Z,...",
                         help=f"comma-separated (default {','.join(f'{z:g}' for z in DEFAULT_REDSHIFTS)})")
     parser.add_argument("--tiles", type=int, default=DEFAULT_TILES, metavar="N",
                         help=f"test samples per redshift (default {DEFAULT_TILES}; all of the split's tiles if fewer)")
@@ -44,16 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per generator call (default 8)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda when available (default)")
     parser.add_argument("--force", action="store_true", help="write into a folder that already holds a summary.json")
-
-
-def _redshift_list(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.5,1,2. Received: {text!r}") from None
-    if not values or any(not 0 <= v < 1e3 for v in values):
-        raise argparse.ArgumentTypeError(f"expected redshifts >= 0, e.g. 0,0.5,1,2. Received: {text!r}")
-    return values
 
 
 def run(args: argparse.Namespace) -> int:

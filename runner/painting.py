@@ -29,8 +29,7 @@ from runner import checkpoint as ck
 from runner.paint import paint_tiled
 from runner.transforms import ShiftLog
 
-# The checkpoint key of the transforms' statistics: {"dm": ShiftLog.to_config(), "pressure": ...}.
-KEY_TRANSFORMS = getattr(ck, "KEY_TRANSFORMS", "transforms")
+KEY_TRANSFORMS = ck.KEY_TRANSFORMS  # the transforms' statistics: {"dm": ShiftLog.to_config(), "pressure": ...}
 OVERLAP_FRACTION = 4  # default overlap: a quarter of the tile (128 px of the paper's 512)
 
 

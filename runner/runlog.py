@@ -30,6 +30,7 @@ import torch
 import archspec
 from archspec.load import dump
 from runner.atomic import write_text_atomic
+from runner.loss import FIELDS
 
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
@@ -37,7 +38,7 @@ SPEC = "spec.yaml"
 ENV = "env.json"
 COMMAND = "command.txt"
 FLUSH_SECONDS = 5.0  # write buffered records at least this often
-TERMS = ("elbo", "loglik", "kl")  # the order of runner.loss.stack
+TERMS = FIELDS  # ("elbo", "loglik", "kl"): the order of runner.loss.stack
 
 
 # --- the folder's static files ------------------------------------------------------------------
