@@ -36,6 +36,7 @@ from archspec import spec_hash
 from runner import figures as plots
 from runner.atomic import write_text_atomic
 from runner.spectra import log_bins, power_spectrum, ratio_stats
+from runner.train_setup import seeded
 
 DEFAULT_REDSHIFTS = (0.0, 0.5, 1.0, 2.0)
 DEFAULT_TILES = 16  # test samples per redshift (all of them, when the split has fewer tiles)
@@ -249,9 +250,7 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int) -> dict:
 def _paint(model, y: torch.Tensor, device, sample: bool, batch_size: int, seed: int) -> np.ndarray:
     """The generator's mean of x for y (N, 2, T, T), batched: (N, T, T) network values."""
     out = []
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.no_grad(), torch.random.fork_rng(devices=devices):  # the caller's stream is untouched
-        torch.manual_seed(seed)
+    with torch.no_grad(), seeded(device, seed):  # the caller's stream is untouched
         for start in range(0, len(y), batch_size):
             batch = y[start:start + batch_size].to(device)
             out.append(model.paint(batch, sample=sample)[:, 0].float().cpu().numpy())  # (n, T, T)

@@ -27,6 +27,7 @@ import torch
 import archspec
 from runner import checkpoint as ck
 from runner.paint import paint_tiled
+from runner.train_setup import seeded
 from runner.transforms import ShiftLog
 
 KEY_TRANSFORMS = ck.KEY_TRANSFORMS  # the transforms' statistics: {"dm": ShiftLog.to_config(), "pressure": ...}
@@ -142,9 +143,7 @@ class Painter:
         overlap = self.check_geometry(np.shape(dm), overlap)
         y = self.network_input(dm, z)  # (2, H, W)
         draws = []
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # the caller's random stream is untouched
-            torch.manual_seed(seed)
+        with seeded(self.device, seed):  # the caller's random stream is untouched
             paint = self._paint_fn(samples > 0, on_batch)
             for _ in range(max(samples, 1)):  # (1, H, W) each: y is (C, H, W)
                 draws.append(paint_tiled(paint, y, tile=self.tile, overlap=overlap, batch_size=batch_size)[0])

@@ -37,7 +37,7 @@ from runner import checkpoint as ck
 from runner import runlog
 from runner.loss import elbo, stack
 from runner.schedule import Schedule, split_batch
-from runner.train_setup import (RunError, check_same_run, crossed, eval_seed, init_distributed, median, open_data,
+from runner.train_setup import (RunError, check_same_run, crossed, eval_seed, init_distributed, median, open_data, seeded,
                                 resume_hint, sampler, transforms_config)
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -114,13 +114,15 @@ class Recipe:
             self._restore(state)
         elif self.rank > 0:
             torch.manual_seed(t.seed + 7919 * self.rank)  # each process draws its own latent noise
+        resumed = state is not None
+        del state  # its CPU copy of the model and optimizer is not kept for the run
         self.model = self.raw_model
         if self.world > 1:  # DDP: gradients are averaged over processes in backward()
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=device_ids)
         self.t0 = time.monotonic()
         if self.master and self.seen < self.schedule.end():  # a finished run's folder is left as it is
-            self._start_folder(resumed=state is not None)
+            self._start_folder(resumed=resumed)
         self._install_signals()
 
     def _build(self) -> None:
@@ -138,9 +140,10 @@ class Recipe:
         """The checkpoint to resume from (None: a new run), after the checks; every process
         gets rank 0's verdict, so a refusal stops them all with the same message."""
         verdict: list = [None, None]  # [error, checkpoint path]
+        state = None  # rank 0's checkpoint, read once; a local, so it is freed when setup ends
         if self.master:
             try:
-                verdict[1] = self._choose_checkpoint()
+                verdict[1], state = self._choose_checkpoint()
             except RunError as exc:
                 verdict[0] = str(exc)
         if self.world > 1:
@@ -149,27 +152,27 @@ class Recipe:
             raise RunError(verdict[0])
         if verdict[1] is None:
             return None
-        return self._resume_state if self.master else ck.read(Path(verdict[1]))
+        return state if self.master else ck.read(Path(verdict[1]))
 
-    def _choose_checkpoint(self) -> str | None:
-        """Rank 0: the path of the checkpoint to resume (kept read in ``_resume_state``), or None."""
+    def _choose_checkpoint(self) -> tuple[str | None, dict | None]:
+        """Rank 0: (the path of the checkpoint to resume, its state), or (None, None) for a new run."""
         out = self.out
         if out.exists() and not out.is_dir():
             raise RunError(f"{out} is a file, not a run folder; choose another --out")
         if not self.resume:
             if not runlog.is_empty(out):
                 raise RunError(f"{out} already holds a run; continue it with --resume, or choose another --out")
-            return None
+            return None, None
         if runlog.is_empty(out):
             self._note(f"runner: nothing to resume in {out}: starting a new run")
-            return None
+            return None, None
         try:
-            self._resume_state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
+            state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
         except ck.CheckpointError as exc:
             raise RunError(f"cannot resume: {exc}; remove {out} or choose another --out to start anew") from None
-        for note in check_same_run(self._resume_state[ck.KEY_SPEC], to_data(self.spec), path, self.out / runlog.SPEC):
+        for note in check_same_run(state[ck.KEY_SPEC], to_data(self.spec), path, self.out / runlog.SPEC):
             self._note(note)
-        return str(path)
+        return str(path), state
 
     def _restore(self, state: dict) -> None:
         self.raw_model.load_state_dict(state[ck.KEY_MODEL])
@@ -268,9 +271,7 @@ class Recipe:
         t = self.spec.training
         model = self.raw_model  # not the DDP wrapper: only rank 0 evaluates
         model.train(False)  # eval mode: BatchNorm uses its running statistics, not the test batch
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.inference_mode(), torch.random.fork_rng(devices=devices):
-            torch.manual_seed(eval_seed(t.seed, self.seen))  # its own latent noise
+        with torch.inference_mode(), seeded(self.device, eval_seed(t.seed, self.seen)):  # its own latent noise
             x, y = self._batch(self.test_data, self.samplers["test"].next(t.evaluation.batch_size))
             terms = stack(elbo(model(x, y), x, t.beta))
         model.train()
@@ -381,9 +382,10 @@ class Recipe:
             return self._signal is not None
         flag = torch.tensor([0 if self._signal is None else self._signal], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every process stops at the same step
-        if flag.item() and self._signal is None:
-            self._signal = int(flag.item())
-        return bool(flag.item())
+        signum = int(flag.item())  # one device sync per step
+        if signum and self._signal is None:
+            self._signal = signum
+        return bool(signum)
 
     def _note(self, text: str) -> None:
         if not self.quiet:

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import shlex
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
@@ -81,6 +82,16 @@ def open_data(spec, device: torch.device, master: bool = True, distributed: bool
 def crossed(before: int, after: int, every: int) -> bool:
     """True when a multiple of ``every`` lies in (before, after]: an event is due at this boundary."""
     return after // every > before // every
+
+
+@contextmanager
+def seeded(device: torch.device, seed: int) -> Iterator[None]:
+    """Run the block on its own random stream, seeded with ``seed`` (CPU, and ``device``'s when
+    it is a GPU); the caller's stream is restored afterwards, as if the block had drawn nothing."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 def eval_seed(seed: int, seen: int) -> int:
