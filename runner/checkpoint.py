@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import random
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +85,7 @@ def read(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise CheckpointError(f"{path}: no such file") from None
     except Exception as exc:  # truncated, not a zip archive, pickled objects, ...
-        raise CheckpointError(f"{path}: unreadable ({_reason(exc)})") from None
+        raise CheckpointError(f"{path}: unreadable ({_reason(exc, path)})") from None
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: expected a dict of named entries, found {type(state).__name__}")
     if state.get(KEY_FORMAT) != FORMAT:
@@ -98,8 +99,10 @@ def read(path: Path) -> dict[str, Any]:
     return state
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, path: Path | None = None) -> str:
     """One line of why torch.load failed (for weights_only, the line that names the object)."""
+    if path is not None and Path(path).is_file() and not zipfile.is_zipfile(path):
+        return "not a torch checkpoint: no complete zip archive (cut short, or another kind of file)"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     line = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0] if lines else "")
     line = line.split(". Please use")[0]  # not the advice to trust the file

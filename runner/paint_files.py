@@ -161,7 +161,7 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
     check_output(input, output, force)
     if samples < 0 or batch_size < 1:
         raise PaintError(f"--samples must be >= 0 and --batch-size >= 1. Received: {samples}, {batch_size}")
-    per_map = [painter.tiles_per_map(m.shape, overlap) for m in maps]  # checks every map's size
+    per_map = [_tiles_per_map(painter, m, input, overlap) for m in maps]  # checks every map's size
     overlap = painter.check_geometry(maps[0].shape, overlap)
     _warn_outside(painter, maps, warn)
     with atomic_path(output) as tmp:
@@ -174,6 +174,13 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
                            seed=seed, batch_size=batch_size, on_batch=bar.update)
                 index += m.n_maps
     return output, sum(m.n_maps for m in maps)
+
+
+def _tiles_per_map(painter: Painter, m: MapSet, input: Path, overlap: int | None) -> int:
+    try:
+        return painter.tiles_per_map(m.shape, overlap)
+    except PaintError as exc:
+        raise PaintError(f"{input}:{m.source}: {exc}") from None
 
 
 def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, input: Path, first: int, *,

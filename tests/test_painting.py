@@ -219,3 +219,9 @@ def test_bad_checkpoints_and_options_fail_with_one_line(kind, needle, run_dir, t
     if kind == "existing output":
         assert (tmp_path / "p.h5").read_text() == "keep me"
         assert _paint([run_dir, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5", "--force"], capsys)[0] == 0
+
+
+def test_a_map_smaller_than_the_tile_is_named_with_its_file(run_dir, tmp_path, capsys):
+    code, err = _paint([run_dir, "--input", _bad_input("map smaller than the tile", tmp_path),
+                        "--output", tmp_path / "p.h5"], capsys)
+    assert code == 1 and f"{tmp_path / 'in.h5'}:/dm: a 20x40 map is smaller" in err and err.count("\n") == 1

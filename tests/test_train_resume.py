@@ -141,3 +141,11 @@ def test_atomic_path_commits_only_a_finished_write(tmp_path):
     with atomic_path(path) as tmp:
         tmp.write_bytes(b"new")
     assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["f.h5"]
+
+
+def test_a_file_that_is_no_checkpoint_says_so_without_torch_advice(tmp_path):
+    path = tmp_path / "checkpoint-1.pt"
+    _not_a_zip(path)
+    with pytest.raises(ck.CheckpointError, match="not a torch checkpoint") as err:
+        ck.read(path)
+    assert "weights_only" not in str(err.value) and "\n" not in str(err.value)
