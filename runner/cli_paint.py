@@ -33,16 +33,18 @@ Written to a temporary file and renamed; an existing output is replaced only wit
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from runner.cli_train import int_at_least
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint file, or a run folder (its latest checkpoint)")
     parser.add_argument("--input", required=True, metavar="DM.h5", help="dark-matter maps (layouts below)")
     parser.add_argument("--output", required=True, metavar="OUT.h5", help="painted pressure (HDF5)")
-    parser.add_argument("--samples", type=int, default=0, metavar="K",
+    parser.add_argument("--samples", type=int_at_least(0), default=0, metavar="K",
                         help="latent draws per map from the prior (default 0: paint with the prior's mean, as the original)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the latent draws (default 0)")
     parser.add_argument("--overlap", type=int, metavar="PX", help="overlap of neighbouring tiles in pixels (default: a quarter of the tile)")
-    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per generator call (default 8)")
+    parser.add_argument("--batch-size", type=int_at_least(1), default=8, metavar="N", help="tiles per generator call (default 8)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: cuda when available (default)")
     parser.add_argument("--dataset", default="dm", metavar="NAME", help="the input's dark-matter dataset or group (default dm)")
     parser.add_argument("--data", metavar="STORE",
@@ -61,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     try:
-        scan_input(args.input, args.dataset)  # a bad input fails before the checkpoint is read
+        maps = scan_input(args.input, args.dataset)  # a bad input fails before the checkpoint is read
         check_output(Path(args.input), Path(args.output), args.force)
         painter = Painter.load(args.checkpoint, device=args.device, data=args.data)
-        out, n = paint_file(painter, args.input, args.output, dataset=args.dataset, samples=args.samples,
+        out, n = paint_file(painter, args.input, args.output, maps=maps, dataset=args.dataset, samples=args.samples,
                             overlap=args.overlap, seed=args.seed, batch_size=args.batch_size,
                             force=args.force, progress=not args.quiet)
     except (PaintError, CheckpointError, DataError, RunError) as exc:

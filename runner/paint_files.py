@@ -141,7 +141,7 @@ def _check_redshifts(path: Path, name: str, z: np.ndarray) -> None:
 def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.PathLike, *,
                dataset: str = "dm", samples: int = 0, overlap: int | None = None, seed: int = 0,
                batch_size: int = 8, force: bool = False, progress: bool = False,
-               warn: Callable[[str], None] = _stderr) -> tuple[Path, int]:
+               warn: Callable[[str], None] = _stderr, maps: list[MapSet] | None = None) -> tuple[Path, int]:
     """Paint every map of ``input`` into ``output`` (see the module docstring for both).
 
     Args:
@@ -152,13 +152,14 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
         seed: of the latent draws; map i of the file is drawn with seed (seed, i).
         force: replace an existing output.
         progress: a tqdm bar over tiles on stderr.
+        maps: ``scan_input(input, dataset)`` when the caller has it already (not read again).
 
     Returns:
         (the output path, the number of maps painted).
     """
     input, output = Path(input), Path(output)
-    maps = scan_input(input, dataset)
-    check_output(input, output, force)
+    maps = scan_input(input, dataset) if maps is None else maps
+    check_output(input, output, force)  # again: cheap, and the output may have appeared since the caller's check
     if samples < 0 or batch_size < 1:
         raise PaintError(f"--samples must be >= 0 and --batch-size >= 1. Received: {samples}, {batch_size}")
     per_map = [_tiles_per_map(painter, m, input, overlap) for m in maps]  # checks every map's size

@@ -225,3 +225,12 @@ def test_a_map_smaller_than_the_tile_is_named_with_its_file(run_dir, tmp_path, c
     code, err = _paint([run_dir, "--input", _bad_input("map smaller than the tile", tmp_path),
                         "--output", tmp_path / "p.h5"], capsys)
     assert code == 1 and f"{tmp_path / 'in.h5'}:/dm: a 20x40 map is smaller" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("option", [["--samples", "-1"], ["--batch-size", "0"]])
+def test_bad_option_ranges_are_usage_errors_before_the_checkpoint_is_read(option, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["paint", str(tmp_path / "nope.pt"), "--input", str(tmp_path / "dm.h5"),
+              "--output", str(tmp_path / "p.h5"), *option])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "must be at least" in err and "nope.pt" not in err and "Traceback" not in err
