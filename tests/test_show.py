@@ -69,6 +69,7 @@ def test_dropped_pixels_are_marked():
     spec = archspec.loads(text, overrides=[  # 514 = (128 - 1)·4 - 2·1 + 8 = (256 - 1)·2 - 0 + 4
         "model.networks.generator.A.table[2]=[ConvTransp, 1/1, 8, 4, F, T, ReLU, 1]",
         "model.networks.generator.B.table[7]=[ConvTransp, 32/16, 4, 2, F, T, ReLU, 0]",
+        "data.tile=514",  # training tiles are x's size
     ])
     text = show.summary_text(spec)
     assert "[8, 257, 257] → [16, 64, 64]!" in text
