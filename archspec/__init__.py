@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 from archspec.errors import Problem, SpecError
-from archspec.load import dump, load, loads, spec_hash
+from archspec.load import dump, load, load_saved, loads, spec_hash
 from archspec.spec import Spec
 
-__all__ = ["Problem", "Spec", "SpecError", "build", "dump", "load", "loads", "spec_hash"]
+__all__ = ["Problem", "Spec", "SpecError", "build", "dump", "load", "load_saved", "loads", "spec_hash"]
 __version__ = "0.1.0"
 
 

@@ -10,6 +10,7 @@ import json
 import sys
 from typing import Sequence
 
+from archspec.diff import diff_data
 from archspec.errors import SpecError
 from archspec.load import load, override_arg, to_data
 
@@ -112,18 +113,3 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if not changes:
         print("no differences")
     return EXIT_OK
-
-
-_ABSENT = "(absent)"
-
-
-def diff_data(a, b, path: str = ""):
-    """Yield (path, old, new) for every leaf that differs between two plain-data trees."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in list(a) + [k for k in b if k not in a]:
-            yield from diff_data(a.get(key, _ABSENT), b.get(key, _ABSENT), f"{path}.{key}" if path else str(key))
-    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        for i, (x, y) in enumerate(zip(a, b)):
-            yield from diff_data(x, y, f"{path}[{i}]")
-    elif a != b:
-        yield path, a, b

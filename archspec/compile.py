@@ -15,7 +15,7 @@ sets equal); a spec never names a torch attribute. Weights keep PyTorch's defaul
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import torch
 from torch import Tensor, nn
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from archspec.registry import Registry
 from archspec.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.arith import auto_padding
-from archspec.semantics import CONTRACTS
+from archspec.kinds import KINDS, Kind
 from archspec.spec import BlockRow, Defaults, LayerRow, Spec
 
 # --- torch-side registries ---------------------------------------------------------------------
@@ -174,48 +174,30 @@ class Network(nn.Module):
         return out
 
 
-class CVAEOutput(NamedTuple):
-    q_mean: Tensor  # recognition q(z|x,y): (N, C_z, H_z, W_z)
-    q_logvar: Tensor
-    p_mean: Tensor  # prior p(z|y)
-    p_logvar: Tensor
-    z: Tensor  # one sample of q per input
-    x_mean: Tensor  # generator p(x|y,z): (N, C_x, H_x, W_x)
+class Model(nn.Module):
+    """A compiled spec: its networks as submodules named as in the spec (``recognition``,
+    ``prior``, ``generator`` for a cvae), run by the model kind's ``forward``
+    (:mod:`archspec.kinds`). ``model.kind`` is the kind's declaration."""
 
-
-def sample_gaussian(mean: Tensor, logvar: Tensor) -> Tensor:
-    """z = mean + eps·(exp(logvar / 2) + 1e-7), eps ~ N(0, 1): the original's reparameterisation."""
-    return mean + torch.randn_like(mean) * (torch.exp(logvar / 2) + 1e-7)
-
-
-class CVAE(nn.Module):
-    """The conditional VAE: ``recognition`` q(z|x,y), ``prior`` p(z|y), ``generator`` p(x|y,z)."""
-
-    def __init__(self, recognition: Network, prior: Network, generator: Network):
+    def __init__(self, kind: Kind, networks: dict[str, Network]):
         super().__init__()
-        self.recognition = recognition
-        self.prior = prior
-        self.generator = generator
+        self.kind_name = kind.name  # the name, not the declaration: a built model pickles
+        for name, network in networks.items():
+            self.add_module(name, network)
 
-    def forward(self, x: Tensor, y: Tensor) -> CVAEOutput:
-        q_mean, q_logvar = self.recognition(x=x, y=y)
-        p_mean, p_logvar = self.prior(y=y)
-        z = sample_gaussian(q_mean, q_logvar)
-        x_mean = self.generator(z=z, y=y)
-        return CVAEOutput(q_mean, q_logvar, p_mean, p_logvar, z, x_mean)
+    @property
+    def kind(self) -> Kind:
+        return KINDS.get(self.kind_name)
 
-    def paint(self, y: Tensor, sample: bool = False) -> Tensor:
-        """The generator's mean given y, at z = the prior's mean (or a prior sample)."""
-        p_mean, p_logvar = self.prior(y=y)
-        z = sample_gaussian(p_mean, p_logvar) if sample else p_mean
-        return self.generator(z=z, y=y)
+    def forward(self, *args: Tensor, **tensors: Tensor):
+        return self.kind.forward(self, *args, **tensors)
 
 
 # --- building ----------------------------------------------------------------------------------
 
 
-def build(spec: Spec, *, check: bool = True) -> nn.Module:
-    """Compile ``spec`` into a module (a :class:`CVAE` for ``kind: cvae``).
+def build(spec: Spec, *, check: bool = True) -> Model:
+    """Compile ``spec`` into a :class:`Model` of its kind.
 
     Args:
         spec: a spec, as :func:`archspec.load` returns it.
@@ -230,10 +212,8 @@ def build(spec: Spec, *, check: bool = True) -> nn.Module:
         problems = check_spec(spec)
         if problems:
             raise SpecError(problems)
-    if spec.model.kind == "cvae":
-        gaussian = CONTRACTS["cvae"].gaussian
-        return CVAE(*(build_network(spec, name, gaussian=name in gaussian) for name in ("recognition", "prior", "generator")))
-    raise ValueError(f"unknown model kind {spec.model.kind!r}")  # pragma: no cover - the spec's Literal forbids it
+    kind = KINDS.get(spec.model.kind)
+    return Model(kind, {role.name: build_network(spec, role.name, gaussian=role.gaussian) for role in kind.roles})
 
 
 def build_network(spec: Spec, name: str, gaussian: bool = False) -> Network:
@@ -246,7 +226,7 @@ def build_network(spec: Spec, name: str, gaussian: bool = False) -> Network:
         rows, c = _rows(spec, part.table, part_chain(spec, name, part_name), c)
         channels[part_name] = c
         parts[part_name] = Part(part.inputs, rows)
-    accepts = CONTRACTS[spec.model.kind].inputs(name, spec.model.shapes)
+    accepts = KINDS.get(spec.model.kind).reads(name, spec.model.shapes)
     return Network(name, parts, network.output_part, accepts, gaussian)
 
 

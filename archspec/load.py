@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from archspec import semantics
 from archspec.errors import Problem, SpecError, did_you_mean, one_of
+from archspec.evolve import change_for, upgrade_data
 from archspec.spec import ROW_COLUMNS, BlockRow, LayerRow, Network, Part, Spec
 from archspec.yamlpos import Document, YamlProblems, parse
 
@@ -85,6 +86,30 @@ def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec 
         return None, _place(problems, doc, filename, origins)
     problems.extend(check_spec(spec))
     return (spec if not problems else None), _place(problems, doc, filename, origins)
+
+
+def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str]]:
+    """A spec saved as plain data by any earlier version (a checkpoint's, a run folder's), read
+    under today's schema: fields added since take their defaults, fields removed or moved since
+    are handled by :data:`archspec.evolve.CHANGES` (one note each).
+
+    Returns:
+        (the spec, the notes).
+
+    Raises:
+        SpecError: it is not a valid spec even so; each problem is labelled with ``label``.
+    """
+    data, notes = upgrade_data(data, label)
+    if not isinstance(data, dict):
+        raise SpecError([Problem("root_type", (), f"expected a spec as a mapping, found {_describe(data)}", file=label, line=0)])
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError([p.at(label, 0, 0) for p in _from_pydantic(exc, data)]) from None
+    problems = check_spec(spec)
+    if problems:
+        raise SpecError([p.at(label, 0, 0) for p in problems])
+    return spec, notes
 
 
 def check_spec(spec: Spec) -> list[Problem]:
@@ -225,13 +250,17 @@ def _problem(path: tuple, errs: list[dict]) -> Problem:
         return Problem("missing", path, f"missing required key '{field}'", f"add '{field}: ...' here")
     if kind == "extra_forbidden":
         key = err["loc"][-1]
+        change = change_for(tuple(str(k) for k in err["loc"]))
+        if change is not None:
+            return Problem("removed_key", path, f"'{key}' was removed from the spec language in archspec {change.since}: {change.why}",
+                           f"delete the line {key}: ...")
         known = _known_keys(err["loc"][:-1])
         fix = did_you_mean(key, known) or (f"expected one of {one_of(known)}" if known else "remove it")
         return Problem("unknown_key", path, f"unknown key {key!r}", fix)
     custom = [e for e in errs if e["type"] not in _EXPECTED]
     if custom:  # our own messages say expected and found already
         msg = custom[0]["msg"].removeprefix("Value error, ")
-        return Problem(custom[0]["type"], path, msg)
+        return Problem(custom[0]["type"], path, msg, (custom[0].get("ctx") or {}).get("fix"))
     expected = " or ".join(dict.fromkeys(_EXPECTED[e["type"]].format(**e.get("ctx", {})) for e in errs))
     found = _describe(err["input"])
     fix = None

@@ -6,38 +6,13 @@ Each check is a small function from a validated :class:`Spec` to a list of probl
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from archspec.errors import Problem, did_you_mean, one_of
+from archspec.kinds import KINDS
 from archspec.registry import ACTIVATIONS, LAYERS, UnknownName
 from archspec.spec import BlockRow, Defaults, LayerRow, Spec
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass(frozen=True)
-class Contract:
-    """What a model kind needs: its tensors, and each network with the tensors it may read."""
-
-    tensors: tuple[str, ...]
-    networks: dict[str, tuple[str, ...]]
-    gaussian: tuple[str, ...]  # networks whose output is split into (mean, log-variance)
-    doc: str
-
-    def inputs(self, network: str, tensors) -> tuple[str, ...]:
-        """The model tensors ``network`` may read (any of ``tensors`` for a network the kind does not name)."""
-        return self.networks.get(network, tuple(tensors))
-
-
-CONTRACTS: dict[str, Contract] = {
-    "cvae": Contract(
-        tensors=("x", "y", "z"),
-        networks={"recognition": ("x", "y"), "prior": ("y",), "generator": ("z", "y")},
-        gaussian=("recognition", "prior"),
-        doc="recognition(x, y) and prior(y) give mean and log-variance of z (2*C_z channels at z's size); "
-        "generator(z, y) gives the mean of x",
-    ),
-}
 
 
 def check(spec: Spec) -> list[Problem]:
@@ -47,17 +22,17 @@ def check(spec: Spec) -> list[Problem]:
     problems += check_blocks(spec)
     problems += check_tile(spec)
     for net_name, network in spec.model.networks.items():
-        allowed = CONTRACTS[spec.model.kind].inputs(net_name, spec.model.shapes)
+        allowed = KINDS.get(spec.model.kind).reads(net_name, spec.model.shapes)
         problems += check_network(spec, net_name, allowed)
     return problems
 
 
 def check_contract(spec: Spec) -> list[Problem]:
     """The kind's tensors under model.shapes and its networks under model.networks, no more, no less."""
-    contract = CONTRACTS[spec.model.kind]
-    return (_same_names(spec.model.kind, "shapes", "tensor", contract.tensors, spec.model.shapes, "{name}: [C, H, W]")
-            + _same_names(spec.model.kind, "networks", "network", tuple(contract.networks), spec.model.networks,
-                          f"{{name}}: ... ({contract.doc})"))
+    kind = KINDS.get(spec.model.kind)
+    return (_same_names(kind.name, "shapes", "tensor", kind.tensors, spec.model.shapes, "{name}: [C, H, W]")
+            + _same_names(kind.name, "networks", "network", kind.networks, spec.model.networks,
+                          f"{{name}}: ... ({kind.doc})"))
 
 
 def _same_names(kind: str, section: str, what: str, required: tuple[str, ...], given, how: str) -> list[Problem]:

@@ -12,8 +12,8 @@ two together):
 - A row's ``in`` channels, where written, equal the incoming tensor's; a part whose input is a
   list concatenates along channels, so H and W must agree; a residual block gives back the
   shape it was given.
-- The model kind's contract fixes the networks' outputs (for ``cvae``: recognition and prior give
-  2·C_z channels at z's size, the generator gives x's shape).
+- The model kind's contract (:mod:`archspec.kinds`) fixes the networks' outputs (for ``cvae``:
+  recognition and prior give 2·C_z channels at z's size, the generator gives x's shape).
 
 Problems are reported once per root cause: after a part's first failure the rest of that part
 is not checked, and parts that read a failed part are skipped without a report.
@@ -32,6 +32,7 @@ from archspec.arith import (
     auto_padding, has_auto_padding, batchnorm_params, conv_out, conv_params, conv_transpose_out, dropped_pixels,
 )
 from archspec.errors import Problem, format_loc
+from archspec.kinds import KINDS
 from archspec.registry import ACTIVATIONS, LAYERS
 from archspec.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.spec import BlockRow, Defaults, LayerRow, Spec
@@ -413,14 +414,12 @@ def _rf_ints(rf: Mapping[str, tuple[Fraction, Fraction]]) -> dict[str, int]:
 
 
 def contract_outputs(kind: str, shapes: Mapping[str, Shape]) -> dict[str, tuple[Shape, str]]:
-    """The output each network of a model kind must give, and how to say it."""
-    if kind == "cvae":
-        if "x" not in shapes or "z" not in shapes:
-            return {}  # semantics reports the missing shape
-        z = shapes["z"]
-        latent = ((2 * z[0], z[1], z[2]), f"2·C_z = {2 * z[0]} channels (mean and log-variance of z) at z's {_hw(z)}")
-        return {"recognition": latent, "prior": latent, "generator": (tuple(shapes["x"]), "x's shape")}
-    return {}
+    """The output each network of a model kind must give (None on a free axis), and how to say it."""
+    found = KINDS.get(kind)
+    if any(t not in shapes for t in found.tensors):
+        return {}  # semantics reports the missing shape
+    wanted = {role.name: (role.output(shapes), role.describe(shapes)) for role in found.roles}
+    return {name: (tuple(shape), what) for name, (shape, what) in wanted.items() if shape is not None}
 
 
 def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: Mapping[str, Shape]) -> list[Problem]:
@@ -430,8 +429,9 @@ def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: 
         if trace is None or trace.output is None:
             continue  # missing network (semantics) or a failed part (reported already)
         got = trace.output
-        if got == want:
+        if _fits(got, want):
             continue
+        want = tuple(g if w is None else w for g, w in zip(got, want))  # a free axis takes what it got
         network = spec.model.networks[name]
         part = network.output_part
         loc = ("model", "networks", name)
@@ -448,6 +448,10 @@ def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: 
             problems.append(Problem("contract", row_loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
                                     f"its last row gives {got[0]} channels, {format_shape(got)}", fix))
     return problems
+
+
+def _fits(got: Shape, want: Sequence[int | None]) -> bool:
+    return all(w is None or g == w for g, w in zip(got, want))
 
 
 def _resize_fix(trace: NetworkTrace, got: Shape, want: Shape) -> str:

@@ -15,7 +15,7 @@ import math
 from fractions import Fraction
 from typing import Any, Sequence
 
-from archspec.semantics import CONTRACTS
+from archspec.kinds import KINDS
 from archspec.arith import exact_padding, exact_sizes
 from archspec.shapes import Flow, NetworkTrace, RowTrace, flow, format_shape, valid_sizes
 from archspec.spec import Spec
@@ -79,7 +79,7 @@ def _row_data(row: RowTrace) -> dict[str, Any]:
 
 def _inputs(spec: Spec, network: str) -> tuple[str, ...]:
     """The model tensors a network reads, in the contract's order (its first input first)."""
-    allowed = CONTRACTS[spec.model.kind].inputs(network, spec.model.shapes)
+    allowed = KINDS.get(spec.model.kind).reads(network, spec.model.shapes)
     parts = spec.model.networks[network].parts
     read = {s for p in parts.values() for s in p.inputs if s not in parts}
     return tuple(t for t in allowed if t in read)

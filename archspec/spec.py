@@ -13,6 +13,7 @@ import re
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -27,6 +28,8 @@ from pydantic import (
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+
+from archspec.errors import did_you_mean, one_of
 
 # Numbers as YAML writes them: `true` is not 1 (pydantic's lax mode would take it), but an
 # integer is a fine float.
@@ -235,8 +238,27 @@ Shape = Annotated[
 ]
 
 
+def _known_kind(name: str) -> str:
+    from archspec.kinds import KINDS  # the registry, filled when archspec.kinds is imported
+
+    if name not in KINDS:
+        raise PydanticCustomError("unknown_kind", "unknown model kind {found}; expected one of {known}",
+                                  {"found": repr(name), "known": one_of(KINDS.names()), "fix": did_you_mean(name, KINDS.names())})
+    return name
+
+
+def _kinds_schema(schema: dict) -> None:
+    from archspec.kinds import KINDS
+
+    schema["enum"] = KINDS.names()
+
+
+KindName = Annotated[str, AfterValidator(_known_kind), Field(json_schema_extra=_kinds_schema)]
+
+
 class Model(_Strict):
-    kind: Literal["cvae"] = Field(description="the contract the networks fulfil; cvae: recognition(x, y), prior(y), generator(z, y)")
+    kind: KindName = Field(description="the contract the networks fulfil: cvae (recognition(x, y), prior(y), generator(z, y)) "
+                                       "or regression (painter(y))")
     shapes: dict[str, Shape] = Field(description="the model's tensors as [C, H, W], e.g. x: [1, 512, 512]")
     defaults: Defaults = Defaults()
     blocks: dict[str, Block] = {}
@@ -257,7 +279,6 @@ class Data(_Strict):
     mock: MockData = MockData()
     tile: Int | None = Field(None, ge=8, le=65536, description="tile size in pixels (default: x's height)")
     test_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(None, description="slice indices held out for testing (default: the store's split)")
-    on_device: bool = Field(False, description="hold the whole store on the training device and assemble batches there")
 
 
 class LearningRate(_Strict):

@@ -24,7 +24,8 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
 from runner.data import DeviceTiles, Sampler, TileDataset, ensure_mock_store, open_store  # noqa: E402
-from runner.train_setup import RunError, cache_dir, resolve_device  # noqa: E402
+from runner.data.open import cache_dir  # noqa: E402
+from runner.runtime import RunError, resolve_device  # noqa: E402
 
 
 def stand_in() -> nn.Module:
@@ -42,7 +43,7 @@ def training_step(tile: int):
     """(name, step(x, y)) for the paper's model if archspec builds it, else the stand-in."""
     try:
         import archspec
-        from runner.loss import elbo
+        from runner.kinds.cvae import elbo
 
         spec = archspec.load(Path(__file__).resolve().parents[1] / "specs" / "paper_cvae.yaml")
         model, name = archspec.build(spec), "paper_cvae (archspec.build)"

@@ -9,7 +9,7 @@ the spec's shapes: data loading is bench_data's business), over the same number 
 the spec's schedule:
 
 - bare: batch, forward, ELBO, backward, Adam step. Nothing else.
-- runner: ``runner.train.Recipe`` with everything on: the schedule, train metrics, the test
+- runner: ``runner.train.recipe.Recipe`` with everything on: the schedule, train metrics, the test
   ELBO every ``evaluation.every`` samples (in eval mode, ``evaluation.batch_size`` samples),
   metrics.jsonl, signal checks. A checkpoint (with its curves PNG) is timed once, at the end,
   and amortised over ``checkpoint.every`` samples, as a long run would pay it.
@@ -34,9 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_data, when imp
 
 import archspec  # noqa: E402
 from runner.data import Sampler  # noqa: E402
-from runner.loss import elbo  # noqa: E402
-from runner.schedule import Schedule  # noqa: E402
-from runner.train import Recipe  # noqa: E402
+from runner.kinds.cvae import elbo  # noqa: E402
+from runner.train.schedule import Schedule  # noqa: E402
+from runner.train.options import RunOptions  # noqa: E402
+from runner.train.recipe import Recipe  # noqa: E402
 from bench_data import sync as _sync  # noqa: E402  (one definition for both benchmarks)
 
 
@@ -87,8 +88,8 @@ def runner(spec, data, test, samples: int, device: torch.device) -> dict:
     t = {"evaluate": 0.0, "evaluations": 0, "checkpoint": 0.0, "checkpoint_between": 0.0, "between": 0.0}
     inside = [False]  # within _after_step
     with tempfile.TemporaryDirectory() as out:
-        recipe = Recipe(spec, Path(out) / "run", device=str(device.type), max_samples=samples, quiet=True, data=(data, test),
-                        evaluate=False)  # synthetic tiles have no store to paint; the science hook is timed by runner evaluate
+        options = RunOptions(device=device.type, quiet=True, evaluate=False)  # synthetic tiles have no store to paint
+        recipe = Recipe(spec, Path(out) / "run", options=options, max_samples=samples, data=(data, test))
         recipe.setup()
         evaluate, save, after, stop = recipe.evaluate, recipe.save_checkpoint, recipe._after_step, recipe._stop_requested
 

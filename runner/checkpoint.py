@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from runner.atomic import write_atomic  # noqa: F401  (ck.write_atomic: checkpoints and ``latest``)
+from runner.runtime import write_atomic  # noqa: F401  (ck.write_atomic: checkpoints and ``latest``)
 
 FORMAT = "archspec-checkpoint"
 FORMAT_VERSION = 1
@@ -27,7 +27,7 @@ FORMAT_VERSION = 1
 KEY_FORMAT = "format"  # FORMAT
 KEY_FORMAT_VERSION = "format_version"  # FORMAT_VERSION
 KEY_MODEL = "model"  # the model's state_dict, unwrapped from DDP / torch.compile
-KEY_OPTIMIZER = "optimizer"  # the optimizer's state_dict
+KEY_OPTIMIZER = "optimizer"  # the optimizer's state_dict; {phase optimizer: state_dict} for a kind with several
 KEY_SAMPLES = "samples_seen"  # global training samples seen at this step boundary
 KEY_STEP = "step"  # optimizer steps taken
 KEY_SAMPLERS = "samplers"  # {"train": Sampler.state_dict(), "test": ...}
@@ -139,6 +139,18 @@ def read_latest(run_dir: Path, warn=print) -> tuple[dict[str, Any], Path]:
     if problems:
         raise CheckpointError(f"no usable checkpoint in {run_dir}: " + "; ".join(problems))
     raise CheckpointError(f"no checkpoint in {run_dir}")
+
+
+def optimizer_states(states: dict[str, dict]) -> dict:
+    """What :data:`KEY_OPTIMIZER` holds: the one optimizer's state_dict (the format every
+    one-optimizer kind has always written), or {name: state_dict} for a kind with several."""
+    return next(iter(states.values())) if len(states) == 1 else dict(states)
+
+
+def optimizer_state(state: dict[str, Any], name: str, n_optimizers: int) -> dict:
+    """The state_dict of optimizer ``name`` in a checkpoint (see :func:`optimizer_states`)."""
+    saved = state[KEY_OPTIMIZER]
+    return saved if n_optimizers == 1 else saved[name]
 
 
 # --- RNG states as plain data --------------------------------------------------------------------

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from runner.paint import tile_origins
+from runner.science.tiling import tile_origins
 
 
 def seam_jump(painted: np.ndarray, reference: np.ndarray, *, tile: int, overlap: int, margin: int) -> float:

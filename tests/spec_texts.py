@@ -1,5 +1,6 @@
-"""Spec texts the tests share: BASE, a small valid spec that tests mutate one row at a time, and
-TINY_SPEC, a trainable CVAE with its data section (the `tiny` fixture in conftest.py writes it)."""
+"""Spec texts the tests share: BASE, a small valid spec that tests mutate one row at a time,
+TINY_SPEC, a trainable CVAE with its data section (the `tiny` fixture in conftest.py writes it),
+and TINY_REGRESSION, the regression kind on the same data."""
 
 BASE = """\
 archspec: 1
@@ -75,6 +76,33 @@ model:
     generator:
       A: {input: z, table: [[ConvTransp, 1/1, 8, 4], [ConvTransp, 1/1, 4, 2]]}
       B: {input: [A, y], table: [[Conv, 3/8, 3, 1], [Conv, 8/8, 3, 1], [Conv, 8/1, 3, 1, F, F, Softplus]]}
+data:
+  store: mock
+  mock: {grid: 64, slices: 2, redshifts: [0, 1], seed: 0}
+  tile: 32
+training:
+  samples: 480
+  pseudo_epoch: 40
+  batch_size: [[0, 4], [2, 8], [5, 12]]
+  lr: {start: 3.0e-3, factor: 0.5, milestones: [6, 9], min: 1.0e-4}
+  evaluation: {every: 24, batch_size: 8}
+  checkpoint: {every: 200}
+  log_every: 24
+  seed: 3
+"""
+
+
+# The deterministic baseline on the tiny spec's data: painter(y) -> x, the generator's part B.
+TINY_REGRESSION = """\
+archspec: 1
+name: tiny_regression
+model:
+  kind: regression
+  shapes: {x: [1, 32, 32], y: [2, 32, 32]}
+  defaults: {bias: F, batchnorm: T, activation: ReLU, padding: auto}
+  networks:
+    painter:
+      A: {input: y, table: [[Conv, 2/8, 3, 1], [Conv, 8/8, 4, 2], [ConvTransp, 8/8, 4, 2], [Conv, 8/1, 3, 1, F, F, Softplus]]}
 data:
   store: mock
   mock: {grid: 64, slices: 2, redshifts: [0, 1], seed: 0}

@@ -7,7 +7,7 @@ import powerbox
 import pytest
 
 from runner.data import REDSHIFTS, ensure_mock_store, generate_mock, open_store
-from runner.mock_fields import growth
+from runner.data.mock_fields import growth
 
 # DESIGN.md section 4: statistics of the summed 100 + 150 Mpc/h sample at z = 0, 1, 2.
 DM_VAR = {0.0: 1.4725, 1.0: 0.3453, 2.0: 0.1165}

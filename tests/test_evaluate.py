@@ -12,9 +12,9 @@ import torch
 import archspec
 from runner.cli import main
 from runner.data import DeviceTiles, ensure_mock_store
-from runner.evaluate import FIGURES, SUMMARY, choose_redshifts, evaluate_in_run, evaluate_model
-from runner.painting import Painter, open_test_split
-from tests.spec_texts import BASE
+from runner.science.evaluate import FIGURES, SUMMARY, choose_redshifts, evaluate_in_run, evaluate_model
+from runner.science.painter import Painter, open_test_split
+from tests.spec_texts import BASE, TINY_REGRESSION
 
 SAMPLES = 4800  # 300 steps of 16, ~8 s on one CPU thread. After 100 steps the model paints nearly
 # flat maps: |ratio - 1| (capped at 1 for too little power) then favours it over the untrained
@@ -51,7 +51,7 @@ def one_thread():
 def trained(tmp_path_factory):
     """A tiny mock store (3 redshifts, 3 slices of 96^2: 9 test tiles of 32^2 per depth) and a run
     trained on it by the training runner."""
-    from runner.train import train
+    from runner.train.recipe import train
 
     root = tmp_path_factory.mktemp("evaluate")
     store = ensure_mock_store(root, grid=96, slices=3, redshifts=[0.0, 1.0, 2.0])
@@ -127,14 +127,14 @@ def test_the_training_hook_writes_into_the_run_folder_and_never_raises(trained):
 
 
 class _Oracle(torch.nn.Module):
-    """Paints `factor` times the truth of a store whose pressure is 0.01 x dark matter."""
+    """A regression model that paints `factor` times the truth of a store whose pressure is 0.01 x dark matter."""
 
     def __init__(self, transforms: dict, factor: float):
         super().__init__()
         self.transforms, self.factor = transforms, factor
         self.unused = torch.nn.Parameter(torch.zeros(()))
 
-    def paint(self, y: torch.Tensor, sample: bool = False) -> torch.Tensor:
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
         z = y[:, 1, 0, 0].double()
         dm = self.transforms["dm"].inverse(y[:, 0].double(), z)  # (N, T, T), 1 + delta
         return self.transforms["pressure"].forward(0.01 * self.factor * dm, z)[:, None].float()
@@ -153,7 +153,7 @@ def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tm
                     w.write("dm", z, depth, s, dm)
                     w.write("pressure", z, depth, s, 0.01 * dm)
     data = TileDataset(tmp_path / "s.h5", tile=32, split="test")
-    summary = evaluate_model(_Oracle(data.transforms, factor), archspec.loads(BASE), data, tmp_path / "out",
+    summary = evaluate_model(_Oracle(data.transforms, factor), archspec.loads(TINY_REGRESSION), data, tmp_path / "out",
                              redshifts=[0.0, 1.0], figures=(), crop=crop)
     assert summary["data"]["box_size"] == pytest.approx((32 - 2 * crop) * 0.1953125)
     for entry in summary["per_redshift"]:  # auto: factor^2 - 1, cross: factor - 1, the same on every tile

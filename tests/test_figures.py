@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from runner.figures import plot_curves, plot_one_point, plot_panels, plot_spectrum_ratios
+from runner.science.figures import plot_curves, plot_one_point, plot_panels, plot_spectrum_ratios
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REDSHIFTS = (0.0, 0.5, 1.0, 2.0)

@@ -7,7 +7,8 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from runner.loss import ELBO, elbo, gaussian_kl, gaussian_loglik, stack
+from runner.kinds.cvae import ELBO, elbo, stack
+from runner.kinds.likelihood import gaussian_kl, gaussian_loglik
 
 
 class Out(NamedTuple):  # the fields of the model's CVAEOutput that the loss reads

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy import ndimage
 
 from tests.seams import seam_jump
-from runner.paint import blend_weights, paint_tiled, tile_origins
+from runner.science.tiling import blend_weights, paint_tiled, tile_origins
 
 TILE, OVERLAP = 64, 16
 SIZE_3X3 = 3 * (TILE - OVERLAP) + OVERLAP  # 160: exactly three tiles a side

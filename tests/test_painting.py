@@ -16,9 +16,9 @@ from archspec.load import to_data
 from runner import checkpoint as ck
 from runner.cli import main
 from tests.seams import seam_jump
-from runner.paint_files import paint_file
-from runner.painting import KEY_TRANSFORMS, Painter
-from runner.transforms import ShiftLog
+from runner.science.painted_files import paint_file
+from runner.science.painter import KEY_TRANSFORMS, Painter
+from runner.data.transforms import ShiftLog
 from tests.spec_texts import BASE
 
 TILE, OVERLAP = 32, 8  # BASE's tile; the overlap of the seam test
@@ -142,7 +142,7 @@ def test_a_real_model_paints_3x3_tiles_without_seams(painter):
     dm, z = _density(8, (SIZE_3X3, SIZE_3X3)), 0.5
     y = torch.from_numpy(painter.network_input(dm, z)[None])
     with torch.no_grad():  # the generator is fully convolutional: the whole map at once is the reference
-        reference = painter.transforms["pressure"].inverse(painter.model.paint(y)[0, 0].double().numpy(), z)
+        reference = painter.transforms["pressure"].inverse(painter.model.generator(z=painter.model.prior(y=y)[0], y=y)[0, 0].double().numpy(), z)
     typical = np.median(np.abs(np.diff(reference, axis=1))[4:-4, 4:-4])
 
     blended = painter.paint_map(dm, z, overlap=OVERLAP)

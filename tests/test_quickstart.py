@@ -15,8 +15,8 @@ import pytest
 import torch
 
 import archspec
-from runner.evaluate import evaluate_model
-from runner.painting import open_test_split
+from runner.science.evaluate import evaluate_model
+from runner.science.painter import open_test_split
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "quickstart.yaml"

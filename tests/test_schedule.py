@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archspec
-from runner.schedule import Schedule, milestone_sample, split_batch
+from runner.train.schedule import Schedule, milestone_sample, split_batch
 
 PAPER = "specs/paper_cvae.yaml"
 

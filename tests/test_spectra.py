@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from runner.spectra import Spectrum, log_bins, paper_bins, power_spectrum, ratio_stats
+from runner.science.spectra import Spectrum, log_bins, paper_bins, power_spectrum, ratio_stats
 
 
 def _lattice_k(n: int, box: float) -> np.ndarray:

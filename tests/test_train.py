@@ -13,7 +13,8 @@ import torch
 
 import archspec
 from runner import checkpoint as ck
-from runner.train import RunError, train
+from runner.runtime import RunError
+from runner.train.recipe import train
 
 def load(path: Path, *overrides: str):
     return archspec.load(path, list(overrides))
@@ -63,7 +64,7 @@ def test_tiny_run_learns_and_leaves_a_complete_folder(reference, tiny):
     assert set(ck.REQUIRED_KEYS) <= set(state) and state[ck.KEY_SPEC_HASH] == archspec.spec_hash(spec)
     assert (reference / "latest").read_text().strip() == "checkpoint-704.pt"
     assert (reference / "checkpoint-200.pt").is_file() and (reference / "checkpoint-404.pt").is_file()  # every 200 samples, at the first boundary at or after
-    for seen in (200, 404, 704):  # each checkpoint's science lands beside it (runner.evaluate's hook)
+    for seen in (200, 404, 704):  # each checkpoint's science lands beside it (runner.science.evaluate's hook)
         summary = json.loads((reference / "eval" / str(seen) / "summary.json").read_text())
         assert summary["provenance"]["samples_seen"] == seen
         assert {"spectra.png", "one_point.png", "panels.png"} <= {p.name for p in (reference / "eval" / str(seen)).iterdir()}

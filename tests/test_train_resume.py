@@ -14,7 +14,8 @@ import torch
 
 import archspec
 from runner import checkpoint as ck
-from runner.train import RunError, train
+from runner.runtime import RunError
+from runner.train.recipe import train
 from tests.test_train import assert_same_state
 
 
@@ -129,7 +130,7 @@ def test_ctrl_c_writes_a_checkpoint_and_the_run_resumes(tiny, tmp_path):
 
 
 def test_atomic_path_commits_only_a_finished_write(tmp_path):
-    from runner.atomic import atomic_path
+    from runner.runtime import atomic_path
 
     path = tmp_path / "f.h5"
     path.write_bytes(b"old")

@@ -1,0 +1,36 @@
+"""`runner` command line: one subcommand per module, each a few lines of wiring.
+
+Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
+imported only when their subcommand runs, so ``runner --help`` and ``runner schedule`` stay fast.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). A fixed table written here, never names from a spec.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("runner.cli.train", "train the model a spec describes"),
+    "schedule": ("runner.cli.schedule", "print a spec's batch-size and learning-rate schedule"),
+    "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
+    "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
+    "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            importlib.import_module(module_name).add_arguments(p)
+    args = parser.parse_args(argv)
+    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

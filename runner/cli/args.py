@@ -1,0 +1,61 @@
+"""Argument types and helpers that several commands share. Light: no torch, no science stack."""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+DEVICES = ("auto", "cpu", "cuda")  # what runner.runtime.resolve_device accepts
+
+
+def int_at_least(low: int):
+    """An argparse type: an integer of at least ``low`` (refused as a usage error, before any work)."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    convert.__name__ = f"int >= {low}"
+    return convert
+
+
+positive_int = int_at_least(1)
+
+
+def redshift_list(text: str) -> tuple[float, ...]:
+    """An argparse type for every command's --redshifts: comma-separated numbers >= 0."""
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.5,1,2. Received: {text!r}") from None
+    if not values or any(not 0 <= v < 1e3 for v in values):
+        raise argparse.ArgumentTypeError(f"expected redshifts >= 0, e.g. 0,0.5,1,2. Received: {text!r}")
+    return values
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda when available (default)")
+
+
+def add_set(parser: argparse.ArgumentParser, example: str = "training.samples=2000") -> None:
+    from archspec.load import override_arg
+
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
+                        help=f"override a spec value, e.g. --set {example} (repeatable)")
+
+
+def load_spec_or_report(path: str, overrides: Sequence[str] = ()):
+    """The validated spec, or None after printing why not (the spec's own report, no traceback)."""
+    import archspec
+
+    try:
+        return archspec.load(path, overrides)
+    except FileNotFoundError as exc:
+        print(f"runner: error: {exc}", file=sys.stderr)
+    except archspec.SpecError as exc:
+        print(exc.report(), file=sys.stderr)
+    return None

@@ -1,0 +1,113 @@
+"""`runner data`: make mock data, import the original's npy maps, describe a store.
+
+    runner data mock mock.h5                       # 1024^2, 4 slices per depth, 11 redshifts
+    runner data mock full.h5 --full                # the original's 2048^2, 14 slices (9.9 GiB)
+    runner data mock small.h5 --grid 256 --slices 3 --redshifts 0,1,2
+    runner data import-npy /data/bahamas bahamas.h5
+    runner data info mock.h5
+
+No torch is imported here.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from runner.cli.args import redshift_list
+    from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, FULL_GRID, FULL_SLICES
+
+    sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    mock = sub.add_parser("mock", help="write a calibrated mock store",
+                          description="Write a mock store with the original's layout and "
+                          "statistics; prints targets against achieved statistics.")
+    mock.add_argument("out", metavar="OUT.h5")
+    mock.add_argument("--grid", type=int, help=f"pixels per side, 0.1953125 Mpc/h each "
+                      f"(default {DEFAULT_GRID}; 512 = one 100 Mpc/h tile)")
+    mock.add_argument("--slices", type=int, help=f"slices per depth (default {DEFAULT_SLICES})")
+    mock.add_argument("--full", action="store_true", help=f"the original's size: grid "
+                      f"{FULL_GRID}, {FULL_SLICES} slices per depth (9.9 GiB; ~10 min, 4 GB RAM)")
+    mock.add_argument("--redshifts", type=redshift_list, help="comma-separated (default: the "
+                      "original's 11, 0 ... 2)")
+    mock.add_argument("--seed", type=int, default=0, help="randomness of the slices (default 0)")
+    mock.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
+    mock.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    imp = sub.add_parser("import-npy", help="import the original's npy maps into a store",
+                         description="Import {field}_z{z:.3f}_train_{100|150}.npy files, "
+                         "slice by slice.")
+    imp.add_argument("src", metavar="DIR")
+    imp.add_argument("out", metavar="OUT.h5")
+    imp.add_argument("--dm-name", default="dm", help="{field} of the dark-matter files (default dm)")
+    imp.add_argument("--pressure-name", default="pressure",
+                     help="{field} of the pressure files (default pressure)")
+    imp.add_argument("--redshifts", type=redshift_list,
+                     help="comma-separated; default every redshift found")
+    imp.add_argument("--box-size", type=float, help="Mpc/h (default grid x 0.1953125)")
+    imp.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    info = sub.add_parser("info", help="print a store's layout and statistics",
+                          description="Validate a store and print its layout and statistics.")
+    info.add_argument("path", metavar="FILE.h5")
+    info.add_argument("--tile", type=int, help="tile size for the sample counts (default 512, "
+                      "or the largest power of two dividing the grid)")
+    info.add_argument("--scan", action="store_true", help="read every value (NaN/inf check) "
+                      "even for a store over 1 GiB")
+
+
+def run_mock(args: argparse.Namespace) -> int:
+    from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, FULL_GRID, FULL_SLICES, REDSHIFTS, DataError
+    from runner.data.mock import format_table, generate_mock
+
+    if args.full and (args.grid or args.slices):
+        raise DataError("mock: --full sets --grid 2048 and --slices 14; give one or the other")
+    grid = FULL_GRID if args.full else args.grid or DEFAULT_GRID
+    slices = FULL_SLICES if args.full else args.slices or DEFAULT_SLICES
+    start = time.perf_counter()
+    rows = generate_mock(args.out, grid=grid, slices=slices, redshifts=args.redshifts or REDSHIFTS,
+                         seed=args.seed, force=args.force, progress=not args.quiet)
+    from pathlib import Path
+
+    size = Path(args.out).stat().st_size / 2 ** 20
+    print(format_table(rows))
+    print(f"wrote {args.out}: {size:,.1f} MiB in {time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from runner.data.npy_import import import_npy
+    from runner.data.store import describe, open_store
+
+    out = import_npy(args.src, args.out, dm_name=args.dm_name, pressure_name=args.pressure_name,
+                     redshifts=args.redshifts, box_size=args.box_size, force=args.force,
+                     progress=not args.quiet)
+    with open_store(out, scan=False) as store:
+        print(describe(store))
+    return 0
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from runner.data.samples import check_tile
+    from runner.data.store import describe, open_store
+
+    with open_store(args.path, scan=True if args.scan else None) as store:
+        if args.tile:
+            check_tile(store.grid, args.tile, store.path.name)
+        print(describe(store, args.tile))
+    return 0
+
+
+ACTIONS = {"mock": run_mock, "import-npy": run_import, "info": run_info}
+
+
+def run(args: argparse.Namespace) -> int:
+    from runner.data.layout import DataError
+
+    try:
+        return ACTIONS[args.data_command](args)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,71 @@
+"""`runner train SPEC`: train the model a spec describes (see :mod:`runner.train.recipe`).
+
+    runner train specs/quickstart.yaml                       # -> runs/quickstart
+    runner train specs/paper_cvae.yaml --out runs/paper --device cuda
+    runner train specs/paper_cvae.yaml --out runs/paper --resume   # after Ctrl-C or a crash
+    torchrun --nproc_per_node 4 -m runner train specs/paper_cvae.yaml --out runs/paper
+
+Exit status: 0 finished (or stopped by --max-samples), 1 the spec, the data or the run folder
+is wrong (one message, no traceback), 2 usage, 130 interrupted by Ctrl-C after a checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from runner.cli.args import add_device, add_set, load_spec_or_report, positive_int
+
+EPILOG = """\
+run options (--device, --data-on-device, --no-eval, --quiet) change how a run goes, never what
+it trains: they are not part of the spec's hash, may differ between the invocations of one run,
+and are recorded in <run>/options.json. Everything in the spec is the run's identity: a resume
+refuses any change to it but training.samples.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("spec", metavar="SPEC", help="the spec file")
+    parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>)")
+    parser.add_argument("--data", metavar="PATH", help="tile store to train on; same as --set data.store=PATH")
+    parser.add_argument("--max-samples", type=positive_int, metavar="N",
+                        help="stop this invocation at the first batch boundary at or after N samples seen, "
+                             "with a checkpoint (continue later with --resume); the spec is unchanged")
+    add_set(parser)
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last good checkpoint")
+    parser.add_argument("--seed", type=int, metavar="S", help="same as --set training.seed=S")
+    run_options = parser.add_argument_group("run options (not part of the spec)")
+    add_device(run_options)
+    run_options.add_argument("--data-on-device", action="store_true",
+                             help="hold both data splits on the training device and assemble batches there")
+    run_options.add_argument("--quiet", action="store_true", help="no progress bar; only warnings and the final line")
+    run_options.add_argument("--no-eval", dest="evaluate", action="store_false",
+                             help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides)
+    if args.seed is not None:
+        overrides.append(f"training.seed={args.seed}")
+    if args.data is not None:
+        overrides.append(f"data.store={json.dumps(args.data)}")  # a JSON string is YAML: any path stays a string
+    spec = load_spec_or_report(args.spec, overrides)
+    if spec is None:
+        return 1
+    from runner.data.layout import DataError
+    from runner.runtime import RunError
+    from runner.train.options import RunOptions
+    from runner.train.recipe import train  # torch is imported here, not for --help
+
+    options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet)
+    try:
+        return train(spec, out=args.out or f"runs/{spec.name}", options=options, max_samples=args.max_samples,
+                     resume=args.resume, command=sys.argv)
+    except (RunError, DataError) as exc:
+        print(f"runner: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # before training started, or a second Ctrl-C during a step
+        print("runner: interrupted; no checkpoint written by this step (the folder keeps the last one)", file=sys.stderr)
+        return 130

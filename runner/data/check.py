@@ -1,0 +1,196 @@
+"""Validation of a tile store's layout, statistics and (optionally) values.
+
+Every problem is collected, then reported once, on one line: the file's name, then each problem
+as "what: found, expected". No KeyError and no traceback reach the user.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from runner.data.layout import DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, ROOT_ATTRS, SCAN_LIMIT_BYTES, STAT_ATTRS, DataError, FieldStats, dataset_path, z_key
+
+MAX_SHOWN = 4  # problems spelled out in the one-line message; the rest are counted
+
+
+def fail(path: Path, problems: list[str]) -> DataError:
+    """One DataError for all problems, one line."""
+    shown = "; ".join(problems[:MAX_SHOWN])
+    more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
+    return DataError(f"{path.name}: {shown}{more}")
+
+
+def h5_reason(exc: BaseException) -> str:
+    """h5py's OSError text without its boilerplate, e.g. 'truncated file: eof = 1000, ...'."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "(" in text and text.endswith(")"):
+        text = text[text.index("(") + 1:-1]
+    return text
+
+
+def open_h5(path: Path, error_cls: type[Exception] = DataError, label: str | None = None) -> h5py.File:
+    """``path`` opened read-only, or ``error_cls`` with one line starting with ``label`` (default:
+    the file's name) that says whether it is missing, a folder, or not readable HDF5."""
+    path = Path(path)
+    label = path.name if label is None else label
+    where = "" if label == str(path) else f" ({path})"
+    if path.is_dir():
+        raise error_cls(f"{label}: is a folder, not an HDF5 file{where}")
+    if not path.exists():
+        raise error_cls(f"{label}: no such file{where}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        raise error_cls(f"{label}: not a readable HDF5 file ({h5_reason(exc)})") from None
+
+
+def read_root_attrs(path: Path, f: h5py.File) -> dict:
+    attrs = {k: f.attrs[k] for k in f.attrs}
+    missing = [k for k in ROOT_ATTRS if k not in attrs]
+    if "format" in attrs and str(attrs["format"]) != FORMAT:
+        raise fail(path, [f"not an archspec tile store (format={attrs['format']!r}, "
+                          f"expected {FORMAT!r})"])
+    if missing:
+        raise fail(path, [f"missing root attribute(s) {', '.join(missing)}: not an archspec "
+                          f"tile store (write one with `runner data mock` or `import-npy`)"])
+    problems = []
+    for key, convert in _CONVERT.items():
+        try:
+            attrs[key] = convert(attrs[key])
+        except (TypeError, ValueError, OverflowError):
+            problems.append(f"root attribute {key} must be {_KIND[key]}, found {attrs[key]!r}")
+    if problems:
+        raise fail(path, problems)
+    if attrs["format_version"] > FORMAT_VERSION:
+        raise fail(path, [f"format_version {attrs['format_version']} is newer than this "
+                          f"runner reads ({FORMAT_VERSION})"])
+    return attrs
+
+
+def _ints(value) -> np.ndarray:
+    a = np.ravel(np.asarray(value))
+    if not np.issubdtype(a.dtype, np.number):
+        a = a.astype(float)  # strings that spell numbers; ValueError otherwise
+    if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+        raise ValueError("not integers")
+    return a.astype(int)
+
+
+# root attributes read as numbers: converted (and refused) in one place, before any check uses them
+_CONVERT = {"format_version": int, "grid": int, "n_slices": int, "box_size": float, "pixel_size": float,
+            "redshifts": lambda v: np.ravel(np.asarray(v, dtype=float)), "depths": _ints}
+_KIND = {"format_version": "an integer", "grid": "an integer", "n_slices": "an integer",
+         "box_size": "a number", "pixel_size": "a number", "redshifts": "a list of numbers",
+         "depths": "a list of integers"}
+
+
+def check_root(attrs: dict) -> list[str]:
+    """Consistency of the root attributes among themselves."""
+    problems = []
+    grid, n_slices = int(attrs["grid"]), int(attrs["n_slices"])
+    if grid < 1 or n_slices < 1:
+        problems.append(f"grid={grid} and n_slices={n_slices} must both be >= 1")
+    zs = np.asarray(attrs["redshifts"], dtype=float).ravel()
+    if zs.size == 0 or np.any(np.diff(zs) <= 0) or not np.all(np.isfinite(zs)):
+        problems.append(f"redshifts must be finite and strictly ascending, found {zs.tolist()}")
+    depths = tuple(int(d) for d in np.ravel(attrs["depths"]))
+    if depths != DEPTHS:
+        problems.append(f"depths {list(depths)}, expected {list(DEPTHS)} (Mpc/h)")
+    fields = tuple(str(x) for x in np.ravel(attrs["fields"]))
+    if fields != FIELDS:
+        problems.append(f"fields {list(fields)}, expected {list(FIELDS)}")
+    box, pix = float(attrs["box_size"]), float(attrs["pixel_size"])
+    if not abs(box - grid * pix) <= 1e-6 * max(box, 1.0):
+        problems.append(f"box_size {box:g} != grid {grid} x pixel_size {pix:g}")
+    return problems
+
+
+def check_dataset(f: h5py.File, name: str, shape: tuple) -> tuple[list[str], dict | None]:
+    """Shape, dtype and statistics attributes of one dataset."""
+    group = name.rsplit("/", 1)[0]
+    if group not in f:
+        return [f"missing {group} (redshift {float(group.rsplit('/z', 1)[1]):g})"], None
+    if name not in f or not isinstance(f[name], h5py.Dataset):
+        return [f"missing {name}"], None
+    ds = f[name]
+    problems = []
+    if ds.shape != shape:
+        problems.append(f"{name} has shape {ds.shape}, expected {shape}")
+    if ds.dtype != np.float32:
+        problems.append(f"{name} has dtype {ds.dtype}, expected float32")
+    missing = [k for k in STAT_ATTRS if k not in ds.attrs]
+    if missing:
+        problems.append(f"{name} lacks statistics attribute(s) {', '.join(missing)}")
+        return problems, None
+    stats = {k: float(ds.attrs[k]) for k in STAT_ATTRS}
+    if not all(np.isfinite(v) for v in stats.values()):
+        problems.append(f"{name} has non-finite statistics {stats} (NaN/inf in the data?)")
+    elif stats["variance"] < 0:
+        problems.append(f"{name} has negative variance {stats['variance']:g}")
+    return problems, stats
+
+
+def scan_values(f: h5py.File, name: str) -> list[str]:
+    """Read a dataset slice by slice and count NaN/inf values."""
+    ds, bad, first = f[name], 0, None
+    try:
+        for s in range(ds.shape[0]):
+            n = int(np.count_nonzero(~np.isfinite(ds[s])))
+            if n and first is None:
+                first = s
+            bad += n
+    except OSError as exc:  # data blocks lost to truncation or corruption
+        return [f"cannot read {name} ({h5_reason(exc)})"]
+    return [f"{name} has {bad} NaN/inf values (first in slice {first})"] if bad else []
+
+
+def check_transform(field: str, z: float, st: FieldStats) -> list[str]:
+    """ln(v / sigma + 1) needs every summed value above -sigma."""
+    low = sum(st.min.values())
+    if st.sigma <= 0:
+        return [f"{field} at z={z:g} has zero variance: the shift-log transform needs sigma_z > 0"]
+    if low <= -st.sigma:
+        return [f"{field} at z={z:g} reaches {low:g}, at or below -sigma_z={-st.sigma:g}, "
+                f"where the shift-log transform is undefined"]
+    return []
+
+
+def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
+    """Validate a store. Returns (root attributes, {(field, z index): FieldStats})."""
+    with open_h5(path) as f:
+        attrs = read_root_attrs(path, f)
+        problems = check_root(attrs)
+        if problems:
+            raise fail(path, problems)
+        grid, n = int(attrs["grid"]), int(attrs["n_slices"])
+        zs = [float(z) for z in np.ravel(attrs["redshifts"])]
+        if scan is None:
+            scan = len(FIELDS) * len(zs) * len(DEPTHS) * n * grid * grid * 4 <= SCAN_LIMIT_BYTES
+        stats: dict = {}
+        for field in FIELDS:
+            if field not in f:
+                problems.append(f"missing group /{field}")
+                continue
+            for zi, z in enumerate(zs):
+                per_depth = {}
+                for depth in DEPTHS:
+                    name = dataset_path(field, z, depth)
+                    found, st = check_dataset(f, name, (n, grid, grid))
+                    if scan and not found:
+                        found = scan_values(f, name)
+                    problems += found
+                    if st is not None and not found:
+                        per_depth[depth] = st
+                if len(per_depth) == len(DEPTHS):
+                    st = FieldStats(field, z, *({d: s[k] for d, s in per_depth.items()}
+                                                for k in STAT_ATTRS))
+                    problems += check_transform(field, z, st)
+                    stats[(field, zi)] = st
+        if problems:
+            raise fail(path, problems)
+    return attrs, stats
+
+
+__all__ = ["check_file", "fail", "h5_reason", "open_h5", "z_key"]

@@ -1,0 +1,58 @@
+"""The train and test datasets a spec's ``data`` section describes, opened by one set of rules.
+
+Training, evaluation and painting all open data here, so that a mock store comes from the same
+cache and a store path means the same thing everywhere.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from runner.data.mock import ensure_mock_store
+from runner.data.store import open_store
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+
+def cache_dir() -> Path:
+    """Where generated mock stores live: $ARCHSPEC_CACHE, else ~/.cache/archspec."""
+    return Path(os.environ.get("ARCHSPEC_CACHE") or Path.home() / ".cache" / "archspec").expanduser()
+
+
+def store_path(data, master: bool = True, distributed: bool = False, progress: bool = False) -> Path:
+    """The tile store of a spec's data section: ``store: mock`` generates the mock store into
+    :func:`cache_dir` once (under torchrun rank 0 first, the others wait and reuse it); any
+    other value is the path of a tile store."""
+    if data.store != "mock":
+        return Path(data.store)
+    import torch.distributed as dist
+
+    options = {"grid": data.mock.grid, "slices": data.mock.slices, "seed": data.mock.seed}
+    if data.mock.redshifts is not None:
+        options["redshifts"] = list(data.mock.redshifts)
+    if distributed and not master:
+        dist.barrier()  # wait for rank 0 to make it
+    path = ensure_mock_store(cache_dir(), progress=progress and master, **options)
+    if distributed and master:
+        dist.barrier()
+    return path
+
+
+def open_data(spec, device: "torch.device", *, on_device: bool = False, master: bool = True,
+              distributed: bool = False, progress: bool = False) -> tuple:
+    """The (train, test) datasets of ``spec``: ``TileDataset`` on the CPU, or ``DeviceTiles``
+    holding each split on ``device`` when ``on_device`` (a run option, not part of the spec)."""
+    from runner.data.tiles import DeviceTiles, TileDataset
+
+    data = spec.data
+    path = store_path(data, master, distributed, progress)
+    # ensure_mock_store validated a mock store (its writer refused NaN/inf), and DeviceTiles
+    # checks every value it loads; otherwise open_store's default scan applies.
+    scan = False if (data.store == "mock" or on_device) else None
+    store = open_store(path, scan=scan)
+    tile = data.tile or spec.model.shapes["x"][1]
+    if on_device:
+        return tuple(DeviceTiles(store, tile=tile, split=s, test_slices=data.test_slices, device=device) for s in ("train", "test"))
+    return tuple(TileDataset(store, tile=tile, split=s, test_slices=data.test_slices) for s in ("train", "test"))

@@ -1,0 +1,67 @@
+"""Training and painting of ``kind: cvae``: the ELBO, one Adam over every parameter, prior draws.
+
+    ELBO = log p(x | y, z) − β · KL(q(z | x, y) ‖ p(z | y)),   loss = −ELBO
+
+with the terms of :mod:`runner.kinds.likelihood`, averaged over the batch (nats per sample).
+Painting draws z from the prior p(z | y), one draw per map, as the original's ``paint()`` did;
+``latent="mean"`` paints with the prior's mean instead.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from archspec.kinds.cvae import sample_gaussian
+from runner.kinds.base import KINDS, Phase, RunnerKind
+from runner.kinds.likelihood import gaussian_kl, gaussian_loglik
+
+
+class ELBO(NamedTuple):
+    """Batch means, in nats per sample: ``elbo = loglik − β · kl``."""
+
+    elbo: Tensor  # () scalar
+    loglik: Tensor  # () scalar
+    kl: Tensor  # () scalar
+
+
+def elbo(out, x: Tensor, beta: float = 1.0) -> ELBO:
+    """The ELBO of a batch from the model's output.
+
+    Args:
+        out: the model's ``CVAEOutput`` (q_mean, q_logvar, p_mean, p_logvar, z, x_mean).
+        x: (N, C, H, W) the true maps.
+        beta: weight of the KL term.
+
+    Returns:
+        :class:`ELBO` of batch means; the loss to minimise is ``-result.elbo``.
+    """
+    loglik = gaussian_loglik(x, out.x_mean).mean()
+    kl = gaussian_kl(out.q_mean, out.q_logvar, out.p_mean, out.p_logvar).mean()
+    return ELBO(loglik - beta * kl, loglik, kl)
+
+
+def stack(terms: ELBO) -> Tensor:
+    """(3,) tensor [elbo, loglik, kl], detached: for accumulating without syncing the device."""
+    return torch.stack([t.detach() for t in terms])
+
+
+def loss(model, x: Tensor, y: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+    terms = elbo(model(x, y), x, beta)
+    return -terms.elbo, stack(terms)
+
+
+def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
+    """The generator's mean of x given y, at z drawn from the prior (or at the prior's mean)."""
+    p_mean, p_logvar = model.prior(y=y)
+    z = sample_gaussian(p_mean, p_logvar) if latent == "sample" else p_mean
+    return model.generator(z=z, y=y)
+
+
+KIND = KINDS.register("cvae")(RunnerKind(
+    name="cvae",
+    terms=ELBO._fields,  # ("elbo", "loglik", "kl")
+    phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
+    paint=paint,
+))

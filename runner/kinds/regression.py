@@ -1,0 +1,32 @@
+"""Training and painting of ``kind: regression``: the Gaussian log-likelihood of ``painter(y)``.
+
+    log p(x | y) = −½ Σ (x − painter(y))²      (unit variance, summed over pixels; nats per sample)
+
+the same likelihood as the CVAE's reconstruction term (:mod:`runner.kinds.likelihood`), so a
+regression's log-likelihood and a CVAE's ELBO (a lower bound on its log-likelihood) compare on
+one axis: both are logged as ``elbo``. There is no latent: painting is the network's output.
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from runner.kinds.base import KINDS, Phase, RunnerKind
+from runner.kinds.likelihood import gaussian_loglik
+
+
+def loss(model, x: Tensor, y: Tensor, beta: float) -> tuple[Tensor, Tensor]:
+    loglik = gaussian_loglik(x, model(y=y)).mean()
+    return -loglik, torch.stack([loglik.detach(), loglik.detach()])
+
+
+def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
+    return model(y=y)
+
+
+KIND = KINDS.register("regression")(RunnerKind(
+    name="regression",
+    terms=("elbo", "loglik"),  # equal: without a latent the ELBO is the log-likelihood
+    phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
+    paint=paint,
+))

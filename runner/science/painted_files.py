@@ -1,0 +1,264 @@
+"""The files `runner paint` reads and writes (HDF5).
+
+Input, either of two layouts:
+
+  plain   a dataset ``/dm`` (or ``--dataset NAME``): one map (H, W) or a stack (N, H, W) of
+          projected dark-matter density in units of the mean (1 + delta), with an attribute
+          ``redshift``: one number, or N numbers (one per map).
+  store   the tile store's layout: datasets ``/dm/z<z>/<depth>``, each (n_slices, H, W) or
+          (H, W). Every redshift group and every dataset in it is painted (the 100 and 150 Mpc/h
+          depths alike, each slice on its own). The redshift is the dataset's ``redshift``
+          attribute, else the group's name (z0.500). A whole tile store may be given; only
+          ``/dm`` is read. (The model learnt from 250 Mpc/h-deep sums of a 100 and a 150 Mpc/h
+          tile: a single depth's maps are shallower projections than any it saw.)
+
+Output, mirroring the input: ``/pressure`` or ``/pressure/z<z>/<depth>``, float32, the input's
+shape, or (K, ...) with K latent samples (``samples=K``). Each dataset carries ``redshift``,
+``units``, ``source`` (the input dataset) and ``latent``; the root carries the provenance:
+checkpoint path and sha256, samples seen, spec name, hash and text, archspec and torch versions,
+creation date (UTC), input path, latent mode, seed, tile, overlap, and the transform's sigma_z.
+The file is written to a temporary name next to the output and renamed when complete; an
+existing output is replaced only with ``force``.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import h5py
+import numpy as np
+
+import archspec
+from runner.science.painter import Painter, PaintError, _stderr
+from runner.data import write as store_write
+from runner.runtime import atomic_path
+from runner.data.layout import UNITS
+from runner.data.check import h5_reason, open_h5
+
+FORMAT = "archspec-painted"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class MapSet:
+    """One input dataset to paint and the output dataset it becomes."""
+
+    source: str  # input dataset, e.g. '/dm/z0.500/100'
+    target: str  # output dataset, e.g. '/pressure/z0.500/100'
+    shape: tuple  # (H, W) or (N, H, W)
+    redshifts: tuple  # one per map
+    attrs: dict  # copied to the output dataset (redshift, slice_depth, ...)
+
+    @property
+    def n_maps(self) -> int:
+        return len(self.redshifts)
+
+
+def scan_input(path: str | os.PathLike, dataset: str = "dm") -> list[MapSet]:
+    """The maps of an input file (metadata only). Raises PaintError naming the file."""
+    path = Path(path)
+    with open_h5(path, PaintError, label=str(path)) as f:
+        node = f.get(dataset.strip("/"))
+        if isinstance(node, h5py.Dataset):
+            return [_plain(path, node)]
+        if isinstance(node, h5py.Group):
+            return _store_layout(path, node)
+        found = ", ".join(sorted(f.keys())) or "nothing"
+        raise PaintError(f"{path}: expected a dataset /{dataset} (a 2-D or 3-D map with a 'redshift' "
+                         f"attribute) or the store layout /{dataset}/z<z>/<depth>; found at the root: {found}")
+
+
+def _plain(path: Path, ds: h5py.Dataset) -> MapSet:
+    _check_maps(path, ds)
+    n = 1 if ds.ndim == 2 else ds.shape[0]
+    if "redshift" not in ds.attrs:
+        raise PaintError(f"{path}: {ds.name} has no 'redshift' attribute; set one number, or one per map "
+                         f"(e.g. h5py: f['{ds.name.lstrip('/')}'].attrs['redshift'] = 0.5)")
+    try:
+        z = np.ravel(np.asarray(ds.attrs["redshift"], dtype=float))
+    except (TypeError, ValueError):
+        raise PaintError(f"{path}: {ds.name}: its 'redshift' attribute must be a number, or one per map. "
+                         f"Received: {ds.attrs['redshift']!r}") from None
+    if z.size == 1:
+        z = np.repeat(z, n)
+    if z.size != n:
+        raise PaintError(f"{path}: {ds.name} holds {n} maps but its 'redshift' attribute has {z.size} values; "
+                         f"give one number, or one per map")
+    _check_redshifts(path, ds.name, z)
+    return MapSet(ds.name, "/pressure", tuple(ds.shape), tuple(float(v) for v in z),
+                  {"redshift": z[0] if ds.ndim == 2 else z})
+
+
+def _store_layout(path: Path, group: h5py.Group) -> list[MapSet]:
+    maps = []
+    for z_name in sorted(group):
+        zgroup = group[z_name]
+        if not isinstance(zgroup, h5py.Group):
+            raise PaintError(f"{path}: {zgroup.name} is not a group of depths; the store layout is "
+                             f"{group.name}/z<z>/<depth>")
+        for depth in sorted(zgroup, key=lambda d: (not d.isdigit(), int(d) if d.isdigit() else 0, d)):
+            ds = zgroup[depth]
+            if not isinstance(ds, h5py.Dataset):
+                raise PaintError(f"{path}: {ds.name} is not a dataset")
+            _check_maps(path, ds)
+            z = _store_redshift(path, ds, z_name)
+            n = 1 if ds.ndim == 2 else ds.shape[0]
+            attrs = {"redshift": z} | ({"slice_depth": ds.attrs["slice_depth"]} if "slice_depth" in ds.attrs else {})
+            maps.append(MapSet(ds.name, f"/pressure/{z_name}/{depth}", tuple(ds.shape), (z,) * n, attrs))
+    if not maps:
+        raise PaintError(f"{path}: {group.name} holds no redshift groups; the store layout is {group.name}/z<z>/<depth>")
+    return maps
+
+
+def _store_redshift(path: Path, ds: h5py.Dataset, z_name: str) -> float:
+    try:
+        z = float(ds.attrs["redshift"]) if "redshift" in ds.attrs else float(z_name.removeprefix("z"))
+    except (TypeError, ValueError):
+        raise PaintError(f"{path}: {ds.name} has no 'redshift' attribute and its group's name is not "
+                         f"z<redshift> (e.g. z0.500)") from None
+    _check_redshifts(path, ds.name, np.array([z]))
+    return z
+
+
+def _check_maps(path: Path, ds: h5py.Dataset) -> None:
+    if ds.ndim not in (2, 3) or not np.issubdtype(ds.dtype, np.number) or np.issubdtype(ds.dtype, np.complexfloating):
+        raise PaintError(f"{path}: {ds.name} must be real maps, (H, W) or (N, H, W). "
+                         f"Received: shape={ds.shape}, dtype={ds.dtype}")
+
+
+def _check_redshifts(path: Path, name: str, z: np.ndarray) -> None:
+    if not np.all(np.isfinite(z)) or np.any(z < 0):
+        raise PaintError(f"{path}: {name}: redshifts must be finite and >= 0. Received: {z.tolist()}")
+
+
+# -- painting a file ---------------------------------------------------------------------------
+
+
+def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.PathLike, *,
+               dataset: str = "dm", samples: int = 0, overlap: int | None = None, seed: int = 0,
+               batch_size: int = 8, force: bool = False, progress: bool = False,
+               warn: Callable[[str], None] = _stderr, maps: list[MapSet] | None = None) -> tuple[Path, int]:
+    """Paint every map of ``input`` into ``output`` (see the module docstring for both).
+
+    Args:
+        painter: the trained generator.
+        dataset: the input's dark-matter dataset or group.
+        samples: 0 paints with the prior's mean; K > 0 writes K latent draws per map.
+        overlap, batch_size: as for :meth:`Painter.paint_map`.
+        seed: of the latent draws; map i of the file is drawn with seed (seed, i).
+        force: replace an existing output.
+        progress: a tqdm bar over tiles on stderr.
+        maps: ``scan_input(input, dataset)`` when the caller has it already (not read again).
+
+    Returns:
+        (the output path, the number of maps painted).
+    """
+    input, output = Path(input), Path(output)
+    maps = scan_input(input, dataset) if maps is None else maps
+    check_output(input, output, force)  # again: cheap, and the output may have appeared since the caller's check
+    if samples < 0 or batch_size < 1:
+        raise PaintError(f"--samples must be >= 0 and --batch-size >= 1. Received: {samples}, {batch_size}")
+    per_map = [_tiles_per_map(painter, m, input, overlap) for m in maps]  # checks every map's size
+    overlap = painter.check_geometry(maps[0].shape, overlap)
+    _warn_outside(painter, maps, warn)
+    with atomic_path(output) as tmp:
+        with h5py.File(input, "r") as fin, h5py.File(tmp, "w") as fout, \
+                _bar(sum(t * m.n_maps for t, m in zip(per_map, maps)) * max(samples, 1), progress) as bar:
+            fout.attrs.update(_root_attrs(painter, input, samples, seed, overlap))
+            index = 0
+            for m in maps:
+                _paint_set(painter, fin, fout, m, input, index, samples=samples, overlap=overlap,
+                           seed=seed, batch_size=batch_size, on_batch=bar.update)
+                index += m.n_maps
+    return output, sum(m.n_maps for m in maps)
+
+
+def _tiles_per_map(painter: Painter, m: MapSet, input: Path, overlap: int | None) -> int:
+    try:
+        return painter.tiles_per_map(m.shape, overlap)
+    except PaintError as exc:
+        raise PaintError(f"{input}:{m.source}: {exc}") from None
+
+
+def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, input: Path, first: int, *,
+               samples: int, overlap: int, seed: int, batch_size: int, on_batch) -> None:
+    """Paint one input dataset into its output dataset, map by map."""
+    stacked = len(m.shape) == 3
+    shape = ((samples,) if samples else ()) + m.shape
+    chunk = (1,) * (len(shape) - 2) + m.shape[-2:]
+    out = fout.create_dataset(m.target, shape=shape, dtype="f4", chunks=chunk if len(shape) > 2 else None)
+    out.attrs.update({**m.attrs, "units": UNITS["pressure"], "source": m.source, "latent": _latent(samples),
+                      "axes": ", ".join((["sample"] if samples else []) + (["map"] if stacked else []) + ["y", "x"])})
+    src = fin[m.source]
+    for j, z in enumerate(m.redshifts):
+        where = f"{input}:{m.source}" + (f"[{j}]" if stacked else "")
+        try:
+            dm = src[j] if stacked else src[()]
+        except OSError as exc:  # a truncated or corrupt file
+            raise PaintError(f"{where}: cannot be read ({h5_reason(exc)[:160]})") from None
+        try:
+            painted = painter.paint_map(dm, z, samples=samples, overlap=overlap, seed=map_seed(seed, first + j),
+                                        batch_size=batch_size, on_batch=on_batch)
+        except PaintError as exc:
+            raise PaintError(f"{where}: {exc}") from None
+        if samples and stacked:
+            out[:, j] = painted
+        elif stacked:
+            out[j] = painted
+        else:
+            out[...] = painted
+
+
+def map_seed(seed: int, index: int) -> int:
+    """The latent seed of map ``index`` of a file: independent of batching and of other maps."""
+    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0] >> 1)
+
+
+def check_output(input: Path, output: Path, force: bool) -> None:
+    """The output is not the input, and passes :func:`runner.data.write.check_output`."""
+    if output.exists() and output.resolve() == Path(input).resolve():
+        raise PaintError(f"{output}: the output would replace the input; choose another --output")
+    store_write.check_output(output, force, PaintError)
+
+
+def _root_attrs(painter: Painter, input: Path, samples: int, seed: int, overlap: int) -> dict:
+    import torch
+
+    transforms = {f: t.to_config() for f, t in painter.transforms.items()}
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, **painter.provenance,
+        "spec": archspec.dump(painter.spec),
+        "archspec_version": str(archspec.__version__), "torch_version": str(torch.__version__),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "input": str(input.resolve()), "latent": _latent(samples), "samples": samples, "seed": seed,
+        "tile": painter.tile, "overlap": overlap, "units": UNITS["pressure"],
+        "transforms": json.dumps(transforms),
+    }
+
+
+def _latent(samples: int) -> str:
+    if not samples:
+        return "prior mean (z = mean of p(z|y))"
+    return f"{samples} draw(s) per map from the prior p(z|y), drawn independently for every tile"
+
+
+def _warn_outside(painter: Painter, maps: list[MapSet], warn) -> None:
+    lo, hi = painter.redshift_range
+    outside = sorted({z for m in maps for z in m.redshifts if not lo - 1e-6 <= z <= hi + 1e-6})
+    if outside:
+        warn(f"runner: warning: redshift(s) {', '.join(f'{z:g}' for z in outside)} lie outside the "
+             f"training range [{lo:g}, {hi:g}]; sigma_z is held at the nearest end there")
+
+
+def _bar(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    # disable=None: tqdm turns itself off when stderr is not a terminal (logs stay clean)
+    return tqdm(total=total, desc="painting", unit="tile", disable=None if enabled else True, dynamic_ncols=True)
+
+
+__all__ = ["FORMAT", "MapSet", "check_output", "map_seed", "paint_file", "scan_input"]

@@ -1,0 +1,12 @@
+"""The paper's evaluation protocol, as constants (no imports, so command-line help stays instant).
+
+The paper compares painted and true pressure on test tiles at four redshifts, in 20
+log-spaced k bins; :mod:`runner.science.evaluate` carries it out.
+"""
+from __future__ import annotations
+
+REDSHIFTS = (0.0, 0.5, 1.0, 2.0)  # the redshifts of the paper's figures
+TILES = 16  # test samples per redshift by default (all of them, when the split has fewer tiles)
+QUICK_TILES = 4  # per redshift, for the evaluation at every checkpoint of a run
+N_BINS = 20  # log-spaced k bins, as the paper
+K_WORST = 5.0  # h/Mpc: the summary's worst |ratio - 1| is taken below this

@@ -1,0 +1,47 @@
+"""The rules of resuming a run: what may differ from the run's own spec, and the command that continues it.
+
+Pure functions of plain data, so they are tested without a run.
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Sequence
+
+from archspec.diff import diff_data
+from runner.runtime import RunError
+
+EXTENDABLE = ("training.samples",)  # what may change when a run is resumed
+
+
+def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path) -> list[str]:
+    """Refuse to resume a run (:class:`RunError`, naming every difference) when the spec's plain
+    data differs from the checkpoint's in anything but :data:`EXTENDABLE`; returns notes on the
+    allowed differences.
+
+    ``saved`` must already be the checkpoint's spec re-validated under today's schema
+    (:func:`archspec.evolve.upgrade`), so that a field added since it was written takes its
+    default on both sides and never blocks a resume.
+    """
+    changes = list(diff_data(saved, current))
+    blocking = [c for c in changes if c[0] not in EXTENDABLE]
+    if blocking:
+        lines = "\n".join(f"  {p}: {old!r} -> {new!r}" for p, old, new in blocking)
+        raise RunError(f"cannot resume {path}: the spec differs from the run's\n{lines}\n"
+                       f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run); "
+                       f"use the run's own spec ({run_spec}) or choose another --out")
+    return [f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)" for p, old, new in changes]
+
+
+def resume_hint(command: Sequence[str] | None, out: Path) -> str:
+    """The command that continues a run: ``command`` without --max-samples, with --resume."""
+    argv = ["runner", *command[1:]] if command else ["runner", "train", "SPEC"]
+    kept: list[str] = []
+    for arg in argv:
+        if kept and kept[-1] == "--max-samples":
+            kept.pop()  # drop the option and its value
+        elif not arg.startswith("--max-samples="):
+            kept.append(arg)
+    if not any(a == "--out" or a.startswith("--out=") for a in kept):
+        kept += ["--out", str(out)]
+    return shlex.join(kept + ([] if "--resume" in kept else ["--resume"]))

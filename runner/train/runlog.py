@@ -1,0 +1,219 @@
+"""What a run leaves in its folder besides checkpoints, and what it shows while it runs.
+
+    runs/<name>/
+      spec.yaml             the resolved spec (archspec.dump), its hash in the first lines
+      env.json              python / torch / numpy versions, device, host, git commit, processes
+      command.txt           every command line that ran in this folder, one a line
+      metrics.jsonl         one JSON object per logged record (train and test)
+      curves.png            train and test ELBO against samples seen
+      checkpoint-<n>.pt     checkpoints; ``latest`` names the newest
+      tensorboard/          events, when the tensorboard package is installed
+
+Records are buffered as device tensors and written in one go every few seconds (and at every
+checkpoint and at the end), so logging costs one device synchronisation per flush, not per step.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shlex
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+import archspec
+from archspec.load import dump
+from runner.runtime import write_text_atomic
+
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+SPEC = "spec.yaml"
+ENV = "env.json"
+COMMAND = "command.txt"
+FLUSH_SECONDS = 5.0  # write buffered records at least this often
+
+
+# --- the folder's static files ------------------------------------------------------------------
+
+
+def write_spec(run_dir: Path, spec) -> None:
+    text = dump(spec)
+    head, _, body = text.partition("\n")
+    write_text_atomic(run_dir / SPEC, f"{head}\n# spec_hash: {archspec.spec_hash(spec)}\n{body}")
+
+
+def write_env(run_dir: Path, device: torch.device, world_size: int) -> None:
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "archspec": archspec.__version__,
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "world_size": world_size,
+        "hostname": socket.gethostname(),
+        "git_commit": git_commit(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    write_text_atomic(run_dir / ENV, json.dumps(env, indent=2) + "\n")
+
+
+def append_command(run_dir: Path, argv: Sequence[str] | None) -> None:
+    line = shlex.join(["runner", *argv[1:]] if argv else sys.argv)
+    with open(run_dir / COMMAND, "a") as f:
+        f.write(line + "\n")
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree archspec runs from, '+dirty' if it has changes; None outside git."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+# --- metrics -----------------------------------------------------------------------------------
+
+
+class Metrics:
+    """metrics.jsonl (and TensorBoard when available): buffered records, flushed as a batch.
+
+    Args:
+        run_dir: the run folder.
+        terms: the names of the values of each record's terms tensor (the kind's terms,
+            ``("elbo", "loglik", "kl")`` for a cvae).
+        resume_at: samples seen at the checkpoint a run resumes from; records after it (written
+            by the interrupted invocation after its last checkpoint) are dropped, so the file
+            describes one trajectory. None: a new run.
+    """
+
+    def __init__(self, run_dir: Path, terms: Sequence[str], resume_at: int | None = None):
+        self.path = run_dir / METRICS
+        self.terms = tuple(terms)
+        self.records: list[dict[str, Any]] = self._kept(resume_at) if resume_at is not None else []
+        if resume_at is not None:  # rewrite without the dropped tail; a crash keeps the old file
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+        self._file = open(self.path, "a")
+        self._pending: list[tuple[dict[str, Any], torch.Tensor]] = []
+        self._last_flush = time.monotonic()
+        self._tb = _tensorboard(run_dir / "tensorboard")
+
+    def _kept(self, resume_at: int) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by a crash
+                continue
+            if record.get("sample", 0) <= resume_at:
+                kept.append(record)
+        return kept
+
+    def add(self, record: dict[str, Any], terms: torch.Tensor) -> list[dict[str, Any]]:
+        """Queue a record; ``terms`` is the tensor of the kind's terms (still on the device).
+        Returns the records written if this call flushed the queue, else []."""
+        self._pending.append((record, terms))
+        if time.monotonic() - self._last_flush >= FLUSH_SECONDS:
+            return self.flush()
+        return []
+
+    def flush(self) -> list[dict[str, Any]]:
+        """Write the queued records (one device sync for all of them); returns them."""
+        self._last_flush = time.monotonic()
+        if not self._pending:
+            return []
+        values = torch.stack([t for _, t in self._pending]).cpu().tolist()
+        written = []
+        for (record, _), row in zip(self._pending, values):
+            record = {**record, **{k: _finite(v) for k, v in zip(self.terms, row)}}
+            self._file.write(json.dumps(record) + "\n")
+            if self._tb is not None:
+                for k in self.terms:
+                    if record[k] is not None:
+                        self._tb.add_scalar(f"{record['split']}/{k}", record[k], record["sample"])
+                if record["split"] == "train":
+                    self._tb.add_scalar("train/lr", record["lr"], record["sample"])
+            written.append(record)
+        self._file.flush()
+        self._pending.clear()
+        self.records.extend(written)
+        return written
+
+    def close(self) -> None:
+        self.flush()
+        self._file.close()
+        if self._tb is not None:
+            self._tb.close()
+
+
+def _finite(v: float) -> float | None:
+    return v if np.isfinite(v) else None  # JSON has no NaN; null means "not a number"
+
+
+def _tensorboard(path: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except Exception:  # the tensorboard package is optional
+        return None
+    return SummaryWriter(str(path))
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+
+class Progress:
+    """A tqdm bar over samples: rate, ETA, latest train/test ELBO and lr. Silent off a TTY or when quiet."""
+
+    def __init__(self, total: int, initial: int, enabled: bool):
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, unit="sample", unit_scale=True, dynamic_ncols=True,
+                            smoothing=0.05, desc="train")
+        self._shown: dict[str, str] = {}
+
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def show(self, records: Sequence[dict[str, Any]]) -> None:
+        if self.bar is None or not records:
+            return
+        for r in records:
+            if r.get("elbo") is not None:
+                self._shown[r["split"]] = f"{r['elbo']:.4g}"
+            self._shown["lr"] = f"{r['lr']:.2g}"
+        ordered = {k: self._shown[k] for k in ("train", "test", "lr") if k in self._shown}
+        self.bar.set_postfix(ordered, refresh=False)
+
+    def write(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def is_empty(run_dir: Path) -> bool:
+    """True when the folder does not exist or holds nothing."""
+    return not run_dir.exists() or not any(run_dir.iterdir())
