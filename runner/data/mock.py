@@ -7,7 +7,7 @@
 The layout and physical scales are the original's (0.1953125 Mpc/h pixels, 100 and 150 Mpc/h
 slices, the 11 redshifts); the physics is in mock_fields.py. Each redshift is calibrated on the
 maps it writes: dark-matter variance and pressure mean and variance of a summed 100 + 150 Mpc/h
-sample hit DESIGN.md section 4's numbers (interpolated linearly in log between z = 0, 1, 2).
+sample hit the table of docs/data.md (interpolated linearly in log between z = 0, 1, 2).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from runner.data.store import open_store
 from runner.data.write import StoreWriter, check_output
 
 MOCK_VERSION = 1  # bump when the generator's output changes; cached stores are then remade
-# Statistics of the summed 100 + 150 Mpc/h sample at z = 0, 1, 2 (DESIGN.md section 4).
+# Statistics of the summed 100 + 150 Mpc/h sample at z = 0, 1, 2 (docs/data.md).
 TARGETS = {
     "dm_var": (1.4725, 0.3453, 0.1165),
     "p_mean": (0.04424, 0.01977, 0.00753),
