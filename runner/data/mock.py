@@ -28,9 +28,9 @@ from runner.data.write import StoreWriter, check_output
 
 MOCK_VERSION = 2  # bump when the generator's output changes; cached stores are then remade
 TOL = 3e-4  # calibration tolerance, in log of achieved over target
-# Range of the small-scale taper exponent beta (mock_fields.py). Halofit alone gives ~1.26x the
-# original's variance at every redshift, so beta lands near -0.2 on any grid of 256 pixels or
-# more; tiny test grids (32-64 pixels) stray further by sample variance.
+# Range of the small-scale taper exponent beta (mock_fields.py). Halofit with the CIC window
+# gives 0.97-0.99 of the original's variance at every redshift, so beta stays within +-0.2 on
+# grids of 256 pixels or more; tiny test grids (32-64 pixels) stray further by sample variance.
 BETA_MIN, BETA_MAX = -6.0, 6.0
 GAMMA_MAX = 40.0  # pressure's slope in ln rho_s: the search range is [0, GAMMA_MAX]
 
@@ -246,9 +246,9 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
     check_output(out, force)
     bar = tqdm(total=len(opt.redshifts), desc=f"mock {out.name}", unit="z", disable=not progress)
     bar.set_postfix_str("drawing slices")
-    sl, rows, beta, gamma = Slices(opt), [], -0.2, {d: 2.0 for d in DEPTHS}
+    sl, rows, beta, gamma = Slices(opt), [], 0.0, {d: 3.0 for d in DEPTHS}
     provenance = (f"archspec mock v{MOCK_VERSION}: lognormal dark matter (pyccl halofit P(k) "
-                  f"projected over the slice depth, powerbox), pressure painted from smoothed "
+                  f"projected over the slice depth, CIC window, powerbox), pressure painted from smoothed "
                   f"density; seed {opt.seed}")
     with bar, StoreWriter(out, grid=opt.grid, n_slices=opt.slices, redshifts=opt.redshifts,
                           provenance=provenance, force=force,

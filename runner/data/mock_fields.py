@@ -3,14 +3,17 @@
 Dark matter. A slice of depth L at redshift z is a projection. Its relative density rho = 1 + delta
 (mean exactly 1) is a lognormal field whose power spectrum is
 
-    P_L(k, z) = P_2D,L(k, z) (1 + (k / K_STAR)^4)^(beta(z) / 4)
+    P_L(k, z) = P_2D,L(k, z) W_CIC(k) (1 + (k / K_STAR)^4)^(beta(z) / 4)
 
 P_2D,L is the projection through a top-hat of depth L of the non-linear matter spectrum: halofit
 (Takahashi et al. 2012) on the Eisenstein & Hu linear spectrum, normalised to sigma8, computed by
-pyccl for BAHAMAS's cosmology at that redshift. The last factor is a gentle small-scale taper
-whose exponent beta(z) the calibration (mock.py) sets so that the variance is the original's; it
-comes out between -0.2 and -0.35 at every redshift (docs/mock.md says why). powerbox turns P into
-the lognormal field; each slice keeps its Gaussian modes at every redshift, so the maps at
+pyccl for BAHAMAS's cosmology at that redshift. W_CIC is the power window of the cloud-in-cell
+binning that made the original's maps from particles, sinc^4(k_x a / 2) sinc^4(k_y a / 2) for
+pixels of side a, averaged over directions (powerbox takes an isotropic P). With these two alone
+the variance on the original's grid is 0.97-0.99 of the original's at all 11 redshifts; the last
+factor, a gentle taper whose exponent beta(z) the calibration (mock.py) sets, takes up the rest
+and the sample variance of the maps (|beta| < 0.2 on grids of 256 pixels or more). powerbox turns
+P into the lognormal field; each slice keeps its Gaussian modes at every redshift, so the maps at
 different z are the same structure grown. The stored slice is rho in the original's units
 (layout.UNITS):
 
@@ -23,16 +26,17 @@ Pressure is a nonlinear, smoothed function of the local density with scatter:
 rho_s is rho smoothed on SMOOTH Mpc/h, eps a unit-variance Gaussian field smoothed on
 SCATTER_SCALE Mpc/h (fixed per slice). gamma_L and A_L are calibrated per depth (mock.py) so that
 each depth's mean and variance are its share of the original's (a projection of 2 or 3
-independent 50 Mpc/h sheets: 0.4 and 0.6 of both).
+independent 50 Mpc/h sheets: 0.4 and 0.6 of both). docs/mock.md explains the choices and limits.
 """
 from __future__ import annotations
 
+import atexit
 import warnings
 from functools import lru_cache
 
 import numpy as np
 
-from runner.data.layout import OMEGA_B, OMEGA_M
+from runner.data.layout import OMEGA_B, OMEGA_M, PIXEL_SIZE
 
 # BAHAMAS (McCarthy et al. 2017): WMAP9 parameters, as in the original's simulations.
 COSMOLOGY = dict(Omega_c=OMEGA_M - OMEGA_B, Omega_b=OMEGA_B, h=0.7, sigma8=0.821, n_s=0.972)
@@ -47,6 +51,8 @@ def cosmology():
     """The pyccl cosmology of the mock: halofit on Eisenstein & Hu, no Boltzmann code needed."""
     import pyccl
 
+    # freed at exit while pyccl's module is still whole: its __del__ fails noisily at teardown
+    atexit.register(cosmology.cache_clear)
     return pyccl.Cosmology(**COSMOLOGY, transfer_function="eisenstein_hu",
                            matter_power_spectrum="halofit")
 
@@ -83,15 +89,29 @@ def projected_power_table(depth: float, z: float, k_max: float) -> tuple[np.ndar
     return k, 2 * np.trapezoid(pk * window, kz, axis=1) / (2 * np.pi)
 
 
+def cic_window(k: np.ndarray, pixel: float = PIXEL_SIZE) -> np.ndarray:
+    """Direction average of the CIC power window sinc^4(k_x a / 2) sinc^4(k_y a / 2) at |k|."""
+    theta = (np.arange(48) + 0.5) * (np.pi / 2) / 48  # a quarter circle holds every direction
+    x = np.asarray(k, dtype=float)[..., None] * pixel / 2
+    w = np.sinc(x * np.cos(theta) / np.pi) * np.sinc(x * np.sin(theta) / np.pi)
+    return np.mean(w ** 4, axis=-1)
+
+
 def taper(k: np.ndarray, beta: float) -> np.ndarray:
     """(1 + (k / K_STAR)^4)^(beta / 4): 1 at large scales, ~k^beta far above K_STAR."""
     return (1.0 + (np.asarray(k) / K_STAR) ** 4) ** (beta / 4.0)
 
 
+@lru_cache(maxsize=64)
+def model_power_table(depth: float, z: float, k_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log k, log of P_2D,L W_CIC): the spectrum before the taper, interpolated by power_2d."""
+    k, p = projected_power_table(depth, z, k_max)
+    return np.log(k), np.log(p * cic_window(k))
+
+
 def power_2d(depth: float, k_max: float, z: float, beta: float):
     """The callable P_L(k, z) of the module docstring."""
-    k0, p0 = projected_power_table(float(depth), float(z), float(k_max))
-    lk, lp = np.log(k0), np.log(p0)
+    lk, lp = model_power_table(float(depth), float(z), float(k_max))
 
     def pk(k: np.ndarray) -> np.ndarray:
         return np.exp(np.interp(np.log(k), lk, lp)) * taper(k, beta)
@@ -129,7 +149,7 @@ class LognormalSynth:
             # powerbox warns when it zeroes a few slightly negative modes of the Gaussian
             # power (|mode| < 1e-3 of the largest); it raises ValueError if the field is
             # not realisable at all, which the calibration treats as "too much variance".
-            # With halofit and the calibrated taper no mode is negative (docs/mock.md).
+            # With this model no mode is negative on grids of 64 to 2048 (docs/mock.md).
             warnings.simplefilter("ignore")
             self.amplitude = np.sqrt(self.box.gaussian_power_array())
 
