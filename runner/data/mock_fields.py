@@ -149,7 +149,8 @@ class LognormalSynth:
             # powerbox warns when it zeroes a few slightly negative modes of the Gaussian
             # power (|mode| < 1e-3 of the largest); it raises ValueError if the field is
             # not realisable at all, which the calibration treats as "too much variance".
-            # With this model no mode is negative on grids of 64 to 2048 (docs/mock.md).
+            # With this model only corner modes beyond ~15 h/Mpc are, carrying < 1e-3 of the
+            # Gaussian power (docs/mock.md).
             warnings.simplefilter("ignore")
             self.amplitude = np.sqrt(self.box.gaussian_power_array())
 
