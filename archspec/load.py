@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from archspec import semantics
+from archspec import compose, semantics
 from archspec.errors import Problem, SpecError, did_you_mean, one_of
 from archspec.evolve import change_for, upgrade_data
 from archspec.spec import ROW_COLUMNS, BlockRow, LayerRow, Network, Part, Spec
@@ -66,8 +66,12 @@ def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec 
         doc = parse(text)
     except YamlProblems as exc:
         return None, [p.at(filename, p.line, p.col) for p in exc.problems]
+    composed, problems = compose.resolve(doc, filename)  # `extends:` (archspec.compose)
+    if composed is None:
+        return None, _place(problems, doc, filename, {})
+    doc = composed
     origins: dict[tuple, str] = {}
-    problems = list(doc.problems) + _apply_overrides(doc, overrides, origins)
+    problems += list(doc.problems) + _apply_overrides(doc, overrides, origins)
     if doc.data is None:
         problems.append(Problem("empty", (), "expected a mapping with keys archspec, name and model; found an empty document",
                                 "start from specs/quickstart.yaml"))
@@ -393,8 +397,8 @@ def _first_model(tp: Any) -> type[BaseModel] | None:
 def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: dict[tuple, str]) -> list[Problem]:
     placed = []
     for p in problems:
-        if p.line is not None:  # placed already: a YAML problem, or one from an override
-            placed.append(p if p.line == 0 else p.at(filename, p.line, p.col))
+        if p.line is not None:  # placed already: a YAML problem, one from an override, or one in a base file
+            placed.append(p if p.line == 0 or p.file != Problem.file else p.at(filename, p.line, p.col))
             continue
         where = _position_path(p.loc, doc.data)
         origin = next((label for path, label in origins.items()  # at or inside what an override set, or above it
@@ -402,9 +406,8 @@ def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: d
         if origin is not None:
             placed.append(p.at(origin, 0, 0))
             continue
-        line, col = doc.position(where, key=p.code in _NAME_CODES)
-        placed.append(p.at(filename, line, col))
-    return placed
+        placed.append(p.at(*doc.locate(where, key=p.code in _NAME_CODES, file=filename)))
+    return compose.inherited(placed, filename)
 
 
 # --- dumping and hashing --------------------------------------------------------------------
