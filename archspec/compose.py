@@ -37,7 +37,7 @@ from archspec.yamlpos import Document, YamlProblems, parse
 
 MAX_CHAIN = 16  # bases above bases; more is a mistake (or a cycle through different spellings)
 MAX_BYTES = 2_000_000  # as archspec.load's limit for one spec file
-_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _OWN_KEYS = ("name", "description")  # what a file says about itself: never inherited
 
 
@@ -137,7 +137,7 @@ def _read(label: str, where: Where, problems: list[Problem]) -> Node | None:
 def _name_after_file(base: Node, file: str, ext: Node) -> None:
     """A spec that extends another is named after its file unless it says otherwise."""
     stem = Path(file).stem
-    if _NAME.match(stem):
+    if NAME.match(stem):
         at = ext.key_at or ext.at
         base.value["name"] = Node(stem, at, at)
 

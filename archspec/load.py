@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from archspec import compose, semantics
+from archspec import compose, scale, semantics
 from archspec.errors import Problem, SpecError, did_you_mean, one_of
 from archspec.evolve import change_for, upgrade_data
 from archspec.spec import ROW_COLUMNS, BlockRow, LayerRow, Network, Part, Spec
@@ -88,7 +88,9 @@ def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec 
         return None, _place(problems, doc, filename, origins)
     if problems:
         return None, _place(problems, doc, filename, origins)
-    problems.extend(check_spec(spec))
+    spec, problems = scale.scaled(spec)  # model.scale, before the shapes are checked
+    if spec is not None:
+        problems.extend(check_spec(spec))
     return (spec if not problems else None), _place(problems, doc, filename, origins)
 
 
@@ -110,7 +112,8 @@ def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError([p.at(label, 0, 0) for p in _from_pydantic(exc, data)]) from None
-    problems = check_spec(spec)
+    spec, problems = scale.scaled(spec)
+    problems = problems or check_spec(spec)
     if problems:
         raise SpecError([p.at(label, 0, 0) for p in problems])
     return spec, notes
@@ -429,11 +432,16 @@ class _FlowList(list):
     """A list the dumper writes on one line, as tables are written by hand."""
 
 
+class _FlowRow(_FlowList):
+    """A table row: one line each, the table itself a block list (one row a line)."""
+
+
 class _SpecDumper(yaml.SafeDumper):
     pass
 
 
-_SpecDumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+for _flow in (_FlowList, _FlowRow):
+    _SpecDumper.add_representer(_flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
 def _compact(data: Any) -> Any:
@@ -450,7 +458,7 @@ def _compact(data: Any) -> Any:
         return int(data)  # pseudo-epochs read 8, not 8.0; loading turns them back into floats
     if isinstance(data, list):
         items = [_compact(v) for v in data]
-        flat = all(not isinstance(v, (dict, list)) or isinstance(v, _FlowList) for v in items)
+        flat = all(not isinstance(v, (dict, list)) or (isinstance(v, _FlowList) and not isinstance(v, _FlowRow)) for v in items)
         return _FlowList(items) if flat else items
     return data
 
@@ -463,7 +471,14 @@ def _row_as_list(row: dict) -> Any:
         columns.pop()
     if None in columns:  # a gap in the columns cannot be written as a list
         return {k: _compact(v) for k, v in row.items() if v is not None}
-    return _FlowList(columns)
+    return _FlowRow(columns)
+
+
+def dump_resolved(spec: Spec) -> str:
+    """:func:`dump` with the spec's hash on its second line: a run folder's ``spec.yaml``, and
+    what ``archspec show --resolved`` prints."""
+    head, _, body = dump(spec).partition("\n")
+    return f"{head}\n# spec_hash: {spec_hash(spec)}\n{body}"
 
 
 def spec_hash(spec: Spec) -> str:
