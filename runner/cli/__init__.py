@@ -18,6 +18,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
 }
 
+# The top-level modules of pyproject's `runner` extra (tests/test_precommit.py keeps them equal).
+RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "colossus")
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
@@ -29,7 +32,14 @@ def main(argv: list[str] | None = None) -> int:
         if name == chosen:
             importlib.import_module(module_name).add_arguments(p)
     args = parser.parse_args(argv)
-    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    try:
+        module = importlib.import_module(SUBCOMMANDS[args.command][0])
+    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language without torch
+        if exc.name not in RUNNER_EXTRA:
+            raise
+        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
+        return 2
+    return module.run(args)
 
 
 if __name__ == "__main__":
