@@ -23,6 +23,16 @@ RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "col
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language, no torch
+        if (exc.name or "").split(".")[0] not in RUNNER_EXTRA:
+            raise
+        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -32,14 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         if name == chosen:
             importlib.import_module(module_name).add_arguments(p)
     args = parser.parse_args(argv)
-    try:
-        module = importlib.import_module(SUBCOMMANDS[args.command][0])
-    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language without torch
-        if exc.name not in RUNNER_EXTRA:
-            raise
-        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
-        return 2
-    return module.run(args)
+    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
 
 
 if __name__ == "__main__":
