@@ -75,11 +75,11 @@ def _add_set(p: argparse.ArgumentParser, note: str = "repeatable") -> None:
                    help=f"override a value, e.g. --set training.samples=2000 ({note}; repeatable)")
 
 
-def _load_or_report(path: str, overrides: Sequence[str] = ()):
+def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True):
     """The spec, or (None, exit status) after printing why not. A run folder stands for its spec.yaml."""
     try:
         if os.path.isdir(path):
-            return _load_run(Path(path), overrides), EXIT_OK
+            return _load_run(Path(path), overrides, notes), EXIT_OK
         return load(path, overrides), EXIT_OK
     except FileNotFoundError as exc:
         print(f"archspec: error: {exc}", file=sys.stderr)
@@ -89,14 +89,14 @@ def _load_or_report(path: str, overrides: Sequence[str] = ()):
         return None, EXIT_INVALID
 
 
-def _load_run(folder: Path, overrides: Sequence[str]):
+def _load_run(folder: Path, overrides: Sequence[str], say_notes: bool = True):
     """The spec a run folder saved, read under today's language (archspec.evolve)."""
     path = folder / RUN_SPEC
     if not path.is_file():
         raise FileNotFoundError(f"{folder} is a folder without {RUN_SPEC}: not a run folder")
     text = path.read_text(encoding="utf-8")
     data, notes = upgrade_data(yaml.safe_load(text), label=str(path))
-    for note in notes:
+    for note in notes if say_notes else ():
         print(note, file=sys.stderr)
     return loads(yaml.safe_dump(data, sort_keys=False) if notes else text, filename=str(path), overrides=overrides)
 
@@ -138,7 +138,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     old, code_old = _load_or_report(args.old)
-    new, code_new = _load_or_report(args.new or args.old, args.overrides)
+    new, code_new = _load_or_report(args.new or args.old, args.overrides, notes=args.new is not None)
     if old is None or new is None:
         return EXIT_USAGE  # diff(1)'s "trouble": 1 means only that the two differ
     lines = report(old, new, to_data(old), to_data(new))
