@@ -128,6 +128,8 @@ def _step(node: Node | None, path: tuple, step: Any, last: bool, op: str) -> tup
         return step, None
     value = node.value
     if isinstance(value, dict):
+        if isinstance(step, int) and _is_row(path) and step < len(ROW_COLUMNS):
+            step = ROW_COLUMNS[step]  # a row written as a mapping: a cell by position is its column
         if isinstance(step, int):
             raise _Stop(f"the base has a mapping here, so [{step}] names nothing in it; expected a key", f"one of {one_of(map(str, value))}")
         if step in value:
