@@ -70,9 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_set(p: argparse.ArgumentParser, note: str = "repeatable") -> None:
+def _add_set(p: argparse.ArgumentParser, note: str = "") -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
-                   help=f"override a value, e.g. --set training.samples=2000 ({note}; repeatable)")
+                   help=f"override a value, e.g. --set training.samples=2000 ({note + '; ' if note else ''}repeatable)")
 
 
 def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True):

@@ -69,7 +69,7 @@ def test_quickstart_variant_trains(path, tmp_path):
 
     spec = archspec.load(path, ["training.log_every=8"])  # a record per step or so
     out = tmp_path / spec.name
-    assert train(spec, out, quiet=True, evaluate=False, max_samples=24) == 0
+    assert train(spec, out, quiet=True, evaluate=False, max_samples=16) == 0
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert records and all(r["elbo"] == r["elbo"] for r in records)  # no NaN
     saved = (out / "spec.yaml").read_text()
