@@ -20,8 +20,21 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("runner.cli.compare", "a table and a figure of runs (or sweeps) side by side"),
 }
 
+# The top-level modules of pyproject's `runner` extra (tests/test_precommit.py keeps them equal).
+RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "colossus")
+
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language, no torch
+        if (exc.name or "").split(".")[0] not in RUNNER_EXTRA:
+            raise
+        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
