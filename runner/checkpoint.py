@@ -8,6 +8,7 @@ crash leaves either the old file or the new one. Reading always uses
 """
 from __future__ import annotations
 
+import io
 import platform
 import random
 import re
@@ -65,7 +66,11 @@ def save(run_dir: Path, state: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}")
     path = run_dir / checkpoint_name(int(state[KEY_SAMPLES]))
-    write_atomic(path, lambda f: torch.save(state, f))
+    # Serialised in memory first: torch.save writing straight to a full disk fails with an
+    # opaque RuntimeError from its zip writer, a plain write with the OSError that says why.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
     write_atomic(run_dir / LATEST, lambda f: f.write(path.name.encode() + b"\n"))
     return path
 

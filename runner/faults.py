@@ -52,6 +52,11 @@ def parse(text: str) -> list[Fault]:
 _counts: dict[Fault, int] = {}
 
 
+def reset() -> None:
+    """Start counting afresh (for tests that run several commands in one process)."""
+    _counts.clear()
+
+
 def reached(point: str, path: str | os.PathLike) -> None:
     """Called at a fault point for ``path``: does what ``ARCHSPEC_FAULTS`` asks there, if anything."""
     text = os.environ.get(ENV)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from runner import checkpoint as ck
@@ -32,6 +33,7 @@ def test_two_gloo_processes_then_resume_on_one(tiny, tmp_path):
     assert all(torch.isfinite(v).all() for v in final[ck.KEY_MODEL].values() if v.is_floating_point())
 
 
+@pytest.mark.slow
 def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(tiny, tmp_path):
     """Every process's random state is in the checkpoint: rank 1's latent noise continues where it stopped."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -199,7 +199,7 @@ class Metrics:
         written = []
         for (record, _), row in zip(self._pending, values):
             record = {**record, **{k: _finite(v) for k, v in zip(self.terms, row)}}
-            self._file.write(json.dumps(record) + "\n")
+            self._write(json.dumps(record) + "\n")
             if self._tb is not None:
                 for k in self.terms:
                     if record[k] is not None:
@@ -207,10 +207,20 @@ class Metrics:
                 if record["split"] == "train":
                     self._tb.add_scalar("train/lr", record["lr"], record["sample"])
             written.append(record)
-        self._file.flush()
+        self._write("")
         self._pending.clear()
         self.records.extend(written)
         return written
+
+    def _write(self, text: str) -> None:
+        """Append ``text`` (flush the file when empty); a refused write names metrics.jsonl."""
+        try:
+            if text:
+                self._file.write(text)
+            else:
+                self._file.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
 
     def sync(self) -> None:
         """Make what was written durable (before a checkpoint that follows these records)."""
