@@ -351,6 +351,10 @@ class Recipe(RunFolder, Recovery, TrainingState):
             except OSError:  # the disk that refused a write refuses this one too; already reported
                 pass
         self.lock.release()
+        if self.data is None:  # the store this run opened: closed, so that the file is free again
+            for split in (getattr(self, "train_data", None), getattr(self, "test_data", None)):
+                if hasattr(getattr(split, "store", None), "close"):
+                    split.store.close()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
 
