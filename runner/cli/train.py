@@ -68,14 +68,14 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 1
     from runner.data.layout import DataError
-    from runner.runtime import RunError
+    from runner.runtime import RunError, child
     from runner.train.options import RunOptions
     from runner.train.recipe import train  # torch is imported here, not for --help
 
     options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet,
                          keep_last=args.keep_last, keep_every=args.keep_every, on_nonfinite=args.on_nonfinite)
     try:
-        return train(spec, out=args.out or f"runs/{spec.name}", options=options, max_samples=args.max_samples,
+        return train(spec, out=args.out or child("runs", spec.name), options=options, max_samples=args.max_samples,
                      resume=args.resume, accept_data_change=args.accept_data_change, command=sys.argv)
     except (RunError, DataError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
