@@ -22,6 +22,7 @@ from runner.data.layout import DataError
 from runner.data.open import store_path
 from runner.data.write import StoreWriter
 from runner.train.retention import prune, retained
+from tests.readme import quoted
 
 ARGS = ["--set", "training.samples=72", "--set", "training.checkpoint.every=24", "--no-eval", "--quiet", "--device", "cpu"]
 
@@ -53,6 +54,7 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_and_the_previous_one_stays_vali
     line = one_error_line(capsys.readouterr().err)
     assert f"cannot write {run / 'checkpoint-48.pt'}: No space left on device (free some space)" in line
     assert "the last checkpoint, checkpoint-24.pt, is intact" in line and line.endswith(f"--out {run} --resume")
+    assert quoted("runner: error: cannot write").fullmatch(line)  # as the README quotes it
     assert (run / ck.LATEST).read_text().strip() == "checkpoint-24.pt" and ck.read(run / "checkpoint-24.pt")
     assert sorted(p.name for p in run.glob("*.pt")) == ["checkpoint-24.pt"] and not list(run.rglob(".*.tmp"))
     fault("")

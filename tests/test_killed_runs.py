@@ -17,6 +17,7 @@ import pytest
 
 from runner import checkpoint as ck
 from runner.runtime import remove_stale_temporaries, temp_path
+from tests.readme import quoted, tested_in
 from tests.test_train import assert_same_state
 
 # 160 samples in 30 steps (batches of 4 to 80 samples, then of 8), a checkpoint at 32, 64, 96, 128 and 160
@@ -130,3 +131,27 @@ def test_killed_inside_an_evaluation_redoes_it_on_resume(tiny, tmp_path):
     assert out.returncode == 0, out.stderr
     assert json.loads((run / "eval" / "32" / "summary.json").read_text())["provenance"]["samples_seen"] == 32
     assert (run / "eval" / "44" / "summary.json").is_file() and temporaries(run) == []
+
+
+def test_a_second_process_training_into_the_same_folder_is_refused(tiny, tmp_path):
+    import archspec
+    from runner.runtime import RunError
+    from runner.train.recipe import train
+    from runner.train.runlog import RunLock
+
+    run = tmp_path / "run"
+    run.mkdir()
+    lock = RunLock(run)
+    lock.acquire()  # as a first process training there holds it
+    try:
+        with pytest.raises(RunError, match=rf"{run} is in use by another runner process \(pid {os.getpid()}\)") as err:
+            train(archspec.load(tiny, ["training.samples=8"]), run, quiet=True, evaluate=False)
+        assert quoted("runner: error: … is in use").fullmatch(f"runner: error: {err.value}")
+    finally:
+        lock.release()
+    assert train(archspec.load(tiny, ["training.samples=8"]), run, resume=True, quiet=True, evaluate=False) == 0
+
+
+def test_the_readme_section_names_tests_that_exist():
+    named = tested_in()
+    assert len(named) >= 8 and all((Path(__file__).parent / Path(n).name).is_file() for n in named), named

@@ -18,6 +18,7 @@ from runner.kinds import cvae
 from runner.train.guard import GRAD, FiniteWatch
 from runner.train.recipe import train
 from runner.train.recovery import NonFiniteError
+from tests.readme import quoted
 
 # The tiny spec's schedule: batches of 4 up to 80 samples, so step k (from 1) trains samples 4(k-1) to 4k.
 OVERRIDES = ["training.samples=120", "training.checkpoint.every=24", "training.evaluation.every=24", "training.log_every=12"]
@@ -71,6 +72,7 @@ def test_a_nan_loss_stops_the_run_naming_step_samples_and_term(tiny, tmp_path, m
     text = str(err.value)
     assert "step 10 (samples 36 to 40)" in text and "the log-likelihood is nan" in text, text
     assert "checkpoint-24.pt" in text and "--on-nonfinite rollback" in text and "\n" not in text
+    assert quoted("runner: error: non-finite").fullmatch(f"runner: error: {text}")  # as the README quotes it
     assert [p.name for p in ck.candidates(run)] == ["checkpoint-24.pt"]  # nothing written after the NaN
     assert (run / ck.LATEST).read_text().strip() == "checkpoint-24.pt"
 

@@ -20,6 +20,7 @@ from runner import checkpoint as ck
 from runner.cli import main as runner_main
 from runner.runtime import child
 from runner.train.retention import prune
+from tests.readme import quoted
 from tests.spec_texts import BASE, locate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,6 +151,7 @@ def test_commands_given_a_tampered_checkpoint_exit_1_without_running_it(tiny, tm
     assert runner_main(["train", str(tiny), "--out", str(run), "--resume", "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" not in err and err.count("runner: error:") == 3 and not sentinel.exists()
+    assert quoted("runner: error: cannot resume: no usable").search(err)  # as the README quotes it
 
 
 def test_the_code_never_unpickles_evaluates_or_imports_by_name():

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import importlib.util
 import io
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -298,3 +301,22 @@ def test_ten_thousand_wrong_specs(m):
 def test_every_shipped_spec_is_a_source():
     assert {"specs/paper_cvae.yaml", "specs/quickstart.yaml", "specs/regression.yaml", "specs/variants/free_latent.yaml",
             "examples/seed_as_printed.yaml", "examples/typos.yaml"} <= set(SOURCES)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is not installed (pip install atheris)")
+def test_the_atheris_target_runs_for_a_bounded_time(tmp_path):
+    out = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_spec.py"), "-max_total_time=10", "-rss_limit_mb=4096",
+                          f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0 and "Done" in out.stderr, out.stderr[-2000:]
+    assert not list(tmp_path.glob("crash-*"))
+
+
+def test_found_by_fuzzing_blocks_that_are_not_a_mapping_with_an_unknown_layer():
+    """`model.blocks: 3` beside a misspelt layer crashed the name checks with a TypeError."""
+    from tests.spec_texts import BASE
+
+    text = BASE.replace("  blocks:\n    Res:", "  blocks: 3\n  unused:\n    Res:").replace("[Conv, 4/8, 4, 2", "[Cnv, 4/8, 4, 2", 1)
+    with pytest.raises(SpecError) as err:
+        archspec.loads(text, filename="t.yaml")
+    codes = {p.code for p in err.value.problems}
+    assert {"dict_type", "unknown_layer"} <= codes, codes

@@ -57,8 +57,9 @@ def check_output(path: Path, force: bool, error_cls: type[Exception] = DataError
 
 
 def check_free_space(path: Path, nbytes: int, error_cls: type[Exception] = DataError) -> None:
-    """Refuse up front a file of about ``nbytes`` that its folder has no room for: HDF5 hitting
-    a full disk mid-write fails late, with a crash at exit (h5py 3 on Linux, tested)."""
+    """Refuse up front a file of about ``nbytes`` that its folder has no room for: HDF5 hitting a
+    full disk mid-write fails late, and h5py 3.16 (HDF5 2.0) then crashed at exit (a segfault,
+    seen on a full tmpfs)."""
     free = shutil.disk_usage(Path(path).parent).free
     if free < nbytes:
         raise error_cls(f"{Path(path).name}: needs about {nbytes / 2**20:,.1f} MiB, but {Path(path).parent} has "
