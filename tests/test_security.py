@@ -174,3 +174,11 @@ def test_the_code_never_unpickles_evaluates_or_imports_by_name():
             if name == "importlib.import_module" and rel not in fixed_tables:
                 found.append(f"{rel}: importlib.import_module")
     assert found == []
+
+
+@given(st.lists(st.text(max_size=20), min_size=1, max_size=4))
+def test_a_sweep_folder_named_after_any_settings_stays_in_the_sweep(parts):
+    from runner.experiments.sweep import folder_name
+
+    name = folder_name(parts)
+    assert child(Path("/srv/sweep"), name).parent == Path("/srv/sweep")  # never raises: one plain name

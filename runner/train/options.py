@@ -29,6 +29,7 @@ class RunOptions(BaseModel):
     data_on_device: bool = Field(False, description="hold both splits on the training device and assemble batches there")
     evaluate: bool = Field(True, description="spectra and figures of every checkpoint into <run>/eval/<samples>/")
     quiet: bool = Field(False, description="no progress bar and no notes; warnings and the final line only")
+    label: str | None = Field(None, max_length=200, description="the run's name in figure titles (default: the spec's name)")
     keep_last: int = Field(3, ge=0, description="checkpoints (and eval/<N>/ folders) kept: the newest this many; 0 keeps all")
     keep_every: int = Field(5, ge=0, description="also keep every this-many-th checkpoint (and its eval/<N>/); 0: none")
     on_nonfinite: Literal["stop", "rollback"] = Field(
