@@ -15,6 +15,6 @@ def quoted(start: str) -> re.Pattern:
     return re.compile(".*?".join(re.escape(part) for part in found[0].split("…")), re.S)
 
 
-def tested_in() -> list[str]:
+def named_test_files() -> list[str]:
     """The test files the section names."""
     return sorted(set(re.findall(r"`(tests/test_\w+\.py)`", SECTION)))

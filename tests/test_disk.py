@@ -24,7 +24,7 @@ from runner.data.write import StoreWriter
 from runner.train.retention import prune, retained
 from tests.readme import quoted
 
-ARGS = ["--set", "training.samples=72", "--set", "training.checkpoint.every=24", "--no-eval", "--quiet", "--device", "cpu"]
+ARGS = ["--set", "training.samples=24", "--set", "training.checkpoint.every=8", "--no-eval", "--quiet", "--device", "cpu"]
 
 
 @pytest.fixture
@@ -52,14 +52,14 @@ def test_a_full_disk_at_a_checkpoint_is_one_line_and_the_previous_one_stays_vali
     fault("write:checkpoint-*.pt:2:enospc")
     assert train_cli(tiny, run) == 1
     line = one_error_line(capsys.readouterr().err)
-    assert f"cannot write {run / 'checkpoint-48.pt'}: No space left on device (free some space)" in line
-    assert "the last checkpoint, checkpoint-24.pt, is intact" in line and line.endswith(f"--out {run} --resume")
+    assert f"cannot write {run / 'checkpoint-16.pt'}: No space left on device (free some space)" in line
+    assert "the last checkpoint, checkpoint-8.pt, is intact" in line and line.endswith(f"--out {run} --resume")
     assert quoted("runner: error: cannot write").fullmatch(line)  # as the README quotes it
-    assert (run / ck.LATEST).read_text().strip() == "checkpoint-24.pt" and ck.read(run / "checkpoint-24.pt")
-    assert sorted(p.name for p in run.glob("*.pt")) == ["checkpoint-24.pt"] and not list(run.rglob(".*.tmp"))
+    assert (run / ck.LATEST).read_text().strip() == "checkpoint-8.pt" and ck.read(run / "checkpoint-8.pt")
+    assert sorted(p.name for p in run.glob("*.pt")) == ["checkpoint-8.pt"] and not list(run.rglob(".*.tmp"))
     fault("")
     assert train_cli(tiny, run, "--resume") == 0  # once there is room, the run goes on
-    assert ck.candidates(run)[0].name == "checkpoint-72.pt"
+    assert ck.candidates(run)[0].name == "checkpoint-24.pt"
 
 
 def test_a_read_only_run_folder_is_one_line(tiny, tmp_path, fault, capsys):
@@ -79,7 +79,7 @@ def test_a_file_size_limit_hit_by_a_real_write_is_one_line(tiny, tmp_path):
                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
     assert out.returncode == 1, out.stderr
     line = one_error_line(out.stderr)
-    assert "checkpoint-24.pt: File too large" in line and "no checkpoint was written" in line
+    assert "checkpoint-8.pt: File too large" in line and "no checkpoint was written" in line
     assert not list((tmp_path / "run").rglob(".*.tmp")) and not list((tmp_path / "run").glob("*.pt"))
 
 
@@ -109,9 +109,9 @@ def test_a_really_full_and_then_read_only_filesystem(tiny, tmp_path):
     assert first.startswith("1") and second.startswith("1"), out.stdout + out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("runner: error:")]
     assert len(errors) == 2 and "Traceback" not in out.stderr, out.stderr
-    assert "No space left on device" in errors[0] and "checkpoint-48.pt, is intact" in errors[0]
+    assert "No space left on device" in errors[0] and "checkpoint-16.pt, is intact" in errors[0]
     assert "Read-only file system" in errors[1]
-    assert "checkpoint-48.pt" in first and ".tmp" not in first
+    assert "checkpoint-16.pt" in first and ".tmp" not in first
 
 
 def test_a_store_that_cannot_fit_is_refused_before_writing(tmp_path, monkeypatch):
@@ -174,6 +174,6 @@ def test_prune_deletes_old_checkpoints_and_their_evaluations_but_nothing_else(tm
 
 def test_a_run_keeps_what_its_retention_options_say(tiny, tmp_path, capsys):
     run = tmp_path / "run"
-    assert train_cli(tiny, run, "--set", "training.samples=120", "--keep-last", "2", "--keep-every", "2") == 0
-    assert sorted(int(p.name[11:-3]) for p in run.glob("checkpoint-*.pt")) == [48, 96, 120]
+    assert train_cli(tiny, run, "--set", "training.samples=40", "--keep-last", "2", "--keep-every", "2") == 0
+    assert sorted(int(p.name[11:-3]) for p in run.glob("checkpoint-*.pt")) == [16, 32, 40]  # of 8, 16, 24, 32, 40
     assert '"keep_last": 2' in (run / "options.json").read_text()

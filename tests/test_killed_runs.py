@@ -17,7 +17,7 @@ import pytest
 
 from runner import checkpoint as ck
 from runner.runtime import remove_stale_temporaries, temp_path
-from tests.readme import quoted, tested_in
+from tests.readme import named_test_files, quoted
 from tests.test_train import assert_same_state
 
 # 160 samples in 30 steps (batches of 4 to 80 samples, then of 8), a checkpoint at 32, 64, 96, 128 and 160
@@ -153,5 +153,5 @@ def test_a_second_process_training_into_the_same_folder_is_refused(tiny, tmp_pat
 
 
 def test_the_readme_section_names_tests_that_exist():
-    named = tested_in()
+    named = named_test_files()
     assert len(named) >= 8 and all((Path(__file__).parent / Path(n).name).is_file() for n in named), named

@@ -20,8 +20,9 @@ from runner.train.recipe import train
 from runner.train.recovery import NonFiniteError
 from tests.readme import quoted
 
-# The tiny spec's schedule: batches of 4 up to 80 samples, so step k (from 1) trains samples 4(k-1) to 4k.
-OVERRIDES = ["training.samples=120", "training.checkpoint.every=24", "training.evaluation.every=24", "training.log_every=12"]
+# The tiny spec's schedule: batches of 4 up to 80 samples, so step k (from 1) trains samples 4(k-1) to 4k;
+# checkpoints at 12, 24, 36 and 48.
+OVERRIDES = ["training.samples=48", "training.checkpoint.every=12", "training.evaluation.every=12", "training.log_every=6"]
 
 
 class InfGradient(torch.autograd.Function):
@@ -65,48 +66,48 @@ def records(run: Path) -> list[dict]:
 
 
 def test_a_nan_loss_stops_the_run_naming_step_samples_and_term(tiny, tmp_path, monkeypatch):
-    inject(monkeypatch, {10})
+    inject(monkeypatch, {5})
     run = tmp_path / "run"
     with pytest.raises(NonFiniteError) as err:
         run_tiny(tiny, run, command=["runner", "train", str(tiny), "--out", str(run)])
     text = str(err.value)
-    assert "step 10 (samples 36 to 40)" in text and "the log-likelihood is nan" in text, text
-    assert "checkpoint-24.pt" in text and "--on-nonfinite rollback" in text and "\n" not in text
+    assert "step 5 (samples 16 to 20)" in text and "the log-likelihood is nan" in text, text
+    assert "checkpoint-12.pt" in text and "--on-nonfinite rollback" in text and "\n" not in text
     assert quoted("runner: error: non-finite").fullmatch(f"runner: error: {text}")  # as the README quotes it
-    assert [p.name for p in ck.candidates(run)] == ["checkpoint-24.pt"]  # nothing written after the NaN
-    assert (run / ck.LATEST).read_text().strip() == "checkpoint-24.pt"
+    assert [p.name for p in ck.candidates(run)] == ["checkpoint-12.pt"]  # nothing written after the NaN
+    assert (run / ck.LATEST).read_text().strip() == "checkpoint-12.pt"
 
 
 def test_an_infinite_gradient_with_a_finite_loss_is_named_as_such(tiny, tmp_path, monkeypatch):
-    inject(monkeypatch, {7}, how="inf-gradient")
-    with pytest.raises(NonFiniteError, match=r"step 7 \(samples 24 to 28\): the gradient norm is (inf|nan) "
+    inject(monkeypatch, {4}, how="inf-gradient")
+    with pytest.raises(NonFiniteError, match=r"step 4 \(samples 12 to 16\): the gradient norm is (inf|nan) "
                                              r"\(ELBO -?[0-9.e+]+, log-likelihood -?[0-9.e+]+, KL [0-9.e+-]+\)"):
         run_tiny(tiny, tmp_path / "run")
-    assert [p.name for p in ck.candidates(tmp_path / "run")] == ["checkpoint-24.pt"]
+    assert [p.name for p in ck.candidates(tmp_path / "run")] == ["checkpoint-12.pt"]
 
 
 def test_rollback_retrains_from_the_last_good_checkpoint_with_half_the_lr(tiny, tmp_path, monkeypatch, capsys):
-    calls = inject(monkeypatch, {10})  # the 10th training call only: the retrained step 10 is clean
+    calls = inject(monkeypatch, {5})  # the 5th training call only: the retrained step 5 is clean
     run = tmp_path / "run"
     assert run_tiny(tiny, run, on_nonfinite="rollback") == 0
     err = capsys.readouterr().err
-    assert "step 10 (samples 36 to 40)" in err and "rolling back to checkpoint-24.pt (24 samples)" in err
+    assert "step 5 (samples 16 to 20)" in err and "rolling back to checkpoint-12.pt (12 samples)" in err
     assert "learning rate x 0.5" in err
-    assert len(calls) > 30  # steps 7 to 10 (and whatever ran before the fault was read) were trained again
-    final = ck.read(run / "checkpoint-120.pt")
+    assert len(calls) > 12  # steps 4 and 5 (and whatever ran before the fault was read) were trained again
+    final = ck.read(run / "checkpoint-48.pt")
     assert final[ck.KEY_LR_SCALE] == 0.5 and not ck.nonfinite_entries(final[ck.KEY_MODEL])
     rs = records(run)
     assert len({(r["sample"], r["split"]) for r in rs}) == len(rs)  # no record of the abandoned stretch is left
     assert all(r[k] is not None for r in rs for k in ("elbo", "loglik", "kl"))
     train_lr = {r["sample"]: r["lr"] for r in rs if r["split"] == "train"}
-    assert train_lr[24] == 3e-3 and train_lr[36] == 1.5e-3  # the spec's lr before the rollback, half after it
+    assert train_lr[12] == 3e-3 and train_lr[20] == 1.5e-3  # the spec's lr before the rollback, half after it
 
 
 def test_rollbacks_that_do_not_help_stop_the_run(tiny, tmp_path, monkeypatch):
-    inject(monkeypatch, set(range(10, 10_000)))  # every step from the 10th on
+    inject(monkeypatch, set(range(5, 10_000)))  # every step from the 5th on
     with pytest.raises(NonFiniteError, match=r"3 rollback\(s\) with a lower learning rate did not help"):
         run_tiny(tiny, tmp_path / "run", on_nonfinite="rollback")
-    assert ck.read(tmp_path / "run" / "checkpoint-24.pt")[ck.KEY_LR_SCALE] == 1.0
+    assert ck.read(tmp_path / "run" / "checkpoint-12.pt")[ck.KEY_LR_SCALE] == 1.0
 
 
 def test_a_checkpoint_with_nan_weights_is_refused_and_the_previous_one_used(tmp_path):
