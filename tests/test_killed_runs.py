@@ -155,3 +155,14 @@ def test_a_second_process_training_into_the_same_folder_is_refused(tiny, tmp_pat
 def test_the_readme_section_names_tests_that_exist():
     named = named_test_files()
     assert len(named) >= 8 and all((Path(__file__).parent / Path(n).name).is_file() for n in named), named
+
+
+def test_a_mock_generation_killed_mid_way_leaves_nothing_behind_the_next_one(tmp_path):
+    from runner.data.mock import ensure_mock_store
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    half = tmp_path / f".mock-xyz.h5.{dead.pid}.tmp"
+    half.write_bytes(b"\x89HDF half a store")
+    ensure_mock_store(tmp_path, grid=32, slices=2, redshifts=(0.0,))
+    assert not half.exists() and not list(tmp_path.glob(".*.tmp"))
