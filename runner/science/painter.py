@@ -105,6 +105,7 @@ class Painter:
             "spec_name": spec.name,
             "spec_hash": str(state[ck.KEY_SPEC_HASH]),
             "transform_source": source,
+            **({"imported_from": str(state[ck.KEY_IMPORTED].get("source", ""))} if ck.KEY_IMPORTED in state else {}),
         }
         painter = cls(model, spec, transforms, target, provenance)
         painter.test_split = test_split
