@@ -144,7 +144,7 @@ def _which(label: str, n: int, mask: np.ndarray | None = None) -> str:
     return f"{label} (map{'s' if len(index) > 1 else ''} {shown} of {n})"
 
 
-def _span(values: np.ndarray, digits: int = 3) -> str:
+def _span(values: np.ndarray, digits: int = 4) -> str:
     """One number, or 'lo-hi' for several."""
     values = np.atleast_1d(values)
     lo, hi = float(values.min()), float(values.max())
