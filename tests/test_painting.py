@@ -118,8 +118,21 @@ def test_the_default_latent_is_a_prior_draw_and_mean_is_the_priors_mean(painter)
         drawn = painter.model.generator(z=p_mean + torch.randn_like(p_mean) * ((p_logvar / 2).exp() + 1e-7), y=y)
     physical = [painter.transforms["pressure"].inverse(t[0, 0].double().numpy(), z) for t in (at_mean, drawn)]
     np.testing.assert_allclose(painter.paint(dm, z, latent="mean"), physical[0], rtol=1e-5)
-    np.testing.assert_allclose(painter.paint_map(dm, z, seed=3)[0], physical[1], rtol=1e-5)
+    np.testing.assert_allclose(painter.paint_map(dm, z, seed=3), physical[1], rtol=1e-5)
     assert np.abs(physical[0] - physical[1]).max() > 1e-6
+
+
+def test_a_stack_paints_map_by_map_and_names_the_map_that_cannot_be(painter):
+    from runner.science.painter import PaintError, map_seed
+
+    maps = np.stack([_density(1, (40, 40)), _density(2, (40, 40))])
+    stack = painter.paint(maps, [0.0, 1.0], seed=2)
+    np.testing.assert_array_equal(stack[1], painter.paint_map(maps[1], 1.0, seed=map_seed(2, 1)))
+    maps[1, 3, 4] = -5.0
+    with pytest.raises(PaintError, match=r"^map 1 of 2: the dark-matter map reaches -5"):
+        painter.paint(maps, 0.0)
+    with pytest.raises(PaintError, match=r"one per map \(2\)"):
+        painter.paint(maps, [0.0, 0.5, 1.0])
 
 
 def test_store_layout_paints_every_redshift_and_depth(painter, tmp_path):

@@ -42,6 +42,7 @@ def workdir(tmp_path_factory):
     torch.set_num_threads(before)
 
 
+@pytest.mark.filterwarnings("ignore:rescaled")  # the example's last line says it warns
 def test_the_docs_example_runs_and_paints_a_700_pixel_map(workdir, monkeypatch, capsys):
     monkeypatch.chdir(workdir)
     monkeypatch.setenv("ARCHSPEC_CACHE", str(workdir / "cache"))

@@ -252,10 +252,9 @@ def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, inp
         try:
             painted = painter.paint_map(dm if scale is None else dm * scale[j], z, samples=samples, latent=latent,
                                         overlap=overlap, seed=map_seed(seed, first + j), batch_size=batch_size,
-                                        on_batch=on_batch)  # (K, H, W)
+                                        on_batch=on_batch)  # (K, H, W), or (H, W) for one draw
         except PaintError as exc:
             raise PaintError(f"{where}: {exc}") from None
-        painted = painted if samples > 1 else painted[0]
         if samples > 1 and stacked:
             out[:, j] = painted
         elif stacked:

@@ -163,9 +163,12 @@ class Painter:
         out = np.empty((samples, *stack.shape), dtype=np.float32)
         with _bar(self.tiles_per_map(stack.shape, overlap) * len(stack) * samples, progress) as bar:
             for i, (m, zi, scale) in enumerate(zip(stack, zs, check.scale)):
-                out[:, i] = self.paint_map(m * scale if rescale else m, zi, samples=samples, latent=latent,
-                                           overlap=overlap, seed=map_seed(seed, i), batch_size=batch_size,
-                                           on_batch=bar.update)
+                try:
+                    out[:, i] = self.paint_map(m * scale if rescale else m, zi, samples=samples, latent=latent,
+                                               overlap=overlap, seed=map_seed(seed, i), batch_size=batch_size,
+                                               on_batch=bar.update)  # (H, W) broadcasts into (1, H, W)
+                except PaintError as exc:
+                    raise PaintError(f"map {i} of {len(stack)}: {exc}" if maps.ndim == 3 else str(exc)) from None
         out = out if maps.ndim == 3 else out[:, 0]
         return out[0] if samples == 1 else out
 
@@ -222,7 +225,8 @@ class Painter:
     def paint_map(self, dm: np.ndarray, z: float, *, samples: int = 1, latent: str = "sample",
                   overlap: int | None = None, seed: int = 0, batch_size: int = 8,
                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        """Paint one (H, W) map, unchecked units: (samples, H, W) float32 pressure, physical units.
+        """Paint one (H, W) map, units unchecked: float32 pressure in physical units, (H, W) for
+        one draw, (samples, H, W) for several.
 
         ``seed`` seeds the latent draws of this map alone; ``on_batch`` is called with the number
         of tiles of each batch (progress bars). :meth:`paint` is the checked entry point.
@@ -235,7 +239,8 @@ class Painter:
             for _ in range(samples):  # (1, H, W) each: y is (C, H, W)
                 draws.append(paint_tiled(paint, y, tile=self.tile, overlap=overlap, batch_size=batch_size)[0])
         t = np.stack(draws)  # (K, H, W)
-        return self.transforms["pressure"].inverse(t.astype(np.float64), z).astype(np.float32)
+        pressure = self.transforms["pressure"].inverse(t.astype(np.float64), z).astype(np.float32)
+        return pressure if samples > 1 else pressure[0]
 
     def _paint_fn(self, latent: str, on_batch):
         def paint(y: np.ndarray) -> np.ndarray:  # (N, 2, T, T) -> (N, 1, T, T)

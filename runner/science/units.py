@@ -67,7 +67,7 @@ class DarkMatterUnits:
         return full * (self.depth if depth is None else float(depth)) / self.depth
 
     def __str__(self) -> str:
-        source = "as its training data" if self.recorded else "the convention of docs/data.md"
+        source = "at z = 0, as its training data" if self.recorded else "the convention of docs/data.md"
         return (f"dark matter as a projected density scaled so that a {self.depth:g} Mpc/h-deep projection has "
                 f"mean ≈ {self.expected_mean(0.0):.3g} ({source}); a D Mpc/h-deep map has mean ≈ D/{self.depth:g} "
                 f"of that")
