@@ -4,6 +4,7 @@ paints; every key and shape is checked; a tampered model_meta is refused without
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import types
@@ -286,3 +287,38 @@ def test_the_published_statistics_are_the_table_of_docs_data_md():
     rows = re.findall(r"^\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
                       (ROOT / "docs" / "data.md").read_text(), flags=re.M)
     assert {float(r[0]): tuple(float(v) for v in r[1:]) for r in rows} == ORIGINAL_STATS
+
+
+# -- the real published folder, where one is at hand ---------------------------------------------------
+
+REAL = os.environ.get("ARCHSPEC_ORIGINAL_FIDUCIAL")  # the original's trained_models/CVAE/fiducial
+PARAMS = {"Conv2d": ("weight",), "ConvTranspose2d": ("weight",), "PReLU": ("weight",),
+          "BatchNorm2d": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+
+
+def printed_keys(text: str) -> set[str]:
+    """The state-dict keys a printed torch module tree implies (bias=False throughout)."""
+    keys, path = set(), []
+    for line in text.splitlines():
+        match = re.match(r"^(\s*)\((\w+)\): (\w+)\(", line)
+        if not match:
+            continue
+        depth = len(match.group(1)) // 2 - 1
+        path = path[:depth] + [match.group(2)]
+        keys |= {".".join(path + [p]) for p in PARAMS.get(match.group(3), ())}
+    return keys
+
+
+@pytest.mark.skipif(not REAL, reason="ARCHSPEC_ORIGINAL_FIDUCIAL names no folder of the original's published model")
+def test_the_real_published_folder(tmp_path):
+    import archspec
+    from runner.importers.original import _worst_difference, paper_spec
+    from runner.importers.original_model import key_map
+
+    folder = Path(REAL)
+    assert _worst_difference(read_meta(folder / "model_meta").stats, original_stats()) < 1e-5
+    spec = paper_spec()
+    assert printed_keys((folder / "architecture_built.txt").read_text()) == {k for k, _ in key_map(archspec.build(spec), spec)}
+    if (folder / "model_state").is_file():
+        painter = Painter.load(import_original(folder, tmp_path / "run").checkpoint, device="cpu")
+        assert np.all(np.isfinite(painter.paint(_dm(0), 0.0)))

@@ -50,7 +50,8 @@ def test_declaring_the_depth_checks_that_depths_mean_and_warns_of_the_depth():
 
 @pytest.mark.parametrize("mean, needle", [(1070.0, "not its units"), (1 / REFUSE_FACTOR / 2, "not its units"),
                                          (0.0, "must be a positive projected density"),
-                                         (-3.0, "must be a positive projected density")])
+                                         (-3.0, "must be a positive projected density"),
+                                         (float("nan"), "has NaN or infinite values")])
 def test_other_units_are_refused(mean, needle):
     check = check_maps([mean], [0.0], UNITS)
     assert check.error is not None and needle in check.error

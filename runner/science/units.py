@@ -108,8 +108,11 @@ def check_maps(means: Sequence[float], zs: Sequence[float], units: DarkMatterUni
     if abs(depth / units.depth - 1) > 0.05:
         warnings.append(f"the model learnt from {units.depth:g} Mpc/h-deep projections; {label} is {depth:g} Mpc/h "
                         f"deep, which it never saw (sum slices to about {units.depth:g} Mpc/h where you can)")
-    if np.any(~np.isfinite(means)) or np.any(means <= 0):
-        bad = float(means[~(np.isfinite(means) & (means > 0))][0])
+    if not np.all(np.isfinite(means)):
+        return UnitsCheck(np.ones(len(means)), tuple(warnings),
+                          f"{_which(label, len(means), ~np.isfinite(means))} has NaN or infinite values")
+    if np.any(means <= 0):
+        bad = float(means[means <= 0][0])
         return UnitsCheck(np.ones(len(means)), tuple(warnings),
                           f"{label} has mean {bad:.4g}: dark matter must be a positive projected density "
                           f"(1 + δ times the depth's share, not δ); the model expects {units}")
