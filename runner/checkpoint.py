@@ -42,6 +42,8 @@ KEY_WORLD_SIZE = "world_size"  # processes of the run that wrote it (informative
 KEY_TRANSFORMS = "transforms"  # {"dm": ShiftLog.to_config(), "pressure": ...}: painting needs no store
 KEY_RNG_RANKS = "rng_ranks"  # [rng_state() of each process, rank order]; absent in one-process checkpoints
 KEY_LR_SCALE = "lr_scale"  # factor on the schedule's lr after rollbacks (runner.train.guard); absent: 1
+KEY_IMPORTED = "imported"  # {"source", "files": {name: sha256}, ...}: a model trained elsewhere
+# (runner import-original): no optimizer, sampler or RNG state; it paints and evaluates, never resumes
 
 REQUIRED_KEYS = (KEY_FORMAT, KEY_FORMAT_VERSION, KEY_MODEL, KEY_OPTIMIZER, KEY_SAMPLES, KEY_STEP,
                  KEY_SAMPLERS, KEY_RNG, KEY_SPEC, KEY_SPEC_HASH, KEY_VERSIONS)
