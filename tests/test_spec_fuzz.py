@@ -31,11 +31,11 @@ from archspec.cli import main as archspec_main
 from archspec.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = sorted([*ROOT.glob("specs/**/*.yaml"), *ROOT.glob("examples/*.yaml")])
+SHIPPED = sorted([*ROOT.glob("specs/**/*.yaml"), *ROOT.glob("examples/**/*.yaml")])
 SOURCES = {p.relative_to(ROOT).as_posix(): yaml.safe_load(p.read_text()) for p in SHIPPED}
 EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", "1000"))
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-POSITION = re.compile(r"^(mutant\.yaml:\d+:\d+|--set \S.*?): error: ")
+POSITION = re.compile(r"^(\S+\.yaml:\d+:\d+|--set \S.*?): error: ")
 NAMES = ["Conv3D", "torch.nn.Conv2d", "os.system", "__import__", "__class__", "eval", "ReLu", "builtins.exec",
          "x.__class__.__bases__", "../../etc/passwd"]
 
@@ -46,6 +46,15 @@ class Mutant(NamedTuple):
     text: str
     overrides: tuple[str, ...]
     must_fail: bool  # this mutation can never give a valid spec
+
+    def filename(self, root: Path = ROOT) -> str:
+        """Where the mutant stands: beside its source, so that its ``extends:`` finds the same base."""
+        return str((root / self.source).with_name("mutant.yaml"))
+
+
+def pick(draw, items):
+    """One of ``items``, or None when there are none (a spec without rows, a variant of a few keys)."""
+    return draw(st.sampled_from(items)) if items else None
 
 
 # --- where to mutate ---------------------------------------------------------------------------------
@@ -95,10 +104,12 @@ def row_cell(row: Any, column: str, index: int) -> tuple:
 
 
 def delete_key(draw, data):
-    paths = [p for p, _ in nodes(data) if p and isinstance(p[-1], str)]
-    path = draw(st.sampled_from(paths))
+    path = pick(draw, [p for p, _ in nodes(data) if p and isinstance(p[-1], str)])
+    if path is None:
+        return "nothing to delete", False
     del get(data, path[:-1])[path[-1]]
-    return f"delete {path}", path in (("archspec",), ("name",), ("model",), ("model", "kind"), ("model", "networks"))
+    required = path in (("archspec",), ("name",), ("model",), ("model", "kind"), ("model", "networks"))
+    return f"delete {path}", required and "extends" not in data  # a variant takes what it lacks from its base
 
 
 def swap_type(draw, data):
@@ -110,7 +121,9 @@ def swap_type(draw, data):
 
 
 def out_of_range(draw, data):
-    row_path = draw(st.sampled_from(rows(data)))
+    row_path = pick(draw, rows(data))
+    if row_path is None:
+        return "no rows", False
     row = get(data, row_path)
     if isinstance(row, dict) and "block" in row:
         put(data, row_path + ("repeat",), draw(st.sampled_from([0, -1, -10**6])))
@@ -126,7 +139,9 @@ def out_of_range(draw, data):
 
 def wrong_channels(draw, data):
     candidates = [p for p in rows(data) if "channels" in get(data, p) or (isinstance(get(data, p), list) and len(get(data, p)) > 1)]
-    row_path = draw(st.sampled_from(candidates))
+    row_path = pick(draw, candidates)
+    if row_path is None:
+        return "no rows", False
     row = get(data, row_path)
     cell = row_cell(row, "channels", 1)
     c_in, c_out = (int(c) for c in str(get(row, cell)).split("/"))
@@ -137,7 +152,9 @@ def wrong_channels(draw, data):
 
 
 def unknown_name(draw, data):
-    row_path = draw(st.sampled_from(rows(data)))
+    row_path = pick(draw, rows(data))
+    if row_path is None:
+        return "no rows", False
     row, name = get(data, row_path), draw(st.sampled_from(NAMES))
     if isinstance(row, dict) and "block" in row:
         row["block"] = name
@@ -152,8 +169,9 @@ def unknown_name(draw, data):
 
 
 def broken_reference(draw, data):
-    all_parts = parts(data)
-    path = draw(st.sampled_from(all_parts))
+    path = pick(draw, parts(data))
+    if path is None:
+        return "no parts", False
     net = get(data, path[:-1])
     names = list(net)
     later = names[names.index(path[-1]):]  # itself or a part after it: a cycle or a forward reference
@@ -165,7 +183,9 @@ def broken_reference(draw, data):
 def extra_key(draw, data):
     paths = [p for p, v in nodes(data) if isinstance(v, dict) and p[-2:] != ("model", "blocks")
              and not (len(p) >= 1 and p[-1] in ("blocks", "networks"))]
-    path = draw(st.sampled_from(paths))
+    path = pick(draw, paths)
+    if path is None:
+        return "no mapping", False
     key = draw(st.sampled_from(["__class__", "kernal", "trainig", "__init__", "import"]))
     if key in get(data, path):
         return "key already there", False
@@ -175,7 +195,9 @@ def extra_key(draw, data):
 
 def cut_row(draw, data):
     candidates = [p for p in rows(data) if isinstance(get(data, p), list)]
-    row_path = draw(st.sampled_from(candidates))
+    row_path = pick(draw, candidates)
+    if row_path is None:
+        return "no list rows", False
     row = get(data, row_path)
     if draw(st.booleans()):
         put(data, row_path, row[: draw(st.integers(0, 1))])
@@ -202,6 +224,8 @@ def text_mutation(draw, text: str) -> tuple[str, str, bool]:
         lines[i] = "\t" + lines[i].lstrip(" ")
         return "".join(lines), how, False
     colon = [k for k, line in enumerate(lines) if re.search(r": \S", line)]
+    if not colon:
+        return text, "no value to tag", False
     k = colon[i % len(colon)]
     lines[k] = re.sub(r": (\S)", r": !!python/object/apply:os.system [echo] \1", lines[k], count=1)
     return "".join(lines), how, True
@@ -215,7 +239,9 @@ def override(draw, data) -> tuple[str, bool]:
         return f"training.samples={draw(st.sampled_from(['abc', '[1, 2]', '-4', '{a: 1}']))}", True
     if kind == "name":
         return f"name={draw(st.sampled_from(['..', '.hidden', 'a/b', '-x', '']))}", True
-    part = draw(st.sampled_from(parts(data)))
+    part = pick(draw, parts(data))
+    if part is None:
+        return "training.samples=-1", True
     return f"{'.'.join(part)}.table[{99 + draw(st.integers(0, 9))}].kernel=3", True
 
 
@@ -243,16 +269,20 @@ def mutants(draw) -> Mutant:
 
 
 def checked(m: Mutant) -> int:
-    """The exit status `archspec check` would give; asserts where every problem points."""
+    """The exit status `archspec check` would give; asserts where every problem points: the
+    mutant's line and column, a base file's (through ``extends:``), or the --set that caused it."""
+    filename = m.filename()
     try:
-        archspec.loads(m.text, filename="mutant.yaml", overrides=m.overrides)
+        archspec.loads(m.text, filename=filename, overrides=m.overrides)
     except SpecError as exc:
         n_lines = m.text.count("\n") + 1
         for p in exc.problems:
             if p.file.startswith("--set "):
                 assert p.line == 0 and p.file[len("--set "):] in m.overrides, p
-            else:
-                assert p.file == "mutant.yaml" and 1 <= p.line <= n_lines + 1 and p.col >= 1, p
+            elif p.file == filename:
+                assert 1 <= p.line <= n_lines + 1 and p.col >= 1, p
+            else:  # in a base the mutant extends
+                assert Path(p.file).is_file() and p.line >= 1 and p.col >= 1, p
         assert_report(exc.report())
         return 1
     assert not m.must_fail, f"{m.source}: {m.how} was accepted"
@@ -276,19 +306,24 @@ def test_wrong_specs_are_problems_at_a_position_never_crashes(m):
     event(f"{'invalid' if status else 'valid'} after {m.how.split(':')[0].split(' ')[0]}")
 
 
+MIRROR = Path(tempfile.mkdtemp(prefix="archspec-fuzz-"))  # the shipped specs' folders, for the CLI's mutants
+for _source in SHIPPED:
+    (MIRROR / _source.relative_to(ROOT)).parent.mkdir(parents=True, exist_ok=True)
+    (MIRROR / _source.relative_to(ROOT)).write_bytes(_source.read_bytes())
+
+
 @settings(FUZZ, max_examples=max(EXAMPLES // 4, 50))
 @given(m=mutants())
 def test_archspec_check_exits_1_with_positions_and_no_traceback(m):
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "mutant.yaml"
-        path.write_text(m.text)
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-            status = archspec_main(["check", str(path), *(a for o in m.overrides for a in ("--set", o))])
+    path = Path(m.filename(MIRROR))
+    path.write_text(m.text)
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = archspec_main(["check", str(path), *(a for o in m.overrides for a in ("--set", o))])
     expected = checked(m)
     assert status == expected and "Traceback" not in err.getvalue()
     if status:
-        assert_report(err.getvalue().replace(str(path), "mutant.yaml").rstrip("\n"))
+        assert_report(err.getvalue().rstrip("\n"))
 
 
 @pytest.mark.slow
@@ -301,6 +336,7 @@ def test_ten_thousand_wrong_specs(m):
 def test_every_shipped_spec_is_a_source():
     assert {"specs/paper_cvae.yaml", "specs/quickstart.yaml", "specs/regression.yaml", "specs/variants/free_latent.yaml",
             "examples/seed_as_printed.yaml", "examples/typos.yaml"} <= set(SOURCES)
+    assert all(not p.name.startswith("mutant") for p in SHIPPED)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is not installed (pip install atheris)")
