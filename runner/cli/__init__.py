@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("runner.cli.train", "train the model a spec describes"),
     "schedule": ("runner.cli.schedule", "print a spec's batch-size and learning-rate schedule"),
     "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
+    "import-original": ("runner.cli.import_original", "turn the original's published CVAE into a run folder that paints"),
     "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
     "sweep": ("runner.cli.sweep", "train a grid of --set values or a list of variant specs, one run folder each"),
@@ -49,7 +50,15 @@ def _main(argv: list[str] | None) -> int:
                 argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
     args.passed_on = rest
-    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    try:
+        return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    except OSError as exc:  # a full disk, a read-only folder: the environment's fault, one line
+        from runner.runtime import disk_error_line, is_disk_error
+
+        if not is_disk_error(exc):
+            raise
+        print(f"runner: error: {disk_error_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
