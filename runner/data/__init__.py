@@ -18,7 +18,6 @@ Where things live:
     tiles.py         TileDataset (CPU), DeviceTiles (on the training device); needs torch
     open.py          the datasets a spec's data section describes; the mock cache folder
     mock.py, mock_fields.py    calibrated mock stores; ensure_mock_store
-    reference.py     the original's statistics of a summed sample at its 11 redshifts
     npy_import.py    the original's npy files -> a store
     original_stats.py  the statistics the original stored for its transform (its 11 redshifts)
 

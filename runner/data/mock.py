@@ -7,7 +7,7 @@
 The layout, units and physical scales are the original's (0.1953125 Mpc/h pixels, 100 and
 150 Mpc/h slices, the 11 redshifts, dark matter in layout.UNITS); the physics is in
 mock_fields.py. Each redshift is calibrated on the maps it writes, to the original's statistics
-(reference.py): the summed sample's dark-matter mean and variance, and each depth's pressure mean
+(original_stats.py): the summed sample's dark-matter mean and variance, and each depth's pressure mean
 and variance (its share, 0.4 or 0.6, of the summed sample's). docs/mock.md explains the model.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from scipy.optimize import brentq
 
 from runner.data import mock_fields as mf
 from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, DEPTHS, PIXEL_SIZE, REDSHIFTS, DataError, FieldStats, depth_share
-from runner.data.reference import reference
+from runner.data.original_stats import reference
 from runner.data.store import open_store
 from runner.data.write import StoreWriter, check_output
 from runner.runtime import remove_stale_temporaries

@@ -167,7 +167,7 @@ def describe(store: TileStore, tile: int | None = None) -> str:
 
 def stats_table(store: TileStore, field: str) -> list[str]:
     """Per-depth statistics, the summed sample's, and the original's beside them."""
-    from runner.data.reference import in_table, reference
+    from runner.data.original_stats import in_table, reference
 
     lines = [f"    {'z':>6} {'mean 100':>10} {'var 100':>10} {'mean 150':>10} {'var 150':>10} | "
              f"{'sum mean':>10} {'sum var':>10} | {'orig. mean':>10} {'orig. var':>10} | "
