@@ -33,6 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate specs and prove their shapes flow")
     p.add_argument("specs", nargs="+", metavar="SPEC")
     _add_set(p)
+    p.add_argument("--fix", action="store_true", help="apply each problem's best checked fix in place, print the diff, check again")
+    p.add_argument("--dry-run", action="store_true", help="with --fix: print the diff, leave the files as they are")
+    p.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="json, sarif or github (annotations): problems and fixes as edits, for editors and CI")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("show", help="per-layer shapes, parameters, multiply-adds, memory, receptive field")
@@ -70,16 +74,12 @@ def _load_or_report(path: str, overrides: Sequence[str] = ()):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    status = EXIT_OK
-    for path in args.specs:
-        spec, code = _load_or_report(path, args.overrides)
-        if spec is None:
-            status = max(status, code)
-            continue
-        networks = spec.model.networks
-        rows = sum(len(part.table) for net in networks.values() for part in net.parts.values())
-        print(f"{path}: ok ({spec.model.kind}: {len(networks)} networks, {rows} rows)")
-    return status
+    from archspec.report import check_command
+
+    if args.dry_run and not args.fix:
+        print("archspec check: error: --dry-run goes with --fix", file=sys.stderr)
+        return EXIT_USAGE
+    return check_command(args.specs, args.overrides, args.format, args.fix, args.dry_run)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
