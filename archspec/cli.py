@@ -13,6 +13,7 @@ from typing import Sequence
 from archspec.diff import diff_data
 from archspec.errors import SpecError
 from archspec.load import load, override_arg, to_data
+from archspec.overrides import report_unused
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -64,7 +65,10 @@ def _add_set(p: argparse.ArgumentParser) -> None:
 def _load_or_report(path: str, overrides: Sequence[str] = ()):
     """The spec, or (None, exit status) after printing why not."""
     try:
-        return load(path, overrides), EXIT_OK
+        spec = load(path, overrides)
+        for warning in report_unused(path, overrides):
+            print(warning, file=sys.stderr)
+        return spec, EXIT_OK
     except FileNotFoundError as exc:
         print(f"archspec: error: {exc}", file=sys.stderr)
         return None, EXIT_USAGE

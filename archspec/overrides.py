@@ -8,6 +8,7 @@ differs, naming the rows that set the value themselves.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Sequence
 
 from archspec.errors import Problem, format_loc
@@ -41,14 +42,28 @@ def _resolve_rows(node: dict, table: list, chain: tuple) -> None:
             plain.update({column: getattr(resolved, column) for column in _COLUMNS})
 
 
-def unused_overrides(text: str, filename: str, overrides: Sequence[str]) -> list[Problem]:
-    """A warning for each override without which the spec means exactly the same."""
+def report_unused(path: str, overrides: Sequence[str], among: Sequence[str] | None = None) -> list[str]:
+    """The warnings of :func:`unused_overrides` for the spec file at ``path``, as printed lines."""
+    if not overrides:
+        return []
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [w.format() for w in unused_overrides(text, str(path), overrides, among)]
+
+
+def unused_overrides(text: str, filename: str, overrides: Sequence[str], among: Sequence[str] | None = None) -> list[Problem]:
+    """A warning for each override (of ``among``, default all) without which the spec means
+    exactly the same."""
     found = check_text(text, filename, overrides, fixes=False)
     if found.problems or found.checked is None or found.checked.spec is None:
         return []
     full = meaning(found.checked.spec)
     warnings = []
     for i, item in enumerate(overrides):
+        if among is not None and item not in among:
+            continue
         without = check_text(text, filename, [o for j, o in enumerate(overrides) if j != i], fixes=False)
         if without.problems or without.checked is None or meaning(without.checked.spec) != full:
             continue

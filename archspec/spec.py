@@ -153,6 +153,13 @@ class LayerRow(_Strict):
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         mapping = handler.resolve_ref_schema(handler(schema))
+        for name in ("stride", "bias", "batchnorm", "activation", "padding", "output_padding"):  # `_`: take the default
+            field = mapping["properties"][name]
+            if not any(option.get("const") == "_" for option in field.get("anyOf", [])):
+                wrapped = {"anyOf": [field, {"const": "_", "description": "take the default"}]}
+                if "description" in field:
+                    wrapped["description"] = field["description"] + "; _ takes the default"
+                mapping["properties"][name] = wrapped
         flow = {
             "type": "array",
             "description": "[layer, channels in/out, kernel, stride, bias, batchnorm, activation, padding?]",
