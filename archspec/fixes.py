@@ -18,6 +18,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 import yaml
@@ -26,6 +27,15 @@ from archspec.spec import ROW_COLUMNS
 from archspec.yamlpos import _Loader
 
 PLACEHOLDER = "_"  # a row cell left to the defaults (archspec.resolve)
+
+if getattr(yaml, "__with_libyaml__", False):
+    class _FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
+        """libyaml's composer with archspec's resolvers: the same nodes and offsets, ten times faster
+        (tests/test_fixes.py holds the two to the same spans)."""
+
+    _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
+else:  # pragma: no cover - PyYAML built without libyaml
+    _FastLoader = _Loader
 CHECKED = "checked"  # applicability: applied to the spec and re-checked before it was offered
 
 
@@ -123,7 +133,7 @@ def apply_to_data(data: Any, edits: Iterable[Edit]) -> Any:
                 parent[key] = edit.value
             else:
                 raise CannotEdit(f"nothing to set into at {edit.path}")
-        elif edit.op == "rename" and isinstance(parent, dict) and key in parent:
+        elif edit.op == "rename" and isinstance(parent, dict) and key in parent and edit.value not in parent:
             items = [(edit.value if k == key else k, v) for k, v in parent.items()]
             parent.clear()
             parent.update(items)
@@ -154,11 +164,11 @@ class _Entry:
 class Spans:
     """Where each node of a YAML text is: document path -> its node, its key's node, its parent."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, loader_class: type = _FastLoader):
         self.text = text
         self.entries: dict[tuple, _Entry] = {}
         self.shared: set[tuple] = set()  # paths reached through an alias or a merge: editing them edits elsewhere too
-        loader = _Loader(text)
+        loader = loader_class(text)
         try:
             root = loader.get_single_node()
             if root is not None:
@@ -202,6 +212,8 @@ class Spans:
             if isinstance(entry.node, yaml.ScalarNode) or entry.node.flow_style:
                 return self._span(entry.node.start_mark.index, entry.node.end_mark.index, render(edit.value, _style(entry.node)))
             raise CannotEdit(f"{path} is written in block style")
+        if edit.op == "rename" and path[:-1] + (edit.value,) in self.entries:
+            raise CannotEdit(f"{path[:-1] + (edit.value,)} exists already")
         if edit.op == "rename" and path in self.entries and self.entries[path].key is not None:
             key = self.entries[path].key
             return self._span(key.start_mark.index, key.end_mark.index, render(edit.value, _style(key)))
@@ -316,6 +328,12 @@ def _style(node: yaml.Node) -> str | None:
 _PLAIN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]*/[0-9]+|-?[0-9]+)$")
 
 
+@lru_cache(maxsize=4096)
+def _reads_back(text: str) -> bool:
+    """Does YAML read ``text``, written plain, back as this very string?"""
+    return bool(_PLAIN.match(text)) and yaml.load(text, Loader=_FastLoader) == text
+
+
 def render(value: Any, quote: str | None = None) -> str:
     """A value as YAML that fits on one line of a flow row: plain where YAML reads it back the
     same, quoted (in the original's quotes, where it had them) otherwise."""
@@ -330,7 +348,7 @@ def render(value: Any, quote: str | None = None) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(render(v) for v in value) + "]"
     text = str(value)
-    if quote is None and _PLAIN.match(text) and yaml.load(text, Loader=_Loader) == text:
+    if quote is None and _reads_back(text):
         return text
     if quote == '"':
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

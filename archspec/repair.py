@@ -279,6 +279,9 @@ class _Search:
         if producer.path[:-1] == consumer.path[:-1]:
             message = (f"row gives {out} channels, but the next row ({format_loc(consumer.path)}, line {line}) reads {c_in}. "
                        f"{got}, then {consumer.row.channels}")
+        elif consumer.path[:2] == ("model", "blocks"):
+            message = (f"row gives {out} channels, but the next row applies block {consumer.path[2]}, whose first row "
+                       f"({format_loc(consumer.path)}, line {line}) reads {c_in}. {got}, then {consumer.row.channels}")
         else:
             part, reader = producer.path[3], consumer.path[3]
             inputs = self.view.spec.model.networks[consumer.path[2]].parts[reader].inputs

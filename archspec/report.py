@@ -41,7 +41,9 @@ class Result:
 
     @property
     def problems(self) -> list[Problem]:
-        return (self.loaded.problems if self.loaded else []) + self.warnings
+        """Errors and warnings in the order of the text report: by file, line and column."""
+        found = (self.loaded.problems if self.loaded else []) + self.warnings
+        return sorted(found, key=lambda p: (p.file, p.line or 0, p.col or 0, p.code))
 
     @property
     def valid(self) -> bool:
