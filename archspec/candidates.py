@@ -32,7 +32,7 @@ from archspec.errors import Problem, suggested_name
 from archspec.fixes import Edit, document_path, get
 from archspec.registry import LAYERS
 from archspec.resolve import Resolved, block_chain, part_chain, resolve
-from archspec.spec import BlockRow, LayerRow, Spec
+from archspec.spec import LayerRow, Spec
 
 Candidate = list[Edit]
 MAX_PAIRS = 48  # two-cell candidates checked for one problem
@@ -386,37 +386,3 @@ def _scales(ref: RowRef, edits: Candidate, size: int, out: int, ratio: Fraction)
     else:
         got = conv_out(size, k, s, padding) if size + 2 * padding >= k else 0
     return got >= 1 and Fraction(got) == out * ratio
-
-
-def signature(layer: str, c_in: int | None, c_out: int, kernel: int, stride: int) -> tuple:
-    """What makes two rows the same row, for evidence: layer, channels, kernel, stride."""
-    return ("row", layer, c_in, c_out, kernel, stride)
-
-
-def evidence(spec: Spec | None) -> dict[Any, dict[Any, int]]:
-    """How often each value stands in each column across the spec's rows, and how often each
-    whole row (:func:`signature`) does: a value or a row the rest of the spec never uses is the
-    likelier typo (see :mod:`archspec.repair`)."""
-    counts: dict[Any, dict[Any, int]] = {}
-    if spec is None:
-        return counts
-
-    def add(column: Any, value: Any) -> None:
-        counts.setdefault(column, {})
-        counts[column][value] = counts[column].get(value, 0) + 1
-
-    tables = [b.table for b in spec.model.blocks.values()] + [p.table for n in spec.model.networks.values() for p in n.parts.values()]
-    for table in tables:
-        for row in table:
-            if isinstance(row, BlockRow):
-                continue
-            add("row", signature(row.layer, row.channels.in_, row.channels.out, row.kernel, row.stride))
-            add("layer", row.layer)
-            add("kernel", row.kernel)
-            add("stride", row.stride)
-            for c in (row.channels.in_, row.channels.out):
-                if c is not None:
-                    add("channels", c)
-            if row.padding is not None:
-                add("padding", row.padding)
-    return counts

@@ -27,12 +27,14 @@ from functools import cached_property
 from itertools import islice
 from typing import Any, Callable, Sequence
 
-from archspec.candidates import NAME_CODES, RENAME_CODES, RowRef, View, candidates, evidence, signature
+from archspec.candidates import NAME_CODES, RENAME_CODES, RowRef, View, candidates
 from archspec.columns import ROW_COLUMNS
 from archspec.errors import Problem, format_loc
+from archspec.spec import BlockRow, Spec
 from archspec.fixes import CannotEdit, Edit, Fix, Spans, apply_to_data, document_path, get as get_row, render
 
 MAX_CHECKS = 160  # candidates checked for one problem
+MAX_TOTAL = 800  # candidates checked for one spec: a spec with very many problems gets its first ones fixed
 SHOWN = 3  # fixes kept per problem, best first
 _TRIED = {
     "auto_padding": "this row's kernel, stride or padding",
@@ -56,6 +58,9 @@ def repair(loaded: Any, check: Check) -> list[Problem]:
     search = _Search(loaded, check)
     found = [search.present(p) for p in loaded.checked.problems]
     return loaded.place(list(loaded.prior) + found)
+
+
+_NOT_SEARCHED = "not searched (too many problems in one spec): fix the first ones and check again"
 
 
 def first_fix(loaded: Any, check: Check) -> tuple[Problem, Fix] | None:
@@ -83,6 +88,7 @@ class _Search:
         self.base = loaded.checked
         self.base_keys = {key(p) for p in self.base.problems}
         self.view = View(loaded.doc.data, self.base.spec)
+        self.budget = MAX_TOTAL
 
     @cached_property
     def spans(self) -> Spans:
@@ -97,12 +103,13 @@ class _Search:
         if self._overridden(problem.loc):
             return [], 0
         kept, seen, tried = [], set(), 0
-        for order, edits in enumerate(islice(candidates(self.view, problem), MAX_CHECKS)):
-            signature = tuple(edits)
-            if signature in seen or not self._editable(edits):
+        for order, edits in enumerate(islice(candidates(self.view, problem), min(MAX_CHECKS, self.budget))):
+            once = tuple(edits)
+            if once in seen or not self._editable(edits):
                 continue
-            seen.add(signature)
+            seen.add(once)
             tried += 1
+            self.budget -= 1
             after = self._verify(problem, edits)
             if after is not None:
                 rows, values = self._evidence(edits)
@@ -188,6 +195,8 @@ class _Search:
     # --- what is shown ------------------------------------------------------------------------
 
     def present(self, problem: Problem) -> Problem:
+        if self.budget <= 0:
+            return replace(problem, fix=_NOT_SEARCHED) if problem.code in _TRIED else problem
         kept, tried = self.fixes(problem)
         if not kept:
             if problem.code in _TRIED and tried:
@@ -308,6 +317,40 @@ def _loc_row(problem: Problem, view: View) -> tuple | None:
         if len(path) >= 2 and path[-2] == "table" and isinstance(path[-1], int):
             return path
     return None
+
+
+def signature(layer: str, c_in: int | None, c_out: int, kernel: int, stride: int) -> tuple:
+    """What makes two rows the same row, for evidence: layer, channels, kernel, stride."""
+    return ("row", layer, c_in, c_out, kernel, stride)
+
+
+def evidence(spec: Spec | None) -> dict[Any, dict[Any, int]]:
+    """How often each value stands in each column across the spec's rows, and how often each
+    whole row (:func:`signature`) does: a value or a row the rest of the spec never uses is the
+    likelier typo (see :mod:`archspec.repair`)."""
+    counts: dict[Any, dict[Any, int]] = {}
+    if spec is None:
+        return counts
+
+    def add(column: Any, value: Any) -> None:
+        counts.setdefault(column, {})
+        counts[column][value] = counts[column].get(value, 0) + 1
+
+    tables = [b.table for b in spec.model.blocks.values()] + [p.table for n in spec.model.networks.values() for p in n.parts.values()]
+    for table in tables:
+        for row in table:
+            if isinstance(row, BlockRow):
+                continue
+            add("row", signature(row.layer, row.channels.in_, row.channels.out, row.kernel, row.stride))
+            add("layer", row.layer)
+            add("kernel", row.kernel)
+            add("stride", row.stride)
+            for c in (row.channels.in_, row.channels.out):
+                if c is not None:
+                    add("channels", c)
+            if row.padding is not None:
+                add("padding", row.padding)
+    return counts
 
 
 def _channels(value: Any) -> tuple[int | None, int]:

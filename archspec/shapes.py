@@ -341,7 +341,7 @@ def _padding(r: Resolved, h: int, w: int, transposed: bool, loc: tuple, context:
         "auto_padding", loc,
         f"{context}padding auto = (kernel − stride) / 2 = ({r.kernel} − {r.stride}) / 2 is not a whole number ≥ 0 (kernel − stride is {why})"
         f"{reason}. Received: input {size}, kernel={r.kernel}, stride={r.stride}, padding=auto",
-        f"write an explicit padding: {listed}; or, for exact {'up' if transposed else 'down'}sampling with auto, a kernel of "
+        f"write an explicit padding: {listed}; or, for {'an exact size' if r.stride == 1 else ('exact upsampling' if transposed else 'exact downsampling')} with auto, a kernel of "
         + " or ".join(str(k) for k in _exact_kernels(r.kernel, r.stride)),
     ))
 

@@ -32,7 +32,7 @@ def test_fix_rewrites_the_file_keeping_everything_else(tmp_path):
         ("          - [Conv, 16/2, 5, 1, _, _, ReLu]", "          - [Conv, 16/2, 5, 1, _, _, ReLU]"),
         ("          - {block: ResBlock, repaet: 2}", "          - {block: ResBlock, repeat: 2}"),
     ]
-    assert f"-          - [Cnv, 8/16, 8, 4, _, _, _]\n+          - [Conv, 8/16, 8, 4, _, _, _]\n" in res.stdout
+    assert "-          - [Cnv, 8/16, 8, 4, _, _, _]\n+          - [Conv, 8/16, 8, 4, _, _, _]\n" in res.stdout
     assert res.stdout.rstrip().endswith(f"fixed 3 problems in {path}\n{path}: ok (cvae: 3 networks, 19 rows)")
     assert run(str(path)).returncode == 0
 
@@ -120,3 +120,16 @@ def test_fix_of_a_spec_from_an_override_leaves_the_override_alone(tmp_path):
 def test_machine_formats_report_warnings_too(fmt):
     res = run("--format", fmt, "specs/quickstart.yaml", "--set", "training.samples=20000")
     assert res.returncode == 0 and "unused_override" in res.stdout
+
+
+def test_fixes_are_searched_and_applied_without_torch(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text((ROOT / "examples" / "seed_as_printed.yaml").read_text())
+    code = (
+        "import sys, archspec.cli\n"
+        f"assert archspec.cli.main(['check', {str(path)!r}]) == 1\n"
+        f"assert archspec.cli.main(['check', '--fix', {str(path)!r}]) == 0\n"
+        "assert 'torch' not in sys.modules, 'archspec check imported torch'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
