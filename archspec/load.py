@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from archspec import semantics
+from archspec import compose, scale, semantics
 from archspec.errors import Problem, SpecError, did_you_mean, format_loc, one_of
 from archspec.evolve import change_for, upgrade_data
 from archspec.resolve import fill_placeholders
@@ -76,6 +76,12 @@ class Checked:
     spec: Spec | None
     problems: list[Problem]
     stage: int
+    written: Spec | None = None  # the spec as its rows are written, before model.scale (default: spec)
+
+    @property
+    def rows(self) -> Spec | None:
+        """The spec whose rows are the document's (what a fix edits)."""
+        return self.written or self.spec
 
 
 @dataclass
@@ -106,8 +112,13 @@ def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] =
 
         problems = [p.at(filename, p.line, p.col) for p in explain(text, exc.problems, _count_problems)]
         return Loaded(text, filename, None, {}, problems, None, problems)
+    composed, problems = compose.resolve(doc, filename)  # `extends:` (archspec.compose)
+    if composed is None:
+        problems = _place(problems, doc, filename, {})
+        return Loaded(text, filename, doc, {}, problems, None, problems)
+    doc = composed
     origins: dict[tuple, str] = {}
-    prior = list(doc.problems) + _apply_overrides(doc, overrides, origins)
+    prior = problems + list(doc.problems) + _apply_overrides(doc, overrides, origins)
     checked = check_data(doc.data, prior)
     loaded = Loaded(text, filename, doc, origins, prior, checked, _place(prior + checked.problems, doc, filename, origins))
     if fixes and checked.problems:
@@ -148,9 +159,12 @@ def check_data(data: Any, prior: Sequence[Problem] = ()) -> Checked:
     problems = semantics.check(spec)
     if problems:
         return Checked(spec, problems, NAMES)
+    resolved, problems = scale.scaled(spec)  # model.scale, before the shapes are checked
+    if resolved is None:
+        return Checked(None, problems, SHAPES, written=spec)
     from archspec import shapes  # imported here: shapes builds on a spec that passed the checks above
 
-    return Checked(spec, shapes.check(spec), SHAPES)
+    return Checked(resolved, shapes.check(resolved), SHAPES, written=spec)
 
 
 def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str]]:
@@ -171,7 +185,8 @@ def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str
         spec = Spec.model_validate(data)
     except ValidationError as exc:
         raise SpecError([p.at(label, 0, 0) for p in _from_pydantic(exc, data)]) from None
-    problems = check_spec(spec)
+    spec, problems = scale.scaled(spec)
+    problems = problems or check_spec(spec)
     if problems:
         raise SpecError([p.at(label, 0, 0) for p in problems])
     return spec, notes
@@ -477,8 +492,8 @@ def _first_model(tp: Any) -> type[BaseModel] | None:
 def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: dict[tuple, str]) -> list[Problem]:
     placed = []
     for p in problems:
-        if p.line is not None:  # placed already: a YAML problem, or one from an override
-            placed.append(p if p.line == 0 else p.at(filename, p.line, p.col))
+        if p.line is not None:  # placed already: a YAML problem, one from an override, or one in a base file
+            placed.append(p if p.line == 0 or p.file != Problem.file else p.at(filename, p.line, p.col))
             continue
         where = _position_path(p.loc, doc.data)
         origin = next((label for path, label in origins.items()  # at or inside what an override set, or above it
@@ -486,9 +501,8 @@ def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: d
         if origin is not None:
             placed.append(p.at(origin, 0, 0))
             continue
-        line, col = doc.position(where, key=p.code in _NAME_CODES)
-        placed.append(p.at(filename, line, col))
-    return placed
+        placed.append(p.at(*doc.locate(where, key=p.code in _NAME_CODES, file=filename)))
+    return compose.inherited(placed, filename)
 
 
 # --- dumping and hashing --------------------------------------------------------------------
@@ -510,11 +524,16 @@ class _FlowList(list):
     """A list the dumper writes on one line, as tables are written by hand."""
 
 
+class _FlowRow(_FlowList):
+    """A table row: one line each, the table itself a block list (one row a line)."""
+
+
 class _SpecDumper(yaml.SafeDumper):
     pass
 
 
-_SpecDumper.add_representer(_FlowList, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+for _flow in (_FlowList, _FlowRow):
+    _SpecDumper.add_representer(_flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
 
 
 def _compact(data: Any) -> Any:
@@ -531,7 +550,7 @@ def _compact(data: Any) -> Any:
         return int(data)  # pseudo-epochs read 8, not 8.0; loading turns them back into floats
     if isinstance(data, list):
         items = [_compact(v) for v in data]
-        flat = all(not isinstance(v, (dict, list)) or isinstance(v, _FlowList) for v in items)
+        flat = all(not isinstance(v, (dict, list)) or (isinstance(v, _FlowList) and not isinstance(v, _FlowRow)) for v in items)
         return _FlowList(items) if flat else items
     return data
 
@@ -544,7 +563,14 @@ def _row_as_list(row: dict) -> Any:
         columns.pop()
     if None in columns:  # a gap in the columns cannot be written as a list
         return {k: _compact(v) for k, v in row.items() if v is not None}
-    return _FlowList(columns)
+    return _FlowRow(columns)
+
+
+def dump_resolved(spec: Spec) -> str:
+    """:func:`dump` with the spec's hash on its second line: a run folder's ``spec.yaml``, and
+    what ``archspec show --resolved`` prints."""
+    head, _, body = dump(spec).partition("\n")
+    return f"{head}\n# spec_hash: {spec_hash(spec)}\n{body}"
 
 
 def spec_hash(spec: Spec) -> str:

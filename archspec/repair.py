@@ -87,7 +87,7 @@ class _Search:
         self.check = check
         self.base = loaded.checked
         self.base_keys = {key(p) for p in self.base.problems}
-        self.view = View(loaded.doc.data, self.base.spec)
+        self.view = View(loaded.doc.data, self.base.rows)
         self.budget = MAX_TOTAL
 
     @cached_property
@@ -96,7 +96,7 @@ class _Search:
 
     @cached_property
     def counts(self) -> dict:
-        return evidence(self.base.spec)
+        return evidence(self.base.rows)
 
     def fixes(self, problem: Problem) -> tuple[list[tuple[list[Edit], Any]], int]:
         """The checked candidates, best first (with the check after each), and how many were tried."""
