@@ -168,6 +168,7 @@ class Spans:
         self.text = text
         self.entries: dict[tuple, _Entry] = {}
         self.shared: set[tuple] = set()  # paths reached through an alias or a merge: editing them edits elsewhere too
+        self._positions: dict[tuple[int, int], tuple] | None = None
         loader = loader_class(text)
         try:
             root = loader.get_single_node()
@@ -194,6 +195,12 @@ class Spans:
                 if merged:
                     self.shared.add(path + (name,))
                 self._walk(loader, value_node, path + (name,), key_node, node, seen)
+
+    def at_position(self, line: int, col: int) -> tuple | None:
+        """The path of the value that starts at (line, col), 1-based, or None."""
+        if self._positions is None:
+            self._positions = {(e.node.start_mark.line + 1, e.node.start_mark.column + 1): path for path, e in self.entries.items()}
+        return self._positions.get((line, col))
 
     def editable(self, path: tuple) -> bool:
         return path in self.entries and not any(path[: len(s)] == s for s in self.shared)

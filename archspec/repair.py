@@ -103,6 +103,7 @@ class _Search:
         if self._overridden(problem.loc):
             return [], 0
         kept, seen, tried = [], set(), 0
+        self.elsewhere = 0
         for order, edits in enumerate(islice(candidates(self.view, problem), min(MAX_CHECKS, self.budget))):
             once = tuple(edits)
             if once in seen or not self._editable(edits):
@@ -125,13 +126,37 @@ class _Search:
         return any(path[: len(o)] == o or o[: len(path)] == path for o in self.loaded.origins)
 
     def _editable(self, edits: list[Edit]) -> bool:
+        """Can the edits be made in this file's text (not in a --set, nor in a base it extends)?"""
         if any(self._overridden(e.path) for e in edits):
             return False
         try:
-            self.spans.text_edits(edits)
-        except CannotEdit:
+            self.spans.text_edits(self.in_text(edits))
+        except CannotEdit as exc:
+            self.elsewhere += isinstance(exc, Inherited)
             return False
         return True
+
+    def in_text(self, edits: list[Edit]) -> list[Edit]:
+        """The edits with the paths of this file's text. A spec that extends another is checked as
+        the composed spec, whose nodes keep the file, line and column they came from: a node this
+        file wrote is found in its text by that position (``generator.B.table[4]: [...]`` written
+        as one key); a node inherited from the base cannot be edited here (:class:`Inherited`)."""
+        doc = self.loaded.doc
+        if not hasattr(doc, "value_files"):  # one file: its paths are the text's
+            return edits
+        out = []
+        for edit in edits:
+            inside = edit.op == "insert" or (edit.op == "set" and edit.path not in doc.values)
+            anchor, rest = (edit.path[:-1], edit.path[-1:]) if inside else (edit.path, ())
+            if anchor not in doc.values:
+                raise CannotEdit(f"nothing at {anchor}")
+            if doc.value_files[anchor] != self.loaded.filename:
+                raise Inherited(f"{anchor} comes from {doc.value_files[anchor]}")
+            at = self.spans.at_position(*doc.values[anchor])
+            if at is None:
+                raise CannotEdit(f"no node of this file at {doc.values[anchor]}")
+            out.append(replace(edit, path=at + rest))
+        return out
 
     def _verify(self, problem: Problem, edits: list[Edit]) -> Any:
         """The check after ``edits``, if the problem is gone and nothing new is wrong; else None."""
@@ -199,11 +224,14 @@ class _Search:
             return replace(problem, fix=_NOT_SEARCHED) if problem.code in _TRIED else problem
         kept, tried = self.fixes(problem)
         if not kept:
+            if self.elsewhere and problem.code in {*_TRIED, "channels_in"}:
+                return replace(problem, fix=f"none found in {self.loaded.filename}: the rows to change are inherited from the spec it "
+                                            "extends (change them there, or override them here)")
             if problem.code in _TRIED and tried:
                 return replace(problem, fix=f"none found: no edit of {_TRIED[problem.code]} makes the whole model flow ({tried} checked)")
             return problem
         shown = self._blame(problem, kept[0][0]) or problem
-        fixes = tuple(Fix(self._title(shown, edits, after), tuple(edits)) for edits, after in kept[:SHOWN])
+        fixes = tuple(Fix(self._title(shown, edits, after), tuple(self.in_text(edits))) for edits, after in kept[:SHOWN])
         if problem.code in _OWN_WORDS and problem.fix:  # the candidate is the fix the problem named: keep its words
             fixes = (replace(fixes[0], title=problem.fix),) + fixes[1:]
         return replace(shown, fixes=fixes, fix=_join(fixes))
@@ -241,21 +269,23 @@ class _Search:
         return f"{label}: {value}" if label == "residual" else f"{label} {value}"
 
     def _where(self, rows: list[tuple]) -> str:
-        lines = [self._line(r) for r in rows]
         if len(rows) == 1:
-            return f"{format_loc(rows[0])} (line {lines[0]})"
+            return f"{format_loc(rows[0])} ({self._line(rows[0])})"
         if all(r[:-1] == rows[0][:-1] and isinstance(r[-1], int) for r in rows):
             indices = [f"[{r[-1]}]" for r in rows]
             listed = ", ".join(indices[:-1]) + " and " + indices[-1]
-            return f"{format_loc(rows[0][:-1])}{listed} (lines {', '.join(map(str, lines))})"
-        return " and ".join(f"{format_loc(r)} (line {line})" for r, line in zip(rows, lines))
+            lines = ", ".join(self._line(r).removeprefix("line ") for r in rows)
+            return f"{format_loc(rows[0][:-1])}{listed} (lines {lines})"
+        return " and ".join(f"{format_loc(r)} ({self._line(r)})" for r in rows)
 
     def _loc_of(self, path: tuple) -> tuple:
         column, ref = self._cell(path)
         return (ref.path + (column,)) if ref is not None else path
 
-    def _line(self, path: tuple) -> int:
-        return self.loaded.doc.position(path)[0]
+    def _line(self, path: tuple) -> str:
+        """'line 31', or 'line 61 of specs/quickstart.yaml' for a node a spec inherits from its base."""
+        file, line, _ = self.loaded.doc.locate(path, file=self.loaded.filename)
+        return f"line {line}" if file == self.loaded.filename else f"line {line} of {file}"
 
     def _effect(self, edits: list[Edit], after: Any) -> str:
         """' (32² → 8²)' for a size edit of one part row, from the flow after the edit."""
@@ -283,26 +313,30 @@ class _Search:
         c_in = consumer.row.channels.in_
         out = producer.row.channels.out
         new_out = int(str(edits[0].value).split("/")[1])
-        line = self._line(consumer.path)
+        line = self._line(consumer.path)  # 'line 32' (or 'line 61 of base.yaml')
         got = f"Received: channels {producer.row.channels}"
         if producer.path[:-1] == consumer.path[:-1]:
-            message = (f"row gives {out} channels, but the next row ({format_loc(consumer.path)}, line {line}) reads {c_in}. "
+            message = (f"row gives {out} channels, but the next row ({format_loc(consumer.path)}, {line}) reads {c_in}. "
                        f"{got}, then {consumer.row.channels}")
         elif consumer.path[:2] == ("model", "blocks"):
             message = (f"row gives {out} channels, but the next row applies block {consumer.path[2]}, whose first row "
-                       f"({format_loc(consumer.path)}, line {line}) reads {c_in}. {got}, then {consumer.row.channels}")
+                       f"({format_loc(consumer.path)}, {line}) reads {c_in}. {got}, then {consumer.row.channels}")
         else:
             part, reader = producer.path[3], consumer.path[3]
             inputs = self.view.spec.model.networks[consumer.path[2]].parts[reader].inputs
             others = [name for name in inputs if name != part]
             if others:
                 verb = "gives" if len(others) == 1 else "give"
-                message = (f"part {part} gives {out} channels, but part {reader} reads {c_in} from [{', '.join(inputs)}] (line {line}) "
+                message = (f"part {part} gives {out} channels, but part {reader} reads {c_in} from [{', '.join(inputs)}] ({line}) "
                            f"and {', '.join(others)} {verb} {c_in - new_out}, so {part} must give {new_out}. {got}")
             else:
-                message = f"part {part} gives {out} channels, but part {reader} reads {c_in} from it (line {line}). {got}"
+                message = f"part {part} gives {out} channels, but part {reader} reads {c_in} from it ({line}). {got}"
         return replace(problem, code="channels_out", loc=producer.path + ("channels",), message=message,
                        row=producer.path, line=None, col=None)
+
+
+class Inherited(CannotEdit):
+    """An edit of a node that a spec inherits from the one it extends."""
 
 
 def _own_row(problem: Problem, view: View) -> tuple | None:

@@ -162,30 +162,32 @@ def _text(result: Result, fix: bool, dry_run: bool, out: TextIO, err: TextIO) ->
 # --- machine-readable ---------------------------------------------------------------------------
 
 
-def problem_data(problem: Problem, text: str | None) -> dict[str, Any]:
-    """A problem as plain data, its fixes as edits of ``text`` (the file it is in)."""
+def problem_data(problem: Problem, text: str | None, path: str) -> dict[str, Any]:
+    """A problem as plain data, its fixes as edits of ``text``, the text of the spec checked at
+    ``path`` (a problem inherited from a spec it extends is placed in that spec's file, but is
+    fixed, where it can be, in the one checked)."""
     placed = bool(problem.line)
     return {
         "code": problem.code, "severity": problem.severity, "file": problem.file,
         "line": problem.line if placed else None, "col": problem.col if placed else None,
         "path": format_loc(problem.loc), "loc": list(problem.loc), "message": problem.message, "fix": problem.fix,
-        "fixes": [_fix_data(f, text) for f in problem.fixes] if text is not None and placed else [],
+        "fixes": [_fix_data(f, text, path) for f in problem.fixes] if text is not None and placed else [],
     }
 
 
-def _fix_data(fix: Fix, text: str) -> dict[str, Any]:
+def _fix_data(fix: Fix, text: str, path: str) -> dict[str, Any]:
     try:
         edits = (Spans(text).text_edits(fix.edits) if fix.edits else []) + list(fix.raw)
     except CannotEdit:
         edits = []
     return {"title": fix.title, "applicability": fix.applicability,
-            "edits": [{"line": e.line, "col": e.col, "end_line": e.end_line, "end_col": e.end_col, "text": e.text} for e in edits]}
+            "edits": [{"file": path, "line": e.line, "col": e.col, "end_line": e.end_line, "end_col": e.end_col, "text": e.text} for e in edits]}
 
 
 def to_json(results: Sequence[Result]) -> dict[str, Any]:
     return {"version": 1, "tool": "archspec", "files": [
         {"file": r.path, "valid": r.valid, "error": r.error, "fixed": len(r.applied),
-         "problems": [problem_data(p, r.fixed if r.fixed is not None else r.text) for p in r.problems]}
+         "problems": [problem_data(p, r.fixed if r.fixed is not None else r.text, r.path) for p in r.problems]}
         for r in results]}
 
 
@@ -196,7 +198,7 @@ def to_sarif(results: Sequence[Result]) -> dict[str, Any]:
         text = result.fixed if result.fixed is not None else result.text
         for p in result.problems:
             rules.setdefault(p.code, {"id": p.code})
-            data = problem_data(p, text)
+            data = problem_data(p, text, result.path)
             entry: dict[str, Any] = {
                 "ruleId": p.code, "level": "warning" if p.severity == "warning" else "error",
                 "message": {"text": f"{format_loc(p.loc)}: {p.message}" + (f"\nfix: {p.fix}" if p.fix else "")},
@@ -204,7 +206,7 @@ def to_sarif(results: Sequence[Result]) -> dict[str, Any]:
             }
             if data["line"]:
                 entry["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": p.file}, "region": {"startLine": p.line, "startColumn": p.col}}}]
-                entry["fixes"] = [{"description": {"text": f["title"]}, "artifactChanges": [{"artifactLocation": {"uri": p.file}, "replacements": [
+                entry["fixes"] = [{"description": {"text": f["title"]}, "artifactChanges": [{"artifactLocation": {"uri": result.path}, "replacements": [
                     {"deletedRegion": {"startLine": e["line"], "startColumn": e["col"], "endLine": e["end_line"], "endColumn": e["end_col"]},
                      "insertedContent": {"text": e["text"]}} for e in f["edits"]]}]} for f in data["fixes"]]
             out.append(entry)

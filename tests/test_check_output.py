@@ -68,7 +68,7 @@ def test_json_gives_every_problem_with_its_fixes_as_edits():
         "code": "unknown_layer", "severity": "error", "line": 31, "col": 14, "path": "model.networks.recognition.B.table[1].layer",
         "fix": "did you mean 'Conv'?"}
     assert first["fixes"] == [{"title": "did you mean 'Conv'?", "applicability": "checked",
-                               "edits": [{"line": 31, "col": 14, "end_line": 31, "end_col": 17, "text": "Conv"}]}]
+                               "edits": [{"file": "examples/typos.yaml", "line": 31, "col": 14, "end_line": 31, "end_col": 17, "text": "Conv"}]}]
 
 
 def test_sarif_results_carry_location_and_replacements():
@@ -133,3 +133,16 @@ def test_fixes_are_searched_and_applied_without_torch(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
+
+
+def test_fix_of_a_variant_edits_the_variant_never_its_base(tmp_path):
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "examples" / "variants").mkdir(parents=True)
+    base = tmp_path / "specs" / "quickstart.yaml"
+    base.write_text((ROOT / "specs" / "quickstart.yaml").read_text())
+    variant = tmp_path / "examples" / "variants" / "narrow.yaml"
+    variant.write_text((ROOT / "examples" / "variants" / "narrow.yaml").read_text())
+    res = run("--fix", "examples/variants/narrow.yaml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert base.read_text() == (ROOT / "specs" / "quickstart.yaml").read_text()
+    assert "model.networks.generator.B.table[4]: [ConvTransp, 32/16, 4, 2, F, T, ReLU]" in variant.read_text()
