@@ -89,6 +89,7 @@ class _Search:
         self.base_keys = {key(p) for p in self.base.problems}
         self.view = View(loaded.doc.data, self.base.rows)
         self.budget = MAX_TOTAL
+        self.elsewhere = 0
 
     @cached_property
     def spans(self) -> Spans:
@@ -100,10 +101,10 @@ class _Search:
 
     def fixes(self, problem: Problem) -> tuple[list[tuple[list[Edit], Any]], int]:
         """The checked candidates, best first (with the check after each), and how many were tried."""
+        self.elsewhere = 0  # candidates that would edit a spec this one extends
         if self._overridden(problem.loc):
             return [], 0
         kept, seen, tried = [], set(), 0
-        self.elsewhere = 0
         for order, edits in enumerate(islice(candidates(self.view, problem), min(MAX_CHECKS, self.budget))):
             once = tuple(edits)
             if once in seen or not self._editable(edits):
