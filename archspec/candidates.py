@@ -70,6 +70,7 @@ class View:
 
     data: Any
     spec: Spec | None
+    scaled: bool = False  # model.scale multiplies the channels written in the rows
     _rows: dict[tuple, RowRef] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -114,8 +115,8 @@ def candidates(view: View, problem: Problem) -> Iterator[Candidate]:
         yield [Edit("set", ("data", "tile"), view.spec.model.shapes["x"][1])]
     elif problem.code == "removed_key":
         yield [Edit("delete", document_path(problem.loc, view.data))]
-    elif view.spec is not None and problem.code == "channels_in":
-        yield from _channels(view, problem)
+    elif view.spec is not None and problem.code == "channels_in" and not view.scaled:
+        yield from _channels(view, problem)  # (under model.scale the text's channels are not the flow's)
     elif view.spec is not None and problem.code in SIZE_CODES:
         yield from _sizes(view, problem)
 

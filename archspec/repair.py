@@ -87,7 +87,7 @@ class _Search:
         self.check = check
         self.base = loaded.checked
         self.base_keys = {key(p) for p in self.base.problems}
-        self.view = View(loaded.doc.data, self.base.rows)
+        self.view = View(loaded.doc.data, self.base.rows, scaled=self.base.rows is not self.base.spec and self.base.spec is not None)
         self.budget = MAX_TOTAL
         self.elsewhere = 0
 
@@ -123,7 +123,8 @@ class _Search:
         return [(edits, after) for _, edits, after in kept], tried
 
     def _overridden(self, path: Sequence) -> bool:
-        path = tuple(path)
+        """Is ``path`` (a loc or a document path) at, inside or above what a --set wrote?"""
+        path = document_path(path, self.loaded.doc.data)
         return any(path[: len(o)] == o or o[: len(path)] == path for o in self.loaded.origins)
 
     def _editable(self, edits: list[Edit]) -> bool:

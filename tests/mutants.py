@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
-ROW = re.compile(r"^(\s*- \[)([^\]]*)(\].*)$")
+ROW = re.compile(r"^(\s*(?:- |[\w.\[\]]+: )\[)([^\]]*)(\].*)$")  # a table's row, or a variant's row written at its path
 CLASSES = ("layer", "channels_in", "channels_out", "kernel", "stride", "padding", "name")
 
 
@@ -25,7 +25,7 @@ class Mutant:
 
 
 def rows(text: str) -> list[tuple[int, list[str]]]:
-    """(line, cells) of every one-line flow-list row of a layer table."""
+    """(line, cells) of every one-line flow-list row of a layer table (or of a variant's row key)."""
     out = []
     for number, line in enumerate(text.split("\n"), start=1):
         match = ROW.match(line)
