@@ -140,8 +140,8 @@ def _channels(view: View, problem: Problem) -> Iterator[Candidate]:
         return
     if consumer.path[:2] == ("model", "blocks") and consumer.path[-1] == 0 and problem.loc[:2] == ("model", "networks"):
         before = view.row(tuple(problem.loc[:-1]) + (problem.loc[-1] - 1,)) if isinstance(problem.loc[-1], int) else None
-        if before is not None and c_in_of(consumer) is not None:  # the block's first row reads the part's row above it
-            yield [before.channels(before.row.channels.in_, c_in_of(consumer))]
+        if before is not None and consumer.row.channels.in_ is not None:  # the block's first row reads the part's row above it
+            yield [before.channels(before.row.channels.in_, consumer.row.channels.in_)]
     incoming = dict(problem.ctx).get("incoming")
     if incoming is None:
         return
@@ -153,10 +153,6 @@ def _channels(view: View, problem: Problem) -> Iterator[Candidate]:
     for producer, others in _producers(view, consumer):
         if c_in is not None and c_in - others >= 1:
             yield [producer.channels(producer.row.channels.in_, c_in - others)]
-
-
-def c_in_of(ref: RowRef) -> int | None:
-    return ref.row.channels.in_
 
 
 def _neighbours(view: View, ref: RowRef) -> tuple[list, int]:
