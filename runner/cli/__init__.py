@@ -14,6 +14,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("runner.cli.train", "train the model a spec describes"),
     "schedule": ("runner.cli.schedule", "print a spec's batch-size and learning-rate schedule"),
     "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
+    "import-original": ("runner.cli.import_original", "turn the original's published CVAE into a run folder that paints"),
     "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
     "sweep": ("runner.cli.sweep", "train a grid of --set values or a list of variant specs, one run folder each"),

@@ -183,6 +183,10 @@ class Recipe:
             state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
         except ck.CheckpointError as exc:
             raise RunError(f"cannot resume: {exc}; remove {out} or choose another --out to start anew") from None
+        if ck.KEY_IMPORTED in state:  # no optimizer, sampler or RNG state to continue from
+            raise RunError(f"cannot resume {path}: it holds a model imported from {state[ck.KEY_IMPORTED].get('source')} "
+                           f"(runner import-original), which paints and evaluates but has no training state; "
+                           f"choose another --out to train")
         try:  # the run's spec under today's schema: a field added since takes its default on both sides
             saved, notes = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
         except archspec.SpecError as exc:
