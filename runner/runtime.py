@@ -91,14 +91,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_atomic(path, lambda f: f.write(text.encode()))
 
 
-def _alive(pid: int) -> bool:
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc says; else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _alive(pid: int, wrote_at: float | None = None) -> bool:
+    """Whether the process that wrote a temporary at ``wrote_at`` still runs. PIDs are reused
+    (pid_max is often 32,768 and a busy machine wraps it in minutes): a process that started
+    after the temporary was last written is another one, and the temporary is stale."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
-        return True
-    return True
+        pass
+    started = _started_at(pid) if wrote_at is not None else None
+    return started is None or started <= wrote_at + 1.0  # a second's slack for clock-tick rounding
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
@@ -111,7 +125,8 @@ def remove_stale_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[
         return removed
     for entry in folder.iterdir():
         match = _TEMP.match(entry.name)
-        if match and entry.is_file() and (int(match["pid"]) == os.getpid() or not _alive(int(match["pid"]))):
+        if match and entry.is_file() and (int(match["pid"]) == os.getpid()
+                                          or not _alive(int(match["pid"]), entry.stat().st_mtime)):
             entry.unlink(missing_ok=True)
             removed.append(entry)
         elif depth > 0 and entry.is_dir() and not entry.is_symlink():
