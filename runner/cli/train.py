@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                          label=label, keep_last=args.keep_last, keep_every=args.keep_every, on_nonfinite=args.on_nonfinite)
     out = args.out
     if out is None:
-        from archspec.load import to_data
+        from archspec.dump import to_data
         from runner.train.resume import default_run_folder
 
         out, note = default_run_folder(to_data(spec))

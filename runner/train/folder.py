@@ -13,7 +13,7 @@ from typing import Any
 import torch.distributed as dist
 
 import archspec
-from archspec.load import to_data
+from archspec.dump import to_data
 from runner import checkpoint as ck
 from runner.data.identity import store_identity
 from runner.runtime import RunError, disk_error_line, remove_stale_temporaries

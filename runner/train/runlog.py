@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import archspec
-from archspec.load import dump_resolved
+from archspec.dump import dump_resolved
 from runner.runtime import RunError, write_text_atomic
 
 METRICS = "metrics.jsonl"

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 import archspec
-from archspec.load import to_data
+from archspec.dump import to_data
 from runner import checkpoint as ck
 from runner.data.transforms import transforms_config
 from runner.runtime import RunError
