@@ -14,13 +14,20 @@ import argparse
 import json
 import sys
 
+import re
+
 from runner.cli.args import add_device, add_set, load_spec_or_report, positive_int
 
 EPILOG = """\
-run options (--device, --data-on-device, --no-eval, --quiet) change how a run goes, never what
-it trains: they are not part of the spec's hash, may differ between the invocations of one run,
-and are recorded in <run>/options.json. Everything in the spec is the run's identity: a resume
-refuses any change to it but training.samples.
+run options (--device, --precision, --compile, --data-on-device, --no-eval, --quiet, ...) change
+how a run goes, never what it trains (up to floating-point rounding): they are not part of the
+spec's hash, may differ between the invocations of one run, and are recorded in
+<run>/options.json with what their defaults became on this machine ("resolved"). Everything in
+the spec is the run's identity: a resume refuses any change to it but training.samples.
+
+the fast path's defaults: on CUDA bf16 autocast, channels-last, torch.compile, CUDA graphs (one
+process), data on the GPU, fused Adam; on the CPU channels-last, and bf16 autocast where the
+CPU has native bf16. Each is switchable: --precision fp32 --no-compile --no-channels-last ...
 """
 
 
@@ -38,11 +45,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, metavar="S", help="same as --set training.seed=S")
     run_options = parser.add_argument_group("run options (not part of the spec)")
     add_device(run_options)
-    run_options.add_argument("--data-on-device", action="store_true",
-                             help="hold both data splits on the training device and assemble batches there")
+    run_options.add_argument("--data-on-device", action=argparse.BooleanOptionalAction, default=None,
+                             help="hold both data splits on the training device and assemble batches there "
+                                  "(default: on a GPU when they take at most half its free memory)")
+    run_options.add_argument("--precision", choices=("auto", "fp32", "tf32", "bf16"), default="auto",
+                             help="bf16 autocast (the loss stays fp32), tf32 (CUDA) or fp32; auto: bf16 on CUDA "
+                                  "and on CPUs with native bf16, else fp32")
+    run_options.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                             help="torch.compile each batch size's step (default: on CUDA)")
+    run_options.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None,
+                             help="replay compiled steps as CUDA graphs (default: with --compile on CUDA, one process)")
+    run_options.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                             help="NHWC memory layout for the model and its inputs (default: on)")
+    run_options.add_argument("--threads", type=positive_int, metavar="N",
+                             help="CPU threads per process (default: the cores available, shared among the node's processes)")
+    run_options.add_argument("--sync-every", type=positive_int, default=16, metavar="K",
+                             help="under DDP, steps between checks of the stop flag (Ctrl-C, SIGTERM); default 16")
+    run_options.add_argument("--progress-every", type=progress_interval, default="60s", metavar="N[s]",
+                             help="away from a terminal, a progress line on stderr every N seconds (60s, the "
+                                  "default) or N samples (5000)")
     run_options.add_argument("--quiet", action="store_true", help="no progress bar; only warnings and the final line")
     run_options.add_argument("--no-eval", dest="evaluate", action="store_false",
                              help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
+
+
+def progress_interval(text: str) -> str:
+    """An argparse type: '60s' (seconds) or '5000' (samples), positive."""
+    if not re.fullmatch(r"[1-9][0-9]*s?", text.strip()):
+        raise argparse.ArgumentTypeError(f"expected seconds like 60s or a number of samples like 5000. Received: {text!r}")
+    return text.strip()
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +90,10 @@ def run(args: argparse.Namespace) -> int:
     from runner.train.options import RunOptions
     from runner.train.recipe import train  # torch is imported here, not for --help
 
-    options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet)
+    options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet,
+                         precision=args.precision, compile=args.compile, cuda_graphs=args.cuda_graphs,
+                         channels_last=args.channels_last, threads=args.threads, sync_every=args.sync_every,
+                         progress_every=args.progress_every)
     try:
         return train(spec, out=args.out or f"runs/{spec.name}", options=options, max_samples=args.max_samples,
                      resume=args.resume, command=sys.argv)

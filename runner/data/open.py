@@ -16,6 +16,22 @@ if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 
+def device_bytes(store) -> int:
+    """Bytes that DeviceTiles holds for both splits of ``store``: 2 fields x 2 depths of float32."""
+    return 4 * 4 * len(store.redshifts) * store.n_slices * store.grid ** 2
+
+
+def fits_on_device(path: Path, device: "torch.device") -> bool:
+    """True when both splits of the store at ``path`` take at most half of ``device``'s free
+    memory (the rest is the model's and its activations')."""
+    import torch
+
+    with open_store(path, scan=False) as store:
+        nbytes = device_bytes(store)
+    free, _ = torch.cuda.mem_get_info(device)
+    return 2 * nbytes <= free
+
+
 def cache_dir() -> Path:
     """Where generated mock stores live: $ARCHSPEC_CACHE, else ~/.cache/archspec."""
     return Path(os.environ.get("ARCHSPEC_CACHE") or Path.home() / ".cache" / "archspec").expanduser()
@@ -40,14 +56,17 @@ def store_path(data, master: bool = True, distributed: bool = False, progress: b
     return path
 
 
-def open_data(spec, device: "torch.device", *, on_device: bool = False, master: bool = True,
+def open_data(spec, device: "torch.device", *, on_device: bool | None = False, master: bool = True,
               distributed: bool = False, progress: bool = False) -> tuple:
     """The (train, test) datasets of ``spec``: ``TileDataset`` on the CPU, or ``DeviceTiles``
-    holding each split on ``device`` when ``on_device`` (a run option, not part of the spec)."""
+    holding each split on ``device`` when ``on_device`` (a run option, not part of the spec;
+    None: on a GPU when both splits take at most half of its free memory)."""
     from runner.data.tiles import DeviceTiles, TileDataset
 
     data = spec.data
     path = store_path(data, master, distributed, progress)
+    if on_device is None:
+        on_device = device.type == "cuda" and fits_on_device(path, device)
     # ensure_mock_store validated a mock store (its writer refused NaN/inf), and DeviceTiles
     # checks every value it loads; otherwise open_store's default scan applies.
     scan = False if (data.store == "mock" or on_device) else None

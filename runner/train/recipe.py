@@ -11,6 +11,12 @@ every global batch, and a run resumes on any number of processes::
 
     torchrun --standalone --nproc_per_node 4 -m runner train specs/paper_cvae.yaml --out runs/paper
 
+(several machines: docs/distributed.md). How a step computes -- precision, memory layout,
+torch.compile, CUDA graphs, threads -- is the fast path of the run options
+(:mod:`runner.train.fastpath`), carried out by :class:`runner.train.step.Step`; the loop never
+waits for the device except where it reads values back: metrics at a flush, the stop flag every
+``sync_every`` steps under DDP, checkpoints.
+
 Every ``evaluation.every`` training samples the test ELBO of one batch of
 ``evaluation.batch_size`` test samples is measured in eval mode, with its own sampler and its
 own latent noise (the training stream of random numbers does not depend on the evaluation
@@ -40,10 +46,11 @@ from runner.data.samples import Sampler
 from runner.data.transforms import transforms_config
 from runner.kinds import KINDS
 from runner.runtime import RunError, init_distributed, seeded
-from runner.train import runlog
+from runner.train import fastpath, runlog
 from runner.train.options import RunOptions, split_options
 from runner.train.resume import check_same_run, resume_hint
 from runner.train.schedule import Schedule, crossed, split_batch
+from runner.train.step import Step, plain_optimizer_state
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
@@ -102,11 +109,10 @@ class Recipe:
         t = self.spec.training
         self.rank, self.world, self.device = init_distributed(self.options.device)
         self.master = self.rank == 0  # logs, evaluates and checkpoints
+        self.fast = fastpath.decide(self.options, self.device.type, self.world)
+        self.fast.apply_globals()
         self.schedule = Schedule.from_training(t)
-        smallest = min(size for _, size in self.schedule.batch_steps)
-        if smallest < self.world:
-            raise RunError(f"every process needs a sample of every batch: the smallest batch size is {smallest}, "
-                           f"with {self.world} processes")
+        check_world_size(self.schedule, self.world)
         if self.max_samples is not None and self.max_samples < 1:
             raise RunError(f"max_samples must be at least 1, not {self.max_samples}")
         self.stop_at = self._stop_at()  # before anything is written into the folder
@@ -118,8 +124,9 @@ class Recipe:
         self.samplers = {"train": Sampler(len(self.train_data), t.seed), "test": Sampler(len(self.test_data), t.seed + 1)}
         self._build()
         self.seen, self.step, self.elapsed0 = 0, 0, 0.0
-        # the kind's terms ([elbo, loglik, kl] for a cvae) summed over the samples since the last record
-        self.acc, self.acc_n = torch.zeros(len(self.kind.terms), device=self.device), 0
+        # the kind's terms ([elbo, loglik, kl] for a cvae) summed over this process's samples since the
+        # last record (acc_n of them), and the global samples since then (acc_total: known on the host)
+        self.acc, self.acc_n, self.acc_total = torch.zeros(len(self.kind.terms), device=self.device), 0, 0
         if state is not None:
             self._restore(state)
         elif self.rank > 0:
@@ -142,11 +149,9 @@ class Recipe:
         torch.manual_seed(t.seed)
         np.random.seed(t.seed % 2**32)
         random.seed(t.seed)
-        self.raw_model = archspec.build(self.spec).to(self.device).train()
-        optimizer = torch.optim.AdamW if t.optimizer.name == "AdamW" else torch.optim.Adam
-        self.optimizers = {phase.optimizer: optimizer(phase.params(self.raw_model), lr=t.lr.start, betas=tuple(t.optimizer.betas),
-                                                      weight_decay=t.optimizer.weight_decay)
-                           for phase in self.kind.phases}
+        self.raw_model = self.fast.prepare(archspec.build(self.spec).to(self.device).train())
+        self.compute = Step(self.kind, self.fast, self.device, self._say)
+        self.optimizers = self.compute.optimizers(self.raw_model, t)
 
     def _checked_folder(self) -> dict | None:
         """The checkpoint to resume from (None: a new run), after the checks; every process
@@ -193,7 +198,7 @@ class Recipe:
     def _restore(self, state: dict) -> None:
         self.raw_model.load_state_dict(state[ck.KEY_MODEL])
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(ck.optimizer_state(state, name, len(self.optimizers)))
+            self.compute.load_optimizer(optimizer, ck.optimizer_state(state, name, len(self.optimizers)))
         for name, split_sampler in self.samplers.items():
             try:
                 split_sampler.load_state_dict(state[ck.KEY_SAMPLERS][name])
@@ -204,6 +209,7 @@ class Recipe:
         log = state.get(ck.KEY_LOG_STATE) or {}
         if "acc" in log:
             self.acc, self.acc_n = log["acc"].to(self.device), int(log["n"])
+            self.acc_total = int(log.get("total", log["n"]))  # checkpoints before "total": one process's n
         if self.rank == 0:
             ck.set_rng_state(state[ck.KEY_RNG])
         else:  # other processes' streams are not saved: derive them from where the run is
@@ -214,9 +220,11 @@ class Recipe:
         runlog.write_spec(self.out, self.spec)
         runlog.write_env(self.out, self.device, self.world)
         runlog.append_command(self.out, self.command)
-        self.options.write(self.out)
+        self.options.write(self.out, resolved=self.fast.describe())
         self.metrics = runlog.Metrics(self.out, self.kind.terms, resume_at=self.seen if resumed else None)
-        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet)
+        seconds, samples = self.options.progress_interval()
+        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet,
+                                        every_seconds=seconds, every_samples=samples)
         if resumed:
             self._note(f"runner: resuming {self.out} at {self.seen:,} samples (step {self.step:,})")
 
@@ -238,23 +246,16 @@ class Recipe:
 
     def _train_step(self) -> None:
         self.batch_size = size = self.schedule.batch_size(self.seen)
-        self.lr = lr = self.schedule.lr(self.seen)
-        indices = self.samplers["train"].next(size)  # the global batch: the same on every process
+        self.lr = self.schedule.lr(self.seen)
+        self.compute.set_lr(self.optimizers, self.lr)
+        indices = self._indices(self.train_data, "train", size)  # the global batch: the same on every process
         lo, hi = split_batch(size, self.rank, self.world)  # this process's share of it
         x, y = self._batch(self.train_data, indices[lo:hi])  # (n, 1, T, T), (n, 2, T, T)
-        terms = []
-        for phase in self.kind.phases:  # one for a cvae: the negative ELBO, every parameter
-            optimizer = self.optimizers[phase.optimizer]
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            objective, phase_terms = phase.loss(self.model, x, y, self.spec.training.beta)
-            # Each process averages over its share; DDP averages over processes: weigh to the global mean.
-            optimizer.zero_grad(set_to_none=True)
-            (objective * ((hi - lo) * self.world / size)).backward()
-            optimizer.step()
-            terms.append(phase_terms)
-        self.acc.add_(torch.cat(terms), alpha=hi - lo)  # no device sync: read at the next record
+        # Each process averages over its share; DDP averages over processes: weigh to the global mean.
+        terms = self.compute.train(self.model, self.optimizers, x, y, self.spec.training.beta, (hi - lo) * self.world / size)
+        self.acc.add_(terms, alpha=hi - lo)  # no device sync: read at the next record
         self.acc_n += hi - lo
+        self.acc_total += size
         self.seen += size
         self.step += 1
 
@@ -270,16 +271,13 @@ class Recipe:
             self.save_checkpoint()
 
     def _log_train(self) -> None:
-        acc = self.acc.clone()
-        n = self.acc_n
-        if self.world > 1:  # sum over processes (every process logs at the same step)
-            packed = torch.cat([acc, torch.tensor([float(n)], device=self.device)])
-            dist.all_reduce(packed)
-            acc, n = packed[:-1], int(packed[-1].item())
+        acc, n = self.acc.clone(), self.acc_total
+        if self.world > 1:  # sum over processes (every process logs at the same step); enqueued, not awaited
+            dist.all_reduce(acc)
         if self.master and n:
             self._record("train", acc / n, n)
         self.acc.zero_()
-        self.acc_n = 0
+        self.acc_n = self.acc_total = 0
 
     def _record(self, split: str, terms: torch.Tensor, n: int) -> None:
         """Queue a metrics record at this step boundary; ``terms`` stays on the device until a flush."""
@@ -291,13 +289,10 @@ class Recipe:
         """The kind's terms (the test ELBO's for a cvae) on the device, of one batch of test
         samples, in eval mode."""
         t = self.spec.training
-        model = self.raw_model  # not the DDP wrapper: only rank 0 evaluates
-        model.train(False)  # eval mode: BatchNorm uses its running statistics, not the test batch
-        with torch.inference_mode(), seeded(self.device, eval_seed(t.seed, self.seen)):  # its own latent noise
-            x, y = self._batch(self.test_data, self.samplers["test"].next(t.evaluation.batch_size))
-            terms = torch.cat([phase.loss(model, x, y, t.beta)[1] for phase in self.kind.phases])
-        model.train()
-        return terms
+        with seeded(self.device, eval_seed(t.seed, self.seen)):  # its own latent noise
+            x, y = self._batch(self.test_data, self._indices(self.test_data, "test", t.evaluation.batch_size))
+            # eval mode (BatchNorm's running statistics), inference mode; the raw model: only rank 0 evaluates
+            return self.compute.evaluate(self.raw_model, x, y, t.beta)
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -321,7 +316,7 @@ class Recipe:
             ck.KEY_FORMAT: ck.FORMAT,
             ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
             ck.KEY_MODEL: ck.unwrap(self.model).state_dict(),
-            ck.KEY_OPTIMIZER: ck.optimizer_states({name: opt.state_dict() for name, opt in self.optimizers.items()}),
+            ck.KEY_OPTIMIZER: ck.optimizer_states({name: plain_optimizer_state(opt.state_dict()) for name, opt in self.optimizers.items()}),
             ck.KEY_SAMPLES: self.seen,
             ck.KEY_STEP: self.step,
             ck.KEY_SAMPLERS: {name: s.state_dict() for name, s in self.samplers.items()},
@@ -330,7 +325,7 @@ class Recipe:
             ck.KEY_SPEC_HASH: archspec.spec_hash(self.spec),
             ck.KEY_VERSIONS: ck.versions(),
             ck.KEY_ELAPSED: self._elapsed(),
-            ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n},
+            ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n, "total": self.acc_total},
             ck.KEY_WORLD_SIZE: self.world,
             **({ck.KEY_TRANSFORMS: transforms} if (transforms := transforms_config(self.train_data)) else {}),
         }
@@ -374,6 +369,12 @@ class Recipe:
 
     # --- helpers --------------------------------------------------------------------------------
 
+    def _indices(self, data, split: str, size: int):
+        """The split's next ``size`` sample indices: a device tensor for data held on the device
+        (no copy per batch), numpy for data read on the host."""
+        sampler = self.samplers[split]
+        return sampler.next_on(size, self.device) if getattr(data, "device", None) == self.device else sampler.next(size)
+
     def _batch(self, data, indices) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = data.batch(indices)
         return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
@@ -402,9 +403,11 @@ class Recipe:
     def _stop_requested(self) -> bool:
         if self.world == 1:
             return self._signal is not None
+        if self.step % self.options.sync_every:  # every process checks at the same steps
+            return False
         flag = torch.tensor([0 if self._signal is None else self._signal], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every process stops at the same step
-        signum = int(flag.item())  # one device sync per step
+        signum = int(flag.item())  # one device sync per sync_every steps
         if signum and self._signal is None:
             self._signal = signum
         return bool(signum)
@@ -420,6 +423,16 @@ class Recipe:
             self.progress.write(text)
         else:
             print(text, file=sys.stderr)
+
+
+def check_world_size(schedule: Schedule, world: int) -> None:
+    """The rule for the number of processes: each trains on its share of every global batch
+    (:func:`split_batch`), so every batch of the schedule needs at least one sample per process."""
+    start, smallest = min(schedule.batch_steps, key=lambda step: step[1])
+    if smallest < world:
+        raise RunError(f"{world} processes need global batches of at least {world} samples (one per process), "
+                       f"but the schedule has batches of {smallest} (from sample {start:,}); run at most "
+                       f"{smallest} processes, or a schedule whose smallest batch is at least {world}")
 
 
 def eval_seed(seed: int, seen: int) -> int:

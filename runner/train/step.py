@@ -1,0 +1,150 @@
+"""The compute of a training step and of an evaluation, on the fast path (:mod:`runner.train.fastpath`).
+
+A step runs the model kind's phases in order (one for a cvae; a GAN would have two), each::
+
+    with autocast:  objective, terms = phase.loss(model, x, y, beta)      # compiled per batch size
+    (objective * weight).backward();  optimizer.step()                    # fused Adam on CUDA
+
+and returns the phases' terms as one device tensor. Nothing here reads a value back to the
+host: the learning rate is a device tensor on the fused path (written in place when the
+schedule changes it), and the terms stay on the device until the metrics are flushed.
+
+``torch.compile`` is lazy: the first call at a new batch size compiles (one graph per batch
+size and mode, train or eval; CUDA graphs record one replay each). When compiling fails, the
+step says so once and continues without it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from runner.train.fastpath import FastPath
+
+_COMPILER_MODULES = ("torch._dynamo", "torch._inductor")
+
+
+class Compiled:
+    """``fn`` through torch.compile, falling back to ``fn`` itself with one message when
+    compiling fails. ``enabled`` False: ``fn`` as it is."""
+
+    def __init__(self, fn: Callable, fast: FastPath, say: Callable[[str], None], backend: Any = "inductor"):
+        self.fn, self.say = fn, say
+        self.compiled = None
+        if fast.compile:
+            mode = "reduce-overhead" if fast.cuda_graphs else None  # reduce-overhead: CUDA graphs
+            self.compiled = torch.compile(fn, backend=backend, mode=mode, dynamic=False)  # one graph per batch size
+
+    def __call__(self, *args: Any) -> Any:
+        if self.compiled is None:
+            return self.fn(*args)
+        try:
+            return self.compiled(*args)
+        except Exception as exc:
+            if not is_compile_error(exc):
+                raise
+            self.compiled = None
+            self.say(f"runner: warning: torch.compile failed ({root_cause(exc)}); continuing without it "
+                     "(--no-compile skips the attempt)")
+            return self.fn(*args)
+
+
+def root_cause(exc: BaseException) -> str:
+    """'RuntimeError: no C++ compiler' for the innermost cause of a compiler error, one line."""
+    while True:  # dynamo keeps the backend's error as inner_exception (and __context__), not __cause__
+        inner = getattr(exc, "inner_exception", None) or exc.__cause__
+        if not isinstance(inner, BaseException) or inner is exc:
+            break
+        exc = inner
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+
+
+def is_compile_error(exc: BaseException) -> bool:
+    """True for an error raised by torch's compiler stack (dynamo, inductor, a backend)."""
+    return any(cls.__module__.startswith(_COMPILER_MODULES) for cls in type(exc).__mro__)
+
+
+class Step:
+    """The phases of ``kind`` on the fast path ``fast``; ``say`` prints a warning once."""
+
+    def __init__(self, kind, fast: FastPath, device: torch.device, say: Callable[[str], None]):
+        self.kind, self.fast, self.device = kind, fast, device
+        self.loss = {phase.optimizer: Compiled(phase.loss, fast, say) for phase in kind.phases}
+        self._lr: float | None = None
+
+    # --- optimizers -------------------------------------------------------------------------------
+
+    def optimizers(self, model: torch.nn.Module, training) -> dict[str, torch.optim.Optimizer]:
+        """One optimizer per phase: Adam or AdamW as the spec says, fused with a device-tensor lr on CUDA."""
+        cls = torch.optim.AdamW if training.optimizer.name == "AdamW" else torch.optim.Adam
+        return {phase.optimizer: cls(phase.params(model), betas=tuple(training.optimizer.betas),
+                                     weight_decay=training.optimizer.weight_decay, **self._flags(training.lr.start))
+                for phase in self.kind.phases}
+
+    def _flags(self, lr: float) -> dict[str, Any]:
+        if self.fast.fused_optimizer:  # a tensor lr is only supported by the fused and capturable kernels
+            return {"lr": torch.tensor(lr, dtype=torch.float32, device=self.device), "fused": True}
+        return {"lr": lr}
+
+    def set_lr(self, optimizers: dict, lr: float) -> None:
+        """The schedule's learning rate, written only when it changes (in place on the device)."""
+        if lr == self._lr:
+            return
+        for optimizer in optimizers.values():
+            for group in optimizer.param_groups:
+                if isinstance(group["lr"], torch.Tensor):
+                    group["lr"].fill_(lr)  # an enqueued kernel, not a host round trip
+                else:
+                    group["lr"] = lr
+        self._lr = lr
+
+    def load_optimizer(self, optimizer: torch.optim.Optimizer, state: dict) -> None:
+        """Load a saved optimizer state under this run's flags (fused or not, lr tensor or float):
+        a checkpoint from another device or fast path resumes as this one runs."""
+        current = optimizer.param_groups
+        groups = [{**saved, **{k: group[k] for k in ("lr", "fused", "foreach", "capturable") if k in group}}
+                  for saved, group in zip(state["param_groups"], current)]
+        optimizer.load_state_dict({**state, "param_groups": groups})
+        for group, mine in zip(optimizer.param_groups, current):
+            group["lr"] = mine["lr"]  # keep this run's lr object (a device tensor on the fused path)
+        self._lr = None
+
+    # --- compute ----------------------------------------------------------------------------------
+
+    def train(self, model, optimizers: dict, x: torch.Tensor, y: torch.Tensor, beta: float, weight: float) -> torch.Tensor:
+        """One step of every phase; returns the phases' terms, concatenated, on the device.
+
+        ``weight`` scales each objective before backward (the process's share of the global batch)."""
+        if self.fast.cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier replays' outputs may be reused
+        x, y = self.fast.layout(x), self.fast.layout(y)
+        terms = []
+        for phase in self.kind.phases:
+            optimizer = optimizers[phase.optimizer]
+            with self.fast.autocast():
+                objective, phase_terms = self.loss[phase.optimizer](model, x, y, beta)
+            optimizer.zero_grad(set_to_none=True)
+            (objective * weight).backward()
+            optimizer.step()
+            terms.append(phase_terms.clone())  # owned here: a CUDA graph replay reuses its outputs' memory
+        return torch.cat(terms)
+
+    def evaluate(self, model, x: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
+        """The phases' terms on a batch in eval mode and inference mode (BatchNorm's running
+        statistics, no autograd), at the fast path's precision, layout and compiled graphs."""
+        was_training = model.training
+        model.train(False)
+        try:
+            with torch.inference_mode(), self.fast.autocast():
+                x, y = self.fast.layout(x), self.fast.layout(y)
+                return torch.cat([self.loss[phase.optimizer](model, x, y, beta)[1].clone() for phase in self.kind.phases])
+        finally:
+            model.train(was_training)
+
+
+def plain_optimizer_state(state: dict) -> dict:
+    """An optimizer state dict with tensor learning rates as floats: the same checkpoint
+    whichever device or fast path wrote it (one read-back, at checkpoint time only)."""
+    groups = [{**g, "lr": float(g["lr"]) if isinstance(g["lr"], torch.Tensor) else g["lr"]} for g in state["param_groups"]]
+    return {**state, "param_groups": groups}
