@@ -261,12 +261,14 @@ class Recipe:
 
     def _after_step(self, before: int) -> None:
         t = self.spec.training
-        if self.master:
-            self.progress.update(self.seen - before)
-            if crossed(before, self.seen, t.evaluation.every):
-                self._record("test", self.evaluate(), t.evaluation.batch_size)
+        if self.master and crossed(before, self.seen, t.evaluation.every):
+            self._record("test", self.evaluate(), t.evaluation.batch_size)
         if crossed(before, self.seen, t.log_every):
             self._log_train()
+        if self.master:
+            if self.progress.line_due(self.seen - before):  # a progress line shows the latest ELBOs:
+                self.progress.show(self.metrics.flush())  # read them back now (once a line, not per step)
+            self.progress.update(self.seen - before)
         if self.master and crossed(before, self.seen, t.checkpoint.every):
             self.save_checkpoint()
 

@@ -196,15 +196,19 @@ class Progress:
         self._mark = (time.monotonic(), initial)  # (time, samples) of the last line, or of the start
 
     def update(self, n: int) -> None:
+        due = self.line_due(n)
         self.seen += n
         if self.bar is not None:
             self.bar.update(n)
-        elif self.lines and self._due():
+        elif due:
             self._line()
 
-    def _due(self) -> bool:
+    def line_due(self, n: int) -> bool:
+        """True when ``update(n)`` will print a line (the caller may first :meth:`show` fresh values)."""
+        if not self.lines:
+            return False
         if self.every_samples is not None:
-            return self.seen // self.every_samples > self._mark[1] // self.every_samples
+            return (self.seen + n) // self.every_samples > self._mark[1] // self.every_samples
         return time.monotonic() - self._mark[0] >= (self.every_seconds or 60.0)
 
     def _line(self) -> None:
@@ -252,7 +256,8 @@ def duration(seconds: float) -> str:
         return f"{s}s"
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    hours, minutes = divmod(int(round(seconds / 60)), 60)  # to the nearest minute
+    return f"{hours}h{minutes:02d}m"
 
 
 def is_empty(run_dir: Path) -> bool:
