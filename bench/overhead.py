@@ -199,13 +199,14 @@ def main(argv=None) -> int:
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--threads", type=int, help="CPU threads (default: the runner's choice)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args(argv)
     spec = archspec.load(args.spec, args.overrides)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
     options = RunOptions(device=device.type, quiet=True, precision=args.precision, compile=args.compile,
-                         cuda_graphs=args.cuda_graphs, channels_last=args.channels_last)
+                         cuda_graphs=args.cuda_graphs, channels_last=args.channels_last, threads=args.threads)
     fast = fastpath.decide(options, device.type, 1)
     fast.apply_globals()
     print(f"{spec.name} on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}; fast path: "

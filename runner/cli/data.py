@@ -58,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from runner.cli.args import add_set
 
     add_set(prep, example="data.mock.slices=6")
+    prep.add_argument("--data", metavar="PATH", help="a tile store instead of the spec's; same as --set data.store=PATH")
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     info = sub.add_parser("info", help="print a store's layout and statistics",
@@ -116,7 +117,10 @@ def run_prepare(args: argparse.Namespace) -> int:
     from runner.data.open import store_path
     from runner.data.store import open_store
 
-    spec = load_spec_or_report(args.spec, args.overrides)
+    import json
+
+    overrides = list(args.overrides) + ([f"data.store={json.dumps(args.data)}"] if args.data is not None else [])
+    spec = load_spec_or_report(args.spec, overrides)  # as `runner train SPEC --data ... --set ...` reads it
     if spec is None:
         return 1
     path = store_path(spec.data, progress=not args.quiet)
