@@ -15,6 +15,7 @@ the rounds) and the ratio to the first configuration, with the load average.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -67,6 +68,9 @@ class Timed:
             self.step.train(self.model, self.optimizers, self.x, self.y, 1.0, 1.0)
 
 
+CLOCK = [time.perf_counter]  # --clock process: this process's CPU time (time.process_time)
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -83,10 +87,10 @@ def measure(spec, configs: list[str], device, batch: int, steps: int, repeat: in
         for config, timed in runs.items():
             torch.set_num_threads(timed.fast.threads)
             sync(device)
-            start = time.perf_counter()
+            start = CLOCK[0]()
             timed.run(steps)
             sync(device)
-            seconds[config].append(time.perf_counter() - start)
+            seconds[config].append(CLOCK[0]() - start)
     return {c: batch * steps / statistics.median(s) for c, s in seconds.items()}
 
 
@@ -99,13 +103,22 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="steps per timed round (default 2)")
     parser.add_argument("--repeat", type=int, default=3, help="alternated rounds (default 3)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: the runner's choice)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
+    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
+                        help="process: this process's CPU seconds instead of wall seconds -- with --threads 1 on a "
+                             "machine shared with other work, the work done rather than the time waited")
     args = parser.parse_args(argv)
+    if args.clock == "process":
+        if torch.cuda.is_available() and args.device != "cpu":
+            raise SystemExit("--clock process measures CPU work; use it with --device cpu")
+        CLOCK[0] = time.process_time
     device = resolve_device(args.device)
     configs = args.configs.split(",")
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch "
           f"{torch.__version__}, {fastpath.decide(RunOptions(threads=args.threads), device.type, 1).threads} threads; "
           "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
     print(f"{'spec':<12} {'batch':>5}  " + "  ".join(f"{c:>22}" for c in configs))
+    results: dict = {"device": str(device), "clock": args.clock, "rates": {}}
     for path in args.specs.split(","):
         spec = archspec.load(ROOT / path if not Path(path).is_absolute() else path)
         sizes = [int(b) for b in args.batch.split(",")] if args.batch else [spec.training.batch_size[0].size]
@@ -114,7 +127,10 @@ def main(argv=None) -> int:
             base = rates[configs[0]]
             cells = [f"{rates[c]:9.3g}/s (x{rates[c] / base:4.2f})" for c in configs]
             print(f"{spec.name:<12} {batch:>5}  " + "  ".join(f"{c:>22}" for c in cells), flush=True)
+            results["rates"].setdefault(spec.name, {})[str(batch)] = rates
     print("load average {:.1f} {:.1f} {:.1f} at the end".format(*os.getloadavg()))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -1,8 +1,10 @@
 """The fast path: the defaults each device gets, the compile fallback, the optimizer on a device
-lr, threads, and the bf16 path's numerics against fp32 (CPU autocast here; the same code runs on CUDA)."""
+lr, threads, and the bf16 path's numerics against fp32 (CPU autocast here; the same code runs on
+CUDA, where bench/gpu.sh runs this file with ARCHSPEC_TEST_DEVICE=cuda)."""
 from __future__ import annotations
 
 import copy
+import os
 
 import pytest
 import torch
@@ -14,6 +16,8 @@ from runner.train.fastpath import FastPath, decide
 from runner.train.options import RunOptions
 from runner.train.step import Compiled, Step, is_compile_error, plain_optimizer_state
 from tests.spec_texts import TINY_SPEC
+
+DEVICE = torch.device(os.environ.get("ARCHSPEC_TEST_DEVICE", "cpu"))  # the device-dependent tests run here
 
 
 def fast_for(device: str, world: int = 1, bf16_native: bool = True, **options) -> FastPath:
@@ -124,7 +128,7 @@ def _tiny_spec():
 
 def batch(n: int = 4, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
-    return torch.rand(n, 1, 32, 32, generator=g), torch.rand(n, 2, 32, 32, generator=g)
+    return torch.rand(n, 1, 32, 32, generator=g).to(DEVICE), torch.rand(n, 2, 32, 32, generator=g).to(DEVICE)
 
 
 def test_a_device_lr_trains_as_a_float_lr_and_checkpoints_as_a_float():
@@ -132,9 +136,9 @@ def test_a_device_lr_trains_as_a_float_lr_and_checkpoints_as_a_float():
     kind = KINDS.get("cvae")
     results, states = [], []
     for fused in (False, True):  # fused Adam with a tensor lr runs on CPUs too (torch >= 2.4)
-        step = Step(kind, FastPath(fused_optimizer=fused), torch.device("cpu"), print)
+        step = Step(kind, FastPath(fused_optimizer=fused, device_type=DEVICE.type), DEVICE, print)
         torch.manual_seed(0)
-        model = archspec.build(spec).train()
+        model = archspec.build(spec).to(DEVICE).train()
         optimizers = step.optimizers(model, spec.training)
         lr = optimizers["model"].param_groups[0]["lr"]
         assert isinstance(lr, torch.Tensor) == fused
@@ -154,12 +158,12 @@ def test_a_device_lr_trains_as_a_float_lr_and_checkpoints_as_a_float():
 def test_a_checkpoint_of_one_fast_path_resumes_on_another():
     spec = _tiny_spec()
     kind = KINDS.get("cvae")
-    plain = Step(kind, FastPath(), torch.device("cpu"), print)
-    model = archspec.build(spec).train()
+    plain = Step(kind, FastPath(device_type=DEVICE.type), DEVICE, print)
+    model = archspec.build(spec).to(DEVICE).train()
     optimizers = plain.optimizers(model, spec.training)
     plain.train(model, optimizers, *batch(), 1.0, 1.0)
     saved = copy.deepcopy(plain_optimizer_state(optimizers["model"].state_dict()))
-    fused = Step(kind, FastPath(fused_optimizer=True), torch.device("cpu"), print)
+    fused = Step(kind, FastPath(fused_optimizer=True, device_type=DEVICE.type), DEVICE, print)
     other = fused.optimizers(model, spec.training)
     lr = other["model"].param_groups[0]["lr"]
     fused.load_optimizer(other["model"], saved)
@@ -177,9 +181,9 @@ def test_a_checkpoint_of_one_fast_path_resumes_on_another():
 def test_the_loss_stays_fp32_under_bf16_autocast():
     spec = _tiny_spec()
     torch.manual_seed(0)
-    model = archspec.build(spec).train()
+    model = archspec.build(spec).to(DEVICE).train()
     x, y = batch()
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(DEVICE.type, dtype=torch.bfloat16):
         torch.manual_seed(5)
         objective, terms = KINDS.get("cvae").phases[0].loss(model, x, y, 1.0)
         torch.manual_seed(5)  # the same draw of z: the same outputs
@@ -205,7 +209,8 @@ def test_bf16_training_reaches_the_elbo_of_fp32(tiny, tmp_path):
     tests = {}
     for precision in ("fp32", "bf16"):
         run = tmp_path / precision
-        assert train(spec, run, quiet=True, evaluate=False, precision=precision, channels_last=False) == 0
+        assert train(spec, run, quiet=True, evaluate=False, precision=precision, channels_last=False,
+                     device=DEVICE.type, compile=False) == 0
         assert json.loads((run / "options.json").read_text())["resolved"]["precision"] == precision
         records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
         tests[precision] = [r["elbo"] for r in records if r["split"] == "test"]
@@ -215,3 +220,38 @@ def test_bf16_training_reaches_the_elbo_of_fp32(tiny, tmp_path):
     last = {k: sum(v[-3:]) / 3 for k, v in tests.items()}
     assert abs(last["bf16"] - last["fp32"]) <= 0.05 * abs(last["fp32"])
     assert last["fp32"] > fp32[0] + 0.5 * abs(fp32[0])  # and it is a run that learned
+
+
+# --- the evaluation twin ----------------------------------------------------------------------------
+
+
+def test_the_evaluation_twin_computes_what_the_model_in_eval_mode_computes():
+    """BatchNorm folded into the convolutions (the transposed ones too) and in-place activations
+    give the eval-mode model's outputs, before and after further training, and leave the live
+    model training."""
+    from runner.train.step import EvalTwin
+
+    spec = _tiny_spec()
+    kind = KINDS.get("cvae")
+    step = Step(kind, FastPath(device_type=DEVICE.type), DEVICE, print)
+    torch.manual_seed(0)
+    model = archspec.build(spec).to(DEVICE).train()
+    optimizers = step.optimizers(model, spec.training)
+    twin = EvalTwin(model)
+    for round_ in range(2):
+        for i in range(3):  # moves the weights and the running statistics
+            step.train(model, optimizers, *batch(seed=10 * round_ + i), 1.0, 1.0)
+        x, y = batch(seed=99)
+        model.eval()
+        with torch.no_grad():
+            torch.manual_seed(7)
+            expected = model(x, y)  # the module itself, in eval mode
+        model.train()
+        with torch.no_grad():
+            torch.manual_seed(7)
+            got = twin.refreshed()(x, y)
+        for a, b in zip(got, expected):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+        assert model.training and not twin.model.training
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in twin.model.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 import torch
 
 from runner.data.samples import Sampler
@@ -52,3 +53,19 @@ def test_device_indices_are_the_host_indices():
         got = device.next_on(size, torch.device("cpu"))
         assert got.dtype == torch.int64 and np.array_equal(got.numpy(), expected)
     assert device.state_dict() == host.state_dict()
+
+
+@pytest.mark.slow
+def test_checkpoint_evaluations_in_background_leave_the_same_folder(tiny, tmp_path):
+    """eval_in_background (the default on CUDA) runs `runner evaluate` on each checkpoint as a
+    child process; the run waits for the last one, so the folder is complete when it returns."""
+    import json
+
+    import archspec
+    from runner.train.recipe import train
+
+    spec = archspec.load(tiny, ["training.samples=200"])
+    assert train(spec, tmp_path / "run", quiet=True, eval_in_background=True) == 0
+    summary = json.loads((tmp_path / "run" / "eval" / "200" / "summary.json").read_text())
+    assert summary["provenance"]["samples_seen"] == 200
+    assert {"spectra.png", "one_point.png", "panels.png"} <= {p.name for p in (tmp_path / "run" / "eval" / "200").iterdir()}

@@ -67,6 +67,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_options.add_argument("--quiet", action="store_true", help="no progress bar; only warnings and the final line")
     run_options.add_argument("--no-eval", dest="evaluate", action="store_false",
                              help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
+    run_options.add_argument("--eval-in-background", action=argparse.BooleanOptionalAction, default=None,
+                             help="evaluate each checkpoint in a `runner evaluate` process while training goes on "
+                                  "(default: on CUDA)")
 
 
 def progress_interval(text: str) -> str:
@@ -93,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet,
                          precision=args.precision, compile=args.compile, cuda_graphs=args.cuda_graphs,
                          channels_last=args.channels_last, threads=args.threads, sync_every=args.sync_every,
-                         progress_every=args.progress_every)
+                         progress_every=args.progress_every, eval_in_background=args.eval_in_background)
     try:
         return train(spec, out=args.out or f"runs/{spec.name}", options=options, max_samples=args.max_samples,
                      resume=args.resume, command=sys.argv)

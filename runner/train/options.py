@@ -31,6 +31,9 @@ class RunOptions(BaseModel):
                                         "batches there; None (auto): on a GPU when they take at most half its free memory")
     evaluate: bool = Field(True, description="spectra and figures of every checkpoint into <run>/eval/<samples>/")
     quiet: bool = Field(False, description="no progress bar and no notes; warnings and the final line only")
+    eval_in_background: bool | None = Field(None, description="run each checkpoint's evaluation as a `runner evaluate` "
+                                            "process while training goes on; None: on CUDA (spare CPU cores), "
+                                            "off on the CPU (it would take the training's cores)")
     # The fast path (runner.train.fastpath): None / "auto" is the device's default, decided there.
     precision: Literal["auto", "fp32", "tf32", "bf16"] = Field(
         "auto", description="arithmetic of the model's convolutions: bf16 autocast (the loss stays fp32), tf32 "

@@ -47,6 +47,7 @@ from runner.data.transforms import transforms_config
 from runner.kinds import KINDS
 from runner.runtime import RunError, init_distributed, seeded
 from runner.train import fastpath, runlog
+from runner.train.background import BackgroundEvaluation
 from runner.train.options import RunOptions, split_options
 from runner.train.resume import check_same_run, resume_hint
 from runner.train.schedule import Schedule, crossed, split_batch
@@ -102,6 +103,7 @@ class Recipe:
         self._old_handlers: dict[int, Any] = {}
         self._saved_at = -1
         self.master = True  # until setup knows the process's rank
+        self.background: BackgroundEvaluation | None = None  # checkpoint evaluations in a child process
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -111,6 +113,9 @@ class Recipe:
         self.master = self.rank == 0  # logs, evaluates and checkpoints
         self.fast = fastpath.decide(self.options, self.device.type, self.world)
         self.fast.apply_globals()
+        in_background = self.options.eval_in_background
+        if self.master and (in_background if in_background is not None else self.device.type == "cuda"):
+            self.background = BackgroundEvaluation(self._say)
         self.schedule = Schedule.from_training(t)
         check_world_size(self.schedule, self.world)
         if self.max_samples is not None and self.max_samples < 1:
@@ -307,11 +312,20 @@ class Recipe:
         self.progress.show(self.metrics.flush())
         self._plot()
         if self.options.evaluate and self._signal is None:  # not while stopping on Ctrl-C
-            from runner.science.evaluate import evaluate_in_run  # the science of this checkpoint, not only the loss
-
-            evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
-                            device=self.device, seed=self.spec.training.seed, warn=self._say)
+            self._evaluate_checkpoint(path)
         return path
+
+    def _evaluate_checkpoint(self, path: Path) -> None:
+        """The science of this checkpoint, not only the loss: here, or in a process of its own
+        while training goes on (:mod:`runner.train.background`)."""
+        from runner.science.evaluate import eval_dir, evaluate_in_run
+
+        seed = self.spec.training.seed
+        if self.background is not None:
+            self.background.start(path, eval_dir(self.out, self.seen), seed, self.device.type)
+        else:
+            evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen, device=self.device,
+                            seed=seed, warn=self._say)
 
     def _state_dict(self) -> dict[str, Any]:
         return {
@@ -345,6 +359,8 @@ class Recipe:
     def _finish(self, end: int) -> int:
         if not self.master:
             return EXIT_INTERRUPTED if self._signal else EXIT_OK
+        if self.background is not None:
+            self.background.wait()  # the last checkpoint's evaluation: the folder is complete when the run ends
         self.progress.close()
         where = f"{self.seen:,} samples, {self.step:,} steps, {self._elapsed():.0f} s"
         if self._signal is not None:
@@ -359,6 +375,8 @@ class Recipe:
         return EXIT_OK
 
     def cleanup(self) -> None:
+        if self.background is not None:
+            self.background.wait()
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
         self._old_handlers.clear()
