@@ -61,6 +61,11 @@ class Document:
                 return (1, 1)
             path = path[:-1]
 
+    def locate(self, path: Path, *, key: bool = False, file: str = "<spec>") -> tuple[str, int, int]:
+        """(file, line, column) of ``path``: a parsed document is one file, ``file``
+        (a composed one, :class:`archspec.located.Composed`, knows each node's own file)."""
+        return (file, *self.position(path, key=key))
+
 
 class YamlProblems(Exception):
     def __init__(self, problems: list[Problem]):

@@ -39,6 +39,8 @@ KEY_ELAPSED = "elapsed_s"  # wall seconds of training so far, over all invocatio
 KEY_LOG_STATE = "log_state"  # the training metrics accumulated since the last logged record
 KEY_WORLD_SIZE = "world_size"  # processes of the run that wrote it (informative)
 KEY_TRANSFORMS = "transforms"  # {"dm": ShiftLog.to_config(), "pressure": ...}: painting needs no store
+KEY_IMPORTED = "imported"  # {"source", "files": {name: sha256}, ...}: a model trained elsewhere
+# (runner import-original): no optimizer, sampler or RNG state; it paints and evaluates, never resumes
 
 REQUIRED_KEYS = (KEY_FORMAT, KEY_FORMAT_VERSION, KEY_MODEL, KEY_OPTIMIZER, KEY_SAMPLES, KEY_STEP,
                  KEY_SAMPLERS, KEY_RNG, KEY_SPEC, KEY_SPEC_HASH, KEY_VERSIONS)

@@ -15,15 +15,15 @@ EXCERPTS = re.findall(r"```\n\$ archspec check (\S+)\n(.*?)\n```", README, re.S)
 
 def test_readme_has_the_two_quickstart_commands():
     blocks = re.findall(r"```bash\n(.*?)\n```", README, re.S)
-    assert "pip install -c constraints-cpu.txt -e . && runner train specs/quickstart.yaml --out runs/quickstart" in blocks
-    test_command = 'pip install -c constraints-cpu.txt -e ".[test]" && python -m pytest'
+    assert 'pip install -c constraints-cpu.txt -e ".[runner]" && runner train specs/quickstart.yaml --out runs/quickstart' in blocks
+    test_command = 'pip install -c constraints-cpu.txt -e ".[runner,test]" && python -m pytest'
     assert test_command in blocks
     assert test_command in (ROOT / ".ci" / "run").read_text(), ".ci/run must run exactly the README's test command"
 
 
 @pytest.mark.parametrize("spec, expected", EXCERPTS, ids=[e[0] for e in EXCERPTS])
 def test_readme_error_excerpts_match_the_checker(spec, expected):
-    res = subprocess.run([sys.executable, "-m", "archspec", "check", spec], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    res = subprocess.run([sys.executable, "-m", "archspec", "check", spec], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert res.returncode == 1
     assert res.stderr.rstrip("\n") == expected
 

@@ -35,16 +35,17 @@ def two_nodes(args: list[str], env: dict) -> list[subprocess.CompletedProcess]:
              for _ in range(2)]
     results = []
     for proc in procs:
-        out, err = proc.communicate(timeout=240)
+        out, err = proc.communicate(timeout=1800)
         results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
     return results
 
 
+@pytest.mark.slow  # two torchrun agents, then a resume: ~20 s
 def test_two_nodes_at_a_rendezvous_endpoint_then_resume_on_one(tiny, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     prepared = subprocess.run([sys.executable, "-m", "runner", "data", "prepare", str(tiny), "--quiet"],
-                              capture_output=True, text=True, timeout=120, env=env)
+                              capture_output=True, text=True, timeout=600, env=env)
     assert prepared.returncode == 0, prepared.stderr
     assert prepared.stdout.strip().endswith(".h5") and os.path.isfile(prepared.stdout.strip())
     args = ["-m", "runner", "train", str(tiny), "--out", str(run), "--quiet", "--device", "cpu", "--sync-every", "3"]
@@ -56,7 +57,7 @@ def test_two_nodes_at_a_rendezvous_endpoint_then_resume_on_one(tiny, tmp_path):
     assert state[ck.KEY_SAMPLERS]["train"]["drawn"] == 104  # global draws, not per process
     train = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == "train"]
     assert train[0]["n"] == 24  # the records average the global batches, not one process's share
-    out = subprocess.run([sys.executable] + args + ["--resume"], capture_output=True, text=True, timeout=120, env=env)
+    out = subprocess.run([sys.executable] + args + ["--resume"], capture_output=True, text=True, timeout=1800, env=env)
     assert out.returncode == 0, out.stderr
     final = ck.read(ck.candidates(run)[0])
     assert final[ck.KEY_WORLD_SIZE] == 1 and final[ck.KEY_SAMPLES] == 488

@@ -14,21 +14,42 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("runner.cli.train", "train the model a spec describes"),
     "schedule": ("runner.cli.schedule", "print a spec's batch-size and learning-rate schedule"),
     "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
+    "import-original": ("runner.cli.import_original", "turn the original's published CVAE into a run folder that paints"),
     "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
+    "sweep": ("runner.cli.sweep", "train a grid of --set values or a list of variant specs, one run folder each"),
+    "compare": ("runner.cli.compare", "a table and a figure of runs (or sweeps) side by side"),
 }
+
+# The top-level modules of pyproject's `runner` extra (tests/test_precommit.py keeps them equal).
+RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "colossus")
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language, no torch
+        if (exc.name or "").split(".")[0] not in RUNNER_EXTRA:
+            raise
+        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    rest: list[str] = []
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            importlib.import_module(module_name).add_arguments(p)
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            if getattr(module, "PASSES_ON", False) and "--" in argv:  # `runner sweep ... -- TRAIN OPTIONS`
+                argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
+    args.passed_on = rest
     return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
 
 

@@ -18,6 +18,7 @@ Where things live:
     open.py          the datasets a spec's data section describes; the mock cache folder
     mock.py, mock_fields.py    calibrated mock stores; ensure_mock_store
     npy_import.py    the original's npy files -> a store
+    original_stats.py  the statistics the original stored for its transform (its 11 redshifts)
 
 Names are imported on first use, so that ``runner data`` and the store never pay for torch or
 for the mock generator's cosmology libraries unless they use them.

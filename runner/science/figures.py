@@ -322,3 +322,54 @@ def _save(fig: Figure, path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=DPI, format="png")
     return path
+
+
+def plot_comparison(
+    path: str | os.PathLike,
+    curves: Mapping[str, Sequence[tuple[float, float]]],
+    spectra: Mapping[str, Mapping[float, Mapping[str, Sequence]]],
+) -> Path:
+    """Runs side by side: test ELBO against samples seen (top left), and for each run the ratio
+    of its mean painted to mean true spectrum, auto (top row) and cross (bottom row), one
+    column per redshift, on a log axis around 1 with the paper's ±35% shaded.
+
+    Args:
+        path: PNG to write.
+        curves: run name -> [(samples, test ELBO), ...].
+        spectra: run name -> {z: {"k": [...], "auto": [ratio − 1, ...], "cross": [...]}}.
+    """
+    redshifts = sorted({z for by_z in spectra.values() for z in by_z})
+    ncols, nrows = 1 + len(redshifts), 2 if redshifts else 1  # without evaluations: the curves alone
+    fig = Figure(figsize=(3.0 * ncols + (1.5 if not redshifts else 0), 2.7 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    colors = {name: f"C{i % 10}" for i, name in enumerate(curves)}
+    ax = axes[0, 0]
+    for name, curve in curves.items():
+        if curve:
+            samples, elbo = zip(*curve)
+            ax.plot(samples, elbo, lw=1, color=colors[name], label=name)
+    ax.set_xlabel("samples seen")
+    ax.set_ylabel("test ELBO [nats per sample]")
+    ax.set_yscale("symlog", linthresh=10)
+    ax.legend(fontsize=7, loc="lower right")
+    if redshifts:
+        axes[1, 0].axis("off")
+    for c, z in enumerate(redshifts, start=1):
+        for r, kind in enumerate(("auto", "cross")):
+            ax = axes[r, c]
+            ax.axhspan(0.65, 1.35, color="0.9", lw=0)
+            ax.axhline(1.0, color="0.5", lw=0.8)
+            for name, by_z in spectra.items():
+                if z in by_z:
+                    k = np.asarray(by_z[z]["k"], float)
+                    ratio = 1 + np.asarray([np.nan if v is None else v for v in by_z[z][kind]], float)
+                    ax.plot(k, np.where(ratio > 0, ratio, np.nan), color=colors.get(name, "k"), lw=1.2)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.9, not 9×10⁻¹
+            ax.set_title(f"{kind}, z = {z:g}", fontsize=10)
+            ax.set_xlabel(K_LABEL)
+            if c == 1:
+                ax.set_ylabel(r"$P^{\rm painted}/P^{\rm true}$")
+    return _save(fig, path)

@@ -31,6 +31,7 @@ class RunOptions(BaseModel):
                                         "batches there; None (auto): on a GPU when they take at most half its free memory")
     evaluate: bool = Field(True, description="spectra and figures of every checkpoint into <run>/eval/<samples>/")
     quiet: bool = Field(False, description="no progress bar and no notes; warnings and the final line only")
+    label: str | None = Field(None, max_length=200, description="the run's name in figure titles (default: the spec's name)")
     eval_in_background: bool | None = Field(None, description="run each checkpoint's evaluation as a `runner evaluate` "
                                             "process while training goes on; None: on CUDA (spare CPU cores), "
                                             "off on the CPU (it would take the training's cores)")

@@ -94,6 +94,7 @@ class Recipe:
                  resume: bool = False, command: Sequence[str] | None = None, data: tuple | None = None):
         self.spec, self.out, self.options = spec, out, options
         self.kind = KINDS.get(spec.model.kind)  # how this kind trains and paints
+        self.label = options.label or spec.name  # in figure titles
         self.max_samples, self.resume, self.quiet = max_samples, resume, options.quiet
         self.command = list(command) if command is not None else None
         self.data = data
@@ -192,6 +193,10 @@ class Recipe:
             state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
         except ck.CheckpointError as exc:
             raise RunError(f"cannot resume: {exc}; remove {out} or choose another --out to start anew") from None
+        if ck.KEY_IMPORTED in state:  # no optimizer, sampler or RNG state to continue from
+            raise RunError(f"cannot resume {path}: it holds a model imported from {state[ck.KEY_IMPORTED].get('source')} "
+                           f"(runner import-original), which paints and evaluates but has no training state; "
+                           f"choose another --out to train")
         try:  # the run's spec under today's schema: a field added since takes its default on both sides
             saved, notes = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
         except archspec.SpecError as exc:
@@ -325,7 +330,7 @@ class Recipe:
             self.background.start(path, eval_dir(self.out, self.seen), seed, self.device.type)
         else:
             evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen, device=self.device,
-                            seed=seed, warn=self._say)
+                            seed=seed, warn=self._say, label=self.label)
 
     def _state_dict(self) -> dict[str, Any]:
         return {
@@ -350,7 +355,7 @@ class Recipe:
         from runner.science.figures import plot_curves
 
         try:
-            plot_curves(self.out / runlog.CURVES, self.metrics.records, title=f"{self.spec.name}: {self.seen:,} samples")
+            plot_curves(self.out / runlog.CURVES, self.metrics.records, title=f"{self.label}: {self.seen:,} samples")
         except Exception as exc:  # a figure must never stop a run
             self._say(f"runner: warning: could not draw {runlog.CURVES}: {exc}")
 

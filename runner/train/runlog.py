@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import archspec
-from archspec.load import dump
+from archspec.load import dump_resolved
 from runner.runtime import write_text_atomic
 
 METRICS = "metrics.jsonl"
@@ -43,9 +43,8 @@ FLUSH_SECONDS = 5.0  # write buffered records at least this often
 
 
 def write_spec(run_dir: Path, spec) -> None:
-    text = dump(spec)
-    head, _, body = text.partition("\n")
-    write_text_atomic(run_dir / SPEC, f"{head}\n# spec_hash: {archspec.spec_hash(spec)}\n{body}")
+    """The resolved spec: bases of ``extends:`` applied, ``model.scale`` applied, defaults written out."""
+    write_text_atomic(run_dir / SPEC, dump_resolved(spec))
 
 
 def write_env(run_dir: Path, device: torch.device, world_size: int) -> None:
