@@ -255,3 +255,18 @@ def test_the_evaluation_twin_computes_what_the_model_in_eval_mode_computes():
         assert model.training and not twin.model.training
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in twin.model.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+
+
+def test_a_hook_between_backward_and_the_update_sees_the_gradients():
+    spec = _tiny_spec()
+    step = Step(KINDS.get("cvae"), FastPath(device_type=DEVICE.type), DEVICE, print)
+    torch.manual_seed(0)
+    model = archspec.build(spec).to(DEVICE).train()
+    optimizers = step.optimizers(model, spec.training)
+    before = [p.detach().clone() for p in model.parameters()]
+    norm = lambda phase: torch.stack([p.grad.norm() for p in phase.params(model)]).norm()  # noqa: E731
+    out = step.train(model, optimizers, *batch(), 1.0, 1.0, before_update=norm)
+    assert out.shape == (len(KINDS.get("cvae").terms) + 1,)
+    expected = torch.cat([p.grad.flatten() for p in model.parameters()]).norm()  # the step leaves .grad as it was
+    torch.testing.assert_close(out[-1], expected)
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # and the update happened

@@ -122,10 +122,14 @@ class Step:
 
     # --- compute ----------------------------------------------------------------------------------
 
-    def train(self, model, optimizers: dict, x: torch.Tensor, y: torch.Tensor, beta: float, weight: float) -> torch.Tensor:
+    def train(self, model, optimizers: dict, x: torch.Tensor, y: torch.Tensor, beta: float, weight: float,
+              before_update: Callable[[Any], torch.Tensor | None] | None = None) -> torch.Tensor:
         """One step of every phase; returns the phases' terms, concatenated, on the device.
 
-        ``weight`` scales each objective before backward (the process's share of the global batch)."""
+        ``weight`` scales each objective before backward (the process's share of the global batch).
+        ``before_update(phase)``, when given, runs between each phase's backward and its optimizer
+        step (the gradients are there) and may return a device tensor, appended after that
+        phase's terms (a gradient norm, say)."""
         if self.fast.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier replays' outputs may be reused
         x, y = self.fast.layout(x), self.fast.layout(y)
@@ -136,8 +140,11 @@ class Step:
                 objective, phase_terms = self.loss[phase.optimizer](model, x, y, beta)
             optimizer.zero_grad(set_to_none=True)
             (objective * weight).backward()
-            optimizer.step()
             terms.append(phase_terms.clone())  # owned here: a CUDA graph replay reuses its outputs' memory
+            extra = before_update(phase) if before_update is not None else None
+            if extra is not None:
+                terms.append(extra.reshape(-1))
+            optimizer.step()
         return torch.cat(terms)
 
     def evaluate(self, model, x: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
