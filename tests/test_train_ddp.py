@@ -15,8 +15,7 @@ import torch
 
 from runner import checkpoint as ck
 from runner.runtime import RunError
-from runner.train.recipe import check_world_size
-from runner.train.schedule import Schedule
+from runner.train.schedule import Schedule, check_world_size
 
 
 def free_port() -> int:

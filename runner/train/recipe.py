@@ -50,7 +50,7 @@ from runner.train import fastpath, runlog
 from runner.train.background import BackgroundEvaluation
 from runner.train.options import RunOptions, split_options
 from runner.train.resume import check_same_run, resume_hint
-from runner.train.schedule import Schedule, crossed, split_batch
+from runner.train.schedule import Schedule, check_world_size, crossed, split_batch
 from runner.train.step import Step, plain_optimizer_state
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -448,16 +448,6 @@ class Recipe:
             self.progress.write(text)
         else:
             print(text, file=sys.stderr)
-
-
-def check_world_size(schedule: Schedule, world: int) -> None:
-    """The rule for the number of processes: each trains on its share of every global batch
-    (:func:`split_batch`), so every batch of the schedule needs at least one sample per process."""
-    start, smallest = min(schedule.batch_steps, key=lambda step: step[1])
-    if smallest < world:
-        raise RunError(f"{world} processes need global batches of at least {world} samples (one per process), "
-                       f"but the schedule has batches of {smallest} (from sample {start:,}); run at most "
-                       f"{smallest} processes, or a schedule whose smallest batch is at least {world}")
 
 
 def eval_seed(seed: int, seen: int) -> int:
