@@ -11,12 +11,17 @@ and the run waits for the last one before it ends, so a finished run's folder is
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Callable
 
 from runner.science.protocol import QUICK_TILES
+
+# torchrun's variables: the child is one process of its own, not a rank of the run
+TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
+                 "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT")
 
 
 class BackgroundEvaluation:
@@ -31,7 +36,8 @@ class BackgroundEvaluation:
         self.wait()
         cmd = [sys.executable, "-m", "runner", "evaluate", str(checkpoint), "--out", str(out), "--tiles", str(QUICK_TILES),
                "--seed", str(seed), "--device", device, "--force"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS and not k.startswith("TORCHELASTIC_")}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
         self.label = checkpoint.name
 
     def wait(self) -> None:
