@@ -30,6 +30,7 @@ def fast_for(device: str, world: int = 1, bf16_native: bool = True, **options) -
 def test_cuda_defaults_are_the_whole_fast_path():
     f = fast_for("cuda")
     assert (f.precision, f.channels_last, f.compile, f.cuda_graphs, f.fused_optimizer) == ("bf16", True, True, True, True)
+    assert f.sync_every == 16 and fast_for("cuda", sync_every=4).sync_every == 4
     assert not fast_for("cuda", world=2).cuda_graphs  # DDP's collectives run inside backward
     assert fast_for("cuda", compile=False).cuda_graphs is False
     old_gpu = decide(RunOptions(), "cuda", 1, cuda_bf16=False, cuda_tf32=False)
@@ -39,7 +40,7 @@ def test_cuda_defaults_are_the_whole_fast_path():
 def test_cpu_defaults_follow_the_cpu():
     assert fast_for("cpu", bf16_native=True).precision == "bf16"
     f = fast_for("cpu", bf16_native=False)
-    assert (f.precision, f.compile, f.cuda_graphs, f.fused_optimizer) == ("fp32", False, False, False)
+    assert (f.precision, f.compile, f.cuda_graphs, f.fused_optimizer, f.sync_every) == ("fp32", False, False, False, 1)
     assert fast_for("cpu", precision="fp32", channels_last=False, compile=True).describe()["compile"] is True
 
 

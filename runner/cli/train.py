@@ -60,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              help="NHWC memory layout for the model and its inputs (default: on)")
     run_options.add_argument("--threads", type=positive_int, metavar="N",
                              help="CPU threads per process (default: the cores available, shared among the node's processes)")
-    run_options.add_argument("--sync-every", type=positive_int, default=16, metavar="K",
-                             help="under DDP, steps between checks of the stop flag (Ctrl-C, SIGTERM); default 16")
+    run_options.add_argument("--sync-every", type=positive_int, metavar="K",
+                             help="under DDP, steps between checks of the stop flag (Ctrl-C, SIGTERM): each waits "
+                                  "for the device (default: 16 on CUDA, 1 on the CPU)")
     run_options.add_argument("--progress-every", type=progress_interval, default="60s", metavar="N[s]",
                              help="away from a terminal, a progress line on stderr every N seconds (60s, the "
                                   "default) or N samples (5000)")

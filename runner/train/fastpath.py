@@ -11,6 +11,7 @@ defaults are testable without the hardware::
     channels_last   on                           on
     compile         on                           off (minutes of compiling for a few %)
     cuda_graphs     on with compile, 1 process   -
+    sync_every      16 steps                     1 step (a check costs nothing there)
     optimizer       fused Adam, lr a device      foreach Adam, lr a float
                     tensor (no host sync)
 
@@ -39,7 +40,8 @@ class FastPath:
     """How steps run. Attributes: ``precision`` one of :data:`PRECISIONS`; ``channels_last``
     NHWC layout; ``compile`` torch.compile of each phase's loss; ``cuda_graphs`` compiled steps
     replayed as CUDA graphs; ``fused_optimizer`` fused Adam with the lr as a device tensor;
-    ``threads`` CPU threads; ``device_type`` "cpu" or "cuda"."""
+    ``threads`` CPU threads; ``sync_every`` steps between the DDP stop-flag checks (each waits
+    for the device); ``device_type`` "cpu" or "cuda"."""
 
     precision: str = "fp32"
     channels_last: bool = False
@@ -47,6 +49,7 @@ class FastPath:
     cuda_graphs: bool = False
     fused_optimizer: bool = False
     threads: int = 1
+    sync_every: int = 1
     device_type: str = "cpu"
 
     def autocast(self) -> contextlib.AbstractContextManager:
@@ -113,7 +116,7 @@ def decide(options, device_type: str, world: int, bf16_native: bool | None = Non
         graphs = cuda and compile_ and world == 1  # DDP's collectives in backward do not replay as one graph
     return FastPath(precision=precision, channels_last=True if options.channels_last is None else options.channels_last,
                     compile=compile_, cuda_graphs=graphs, fused_optimizer=cuda, threads=cpu_threads(options.threads),
-                    device_type=device_type)
+                    sync_every=options.sync_every or (16 if cuda else 1), device_type=device_type)
 
 
 def _precision(asked: str, cuda: bool, bf16_native: bool | None, cuda_bf16: bool | None, cuda_tf32: bool | None) -> str:

@@ -46,8 +46,9 @@ class RunOptions(BaseModel):
                                                        "compile on CUDA in one process")
     threads: int | None = Field(None, ge=1, description="CPU threads of each process; None: the cores this process "
                                                         "may use (affinity, cgroup quota) divided by its node's processes")
-    sync_every: int = Field(16, ge=1, description="steps between the checks of the stop flag that every process must "
-                                                  "agree on (DDP); each check waits for the device once")
+    sync_every: int | None = Field(None, ge=1, description="steps between the checks of the stop flag that every "
+                                   "process must agree on (DDP); each waits for the device once; None: 16 on CUDA, "
+                                   "1 on the CPU (where it costs nothing)")
     progress_every: str = Field("60s", pattern=r"^[1-9][0-9]*s?$",
                                 description="away from a terminal, one progress line on stderr every N seconds "
                                             "('60s') or N samples ('5000')")

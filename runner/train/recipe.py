@@ -428,7 +428,7 @@ class Recipe:
     def _stop_requested(self) -> bool:
         if self.world == 1:
             return self._signal is not None
-        if self.step % self.options.sync_every:  # every process checks at the same steps
+        if self.step % self.fast.sync_every:  # every process checks at the same steps
             return False
         flag = torch.tensor([0 if self._signal is None else self._signal], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every process stops at the same step
