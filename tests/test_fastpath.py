@@ -271,3 +271,19 @@ def test_a_hook_between_backward_and_the_update_sees_the_gradients():
     expected = torch.cat([p.grad.flatten() for p in model.parameters()]).norm()  # the step leaves .grad as it was
     torch.testing.assert_close(out[-1], expected)
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # and the update happened
+
+
+@pytest.mark.slow
+def test_the_compiled_path_trains_and_evaluates_without_falling_back(tiny, tmp_path, capsys):
+    """torch.compile (inductor) of the training step and of the evaluation twin, as on a GPU by
+    default: the run finishes with a test ELBO and no fallback message (minutes of compiling on a CPU)."""
+    import json
+
+    from runner.train.recipe import train
+
+    spec = archspec.load(tiny)
+    assert train(spec, tmp_path / "run", max_samples=24, evaluate=False, compile=True, device=DEVICE.type) == 0
+    assert "torch.compile failed" not in capsys.readouterr().err
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["split"] for r in records] == ["test", "train"] and all(r["elbo"] is not None for r in records)
+    assert json.loads((tmp_path / "run" / "options.json").read_text())["resolved"]["compile"] is True
