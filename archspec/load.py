@@ -230,7 +230,7 @@ _EXPECTED = {
     "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
     "too_short": "at least {min_length} item(s)", "too_long": "at most {max_length} item(s)",
     "invalid_key": "a name (text) as the key",
-    "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-'", "string_too_long": "at most {max_length} characters",
+    "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-' that starts with a letter, digit or '_'", "string_too_long": "at most {max_length} characters",
 }
 
 

@@ -385,7 +385,8 @@ class Spec(_Strict):
     """An archspec file."""
 
     archspec: Literal[1] = Field(description="version of the spec language")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100, description="the spec's name (used for run folders)")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100,
+                      description="the spec's name (used for run folders: one plain folder name, never . or .. or hidden)")
     description: str | None = None
     model: Model
     data: Data = Data()

@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 # The top-level modules of pyproject's `runner` extra (tests/test_precommit.py keeps them equal).
-RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "colossus")
+RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "pyccl")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +50,15 @@ def _main(argv: list[str] | None) -> int:
                 argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
     args.passed_on = rest
-    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    try:
+        return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    except OSError as exc:  # a full disk, a read-only folder: the environment's fault, one line
+        from runner.runtime import disk_error_line, is_disk_error
+
+        if not is_disk_error(exc):
+            raise
+        print(f"runner: error: {disk_error_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Where things live:
     layout.py        format, fields, depths, units, names inside the file; DataError
     store.py         TileStore, open_store, describe (what `runner data info` prints)
     check.py         validation of a store's layout, statistics and values
+    identity.py      a store's identity (path, size, header hash), recorded by runs
     write.py         StoreWriter: atomic writing with running statistics
     transforms.py    ShiftLog: t = ln(v / sigma_z + 1) / 4 and its inverse
     samples.py       SampleSpace (the index space of two-tile samples), Sampler (resumable)

@@ -123,17 +123,17 @@ class Step:
     # --- compute ----------------------------------------------------------------------------------
 
     def train(self, model, optimizers: dict, x: torch.Tensor, y: torch.Tensor, beta: float, weight: float,
-              before_update: Callable[[Any], torch.Tensor | None] | None = None) -> torch.Tensor:
-        """One step of every phase; returns the phases' terms, concatenated, on the device.
+              before_update: Callable[[Any], torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """One step of every phase: (the phases' terms, concatenated, on the device; what
+        ``before_update`` gave for each phase, or []).
 
         ``weight`` scales each objective before backward (the process's share of the global batch).
         ``before_update(phase)``, when given, runs between each phase's backward and its optimizer
-        step (the gradients are there) and may return a device tensor, appended after that
-        phase's terms (a gradient norm, say)."""
+        step, while the gradients are there (a gradient norm, say)."""
         if self.fast.cuda_graphs:
             torch.compiler.cudagraph_mark_step_begin()  # a new iteration: earlier replays' outputs may be reused
         x, y = self.fast.layout(x), self.fast.layout(y)
-        terms = []
+        terms, extras = [], []
         for phase in self.kind.phases:
             optimizer = optimizers[phase.optimizer]
             with self.fast.autocast():
@@ -141,11 +141,10 @@ class Step:
             optimizer.zero_grad(set_to_none=True)
             (objective * weight).backward()
             terms.append(phase_terms.clone())  # owned here: a CUDA graph replay reuses its outputs' memory
-            extra = before_update(phase) if before_update is not None else None
-            if extra is not None:
-                terms.append(extra.reshape(-1))
+            if before_update is not None:
+                extras.append(before_update(phase))
             optimizer.step()
-        return torch.cat(terms)
+        return torch.cat(terms), extras
 
     def evaluate(self, model, x: torch.Tensor, y: torch.Tensor, beta: float) -> torch.Tensor:
         """The phases' terms on a batch as the model is in eval mode (BatchNorm's running
