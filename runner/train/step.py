@@ -5,8 +5,9 @@ A step runs the model kind's phases in order (one for a cvae; a GAN would have t
     with autocast:  objective, terms = phase.loss(model, x, y, beta)      # compiled per batch size
     (objective * weight).backward();  optimizer.step()                    # fused Adam on CUDA
 
-and returns the phases' terms as one device tensor. Nothing here reads a value back to the
-host: the learning rate is a device tensor on the fused path (written in place when the
+and returns the phases' terms as one device tensor (with whatever a hook between backward and
+the update gave: the gradient norm the finiteness watch reads). Nothing here reads a value back
+to the host: the learning rate is a device tensor on the fused path (written in place when the
 schedule changes it), and the terms stay on the device until the metrics are flushed.
 
 ``torch.compile`` is lazy: the first call at a new batch size compiles (one graph per batch
@@ -35,7 +36,7 @@ _COMPILER_MODULES = ("torch._dynamo", "torch._inductor")
 
 class Compiled:
     """``fn`` through torch.compile, falling back to ``fn`` itself with one message when
-    compiling fails. ``enabled`` False: ``fn`` as it is."""
+    compiling fails; ``fn`` as it is when the fast path does not compile."""
 
     def __init__(self, fn: Callable, fast: FastPath, say: Callable[[str], None], backend: Any = "inductor"):
         self.fn, self.say = fn, say
