@@ -202,6 +202,47 @@ def init_distributed(device_choice: str) -> tuple[int, int, "torch.device"]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask, capped by a cgroup CPU quota
+    (containers and SLURM jobs often have fewer than ``os.cpu_count()``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, quota) if quota is not None else cores)
+
+
+def cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """Whole CPUs of a cgroup v2 quota ("200000 100000" -> 2), rounded up; None without one."""
+    try:
+        quota, period = open(path).read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return max(1, -(-int(quota) // int(period)))
+
+
+def node_processes() -> int:
+    """Processes of this run on this machine: torchrun's LOCAL_WORLD_SIZE, else 1."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def cpu_threads(choice: int | None = None) -> int:
+    """Threads for this process: ``choice``; else OMP_NUM_THREADS where the user set it; else
+    the available cores shared among the node's processes. Under torchrun (LOCAL_WORLD_SIZE
+    set) OMP_NUM_THREADS=1 is torchrun's blanket default for every worker whatever the cores,
+    so it is not taken as the user's choice (``--threads 1`` is)."""
+    if choice is not None:
+        return choice
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    under_torchrun = "LOCAL_WORLD_SIZE" in os.environ
+    if omp.isdigit() and int(omp) > 0 and not (under_torchrun and omp == "1"):
+        return int(omp)
+    return max(1, available_cores() // node_processes())
+
+
 # --- seeding ---------------------------------------------------------------------------------------
 
 
@@ -217,6 +258,7 @@ def seeded(device: "torch.device", seed: int) -> Iterator[None]:
         yield
 
 
-__all__ = ["DISK_ERRNOS", "RunError", "atomic_path", "child", "commit", "disk_error_line", "init_distributed",
-           "is_disk_error", "remove_stale_temporaries", "resolve_device", "seeded", "temp_path", "write_atomic",
+__all__ = ["DISK_ERRNOS", "RunError", "atomic_path", "available_cores", "cgroup_cpu_quota", "child", "commit",
+           "cpu_threads", "disk_error_line", "init_distributed", "is_disk_error", "node_processes",
+           "remove_stale_temporaries", "resolve_device", "seeded", "temp_path", "write_atomic",
            "write_text_atomic"]
