@@ -4,7 +4,10 @@
     painter.py         Painter: a checkpoint's generator with its transforms, map in, pressure out
     painted_files.py   the HDF5 files `runner paint` reads and writes
     spectra.py         auto and cross power spectra in the paper's bins
-    evaluate.py        `runner evaluate`: spectra, one-point statistics, panels, summary.json
+    choice.py          which test samples an evaluation paints, and the dark matter around them
+    evaluate.py        `runner evaluate`: each test tile painted alone and in context, compared with the truth
+    report.py          summary.json and the evaluation's figures, from evaluate's results
+    scores.py          worst |ratio - 1| below k = 1, 2, 5 h/Mpc: the numbers runner evaluate and bench print
     figures.py         every figure the runner draws (training curves included)
 
 Science never imports training: a checkpoint is read through :mod:`runner.checkpoint`.
