@@ -30,7 +30,7 @@ from archspec.yamlpos import Document, YamlProblems, parse
 MAX_SPEC_BYTES = 2_000_000
 _ROW_TAGS = ("layer", "block")  # the union tags pydantic puts into a row's error location
 # Problems about a key's name point at the key, not at its value.
-_NAME_CODES = {"unknown_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}
+_NAME_CODES = {"unknown_key", "removed_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:

@@ -251,14 +251,14 @@ def _kinds_schema(schema: dict) -> None:
     from archspec.kinds import KINDS
 
     schema["enum"] = KINDS.names()
+    schema["description"] = "the model kind: " + "; ".join(f"{name}: {KINDS.get(name).doc}" for name in KINDS.names())
 
 
 KindName = Annotated[str, AfterValidator(_known_kind), Field(json_schema_extra=_kinds_schema)]
 
 
 class Model(_Strict):
-    kind: KindName = Field(description="the contract the networks fulfil: cvae (recognition(x, y), prior(y), generator(z, y)) "
-                                       "or regression (painter(y))")
+    kind: KindName  # its description lists the registered kinds with their contracts (_kinds_schema)
     shapes: dict[str, Shape] = Field(description="the model's tensors as [C, H, W], e.g. x: [1, 512, 512]")
     defaults: Defaults = Defaults()
     blocks: dict[str, Block] = {}

@@ -411,3 +411,35 @@ def test_build_checks_the_spec_first():
     assert info.value.problems[0].code == "channels_in"
     with pytest.raises(RuntimeError):  # without the check, torch finds the same mistake later
         compiler.build(bad, check=False).prior(y=torch.randn(1, 2, 8, 8))
+
+
+def test_paper_resblock_is_relu_of_x_plus_bn_conv_relu_bn_conv(paper):
+    """Each of the generator's residual blocks against a hand-written functional oracle
+    ReLU(x + BN2(Conv2(ReLU(BN1(Conv1(x)))))), in eval mode with running statistics and affine
+    parameters far from the identity, so that skipping either BatchNorm (or the ReLU between
+    the convolutions, or the addition) changes the result."""
+    import torch.nn.functional as F
+
+    _, model = paper
+    model.eval()
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(2, 128, 8, 8, generator=g)
+    with torch.no_grad():
+        for rep in range(4):
+            block = model.generator.B[4][rep]
+            rows = [block.get_submodule(str(i)) for i in (0, 1)]
+            convs, bns = [row.conv for row in rows], [row.bn for row in rows]
+            assert all(isinstance(bn, nn.BatchNorm2d) for bn in bns)  # BatchNorm on both convolutions, as the table says
+            for bn in bns:
+                bn.running_mean.copy_(torch.randn(128, generator=g))
+                bn.running_var.copy_(torch.rand(128, generator=g) * 3 + 0.5)
+                bn.weight.copy_(torch.randn(128, generator=g))
+                bn.bias.copy_(torch.randn(128, generator=g))
+
+            def bn(i, h):
+                return F.batch_norm(h, bns[i].running_mean, bns[i].running_var, bns[i].weight, bns[i].bias, False, 0.0, bns[i].eps)
+
+            h = F.relu(bn(0, F.conv2d(x, convs[0].weight, padding=1)))
+            expected = F.relu(x + bn(1, F.conv2d(h, convs[1].weight, padding=1)))
+            torch.testing.assert_close(block(x), expected)
+    model.train()

@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from runner.science.figures import plot_curves, plot_one_point, plot_panels, plot_spectra
+from runner.science.figures import plot_curves, plot_one_point, plot_panels
 from runner.science.report import one_point
+from runner.science.spectrum_figure import plot_spectra
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REDSHIFTS = (0.0, 0.5, 1.0, 2.0)

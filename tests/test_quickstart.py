@@ -1,7 +1,8 @@
 """The README's main job, end to end: `runner train specs/quickstart.yaml` learns, leaves its
 outputs, and its final checkpoint paints spectra closer to the truth than an untrained model.
 
-About two minutes on two CPU cores: the longest test, and the one that keeps the README honest.
+About two minutes on two idle CPU cores (up to 15 on a loaded machine): the longest test, and
+the one that keeps the README honest. Marked slow: `pytest -m "not slow"` skips it.
 """
 from __future__ import annotations
 
@@ -22,15 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "quickstart.yaml"
 
 
+pytestmark = pytest.mark.slow
+
+# A guard against a hung run, not a speed test: a loaded machine may take many times the idle 2 minutes.
+HANG_SECONDS = 3 * 3600
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart") / "run"
-    env = {**os.environ, "ARCHSPEC_CACHE": str(out.parent / "cache")}
-    res = subprocess.run([sys.executable, "-m", "runner", "train", str(SPEC), "--out", str(out), "--quiet"],
-                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-    assert res.returncode == 0, res.stderr
-    os.environ["ARCHSPEC_CACHE"] = env["ARCHSPEC_CACHE"]  # the evaluation below reads the same store
-    return out
+    with pytest.MonkeyPatch.context() as mp:  # the evaluation below reads the same store; restored afterwards
+        mp.setenv("ARCHSPEC_CACHE", str(out.parent / "cache"))
+        res = subprocess.run([sys.executable, "-m", "runner", "train", str(SPEC), "--out", str(out), "--quiet"],
+                             cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=HANG_SECONDS)
+        assert res.returncode == 0, res.stderr
+        yield out
 
 
 def test_quickstart_learns_visibly(run):

@@ -81,7 +81,7 @@ def test_spec_hash_ignores_formatting_but_not_meaning():
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "archspec", *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run([sys.executable, "-m", "archspec", *args], capture_output=True, text=True, cwd=ROOT, timeout=1800)
 
 
 def test_check_exit_codes_and_messages(tmp_path):

@@ -97,7 +97,7 @@ def test_resume_of_a_finished_run_does_nothing(reference, tiny, capsys):
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=1800,
                           env={**os.environ, **(env or {})})
 
 

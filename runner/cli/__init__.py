@@ -16,6 +16,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
     "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
+    "sweep": ("runner.cli.sweep", "train a grid of --set values or a list of variant specs, one run folder each"),
+    "compare": ("runner.cli.compare", "a table and a figure of runs (or sweeps) side by side"),
 }
 
 
@@ -24,11 +26,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
+    rest: list[str] = []
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         if name == chosen:
-            importlib.import_module(module_name).add_arguments(p)
+            module = importlib.import_module(module_name)
+            module.add_arguments(p)
+            if getattr(module, "PASSES_ON", False) and "--" in argv:  # `runner sweep ... -- TRAIN OPTIONS`
+                argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
+    args.passed_on = rest
     return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
 
 

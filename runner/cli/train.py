@@ -17,7 +17,7 @@ import sys
 from runner.cli.args import add_device, add_set, load_spec_or_report, positive_int
 
 EPILOG = """\
-run options (--device, --data-on-device, --no-eval, --quiet) change how a run goes, never what
+run options (--device, --data-on-device, --no-eval, --quiet, --label) change how a run goes, never what
 it trains: they are not part of the spec's hash, may differ between the invocations of one run,
 and are recorded in <run>/options.json. Everything in the spec is the run's identity: a resume
 refuses any change to it but training.samples.
@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("spec", metavar="SPEC", help="the spec file")
-    parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>)")
+    parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>, or runs/<spec name>-<hash> "
+                                                     "when that folder holds a run of another spec)")
     parser.add_argument("--data", metavar="PATH", help="tile store to train on; same as --set data.store=PATH")
     parser.add_argument("--max-samples", type=positive_int, metavar="N",
                         help="stop this invocation at the first batch boundary at or after N samples seen, "
@@ -41,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run_options.add_argument("--data-on-device", action="store_true",
                              help="hold both data splits on the training device and assemble batches there")
     run_options.add_argument("--quiet", action="store_true", help="no progress bar; only warnings and the final line")
+    run_options.add_argument("--label", metavar="TEXT", help="the run's name in figure titles and comparisons "
+                                                           "(default: the spec's name, and the --set overrides if any)")
     run_options.add_argument("--no-eval", dest="evaluate", action="store_false",
                              help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
 
@@ -59,10 +62,19 @@ def run(args: argparse.Namespace) -> int:
     from runner.train.options import RunOptions
     from runner.train.recipe import train  # torch is imported here, not for --help
 
-    options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet)
+    label = args.label or (f"{spec.name} [{', '.join(args.overrides)}]" if args.overrides else None)
+    options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet,
+                         label=label)
+    out = args.out
+    if out is None:
+        from archspec.load import to_data
+        from runner.train.resume import default_run_folder
+
+        out, note = default_run_folder(to_data(spec))
+        if note and not args.quiet:
+            print(note, file=sys.stderr)
     try:
-        return train(spec, out=args.out or f"runs/{spec.name}", options=options, max_samples=args.max_samples,
-                     resume=args.resume, command=sys.argv)
+        return train(spec, out=out, options=options, max_samples=args.max_samples, resume=args.resume, command=sys.argv)
     except (RunError, DataError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1

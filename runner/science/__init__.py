@@ -8,7 +8,8 @@
     evaluate.py        `runner evaluate`: each test tile painted alone and in context, compared with the truth
     report.py          summary.json and the evaluation's figures, from evaluate's results
     scores.py          worst |ratio - 1| below k = 1, 2, 5 h/Mpc: the numbers runner evaluate and bench print
-    figures.py         every figure the runner draws (training curves included)
+    figures.py         every figure the runner draws (training curves included), but:
+    spectrum_figure.py the evaluation's spectra and their ratios (log view and the paper's ±35%)
 
 Science never imports training: a checkpoint is read through :mod:`runner.checkpoint`.
 """

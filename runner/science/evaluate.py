@@ -115,7 +115,7 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
 def evaluate_in_run(model: torch.nn.Module, spec, test_data, run_dir: str | os.PathLike, samples_seen: int, *,
                     device: torch.device | str | None = None, seed: int = 0, tiles: int = QUICK_TILES,
                     figures: Sequence[str] = ("spectra", "one_point", "panels"),
-                    warn: Callable[[str], None] | None = None) -> dict | None:
+                    warn: Callable[[str], None] | None = None, label: str | None = None) -> dict | None:
     """The training loop's hook: a quick evaluation into ``<run>/eval/<samples_seen>/``.
 
     Never raises: a failure is reported through ``warn`` (an evaluation must not stop a run)
@@ -125,7 +125,7 @@ def evaluate_in_run(model: torch.nn.Module, spec, test_data, run_dir: str | os.P
     """
     try:
         return evaluate_model(model, spec, test_data, eval_dir(run_dir, samples_seen), device=device, tiles=tiles,
-                              seed=seed, figures=figures,
+                              seed=seed, figures=figures, title=f"{label or spec.name}, {samples_seen:,} samples",
                               provenance={"samples_seen": int(samples_seen), "spec_hash": spec_hash(spec)})
     except Exception as exc:  # noqa: BLE001 - reported, never fatal to training
         (warn or print)(f"runner: warning: evaluation at {samples_seen:,} samples failed: {type(exc).__name__}: {exc}")

@@ -12,6 +12,7 @@ import numpy as np
 
 from runner.runtime import write_text_atomic
 from runner.science import figures as plots
+from runner.science.spectrum_figure import plot_spectra
 from runner.science.protocol import K_WORST, QUANTILES
 from runner.science.scores import MODES, score_table
 
@@ -151,7 +152,7 @@ def draw(out: Path, results: list[dict], summary: dict, title: str, box: float) 
     margin = summary["context"]["margin"]
     for name, view in (("spectra", "log"), ("spectra_paper", "paper")):
         if name in drawn:
-            plots.plot_spectra(out / drawn[name], k, {z: _spectra_entry(e) for z, e in per_z.items()}, view=view,
+            plot_spectra(out / drawn[name], k, {z: _spectra_entry(e) for z, e in per_z.items()}, view=view,
                                interior_label=f"painted in context ({margin} px)" if margin else None,
                                units=summary["units"], title=f"{title}: painted vs true, {tiles}")
     if "one_point" in drawn:

@@ -29,6 +29,7 @@ class RunOptions(BaseModel):
     data_on_device: bool = Field(False, description="hold both splits on the training device and assemble batches there")
     evaluate: bool = Field(True, description="spectra and figures of every checkpoint into <run>/eval/<samples>/")
     quiet: bool = Field(False, description="no progress bar and no notes; warnings and the final line only")
+    label: str | None = Field(None, max_length=200, description="the run's name in figure titles (default: the spec's name)")
 
     def write(self, run_dir: Path) -> None:
         write_text_atomic(Path(run_dir) / OPTIONS, json.dumps(self.model_dump(), indent=2) + "\n")

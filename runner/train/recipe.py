@@ -86,6 +86,7 @@ class Recipe:
                  resume: bool = False, command: Sequence[str] | None = None, data: tuple | None = None):
         self.spec, self.out, self.options = spec, out, options
         self.kind = KINDS.get(spec.model.kind)  # how this kind trains and paints
+        self.label = options.label or spec.name  # in figure titles
         self.max_samples, self.resume, self.quiet = max_samples, resume, options.quiet
         self.command = list(command) if command is not None else None
         self.data = data
@@ -313,7 +314,7 @@ class Recipe:
             from runner.science.evaluate import evaluate_in_run  # the science of this checkpoint, not only the loss
 
             evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
-                            device=self.device, seed=self.spec.training.seed, warn=self._say)
+                            device=self.device, seed=self.spec.training.seed, warn=self._say, label=self.label)
         return path
 
     def _state_dict(self) -> dict[str, Any]:
@@ -339,7 +340,7 @@ class Recipe:
         from runner.science.figures import plot_curves
 
         try:
-            plot_curves(self.out / runlog.CURVES, self.metrics.records, title=f"{self.spec.name}: {self.seen:,} samples")
+            plot_curves(self.out / runlog.CURVES, self.metrics.records, title=f"{self.label}: {self.seen:,} samples")
         except Exception as exc:  # a figure must never stop a run
             self._say(f"runner: warning: could not draw {runlog.CURVES}: {exc}")
 

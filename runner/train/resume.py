@@ -45,3 +45,43 @@ def resume_hint(command: Sequence[str] | None, out: Path) -> str:
     if not any(a == "--out" or a.startswith("--out=") for a in kept):
         kept += ["--out", str(out)]
     return shlex.join(kept + ([] if "--resume" in kept else ["--resume"]))
+
+
+def identity(spec_data: dict) -> str:
+    """A hash of what a run trains, blind to what a resume may change (:data:`EXTENDABLE`): two
+    specs with equal identities are the same run at different lengths."""
+    import hashlib
+    import json
+
+    data = json.loads(json.dumps(spec_data))
+    for path in EXTENDABLE:
+        node = data
+        *parents, last = path.split(".")
+        for key in parents:
+            node = node.get(key, {}) if isinstance(node, dict) else {}
+        if isinstance(node, dict):
+            node.pop(last, None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:8]
+
+
+def default_run_folder(spec_data: dict, root: Path = Path("runs")) -> tuple[Path, str | None]:
+    """Where ``runner train`` writes without ``--out``: ``runs/<name>``, unless that folder holds
+    a run of another spec; then ``runs/<name>-<identity>``, so two different specs never share a
+    folder and the same spec (even extended) always finds its own. Returns (folder, a note or None)."""
+    import archspec
+    from archspec.load import to_data
+
+    name = str(spec_data["name"])
+    plain = root / name
+    mine = identity(spec_data)
+    saved = plain / "spec.yaml"
+    if not plain.exists() or not any(plain.iterdir()):
+        return plain, None
+    try:
+        theirs = identity(to_data(archspec.load(saved)))
+    except (archspec.SpecError, OSError):
+        theirs = None
+    if theirs == mine:
+        return plain, None
+    other = root / f"{name}-{mine}"
+    return other, f"runner: {plain} holds a run of another spec; this one goes to {other} (--out chooses)"

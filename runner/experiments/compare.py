@@ -1,0 +1,173 @@
+"""Runs side by side: what each trained, how long, how well, from what its folder holds.
+
+    rows = [summarise(run) for run in expand(["runs/a", "runs/sweep-lr"])]
+    write_comparison(rows, Path("runs/compare"))   # table.md, table.csv, table.json, compare.png
+
+Everything is read from the run folders (``spec.yaml``, ``metrics.jsonl``, ``latest``,
+``eval/<samples>/summary.json``); nothing is trained or painted again, so comparing is quick and
+works on a folder copied from another machine. Parameters come from the static shape flow of the
+saved spec (``archspec``), the figure of merit from the last evaluation at each checkpoint.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any, Sequence
+
+from runner.experiments.sweep import MANIFEST, sweep_runs
+from runner.runtime import RunError, write_text_atomic
+
+K_BELOW = 2.0  # h/Mpc: the table's spectrum columns are the worst bin below this
+LAST = 10  # the final ELBOs are medians of the last this many records of each split
+COLUMNS = ("run", "kind", "parameters", "samples", "hours", "train_elbo", "test_elbo", "kl",
+           "auto_worst", "cross_worst", "eval_samples")
+
+
+def expand(paths: Sequence[str | Path]) -> list[Path]:
+    """Run folders from run folders and sweep folders (a sweep stands for its runs)."""
+    runs: list[Path] = []
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise RunError(f"{path}: no such run or sweep folder")
+        if (path / "spec.yaml").is_file():
+            runs.append(path)
+        elif (path / MANIFEST).is_file() or any((p / "spec.yaml").is_file() for p in path.iterdir() if p.is_dir()):
+            runs.extend(sweep_runs(path))
+        else:
+            raise RunError(f"{path}: neither a run folder (no spec.yaml) nor a sweep folder (no {MANIFEST}, no runs)")
+    if not runs:
+        raise RunError("nothing to compare: the sweep folders hold no runs yet")
+    return runs
+
+
+def summarise(run: Path) -> dict[str, Any]:
+    """One run as a table row, plus the curves and spectra the figure draws."""
+    import archspec
+    from archspec.shapes import flow
+
+    try:
+        spec = archspec.load(run / "spec.yaml")
+    except (archspec.SpecError, FileNotFoundError) as exc:
+        raise RunError(f"{run}: its spec.yaml cannot be read ({str(exc).splitlines()[0]})") from None
+    records = _records(run / "metrics.jsonl")
+    evaluation = _latest_evaluation(run)
+    row: dict[str, Any] = {
+        "run": run.name, "kind": spec.model.kind, "parameters": flow(spec).params,
+        "samples": max((r["sample"] for r in records), default=0),
+        "hours": round(max((r.get("time", 0.0) for r in records), default=0.0) / 3600, 4),
+        "train_elbo": _final(records, "train", "elbo"), "test_elbo": _final(records, "test", "elbo"),
+        "kl": _final(records, "test", "kl"),
+        "eval_samples": evaluation[0] if evaluation else None,
+    }
+    spectra = _spectra(evaluation[1]) if evaluation else {}
+    for kind in ("auto", "cross"):
+        worst = [abs(v) for z in spectra.values() for k, v in zip(z["k"], z[kind]) if k < K_BELOW and v is not None]
+        row[f"{kind}_worst"] = round(max(worst), 4) if worst else None
+    return {"row": row, "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
+            "spectra": spectra, "path": str(run)}
+
+
+def _records(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:  # a line cut short by a crash
+            continue
+    return out
+
+
+def _final(records: list[dict], split: str, term: str) -> float | None:
+    values = [r[term] for r in records if r.get("split") == split and r.get(term) is not None]
+    return round(statistics.median(values[-LAST:]), 4) if values else None
+
+
+def _latest_evaluation(run: Path) -> tuple[int, dict] | None:
+    """(samples, summary) of the run's newest ``eval/<samples>/summary.json``."""
+    found = []
+    for path in (run / "eval").glob("*/summary.json") if (run / "eval").is_dir() else []:
+        if path.parent.name.isdigit():
+            found.append((int(path.parent.name), path))
+    for samples, path in sorted(found, reverse=True):
+        try:
+            return samples, json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+    return None
+
+
+def _spectra(summary: dict) -> dict[float, dict]:
+    """z -> {k, auto, cross}: the ratio of the mean spectra − 1 per k bin."""
+    out = {}
+    for entry in summary.get("per_redshift", []):
+        try:
+            out[float(entry["z"])] = {"k": entry["k"], "auto": entry["auto"]["ratio_of_means"],
+                                      "cross": entry["cross"]["ratio_of_means"]}
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
+
+
+# --- output -------------------------------------------------------------------------------------
+
+
+def markdown(rows: Sequence[dict]) -> str:
+    head = ["run", "kind", "parameters", "samples", "hours", "train ELBO", "test ELBO", "KL",
+            f"auto worst (k<{K_BELOW:g})", f"cross worst (k<{K_BELOW:g})", "eval at"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        lines.append("| " + " | ".join(_cell(row[c], c) for c in COLUMNS) + " |")
+    lines.append("")
+    lines.append(f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood). "
+                 f"auto/cross worst: max over redshifts and k < {K_BELOW:g} h/Mpc of |P_painted/P_true − 1| "
+                 f"(ratio of the mean spectra over test tiles) at the run's latest evaluation.")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value: Any, column: str) -> str:
+    if value is None:
+        return "–"
+    if column == "parameters" or column in ("samples", "eval_samples"):
+        return f"{int(value):,}"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def csv_text(rows: Sequence[dict]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) -> dict[str, Path]:
+    """table.md, table.csv, table.json and (unless ``figure`` is off) compare.png into ``out``."""
+    if out.exists() and not out.is_dir():
+        raise RunError(f"{out} is a file; --out names the folder the table and figure go into")
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [r["row"] for r in runs]
+    paths = {"md": out / "table.md", "csv": out / "table.csv", "json": out / "table.json"}
+    write_text_atomic(paths["md"], markdown(rows))
+    write_text_atomic(paths["csv"], csv_text(rows))
+    write_text_atomic(paths["json"], json.dumps({"k_below": K_BELOW, "runs": [{**r["row"], "path": r["path"]} for r in runs]},
+                                                indent=1, allow_nan=False, default=_json) + "\n")
+    if figure:
+        from runner.science.figures import plot_comparison
+
+        paths["png"] = plot_comparison(out / "compare.png", {r["row"]["run"]: r["curve"] for r in runs},
+                                       {r["row"]["run"]: r["spectra"] for r in runs})
+    return paths
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    raise TypeError(type(value).__name__)

@@ -1,0 +1,90 @@
+"""The architecture as rules on the import graph (lazy imports inside functions included):
+no import cycle; only command-line modules import command-line modules; science never imports
+training; archspec never imports the runner. A new module that breaks a rule fails here."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in ("archspec", "runner"):
+        for path in (ROOT / package).rglob("*.py"):
+            name = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            found[name.removesuffix(".__init__")] = path
+    return found
+
+
+MODULES = _modules()
+
+
+def _imports(name: str, path: Path) -> set[str]:
+    base = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = base.split(".")
+                module = ".".join(parts[: len(parts) - node.level + 1]) + (f".{node.module}" if node.module else "")
+            else:
+                module = node.module or ""
+            out.add(module)
+            out.update(f"{module}.{a.name}" for a in node.names)
+    # a package's own namespace (its __init__ re-exporting) is not an edge
+    return {m for m in out if m in MODULES and m != name and not name.startswith(m + ".")}
+
+
+GRAPH = {name: _imports(name, path) for name, path in MODULES.items()}
+
+
+def _cycle_from(start: str) -> list[str] | None:
+    stack, seen = [(start, [start])], set()
+    while stack:
+        node, trail = stack.pop()
+        for nxt in GRAPH[node]:
+            if nxt == start:
+                return trail + [start]
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append((nxt, trail + [nxt]))
+    return None
+
+
+def test_the_graph_is_read():
+    assert "runner.train.recipe" in GRAPH and "runner.kinds" in GRAPH["runner.train.recipe"]
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_import_cycle(module):
+    assert _cycle_from(module) is None, " -> ".join(_cycle_from(module))
+
+
+def _is_cli(name: str) -> bool:
+    return name.startswith("runner.cli") or name == "archspec.cli"
+
+
+def test_only_command_line_modules_import_command_line_modules():
+    bad = [(a, b) for a, deps in GRAPH.items() for b in deps
+           if _is_cli(b) and not _is_cli(a) and a not in ("runner.__main__", "archspec.__main__")]
+    assert not bad
+
+
+def test_science_never_imports_training():
+    assert not [(a, b) for a, deps in GRAPH.items() for b in deps if a.startswith("runner.science") and b.startswith("runner.train")]
+
+
+def test_archspec_never_imports_the_runner_and_only_the_compiler_imports_torch():
+    assert not [(a, b) for a, deps in GRAPH.items() for b in deps if a.startswith("archspec") and b.startswith("runner")]
+    for name, path in MODULES.items():
+        if name.startswith("archspec") and name != "archspec.compile":
+            tree = ast.parse(path.read_text())
+            top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+            names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names} | {n.module for n in top if isinstance(n, ast.ImportFrom)}
+            assert not any(str(m).split(".")[0] == "torch" for m in names), name
