@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import archspec  # noqa: E402
 from runner.science.protocol import K_BELOW, REDSHIFTS, TILES  # noqa: E402
-from runner.science.scores import KINDS as SPECTRA  # noqa: E402
+from runner.science.scores import SPECTRA  # noqa: E402
 from runner.science.scores import MODES  # noqa: E402
 
 GOAL = {"k_below": 2.0, "cross": 0.05, "auto": 0.10}  # issue 10: k < 2 h/Mpc, all four redshifts

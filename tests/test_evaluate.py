@@ -210,6 +210,22 @@ def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tm
     assert summary["overall"]["auto"]["worst"] == pytest.approx(factor ** 2 - 1, abs=1e-4)
 
 
+def test_every_combination_and_whole_tiles_only_from_the_command_line(trained, tmp_path, capsys):
+    out = tmp_path / "all"
+    code = main(["evaluate", str(trained.run), "--out", str(out), "--tiles", "all", "--context", "0", "--redshifts", "0",
+                 "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((out / SUMMARY).read_text())
+    assert summary["tiles_per_redshift"] == 81 and summary["tiles_requested"] is None  # 9 x 9: one test slice of 3 x 3 tiles
+    assert summary["choice"]["independent"] == 9 and "81 test samples per redshift" in report and "9 of them sharing no tile" in report
+    assert summary["context"]["margin"] == 0 and summary["per_redshift"][0]["interior"] is None
+    assert summary["scores"]["interior"] is None and "interior" not in report
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", str(trained.run), "--tiles", "0"])
+    assert stop.value.code == 2 and "must be at least 1 (or 'all')" in capsys.readouterr().err
+
+
 def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():
     chosen = choose_redshifts([0.0, 0.6, 3.0], [0.0, 0.5, 1.0, 2.0])
     assert [c["used"] for c in chosen] == [0.0, 0.5, 2.0]

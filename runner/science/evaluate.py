@@ -153,17 +153,12 @@ def choose_redshifts(requested: Sequence[float], stored: Sequence[float]) -> lis
     return chosen
 
 
-def cpu_tiles(test_data):
-    """A dataset that reads raw tiles of the same split: the data itself, or a CPU
-    ``TileDataset`` of the same store and slices in place of a ``DeviceTiles``."""
-    if hasattr(test_data, "tiles"):
-        return test_data
-    from runner.data.tiles import TileDataset
-
-    space = test_data.space
-    if space.split != "test":
-        raise ValueError(f"evaluation needs the test split. Received: split={space.split!r}")
-    return TileDataset(test_data.store, tile=space.tile, split="test", test_slices=list(space.slices), in_memory=False)
+def _test_split(test_data):
+    """The test split itself: the evaluation reads its tiles and their surroundings from its
+    store (``.store``, ``.space``), whether the split is held on the CPU or on a device."""
+    if test_data.space.split != "test":
+        raise ValueError(f"evaluation needs the test split. Received: split={test_data.space.split!r}")
+    return test_data
 
 
 # -- one redshift ------------------------------------------------------------------------------
@@ -189,7 +184,7 @@ class _Plan:
 
 
 def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context) -> _Plan:
-    data = cpu_tiles(test_data)
+    data = _test_split(test_data)
     tile = data.space.tile
     size = tile - 2 * int(crop)
     if crop < 0 or size < 8:

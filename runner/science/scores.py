@@ -24,7 +24,7 @@ from typing import Sequence
 from runner.science.protocol import K_BELOW
 
 MODES = ("tile", "interior")
-KINDS = ("auto", "cross")
+SPECTRA = ("auto", "cross")
 
 
 def worst_below(k: Sequence[float], values: Sequence[float | None], k_below: float) -> float | None:
@@ -48,8 +48,8 @@ def score_table(per_redshift: list[dict], mode: str, k_below: Sequence[float] = 
     if any(_ratios(e, mode, "auto") is None for e in per_redshift):
         return None
     per_z = [{"z": e["z"], **{kind: [worst_below(e["k"], _ratios(e, mode, kind), kb) for kb in k_below]
-                              for kind in KINDS}} for e in per_redshift]
-    worst = {kind: [_max(row[kind][i] for row in per_z) for i in range(len(k_below))] for kind in KINDS}
+                              for kind in SPECTRA}} for e in per_redshift]
+    worst = {kind: [_max(row[kind][i] for row in per_z) for i in range(len(k_below))] for kind in SPECTRA}
     return {"k_below": list(k_below), "per_z": per_z, "worst": worst}
 
 
@@ -63,7 +63,7 @@ def format_scores(summary: dict, kl: float | None = None) -> str:
     spectrum and k; a last row with the worst over redshifts (and the latent's KL if given)."""
     scores = summary["scores"]
     k_below = scores["tile"]["k_below"]
-    heads = [f"{kind} k<{kb:g}" for kind in KINDS for kb in k_below]
+    heads = [f"{kind} k<{kb:g}" for kind in SPECTRA for kb in k_below]
     lines = [f"{'z':>5} {'painted as':<9} " + " ".join(f"{h:>10}" for h in heads)]
     for mode in MODES:
         table = scores.get(mode)
@@ -71,7 +71,7 @@ def format_scores(summary: dict, kl: float | None = None) -> str:
             continue
         for row in table["per_z"] + [{"z": "worst", **table["worst"]}]:
             z = row["z"] if isinstance(row["z"], str) else f"{row['z']:g}"
-            cells = [_cell(v) for kind in KINDS for v in row[kind]]
+            cells = [_cell(v) for kind in SPECTRA for v in row[kind]]
             lines.append(f"{z:>5} {mode:<9} " + " ".join(f"{c:>10}" for c in cells))
     if kl is not None:
         lines.append(f"latent KL(q || p) on test samples: {kl:.4g} nats per sample")
