@@ -15,6 +15,11 @@ __version__ = "0.1.0"
 
 def build(spec: Spec, **kwargs):
     """Compile a validated spec into a ``torch.nn.Module`` (see :mod:`archspec.compile`)."""
-    from archspec.compile import build as _build  # torch is imported here, never by `check`
+    try:
+        from archspec.compile import build as _build  # torch is imported here, never by `check`
+    except ModuleNotFoundError as exc:
+        if exc.name != "torch":
+            raise
+        raise ModuleNotFoundError('archspec.build needs torch: pip install "archspec[runner]" (or any torch >= 2.3)', name="torch") from None
 
     return _build(spec, **kwargs)

@@ -1,18 +1,27 @@
-"""`archspec` command line: check | show | schema | diff.
+"""`archspec` command line: check | show | schema | diff | new.
 
 Exit status: 0 when all is well, 1 when a spec is invalid, 2 for usage errors (a missing file,
-an unknown option). `archspec check` never imports torch: checking a spec is instant.
+an unknown option); `archspec diff` answers as diff(1) does: 0 the same, 1 different, 2 trouble.
+`archspec check` never imports torch: checking a spec is instant. Wherever a command reads a
+spec, a run folder stands for the resolved spec it saved (its ``spec.yaml``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Sequence
 
-from archspec.diff import diff_data
+import yaml
+
+from archspec.diff import report
 from archspec.errors import SpecError
-from archspec.load import load, override_arg, to_data
+from archspec.evolve import upgrade_data
+from archspec.load import dump_resolved, load, loads, override_arg, to_data
+
+RUN_SPEC = "spec.yaml"  # what a run folder keeps of its spec (the runner writes it: runner/train/runlog.py)
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -39,27 +48,38 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--json", action="store_true", help="print the same data as JSON")
     p.add_argument("--sizes", action="store_true", help="list the input sizes for which the whole model flows")
+    p.add_argument("--resolved", action="store_true",
+                   help="print the resolved spec (bases of extends and model.scale applied, defaults written): what a run saves and hashes")
     _add_set(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("diff", help="what differs between two specs, key by key (after defaults)")
-    p.add_argument("old", metavar="SPEC_A")
-    p.add_argument("new", metavar="SPEC_B")
+    p = sub.add_parser("diff", help="what differs between two specs, key by key (after defaults), and what it costs; "
+                                    "exit 0 the same, 1 different, 2 trouble")
+    p.add_argument("old", metavar="A", help="a spec, or a run folder (its saved spec.yaml)")
+    p.add_argument("new", metavar="B", nargs="?", help="a spec or a run folder (default: A again, so that A --set K=V shows what the overrides change)")
+    _add_set(p, "applied to B")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("new", help="start a variant: a spec that extends another, with $schema and extends paths that work from where it is")
+    p.add_argument("out", metavar="VARIANT", help="the new spec file, e.g. specs/variants/wide.yaml (never overwritten)")
+    p.add_argument("--extends", required=True, metavar="BASE", help="the spec it starts from")
+    p.set_defaults(func=cmd_new)
     return parser
 
 
-def _add_set(p: argparse.ArgumentParser) -> None:
+def _add_set(p: argparse.ArgumentParser, note: str = "") -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
-                   help="override a value, e.g. --set training.samples=2000 (repeatable)")
+                   help=f"override a value, e.g. --set training.samples=2000 ({note + '; ' if note else ''}repeatable)")
 
 
-def _load_or_report(path: str, overrides: Sequence[str] = ()):
-    """The spec, or (None, exit status) after printing why not."""
+def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True):
+    """The spec, or (None, exit status) after printing why not. A run folder stands for its spec.yaml."""
     try:
+        if os.path.isdir(path):
+            return _load_run(Path(path), overrides, notes), EXIT_OK
         return load(path, overrides), EXIT_OK
     except FileNotFoundError as exc:
         print(f"archspec: error: {exc}", file=sys.stderr)
@@ -67,6 +87,18 @@ def _load_or_report(path: str, overrides: Sequence[str] = ()):
     except SpecError as exc:
         print(exc.report(), file=sys.stderr)
         return None, EXIT_INVALID
+
+
+def _load_run(folder: Path, overrides: Sequence[str], say_notes: bool = True):
+    """The spec a run folder saved, read under today's language (archspec.evolve)."""
+    path = folder / RUN_SPEC
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is a folder without {RUN_SPEC}: not a run folder")
+    text = path.read_text(encoding="utf-8")
+    data, notes = upgrade_data(yaml.safe_load(text), label=str(path))
+    for note in notes if say_notes else ():
+        print(note, file=sys.stderr)
+    return loads(yaml.safe_dump(data, sort_keys=False) if notes else text, filename=str(path), overrides=overrides)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -88,7 +120,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         return code
     from archspec import show
 
-    if args.sizes:
+    if args.resolved:
+        sys.stdout.write(json.dumps(to_data(spec), indent=2) + "\n" if args.json else dump_resolved(spec))
+    elif args.sizes:
         print(json.dumps(show.sizes_data(spec), indent=2) if args.json else show.sizes_text(spec))
     else:
         print(json.dumps(show.summary_data(spec), indent=2) if args.json else show.summary_text(spec))
@@ -104,12 +138,32 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     old, code_old = _load_or_report(args.old)
-    new, code_new = _load_or_report(args.new)
+    new, code_new = _load_or_report(args.new or args.old, args.overrides, notes=args.new is not None)
     if old is None or new is None:
-        return max(code_old, code_new)
-    changes = list(diff_data(to_data(old), to_data(new)))
-    for path, before, after in changes:
-        print(f"{path}: {json.dumps(before, ensure_ascii=False)} -> {json.dumps(after, ensure_ascii=False)}")
-    if not changes:
-        print("no differences")
+        return EXIT_USAGE  # diff(1)'s "trouble": 1 means only that the two differ
+    lines = report(old, new, to_data(old), to_data(new))
+    print("\n".join(lines) if lines else "no differences")
+    return 1 if lines else EXIT_OK
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from archspec.variant import variant_text
+
+    base, code = _load_or_report(args.extends)
+    if base is None:
+        return code
+    out = args.out if os.path.splitext(args.out)[1] in (".yaml", ".yml") else args.out + ".yaml"
+    try:
+        text = variant_text(args.extends, Path(args.extends).read_text(encoding="utf-8"), base.name, out)
+        os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+        with open(out, "x", encoding="utf-8") as f:  # "x": an existing file is never overwritten
+            f.write(text)
+    except (ValueError, OSError) as exc:
+        reason = f"{out} exists; not overwriting it" if isinstance(exc, FileExistsError) else str(exc)
+        print(f"archspec new: error: {reason}", file=sys.stderr)
+        return EXIT_USAGE
+    spec, code = _load_or_report(out)
+    if spec is None:
+        return code
+    print(f"{out}: a variant of {base.name}; write what changes, then: archspec diff {args.extends} {out}")
     return EXIT_OK

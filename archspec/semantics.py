@@ -196,7 +196,8 @@ def check_raw_names(data: object) -> list[Problem]:
     if not isinstance(model, dict):
         return []
     tables: list[tuple[tuple, object]] = []
-    for name, block in (model.get("blocks") or {}).items() if isinstance(model.get("blocks"), dict) else []:
+    blocks = model.get("blocks") if isinstance(model.get("blocks"), dict) else {}  # `blocks: 3` is reported elsewhere
+    for name, block in blocks.items():
         if isinstance(block, dict):
             tables.append((("model", "blocks", name, "table"), block.get("table")))
     for net_name, network in (model.get("networks") or {}).items() if isinstance(model.get("networks"), dict) else []:
@@ -207,7 +208,7 @@ def check_raw_names(data: object) -> list[Problem]:
     for loc, table in tables:
         for i, row in enumerate(table if isinstance(table, list) else []):
             layer, activation = _raw_row_names(row)
-            if isinstance(layer, str) and layer not in LAYERS and layer not in (model.get("blocks") or {}):
+            if isinstance(layer, str) and layer not in LAYERS and layer not in blocks:
                 problems.append(_unknown(LAYERS, layer, loc + (i, "layer")))
             if isinstance(activation, str):
                 problems += _check_activation(activation, loc + (i, "activation"))

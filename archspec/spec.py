@@ -257,12 +257,22 @@ def _kinds_schema(schema: dict) -> None:
 KindName = Annotated[str, AfterValidator(_known_kind), Field(json_schema_extra=_kinds_schema)]
 
 
+class Scale(_Strict):
+    """Multipliers of a model's size, applied before its shapes are checked (archspec/scale.py):
+    ``scale: {width: 0.5}`` is the same model, half as wide."""
+
+    width: Float = Field(1.0, gt=0, le=64, description="hidden channels x width, rounded half up, at least 1; channels the "
+                                                        "kind's contract fixes (model tensors, each network's output) stay")
+    depth: Float = Field(1.0, gt=0, le=64, description="each block row's repeat x depth, rounded half up, at least 1")
+
+
 class Model(_Strict):
     kind: KindName  # its description lists the registered kinds with their contracts (_kinds_schema)
     shapes: dict[str, Shape] = Field(description="the model's tensors as [C, H, W], e.g. x: [1, 512, 512]")
     defaults: Defaults = Defaults()
     blocks: dict[str, Block] = {}
     networks: dict[str, Network]
+    scale: Scale | None = Field(None, description="width and depth multipliers; the resolved spec has them applied, and no scale")
 
 
 class MockData(_Strict):
@@ -375,7 +385,8 @@ class Spec(_Strict):
     """An archspec file."""
 
     archspec: Literal[1] = Field(description="version of the spec language")
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100, description="the spec's name (used for run folders)")
+    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100,
+                      description="the spec's name (used for run folders: one plain folder name, never . or .. or hidden)")
     description: str | None = None
     model: Model
     data: Data = Data()

@@ -3,7 +3,9 @@
 PyYAML's safe loader composes a node tree that knows where each node starts; we turn that tree
 into dicts, lists and scalars ourselves, so that we can (1) remember the position of every key
 and value by its path, (2) report duplicate keys, which PyYAML silently overwrites, and
-(3) refuse every tag outside the safe set (``!!python/object`` and friends) with a position.
+(3) refuse every tag outside the safe set (``!!python/object`` and friends) with a position,
+and (4) refuse a document that expands to more than :data:`MAX_VALUES` values: aliases of
+aliases ("a billion laughs") expand exponentially, and would hang every check after the parse.
 """
 from __future__ import annotations
 
@@ -38,6 +40,12 @@ _Loader.add_implicit_resolver(
 )
 
 Path = tuple  # tuple[str | int, ...]
+MAX_VALUES = 100_000  # values (keys, scalars, lists, mappings) after aliases are expanded; a paper spec has ~1,000
+
+
+class _TooManyValues(Exception):
+    def __init__(self, node: yaml.Node):
+        self.node = node
 
 
 @dataclass
@@ -46,6 +54,7 @@ class Document:
 
     data: Any
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)  # path -> position of the value
+    count: int = 0  # values converted so far (aliases expanded)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)  # path -> position of its key
     problems: list[Problem] = field(default_factory=list)  # duplicate keys, forbidden tags: the rest still loads
 
@@ -60,6 +69,11 @@ class Document:
             if not path:
                 return (1, 1)
             path = path[:-1]
+
+    def locate(self, path: Path, *, key: bool = False, file: str = "<spec>") -> tuple[str, int, int]:
+        """(file, line, column) of ``path``: a parsed document is one file, ``file``
+        (a composed one, :class:`archspec.located.Composed`, knows each node's own file)."""
+        return (file, *self.position(path, key=key))
 
 
 class YamlProblems(Exception):
@@ -104,11 +118,19 @@ def parse(text: str) -> Document:
         doc.data = _convert(node, (), doc, doc.problems, loader, active=set())
     except RecursionError:
         raise YamlProblems([Problem("yaml", (), "a spec nested too deeply to be a spec", line=1, col=1)])
+    except _TooManyValues as exc:
+        line, col = _pos(exc.node.start_mark)
+        raise YamlProblems([Problem("yaml_size", (), f"expected a spec of at most {MAX_VALUES:,} values, found more once "
+                                    "its aliases are expanded (aliases of aliases grow exponentially)",
+                                    "write the values out, or use blocks and defaults", line=line, col=col)]) from None
     return doc
 
 
 def _convert(node: yaml.Node, path: Path, doc: Document, problems: list[Problem], loader: _Loader, active: set[int]) -> Any:
     doc.values.setdefault(path, _pos(node.start_mark))
+    doc.count += 1
+    if doc.count > MAX_VALUES:
+        raise _TooManyValues(node)
     if id(node) in active:  # an alias that contains itself
         problems.append(Problem("yaml_recursion", path, "a recursive alias: a node that contains itself", "remove the alias", line=_pos(node.start_mark)[0], col=_pos(node.start_mark)[1]))
         return None

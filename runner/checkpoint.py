@@ -8,6 +8,7 @@ crash leaves either the old file or the new one. Reading always uses
 """
 from __future__ import annotations
 
+import io
 import platform
 import random
 import re
@@ -39,6 +40,10 @@ KEY_ELAPSED = "elapsed_s"  # wall seconds of training so far, over all invocatio
 KEY_LOG_STATE = "log_state"  # the training metrics accumulated since the last logged record
 KEY_WORLD_SIZE = "world_size"  # processes of the run that wrote it (informative)
 KEY_TRANSFORMS = "transforms"  # {"dm": ShiftLog.to_config(), "pressure": ...}: painting needs no store
+KEY_RNG_RANKS = "rng_ranks"  # [rng_state() of each process, rank order]; absent in one-process checkpoints
+KEY_LR_SCALE = "lr_scale"  # factor on the schedule's lr after rollbacks (runner.train.guard); absent: 1
+KEY_IMPORTED = "imported"  # {"source", "files": {name: sha256}, ...}: a model trained elsewhere
+# (runner import-original): no optimizer, sampler or RNG state; it paints and evaluates, never resumes
 
 REQUIRED_KEYS = (KEY_FORMAT, KEY_FORMAT_VERSION, KEY_MODEL, KEY_OPTIMIZER, KEY_SAMPLES, KEY_STEP,
                  KEY_SAMPLERS, KEY_RNG, KEY_SPEC, KEY_SPEC_HASH, KEY_VERSIONS)
@@ -63,7 +68,11 @@ def save(run_dir: Path, state: dict[str, Any]) -> Path:
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}")
     path = run_dir / checkpoint_name(int(state[KEY_SAMPLES]))
-    write_atomic(path, lambda f: torch.save(state, f))
+    # Serialised in memory first: torch.save writing straight to a full disk fails with an
+    # opaque RuntimeError from its zip writer, a plain write with the OSError that says why.
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, lambda f: f.write(buffer.getbuffer()))
     write_atomic(run_dir / LATEST, lambda f: f.write(path.name.encode() + b"\n"))
     return path
 
@@ -96,7 +105,21 @@ def read(path: Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
+    bad = nonfinite_entries(state[KEY_MODEL]) if isinstance(state[KEY_MODEL], dict) else []
+    if bad:  # never written by this version (runner.train.guard); an older run's NaN
+        raise CheckpointError(f"{path}: non-finite weights (NaN or inf) in {', '.join(bad[:3])}"
+                              + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
     return state
+
+
+def nonfinite_entries(tensors: dict[str, Any]) -> list[str]:
+    """The names of the floating-point tensors holding a NaN or inf (one device synchronisation)."""
+    named = [(k, t) for k, t in tensors.items() if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    if not named:
+        return []
+    flags = [torch.isfinite(t).all() for _, t in named]
+    ok = torch.stack([f.to(flags[0].device) for f in flags]).tolist()
+    return [k for (k, _), good in zip(named, ok) if not good]
 
 
 def _reason(exc: BaseException, path: Path | None = None) -> str:

@@ -10,17 +10,23 @@ Atomic writes: a file is either the old one or the complete new one, never half 
 The new content goes to a hidden temporary next to ``path`` (same folder, so same filesystem),
 is fsynced, and is renamed over ``path`` with `os.replace`; the folder is fsynced where the
 filesystem allows, so the rename survives a crash. On any error the temporary is deleted and
-``path`` is left as it was.
+``path`` is left as it was, and an OSError names ``path`` (not the temporary). A process killed
+mid-write leaves its temporary behind: :func:`remove_stale_temporaries` clears those when a run
+starts again.
 
 Torch is imported inside the functions that need it, so that the data commands, which only
 write files, never pay for it.
 """
 from __future__ import annotations
 
+import errno
 import os
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
+
+from runner import faults
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -31,6 +37,9 @@ class RunError(Exception):
 
 
 # --- atomic writes ---------------------------------------------------------------------------------
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp$")  # what temp_path names
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -61,7 +70,12 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = temp_path(path)
     try:
         yield tmp
+        faults.reached("write", path)  # tests kill the process here, or fail as a full disk would
         commit(tmp, path)
+    except OSError as exc:  # name the file the user asked for, not the hidden temporary
+        if exc.errno is None or exc.filename == str(path):
+            raise
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -75,6 +89,68 @@ def write_atomic(path: str | os.PathLike, write: Callable) -> None:
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
+    """Delete the temporaries that writes killed mid-way left in ``folder`` (and its sub-folders
+    ``depth`` levels down); returns them. A temporary of a live process other than this one is
+    another writer's and is left alone (this process has written none yet when it calls this)."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for entry in folder.iterdir():
+        match = _TEMP.match(entry.name)
+        if match and entry.is_file() and (int(match["pid"]) == os.getpid() or not _alive(int(match["pid"]))):
+            entry.unlink(missing_ok=True)
+            removed.append(entry)
+        elif depth > 0 and entry.is_dir() and not entry.is_symlink():
+            removed += remove_stale_temporaries(entry, depth - 1)
+    return removed
+
+
+# --- disk errors -------------------------------------------------------------------------------------
+
+# what a full disk, a read-only or foreign folder, a quota or a file-size limit raise: the
+# environment's fault, reported as one line, never a traceback
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG, errno.EIO})
+
+
+def is_disk_error(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
+
+
+def disk_error_line(exc: OSError, doing: str = "write") -> str:
+    """'cannot write runs/x/checkpoint-8.pt: No space left on device (free some space ...)'."""
+    what = f" {exc.filename}" if exc.filename else ""
+    advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space within your quota",
+              errno.EFBIG: "the file exceeds a size limit (ulimit -f?)",
+              errno.EROFS: "the filesystem is read-only: choose a writable folder",
+              errno.EACCES: "no permission: choose a folder you can write to",
+              errno.EPERM: "no permission: choose a folder you can write to"}.get(exc.errno)
+    return f"cannot {doing}{what}: {exc.strerror or exc}" + (f" ({advice})" if advice else "")
+
+
+# --- names inside folders ------------------------------------------------------------------------------
+
+
+def child(folder: str | os.PathLike, name: str) -> Path:
+    """``folder / name`` for a ``name`` that comes from data (a spec's name, an override's value,
+    an input file's name): ValueError unless it is one plain path component, so that it can
+    never point outside ``folder`` (no separator, not '.', '..', empty, or absolute)."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name or Path(name).is_absolute():
+        raise ValueError(f"{name!r} is not a plain file or folder name (no '/', '..' or empty names)")
+    return Path(folder) / name
 
 
 # --- device and processes ----------------------------------------------------------------------------
@@ -126,5 +202,6 @@ def seeded(device: "torch.device", seed: int) -> Iterator[None]:
         yield
 
 
-__all__ = ["RunError", "atomic_path", "commit", "init_distributed", "resolve_device", "seeded",
-           "temp_path", "write_atomic", "write_text_atomic"]
+__all__ = ["DISK_ERRNOS", "RunError", "atomic_path", "child", "commit", "disk_error_line", "init_distributed",
+           "is_disk_error", "remove_stale_temporaries", "resolve_device", "seeded", "temp_path", "write_atomic",
+           "write_text_atomic"]

@@ -71,7 +71,7 @@ def test_old_checkpoint_paints_and_evaluates(old_run, tmp_path):
     painter = Painter.load(old_run / "checkpoint-200.pt", device="cpu")
     assert painter.provenance["transform_source"] == "checkpoint"  # the old checkpoint carries its transforms
     dm = np.exp(0.5 * np.random.default_rng(1).standard_normal((40, 40)))
-    pressure = painter.paint_map(dm, 0.0)
+    pressure = painter.paint(dm, 0.0)
     assert pressure.shape == (40, 40) and np.all(np.isfinite(pressure)) and np.all(pressure > 0)
     summary = evaluate_model(painter.model, painter.spec, open_test_split(painter.spec), tmp_path / "eval",
                              device="cpu", transforms=painter.transforms, tiles=2, figures=())

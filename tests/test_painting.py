@@ -78,7 +78,7 @@ def test_painted_maps_round_trip_through_the_file_with_their_provenance(run_dir,
     checkpoint = run_dir / "checkpoint-123.pt"
     with h5py.File(tmp_path / "p.h5", "r") as f:
         painted, attrs, ds_attrs = f["pressure"][()], dict(f.attrs), dict(f["pressure"].attrs)
-    expected = np.stack([painter.paint_map(m, z) for m, z in zip(maps, (0.5, 1.0))])
+    expected = painter.paint(maps, [0.5, 1.0], seed=0)  # the Python API paints what the command writes
     assert painted.shape == maps.shape and painted.dtype == np.float32
     np.testing.assert_allclose(painted, expected, rtol=1e-6, atol=0)
     assert np.all(painted > -TRANSFORMS["pressure"].sigma(1.0))  # the inverse transform's range
@@ -90,7 +90,8 @@ def test_painted_maps_round_trip_through_the_file_with_their_provenance(run_dir,
     assert json.loads(attrs["transforms"])["pressure"] == TRANSFORMS["pressure"].to_config()
     age = datetime.datetime.now(datetime.timezone.utc) - datetime.datetime.fromisoformat(attrs["created"])
     assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=5)
-    assert list(ds_attrs["redshift"]) == [0.5, 1.0] and ds_attrs["source"] == "/dm" and "prior mean" in ds_attrs["latent"]
+    assert list(ds_attrs["redshift"]) == [0.5, 1.0] and ds_attrs["source"] == "/dm" and "1 draw(s)" in ds_attrs["latent"]
+    assert "250 Mpc/h-deep projection has mean ≈ 1" in attrs["dm_units"]
 
 
 def test_latent_samples_add_an_axis_differ_and_are_reproducible(painter, tmp_path):
@@ -100,8 +101,38 @@ def test_latent_samples_add_an_axis_differ_and_are_reproducible(painter, tmp_pat
     assert first.shape == (3, 40, 40)
     np.testing.assert_array_equal(first, second)  # a seed gives the same draws
     assert np.abs(first[0] - first[1]).max() > 1e-6  # draws differ from one another
-    mean = paint_file(painter, tmp_path / "dm.h5", tmp_path / "mean.h5")[0]
-    assert not np.array_equal(h5py.File(mean, "r")["pressure"][()], first[0])
+    mean = paint_file(painter, tmp_path / "dm.h5", tmp_path / "mean.h5", latent="mean")[0]
+    at_mean = h5py.File(mean, "r")["pressure"][()]
+    assert at_mean.shape == (40, 40) and not np.array_equal(at_mean, first[0])
+    one = paint_file(painter, tmp_path / "dm.h5", tmp_path / "one.h5", seed=5)[0]  # the default: one draw, no axis
+    np.testing.assert_array_equal(h5py.File(one, "r")["pressure"][()], first[0])
+
+
+def test_the_default_latent_is_a_prior_draw_and_mean_is_the_priors_mean(painter):
+    dm, z = _density(9, (32, 32)), 0.5  # one tile: painting is the generator itself
+    y = torch.from_numpy(painter.network_input(dm, z)[None])
+    with torch.no_grad():
+        p_mean, p_logvar = painter.model.prior(y=y)
+        at_mean = painter.model.generator(z=p_mean, y=y)
+        torch.manual_seed(3)  # the original's draw: z = mu + eps * (exp(logvar / 2) + 1e-7)
+        drawn = painter.model.generator(z=p_mean + torch.randn_like(p_mean) * ((p_logvar / 2).exp() + 1e-7), y=y)
+    physical = [painter.transforms["pressure"].inverse(t[0, 0].double().numpy(), z) for t in (at_mean, drawn)]
+    np.testing.assert_allclose(painter.paint(dm, z, latent="mean"), physical[0], rtol=1e-5)
+    np.testing.assert_allclose(painter.paint_map(dm, z, seed=3), physical[1], rtol=1e-5)
+    assert np.abs(physical[0] - physical[1]).max() > 1e-6
+
+
+def test_a_stack_paints_map_by_map_and_names_the_map_that_cannot_be(painter):
+    from runner.science.painter import PaintError, map_seed
+
+    maps = np.stack([_density(1, (40, 40)), _density(2, (40, 40))])
+    stack = painter.paint(maps, [0.0, 1.0], seed=2)
+    np.testing.assert_array_equal(stack[1], painter.paint_map(maps[1], 1.0, seed=map_seed(2, 1)))
+    maps[1, 3, 4] = -5.0
+    with pytest.raises(PaintError, match=r"^map 1 of 2: the dark-matter map reaches -5"):
+        painter.paint(maps, 0.0)
+    with pytest.raises(PaintError, match=r"one per map \(2\)"):
+        painter.paint(maps, [0.0, 0.5, 1.0])
 
 
 def test_store_layout_paints_every_redshift_and_depth(painter, tmp_path):
@@ -115,7 +146,8 @@ def test_store_layout_paints_every_redshift_and_depth(painter, tmp_path):
         assert sorted(f["pressure"]) == ["z0.000", "z1.500"] and sorted(f["pressure/z0.000"]) == ["100", "150"]
         assert f["pressure/z0.000/150"].shape == (2, 48, 48) and f["pressure/z1.500/100"].shape == (32, 64)
         assert f["pressure/z1.500/100"].attrs["redshift"] == 1.5
-        np.testing.assert_allclose(f["pressure/z0.000/100"][1], painter.paint_map(_density(5, (48, 48)), 0.0), rtol=1e-6)
+        expected = painter.paint(np.stack([_density(4, (48, 48)), _density(5, (48, 48))]), 0.0)  # seeds (0, 0), (0, 1)
+        np.testing.assert_allclose(f["pressure/z0.000/100"][1], expected[1], rtol=1e-6)
 
 
 def test_without_statistics_in_the_checkpoint_the_specs_store_supplies_them(tmp_path, capsys):
@@ -145,8 +177,8 @@ def test_a_real_model_paints_3x3_tiles_without_seams(painter):
         reference = painter.transforms["pressure"].inverse(painter.model.generator(z=painter.model.prior(y=y)[0], y=y)[0, 0].double().numpy(), z)
     typical = np.median(np.abs(np.diff(reference, axis=1))[4:-4, 4:-4])
 
-    blended = painter.paint_map(dm, z, overlap=OVERLAP)
-    hard = painter.paint_map(dm, z, overlap=0)
+    blended = painter.paint(dm, z, latent="mean", overlap=OVERLAP)
+    hard = painter.paint(dm, z, latent="mean", overlap=0)
     assert _seam_steps(blended, reference, OVERLAP) < typical  # measured: ~2x below
     assert _seam_steps(hard, reference, 0) > 30 * _seam_steps(blended, reference, OVERLAP)  # measured: ~120x
 
@@ -170,6 +202,10 @@ def _bad_input(kind: str, tmp_path):
         _write_plain(path, np.ones((3, 20, 40), np.float32), 0.0)
     elif kind == "negative density":
         _write_plain(path, np.full((40, 40), -5.0, np.float32), 0.0)
+    elif kind == "density below -sigma":
+        dm = np.ones((40, 40), np.float32)
+        dm[3, 4] = -2.0  # the mean is fine, one pixel is not
+        _write_plain(path, dm, 0.0)
     elif kind == "input is a folder":
         path.mkdir()
     elif kind == "redshift not a number":
@@ -181,7 +217,8 @@ def _bad_input(kind: str, tmp_path):
     ("missing input", "no such file"), ("not hdf5", "not a readable HDF5 file"),
     ("wrong layout", "expected a dataset /dm"), ("no redshift", "no 'redshift' attribute"),
     ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
-    ("negative density", "shift-log transform is undefined"),
+    ("negative density", "has mean -5: dark matter must be a positive projected density"),
+    ("density below -sigma", "shift-log transform is undefined"),
     ("redshift not a number", "'redshift' attribute must be a number"), ("input is a folder", "is a folder"),
 ])
 def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
@@ -227,7 +264,7 @@ def test_a_map_smaller_than_the_tile_is_named_with_its_file(run_dir, tmp_path, c
     assert code == 1 and f"{tmp_path / 'in.h5'}:/dm: a 20x40 map is smaller" in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("option", [["--samples", "-1"], ["--batch-size", "0"]])
+@pytest.mark.parametrize("option", [["--samples", "0"], ["--batch-size", "0"]])
 def test_bad_option_ranges_are_usage_errors_before_the_checkpoint_is_read(option, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["paint", str(tmp_path / "nope.pt"), "--input", str(tmp_path / "dm.h5"),

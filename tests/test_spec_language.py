@@ -110,8 +110,12 @@ def test_diff_names_the_changed_rows(tmp_path, capsys):
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text(BASE)
     b.write_text(BASE.replace("[Conv, 3/8, 3, 1, F, T, ReLU]", "[Conv, 3/8, 5, 1, F, T, ReLU]"))
-    assert archspec_main(["diff", str(a), str(b)]) == 0
-    assert "model.networks.generator.B.table[0].kernel: 3 -> 5" in capsys.readouterr().out
+    assert archspec_main(["diff", str(a), str(b)]) == 1  # as diff(1): 1 = they differ
+    out = capsys.readouterr().out
+    assert "model.networks.generator.B.table[0].kernel: 3 -> 5" in out
+    # 3 -> 8 channels, no bias, BatchNorm (2·8): 3·8·3² + 16 = 232, 3·8·5² + 16 = 616; at 32² outputs
+    assert "generator.B row 0: parameters 232 -> 616 (+384, +166%); multiply-adds 221,184 -> 614,400" in out
+    assert archspec_main(["diff", str(a), str(a)]) == 0
 
 
 # --- fuzzing --------------------------------------------------------------------------------

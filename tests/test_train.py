@@ -41,7 +41,8 @@ def assert_same_state(a: dict, b: dict) -> None:
 def reference(tiny, tmp_path_factory) -> Path:
     """An uninterrupted run of 704 samples (the tiny spec extended), shared by the tests below."""
     run = tmp_path_factory.mktemp("ref") / "run"
-    assert train(load(tiny, "training.samples=704"), run, quiet=True, command=["runner", "train", str(tiny)]) == 0
+    assert train(load(tiny, "training.samples=704"), run, quiet=True, keep_last=0,  # every checkpoint kept
+                 command=["runner", "train", str(tiny)]) == 0
     return run
 
 

@@ -33,3 +33,27 @@ def test_two_gloo_processes_then_resume_on_one(tiny, tmp_path):
     samples = [json.loads(line)["sample"] for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert samples == sorted(samples) and samples[-1] == 488
     assert all(torch.isfinite(v).all() for v in final[ck.KEY_MODEL].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(tiny, tmp_path):
+    """Every process's random state is in the checkpoint: rank 1's latent noise continues where it stopped."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+    def train(run, *extra):
+        args = ["-m", "runner", "train", str(tiny), "--quiet", "--device", "cpu", "--no-eval", "--keep-last", "0",
+                "--set", "training.samples=120", "--set", "training.checkpoint.every=40", "--out", str(run), *extra]
+        out = subprocess.run(torchrun + args, capture_output=True, text=True, timeout=180, env=env)
+        assert out.returncode == 0, out.stderr
+
+    train(tmp_path / "whole")
+    train(tmp_path / "parts", "--max-samples", "40")
+    stopped = ck.read(tmp_path / "parts" / "checkpoint-40.pt")
+    assert len(stopped[ck.KEY_RNG_RANKS]) == 2 and not torch.equal(stopped[ck.KEY_RNG_RANKS][1]["torch"], stopped[ck.KEY_RNG]["torch"])
+    train(tmp_path / "parts", "--resume")
+    a, b = ck.read(tmp_path / "whole" / "checkpoint-120.pt"), ck.read(tmp_path / "parts" / "checkpoint-120.pt")
+    for key in a[ck.KEY_MODEL]:
+        assert torch.equal(a[ck.KEY_MODEL][key], b[ck.KEY_MODEL][key]), key
+    assert all(torch.equal(x, y) for x, y in zip(a[ck.KEY_RNG_RANKS][1].values(), b[ck.KEY_RNG_RANKS][1].values())
+               if isinstance(x, torch.Tensor))

@@ -16,6 +16,7 @@ import archspec
 from runner import checkpoint as ck
 from runner.runtime import RunError
 from runner.train.recipe import train
+from tests.readme import quoted
 from tests.test_train import assert_same_state
 
 
@@ -120,6 +121,7 @@ def test_ctrl_c_writes_a_checkpoint_and_the_run_resumes(tiny, tmp_path):
     _, err = proc.communicate(timeout=1800)
     assert proc.returncode == 130, err
     assert "interrupted at" in err and "--resume" in err and "Traceback" not in err
+    assert quoted("runner: interrupted at").search(err)  # as the README's "What happens when" quotes it
     latest = ck.candidates(run)[0]
     seen = int(ck.read(latest)[ck.KEY_SAMPLES])
     assert seen > 0

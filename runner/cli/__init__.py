@@ -14,14 +14,28 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("runner.cli.train", "train the model a spec describes"),
     "schedule": ("runner.cli.schedule", "print a spec's batch-size and learning-rate schedule"),
     "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
+    "import-original": ("runner.cli.import_original", "turn the original's published CVAE into a run folder that paints"),
     "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
     "sweep": ("runner.cli.sweep", "train a grid of --set values or a list of variant specs, one run folder each"),
     "compare": ("runner.cli.compare", "a table and a figure of runs (or sweeps) side by side"),
 }
 
+# The top-level modules of pyproject's `runner` extra (tests/test_precommit.py keeps them equal).
+RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "colossus")
+
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language, no torch
+        if (exc.name or "").split(".")[0] not in RUNNER_EXTRA:
+            raise
+        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
+        return 2
+
+
+def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -36,7 +50,15 @@ def main(argv: list[str] | None = None) -> int:
                 argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1:]
     args = parser.parse_args(argv)
     args.passed_on = rest
-    return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    try:
+        return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
+    except OSError as exc:  # a full disk, a read-only folder: the environment's fault, one line
+        from runner.runtime import disk_error_line, is_disk_error
+
+        if not is_disk_error(exc):
+            raise
+        print(f"runner: error: {disk_error_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
     torchrun --nproc_per_node 4 -m runner train specs/paper_cvae.yaml --out runs/paper
 
 Exit status: 0 finished (or stopped by --max-samples), 1 the spec, the data or the run folder
-is wrong (one message, no traceback), 2 usage, 130 interrupted by Ctrl-C after a checkpoint.
+is wrong, the loss went non-finite or the disk refused a write (one message, no traceback),
+2 usage, 130 interrupted by Ctrl-C after a checkpoint.
 """
 from __future__ import annotations
 
@@ -14,13 +15,16 @@ import argparse
 import json
 import sys
 
-from runner.cli.args import add_device, add_set, load_spec_or_report, positive_int
+from runner.cli.args import add_device, add_set, int_at_least, load_spec_or_report, positive_int
 
 EPILOG = """\
-run options (--device, --data-on-device, --no-eval, --quiet, --label) change how a run goes, never what
-it trains: they are not part of the spec's hash, may differ between the invocations of one run,
-and are recorded in <run>/options.json. Everything in the spec is the run's identity: a resume
-refuses any change to it but training.samples.
+run options (--device, --data-on-device, --no-eval, --quiet, --label, --keep-last, --keep-every,
+--on-nonfinite) change how a run goes, never what it trains: they are not part of the spec's
+hash, may differ between the invocations of one run, and are recorded in <run>/options.json.
+(--on-nonfinite rollback lowers the learning rate only after a NaN; the factor is saved in the
+checkpoints.) Everything in the spec is the run's identity: a resume refuses any change to it
+but training.samples, and a resume on another data store than the run recorded in data.json is
+refused unless --accept-data-change.
 """
 
 
@@ -46,6 +50,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                            "(default: the spec's name, and the --set overrides if any)")
     run_options.add_argument("--no-eval", dest="evaluate", action="store_false",
                              help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
+    run_options.add_argument("--keep-last", type=int_at_least(0), default=3, metavar="K",
+                             help="keep the newest K checkpoints and eval/<N>/ folders (default 3; 0 keeps all)")
+    run_options.add_argument("--keep-every", type=int_at_least(0), default=5, metavar="M",
+                             help="also keep every M-th checkpoint and its eval/<N>/ (default 5; 0: none)")
+    run_options.add_argument("--on-nonfinite", choices=("stop", "rollback"), default="stop",
+                             help="a NaN/inf loss or gradient: stop (default), or go back to the last good "
+                                  "checkpoint with the learning rate halved (up to 3 times)")
+    parser.add_argument("--accept-data-change", action="store_true",
+                        help="resume even though the data store differs from the one the run recorded")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     label = args.label or (f"{spec.name} [{', '.join(args.overrides)}]" if args.overrides else None)
     options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet,
-                         label=label)
+                         label=label, keep_last=args.keep_last, keep_every=args.keep_every, on_nonfinite=args.on_nonfinite)
     out = args.out
     if out is None:
         from archspec.load import to_data
@@ -74,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
         if note and not args.quiet:
             print(note, file=sys.stderr)
     try:
-        return train(spec, out=out, options=options, max_samples=args.max_samples, resume=args.resume, command=sys.argv)
+        return train(spec, out=out, options=options, max_samples=args.max_samples, resume=args.resume,
+                     accept_data_change=args.accept_data_change, command=sys.argv)
     except (RunError, DataError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1

@@ -11,6 +11,7 @@ Where things live:
     layout.py        format, fields, depths, units, names inside the file; DataError
     store.py         TileStore, open_store, describe (what `runner data info` prints)
     check.py         validation of a store's layout, statistics and values
+    identity.py      a store's identity (path, size, header hash), recorded by runs
     write.py         StoreWriter: atomic writing with running statistics
     transforms.py    ShiftLog: t = ln(v / sigma_z + 1) / 4 and its inverse
     samples.py       SampleSpace (the index space of two-tile samples), Sampler (resumable)
@@ -18,6 +19,7 @@ Where things live:
     open.py          the datasets a spec's data section describes; the mock cache folder
     mock.py, mock_fields.py    calibrated mock stores; ensure_mock_store
     npy_import.py    the original's npy files -> a store
+    original_stats.py  the statistics the original stored for its transform (its 11 redshifts)
 
 Names are imported on first use, so that ``runner data`` and the store never pay for torch or
 for the mock generator's cosmology libraries unless they use them.

@@ -132,18 +132,41 @@ def check_dataset(f: h5py.File, name: str, shape: tuple) -> tuple[list[str], dic
     return problems, stats
 
 
-def scan_values(f: h5py.File, name: str) -> list[str]:
-    """Read a dataset slice by slice and count NaN/inf values."""
+def scan_values(f: h5py.File, name: str, stats: dict | None = None) -> list[str]:
+    """Read a dataset slice by slice: count NaN/inf values, and compare the values' mean and
+    variance with the stored statistics (a mismatch: the maps were changed or corrupted after
+    the statistics were written; raw chunks carry no checksum, so this is how it shows)."""
     ds, bad, first = f[name], 0, None
+    n, total, total2 = 0, 0.0, 0.0
     try:
         for s in range(ds.shape[0]):
-            n = int(np.count_nonzero(~np.isfinite(ds[s])))
-            if n and first is None:
+            a = ds[s]
+            finite = np.isfinite(a)
+            k = int(a.size - np.count_nonzero(finite))
+            if k and first is None:
                 first = s
-            bad += n
+            bad += k
+            if not k:
+                a64 = a.astype(np.float64)
+                n, total, total2 = n + a.size, total + float(a64.sum()), total2 + float(np.square(a64).sum())
     except OSError as exc:  # data blocks lost to truncation or corruption
         return [f"cannot read {name} ({h5_reason(exc)})"]
-    return [f"{name} has {bad} NaN/inf values (first in slice {first})"] if bad else []
+    if bad:
+        return [f"{name} has {bad} NaN/inf values (first in slice {first})"]
+    return _compare_statistics(name, stats, n, total, total2) if stats and n else []
+
+
+STATS_RTOL = 1e-6  # stored (float64, summed slice by slice) against recomputed statistics
+
+
+def _compare_statistics(name: str, stats: dict, n: int, total: float, total2: float) -> list[str]:
+    mean = total / n
+    var = max(total2 / n - mean * mean, 0.0)
+    scale = max(abs(stats["mean"]), np.sqrt(max(stats["variance"], 0.0)), 1e-30)
+    off = [f"{k} stored {stats[k]:.6g}, computed {v:.6g}" for k, v, tol in
+           (("mean", mean, STATS_RTOL * scale), ("variance", var, 1e-4 * max(stats["variance"], 1e-30)))
+           if not abs(v - stats[k]) <= tol]
+    return [f"{name}: values do not match their statistics ({'; '.join(off)}): changed or corrupt"] if off else []
 
 
 def check_transform(field: str, z: float, st: FieldStats) -> list[str]:
@@ -179,7 +202,7 @@ def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
                     name = dataset_path(field, z, depth)
                     found, st = check_dataset(f, name, (n, grid, grid))
                     if scan and not found:
-                        found = scan_values(f, name)
+                        found = scan_values(f, name, st)
                     problems += found
                     if st is not None and not found:
                         per_depth[depth] = st
@@ -193,4 +216,10 @@ def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
     return attrs, stats
 
 
-__all__ = ["check_file", "fail", "h5_reason", "open_h5", "z_key"]
+def read_error(path: Path, name: str, exc: OSError) -> DataError:
+    """A read of dataset ``name`` that HDF5 refused (a corrupt chunk, a damaged index): one line."""
+    return DataError(f"{Path(path).name}: cannot read {name} ({h5_reason(exc)}): the file is damaged; "
+                     f"`runner data info {path}` checks it, or write it again")
+
+
+__all__ = ["check_file", "fail", "h5_reason", "open_h5", "read_error", "z_key"]

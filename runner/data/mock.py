@@ -23,6 +23,7 @@ from runner.data import mock_fields as mf
 from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, DEPTHS, PIXEL_SIZE, REDSHIFTS, DataError
 from runner.data.store import open_store
 from runner.data.write import StoreWriter, check_output
+from runner.runtime import remove_stale_temporaries
 
 MOCK_VERSION = 1  # bump when the generator's output changes; cached stores are then remade
 # Statistics of the summed 100 + 150 Mpc/h sample at z = 0, 1, 2 (docs/data.md).
@@ -320,6 +321,7 @@ def ensure_mock_store(cache_dir, grid: int = 256, slices: int = 3, redshifts=RED
         except DataError:
             pass  # broken or foreign: regenerate below
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, depth=0)  # what a generation killed mid-way left (hundreds of MiB)
     generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True,
                   progress=progress)
     return path

@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from runner.data.check import check_file
+from runner.data.check import check_file, read_error
 from runner.data.layout import UNITS, DataError, FieldStats, dataset_path
 from runner.data.samples import SampleSpace, default_test_count
 
@@ -83,7 +83,14 @@ class TileStore:
 
     def read_slice(self, field: str, z: float, depth: int, s: int) -> np.ndarray:
         """One slice, (grid, grid) float32."""
-        return self.dataset(field, z, depth)[s]
+        return self.read(self.dataset(field, z, depth), s)
+
+    def read(self, ds: h5py.Dataset, key) -> np.ndarray:
+        """``ds[key]``; a read HDF5 refuses (a corrupt chunk) is a one-line DataError naming the dataset."""
+        try:
+            return ds[key]
+        except OSError as exc:
+            raise read_error(self.path, ds.name, exc) from None
 
     def nbytes(self) -> int:
         """Bytes of map data in the store (both fields, all redshifts and depths)."""

@@ -80,7 +80,7 @@ class TileDataset:
             for f, d in PARTS:
                 for j, z in enumerate(self.space.redshifts):
                     ds = self.store.dataset(f, z, d)
-                    a = self._arrays[(f, j, d)] = np.stack([ds[s] for s in self.space.slices])
+                    a = self._arrays[(f, j, d)] = np.stack([self.store.read(ds, s) for s in self.space.slices])
                     if not np.isfinite(a).all():
                         raise DataError(f"{self.store.path.name}: {ds.name} has NaN/inf values")
         return self._arrays[(field, zi, depth)], range(len(self.space.slices))
@@ -96,8 +96,21 @@ class TileDataset:
                 src, slices = self._source(field, zi, depth)
                 s = slices[int(d[f"pos_{depth}"][k])]
                 r, c = int(d[f"row_{depth}"][k]) * t, int(d[f"col_{depth}"][k]) * t
-                parts[(field, depth)][k] = src[s, r:r + t, c:c + t]
+                if self.in_memory:
+                    parts[(field, depth)][k] = src[s, r:r + t, c:c + t]
+                else:
+                    parts[(field, depth)][k] = self.store.read(src, (s, slice(r, r + t), slice(c, c + t)))
+        if not self.in_memory:  # read from the file now: a store too big to scan up front is checked here
+            self._check_finite(parts, d)
         return parts, d["z"]
+
+    def _check_finite(self, parts: dict, d: dict) -> None:
+        for (field, depth), a in parts.items():
+            if not np.isfinite(a).all():
+                k = int(np.argmin(np.isfinite(a).reshape(len(a), -1).all(axis=1)))
+                z = self.space.redshifts[int(d["z"][k])]
+                s = self.space.slices[int(d[f"pos_{depth}"][k])]
+                raise DataError(f"{self.store.path.name}: {self.store.dataset(field, z, depth).name}[{s}] has NaN/inf values")
 
     def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, 1, T, T) and y (N, 2, T, T) for a list/array/tensor of sample indices."""
@@ -136,7 +149,7 @@ class DeviceTiles:
             for zi, z in enumerate(sp.redshifts):
                 ds = self.store.dataset(field, z, depth)
                 for pos, s in enumerate(sp.slices):
-                    self.data[(field, depth)][zi, pos] = self._tiled(ds[s], f"{ds.name}[{s}]")
+                    self.data[(field, depth)][zi, pos] = self._tiled(self.store.read(ds, s), f"{ds.name}[{s}]")
 
     def _tiled(self, a: np.ndarray, name: str) -> torch.Tensor:
         """(grid, grid) slice -> (tiles_per_slice, T, T), row-major tiles, checked finite."""

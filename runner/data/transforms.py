@@ -5,6 +5,10 @@
 sigma_z = sqrt(var_100 + var_150) of the field at redshift z (the variance of a summed
 100 + 150 Mpc/h sample), interpolated linearly in z between the stored redshifts and held
 constant beyond them. torch is imported only when a tensor is passed in.
+
+A ShiftLog may also carry the field's mean of a summed sample at each redshift (``means``): it
+plays no part in the transform, but it records the units the model was trained on, which
+painting checks its input against (:mod:`runner.science.units`).
 """
 from __future__ import annotations
 
@@ -26,15 +30,19 @@ class ShiftLog:
         redshifts: ascending redshifts at which sigma is known.
         sigmas: sigma_z at those redshifts (> 0).
         field: name, for messages and `to_config`.
+        means: optional, the field's mean of a summed 100 + 150 Mpc/h sample at those redshifts
+            (the units of the training data; not used by the transform).
 
     `z` may be a number (one sigma for all of `v`) or an array/tensor of shape (N,) for a batch
     whose first axis is N: sigma then broadcasts over the remaining axes of `v`.
     """
 
-    def __init__(self, redshifts: Sequence[float], sigmas: Sequence[float], field: str = ""):
+    def __init__(self, redshifts: Sequence[float], sigmas: Sequence[float], field: str = "",
+                 means: Sequence[float] | None = None):
         self.redshifts = np.asarray(redshifts, dtype=np.float64)
         self.sigmas = np.asarray(sigmas, dtype=np.float64)
         self.field = field
+        self.means = None if means is None else np.asarray(means, dtype=np.float64)
         self._tables: dict = {}  # device -> (redshifts, sigmas) as float64 tensors
         if self.redshifts.shape != self.sigmas.shape or self.redshifts.ndim != 1 or not len(self.redshifts):
             raise ValueError(f"ShiftLog needs one sigma per redshift. Received: "
@@ -42,24 +50,33 @@ class ShiftLog:
         if np.any(np.diff(self.redshifts) <= 0) or np.any(~(self.sigmas > 0)):
             raise ValueError(f"ShiftLog needs ascending redshifts and positive sigmas. Received: "
                              f"redshifts={self.redshifts.tolist()}, sigmas={self.sigmas.tolist()}")
+        if self.means is not None and (self.means.shape != self.redshifts.shape or not np.all(np.isfinite(self.means))):
+            raise ValueError(f"ShiftLog needs one finite mean per redshift. Received: "
+                             f"redshifts={self.redshifts.tolist()}, means={self.means.tolist()}")
 
     @classmethod
     def from_store(cls, store, field: str) -> "ShiftLog":
         """sigma_z from the statistics stored in a `TileStore`."""
-        sig = [store.stats(field, z).sigma for z in store.redshifts]
-        return cls(store.redshifts, sig, field)
+        stats = [store.stats(field, z) for z in store.redshifts]
+        return cls(store.redshifts, [s.sigma for s in stats], field, [s.sum_mean for s in stats])
 
     def __getstate__(self) -> dict:  # tensors stay behind when pickled to loader workers
         return {**self.__dict__, "_tables": {}}
 
     def to_config(self) -> dict:
         """Plain data, for checkpoints: painting then needs no store."""
-        return {"field": self.field, "redshifts": self.redshifts.tolist(),
-                "sigmas": self.sigmas.tolist()}
+        config = {"field": self.field, "redshifts": self.redshifts.tolist(), "sigmas": self.sigmas.tolist()}
+        return config if self.means is None else {**config, "means": self.means.tolist()}
 
     @classmethod
     def from_config(cls, config: dict) -> "ShiftLog":
-        return cls(config["redshifts"], config["sigmas"], config.get("field", ""))
+        return cls(config["redshifts"], config["sigmas"], config.get("field", ""), config.get("means"))
+
+    def mean(self, z) -> float | None:
+        """The training data's mean of the field at z (linear in z, constant beyond); None if unknown."""
+        if self.means is None:
+            return None
+        return float(np.interp(float(z), self.redshifts, self.means))
 
     # -- sigma(z) ----------------------------------------------------------------------------
     def sigma(self, z):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -55,6 +56,16 @@ def check_output(path: Path, force: bool, error_cls: type[Exception] = DataError
         raise error_cls(f"{path.name}: folder {path.parent} does not exist")
 
 
+def check_free_space(path: Path, nbytes: int, error_cls: type[Exception] = DataError) -> None:
+    """Refuse up front a file of about ``nbytes`` that its folder has no room for: HDF5 hitting a
+    full disk mid-write fails late, and h5py 3.16 (HDF5 2.0) then crashed at exit (a segfault,
+    seen on a full tmpfs)."""
+    free = shutil.disk_usage(Path(path).parent).free
+    if free < nbytes:
+        raise error_cls(f"{Path(path).name}: needs about {nbytes / 2**20:,.1f} MiB, but {Path(path).parent} has "
+                        f"{free / 2**20:,.1f} MiB free; free some space or write it elsewhere")
+
+
 class StoreWriter:
     """Context manager that writes a complete store or nothing.
 
@@ -75,6 +86,8 @@ class StoreWriter:
         self.box_size = float(box_size) if box_size is not None else self.grid * PIXEL_SIZE
         self.provenance = provenance
         self.extra = attrs or {}
+        maps = len(FIELDS) * len(self.redshifts) * len(DEPTHS) * self.n_slices * self.grid * self.grid * 4
+        check_free_space(self.path, maps + (1 << 20))  # the maps, and a MiB for the layout and attributes
         self.tmp = temp_path(self.path)
         self.stats: dict[str, RunningStats] = {}
         self.written: dict[str, np.ndarray] = {}

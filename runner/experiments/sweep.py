@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from runner.runtime import RunError, write_text_atomic
+from runner.runtime import RunError, child, write_text_atomic
 
 MANIFEST = "sweep.json"
 MAX_NAME = 120  # characters of a run folder's name; longer names end in a hash
@@ -151,7 +151,7 @@ def run_sweep(configs: Sequence[Config], out: Path, train_args: Sequence[str] = 
     if out.exists() and not out.is_dir():
         raise RunError(f"{out} is a file, not a sweep folder; choose another --out")
     out.mkdir(parents=True, exist_ok=True)
-    outcomes = {c.name: Outcome(c.name, c.spec, list(c.overrides), str(out / c.name)) for c in configs}
+    outcomes = {c.name: Outcome(c.name, c.spec, list(c.overrides), str(child(out, c.name))) for c in configs}
     _write_manifest(out, outcomes)
     pending = list(configs)
     running: dict[int, tuple[Config, subprocess.Popen, float]] = {}
@@ -163,7 +163,7 @@ def run_sweep(configs: Sequence[Config], out: Path, train_args: Sequence[str] = 
                 slot = next(i for i in range(slots) if i not in running)
                 env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(slot)} if gpus > 1 else {}))
                 say(f"runner: sweep: {config.name} ({len(configs) - len(pending)}/{len(configs)})")
-                running[slot] = (config, launch(train_command(config, out / config.name, train_args), env=env), time.monotonic())
+                running[slot] = (config, launch(train_command(config, child(out, config.name), train_args), env=env), time.monotonic())
                 outcomes[config.name].status = "running"
                 _write_manifest(out, outcomes)
             slot, (config, proc, start) = _wait_any(running)

@@ -3,8 +3,8 @@
     ELBO = log p(x | y, z) − β · KL(q(z | x, y) ‖ p(z | y)),   loss = −ELBO
 
 with the terms of :mod:`runner.kinds.likelihood`, averaged over the batch (nats per sample).
-Painting draws z from the prior p(z | y), one draw per map, as the original's ``paint()`` did;
-``latent="mean"`` paints with the prior's mean instead.
+Painting draws z from the prior p(z | y), one draw per input (a tile), as the original's
+``paint()`` did for its 512² maps; ``latent="mean"`` paints with the prior's mean instead.
 """
 from __future__ import annotations
 

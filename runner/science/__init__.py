@@ -2,6 +2,8 @@
 
     tiling.py          tiles of a large map and their blending weights (torch-free)
     painter.py         Painter: a checkpoint's generator with its transforms, map in, pressure out
+    units.py           the dark-matter units a model expects, and the check of maps against them
+    maps.py            evaluate_maps: spectra of painted against true maps, as arrays (notebooks)
     painted_files.py   the HDF5 files `runner paint` reads and writes
     spectra.py         auto and cross power spectra in the paper's bins
     choice.py          which test samples an evaluation paints, and the dark matter around them

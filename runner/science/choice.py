@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from runner.data.layout import DataError
 from runner.data.tiles import PARTS
 
 MAX_MARGIN_STEPS = 64  # how far context_margin looks for a window size the model accepts
@@ -91,7 +92,10 @@ def read_windows(data, idx, margin: int) -> dict:
             s = int(space.slices[int(d[f"pos_{depth}"][k])])
             key = (field, depth, z, s)
             if key not in cache:
-                cache[key] = np.asarray(store.dataset(field, z, depth)[s])
+                ds = store.dataset(field, z, depth)
+                cache[key] = np.asarray(store.read(ds, s))
+                if not np.isfinite(cache[key]).all():
+                    raise DataError(f"{store.path.name}: {ds.name}[{s}] has NaN/inf values")
             rows = _axis(int(d[f"row_{depth}"][k]) * t - margin, size, store.grid, periodic)
             cols = _axis(int(d[f"col_{depth}"][k]) * t - margin, size, store.grid, periodic)
             out[(field, depth)][k] = cache[key][np.ix_(rows, cols)]

@@ -10,13 +10,18 @@ Input, either of two layouts:
           depths alike, each slice on its own). The redshift is the dataset's ``redshift``
           attribute, else the group's name (z0.500). A whole tile store may be given; only
           ``/dm`` is read. (The model learnt from 250 Mpc/h-deep sums of a 100 and a 150 Mpc/h
-          tile: a single depth's maps are shallower projections than any it saw.)
+          tile: a single depth's maps are shallower projections than any it saw, and say so.)
+
+Dark matter is checked against the units the model expects (:mod:`runner.science.units`), every
+map before any is painted. A dataset's projection depth is its ``slice_depth`` (or ``depth``)
+attribute [Mpc/h], else ``depth=``, else the model's 250 Mpc/h.
 
 Output, mirroring the input: ``/pressure`` or ``/pressure/z<z>/<depth>``, float32, the input's
-shape, or (K, ...) with K latent samples (``samples=K``). Each dataset carries ``redshift``,
-``units``, ``source`` (the input dataset) and ``latent``; the root carries the provenance:
-checkpoint path and sha256, samples seen, spec name, hash and text, archspec and torch versions,
-creation date (UTC), input path, latent mode, seed, tile, overlap, and the transform's sigma_z.
+shape for one latent draw, or (K, ...) with K draws (``samples=K``). Each dataset carries
+``redshift``, ``units``, ``source`` (the input dataset), ``latent``, ``axes`` and, when
+rescaled, ``dm_scale``; the root carries the provenance: checkpoint path and sha256, samples
+seen, spec name, hash and text, archspec and torch versions, creation date (UTC), input path,
+latent mode, seed, tile, overlap, the expected dark-matter units and the transform's sigma_z.
 The file is written to a temporary name next to the output and renamed when complete; an
 existing output is replaced only with ``force``.
 """
@@ -33,7 +38,7 @@ import h5py
 import numpy as np
 
 import archspec
-from runner.science.painter import Painter, PaintError, _stderr
+from runner.science.painter import Painter, PaintError, _bar, _stderr, map_seed
 from runner.data import write as store_write
 from runner.runtime import atomic_path
 from runner.data.layout import UNITS
@@ -52,6 +57,7 @@ class MapSet:
     shape: tuple  # (H, W) or (N, H, W)
     redshifts: tuple  # one per map
     attrs: dict  # copied to the output dataset (redshift, slice_depth, ...)
+    depth: float | None = None  # projection depth [Mpc/h] from the dataset's attributes
 
     @property
     def n_maps(self) -> int:
@@ -90,7 +96,7 @@ def _plain(path: Path, ds: h5py.Dataset) -> MapSet:
                          f"give one number, or one per map")
     _check_redshifts(path, ds.name, z)
     return MapSet(ds.name, "/pressure", tuple(ds.shape), tuple(float(v) for v in z),
-                  {"redshift": z[0] if ds.ndim == 2 else z})
+                  {"redshift": z[0] if ds.ndim == 2 else z}, _depth(path, ds))
 
 
 def _store_layout(path: Path, group: h5py.Group) -> list[MapSet]:
@@ -108,7 +114,7 @@ def _store_layout(path: Path, group: h5py.Group) -> list[MapSet]:
             z = _store_redshift(path, ds, z_name)
             n = 1 if ds.ndim == 2 else ds.shape[0]
             attrs = {"redshift": z} | ({"slice_depth": ds.attrs["slice_depth"]} if "slice_depth" in ds.attrs else {})
-            maps.append(MapSet(ds.name, f"/pressure/{z_name}/{depth}", tuple(ds.shape), (z,) * n, attrs))
+            maps.append(MapSet(ds.name, f"/pressure/{z_name}/{depth}", tuple(ds.shape), (z,) * n, attrs, _depth(path, ds)))
     if not maps:
         raise PaintError(f"{path}: {group.name} holds no redshift groups; the store layout is {group.name}/z<z>/<depth>")
     return maps
@@ -122,6 +128,20 @@ def _store_redshift(path: Path, ds: h5py.Dataset, z_name: str) -> float:
                          f"z<redshift> (e.g. z0.500)") from None
     _check_redshifts(path, ds.name, np.array([z]))
     return z
+
+
+def _depth(path: Path, ds: h5py.Dataset) -> float | None:
+    name = next((a for a in ("slice_depth", "depth") if a in ds.attrs), None)
+    if name is None:
+        return None
+    try:
+        depth = float(np.asarray(ds.attrs[name]).item())
+    except (TypeError, ValueError):
+        depth = float("nan")
+    if not depth > 0:
+        raise PaintError(f"{path}: {ds.name}: its '{name}' attribute must be a positive depth in Mpc/h. "
+                         f"Received: {ds.attrs[name]!r}")
+    return depth
 
 
 def _check_maps(path: Path, ds: h5py.Dataset) -> None:
@@ -139,19 +159,24 @@ def _check_redshifts(path: Path, name: str, z: np.ndarray) -> None:
 
 
 def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.PathLike, *,
-               dataset: str = "dm", samples: int = 0, overlap: int | None = None, seed: int = 0,
-               batch_size: int = 8, force: bool = False, progress: bool = False,
-               warn: Callable[[str], None] = _stderr, maps: list[MapSet] | None = None) -> tuple[Path, int]:
+               dataset: str = "dm", samples: int = 1, latent: str = "sample", overlap: int | None = None,
+               seed: int = 0, depth: float | None = None, rescale: bool = False, batch_size: int = 8,
+               force: bool = False, progress: bool = False, warn: Callable[[str], None] = _stderr,
+               maps: list[MapSet] | None = None) -> tuple[Path, int]:
     """Paint every map of ``input`` into ``output`` (see the module docstring for both).
 
     Args:
         painter: the trained generator.
         dataset: the input's dark-matter dataset or group.
-        samples: 0 paints with the prior's mean; K > 0 writes K latent draws per map.
-        overlap, batch_size: as for :meth:`Painter.paint_map`.
+        samples: latent draws per map (K >= 1; K > 1 adds a leading axis).
+        latent: "sample" (prior draws, as the original) or "mean" (the prior's mean, K = 1).
         seed: of the latent draws; map i of the file is drawn with seed (seed, i).
+        depth: projection depth [Mpc/h] of datasets without a depth attribute.
+        rescale: bring each map's mean to the model's for its depth instead of judging it.
+        overlap, batch_size: as for :meth:`Painter.paint`.
         force: replace an existing output.
         progress: a tqdm bar over tiles on stderr.
+        warn: where warnings go (one line each).
         maps: ``scan_input(input, dataset)`` when the caller has it already (not read again).
 
     Returns:
@@ -160,19 +185,23 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
     input, output = Path(input), Path(output)
     maps = scan_input(input, dataset) if maps is None else maps
     check_output(input, output, force)  # again: cheap, and the output may have appeared since the caller's check
-    if samples < 0 or batch_size < 1:
-        raise PaintError(f"--samples must be >= 0 and --batch-size >= 1. Received: {samples}, {batch_size}")
+    if samples < 1 or batch_size < 1 or latent not in ("sample", "mean") or (latent == "mean" and samples != 1):
+        raise PaintError(f"--samples and --batch-size must be >= 1, --latent sample or mean (mean paints one map). "
+                         f"Received: {samples}, {batch_size}, {latent}")
     per_map = [_tiles_per_map(painter, m, input, overlap) for m in maps]  # checks every map's size
     overlap = painter.check_geometry(maps[0].shape, overlap)
-    _warn_outside(painter, maps, warn)
+    with h5py.File(input, "r") as fin:
+        scales = [_check_units(painter, fin, m, input, depth, rescale, warn) for m in maps]  # before any painting
+    for line in painter.redshift_warnings([z for m in maps for z in m.redshifts]):
+        warn(f"runner: warning: {line}")
     with atomic_path(output) as tmp:
         with h5py.File(input, "r") as fin, h5py.File(tmp, "w") as fout, \
-                _bar(sum(t * m.n_maps for t, m in zip(per_map, maps)) * max(samples, 1), progress) as bar:
-            fout.attrs.update(_root_attrs(painter, input, samples, seed, overlap))
+                _bar(sum(t * m.n_maps for t, m in zip(per_map, maps)) * samples, progress) as bar:
+            fout.attrs.update(_root_attrs(painter, input, samples, latent, seed, overlap))
             index = 0
-            for m in maps:
-                _paint_set(painter, fin, fout, m, input, index, samples=samples, overlap=overlap,
-                           seed=seed, batch_size=batch_size, on_batch=bar.update)
+            for m, scale in zip(maps, scales):
+                _paint_set(painter, fin, fout, m, input, index, scale, samples=samples, latent=latent,
+                           overlap=overlap, seed=seed, batch_size=batch_size, on_batch=bar.update)
                 index += m.n_maps
     return output, sum(m.n_maps for m in maps)
 
@@ -184,38 +213,54 @@ def _tiles_per_map(painter: Painter, m: MapSet, input: Path, overlap: int | None
         raise PaintError(f"{input}:{m.source}: {exc}") from None
 
 
-def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, input: Path, first: int, *,
-               samples: int, overlap: int, seed: int, batch_size: int, on_batch) -> None:
+def _read_map(src: h5py.Dataset, j: int, where: str) -> np.ndarray:
+    try:
+        return src[j] if src.ndim == 3 else src[()]
+    except OSError as exc:  # a truncated or corrupt file
+        raise PaintError(f"{where}: cannot be read ({h5_reason(exc)[:160]})") from None
+
+
+def _check_units(painter: Painter, fin: h5py.File, m: MapSet, input: Path, depth: float | None,
+                 rescale: bool, warn) -> np.ndarray | None:
+    """The dataset's maps against the model's units (read once, means only): warnings out,
+    PaintError when refused; the per-map factors when rescaled, else None."""
+    where = f"{input}:{m.source}"
+    src = fin[m.source]
+    maps = (_read_map(src, j, where) for j in range(m.n_maps))
+    check = painter.check_units(maps, m.redshifts, depth=m.depth if m.depth is not None else depth,
+                                rescale=rescale, cli=True, label=where)
+    for line in check.warnings:
+        warn(f"runner: warning: {line}")
+    return check.scale if rescale else None
+
+
+def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, input: Path, first: int,
+               scale: np.ndarray | None, *, samples: int, latent: str, overlap: int, seed: int, batch_size: int,
+               on_batch) -> None:
     """Paint one input dataset into its output dataset, map by map."""
     stacked = len(m.shape) == 3
-    shape = ((samples,) if samples else ()) + m.shape
+    shape = ((samples,) if samples > 1 else ()) + m.shape
     chunk = (1,) * (len(shape) - 2) + m.shape[-2:]
     out = fout.create_dataset(m.target, shape=shape, dtype="f4", chunks=chunk if len(shape) > 2 else None)
-    out.attrs.update({**m.attrs, "units": UNITS["pressure"], "source": m.source, "latent": _latent(samples),
-                      "axes": ", ".join((["sample"] if samples else []) + (["map"] if stacked else []) + ["y", "x"])})
+    out.attrs.update({**m.attrs, "units": UNITS["pressure"], "source": m.source, "latent": _latent(samples, latent),
+                      "axes": ", ".join((["sample"] if samples > 1 else []) + (["map"] if stacked else []) + ["y", "x"]),
+                      **({"dm_scale": scale} if scale is not None else {})})
     src = fin[m.source]
     for j, z in enumerate(m.redshifts):
         where = f"{input}:{m.source}" + (f"[{j}]" if stacked else "")
+        dm = _read_map(src, j, where)
         try:
-            dm = src[j] if stacked else src[()]
-        except OSError as exc:  # a truncated or corrupt file
-            raise PaintError(f"{where}: cannot be read ({h5_reason(exc)[:160]})") from None
-        try:
-            painted = painter.paint_map(dm, z, samples=samples, overlap=overlap, seed=map_seed(seed, first + j),
-                                        batch_size=batch_size, on_batch=on_batch)
+            painted = painter.paint_map(dm if scale is None else dm * scale[j], z, samples=samples, latent=latent,
+                                        overlap=overlap, seed=map_seed(seed, first + j), batch_size=batch_size,
+                                        on_batch=on_batch)  # (K, H, W), or (H, W) for one draw
         except PaintError as exc:
             raise PaintError(f"{where}: {exc}") from None
-        if samples and stacked:
+        if samples > 1 and stacked:
             out[:, j] = painted
         elif stacked:
             out[j] = painted
         else:
             out[...] = painted
-
-
-def map_seed(seed: int, index: int) -> int:
-    """The latent seed of map ``index`` of a file: independent of batching and of other maps."""
-    return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def check_output(input: Path, output: Path, force: bool) -> None:
@@ -225,7 +270,7 @@ def check_output(input: Path, output: Path, force: bool) -> None:
     store_write.check_output(output, force, PaintError)
 
 
-def _root_attrs(painter: Painter, input: Path, samples: int, seed: int, overlap: int) -> dict:
+def _root_attrs(painter: Painter, input: Path, samples: int, latent: str, seed: int, overlap: int) -> dict:
     import torch
 
     transforms = {f: t.to_config() for f, t in painter.transforms.items()}
@@ -234,31 +279,16 @@ def _root_attrs(painter: Painter, input: Path, samples: int, seed: int, overlap:
         "spec": archspec.dump(painter.spec),
         "archspec_version": str(archspec.__version__), "torch_version": str(torch.__version__),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input": str(input.resolve()), "latent": _latent(samples), "samples": samples, "seed": seed,
-        "tile": painter.tile, "overlap": overlap, "units": UNITS["pressure"],
+        "input": str(input.resolve()), "latent": _latent(samples, latent), "samples": samples, "seed": seed,
+        "tile": painter.tile, "overlap": overlap, "units": UNITS["pressure"], "dm_units": str(painter.units),
         "transforms": json.dumps(transforms),
     }
 
 
-def _latent(samples: int) -> str:
-    if not samples:
+def _latent(samples: int, latent: str) -> str:
+    if latent == "mean":
         return "prior mean (z = mean of p(z|y))"
     return f"{samples} draw(s) per map from the prior p(z|y), drawn independently for every tile"
-
-
-def _warn_outside(painter: Painter, maps: list[MapSet], warn) -> None:
-    lo, hi = painter.redshift_range
-    outside = sorted({z for m in maps for z in m.redshifts if not lo - 1e-6 <= z <= hi + 1e-6})
-    if outside:
-        warn(f"runner: warning: redshift(s) {', '.join(f'{z:g}' for z in outside)} lie outside the "
-             f"training range [{lo:g}, {hi:g}]; sigma_z is held at the nearest end there")
-
-
-def _bar(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    # disable=None: tqdm turns itself off when stderr is not a terminal (logs stay clean)
-    return tqdm(total=total, desc="painting", unit="tile", disable=None if enabled else True, dynamic_ncols=True)
 
 
 __all__ = ["FORMAT", "MapSet", "check_output", "map_seed", "paint_file", "scan_input"]

@@ -30,6 +30,12 @@ class RunOptions(BaseModel):
     evaluate: bool = Field(True, description="spectra and figures of every checkpoint into <run>/eval/<samples>/")
     quiet: bool = Field(False, description="no progress bar and no notes; warnings and the final line only")
     label: str | None = Field(None, max_length=200, description="the run's name in figure titles (default: the spec's name)")
+    keep_last: int = Field(3, ge=0, description="checkpoints (and eval/<N>/ folders) kept: the newest this many; 0 keeps all")
+    keep_every: int = Field(5, ge=0, description="also keep every this-many-th checkpoint (and its eval/<N>/); 0: none")
+    on_nonfinite: Literal["stop", "rollback"] = Field(
+        "stop", description="a NaN/inf loss or gradient: stop, or go back to the last good checkpoint with a lower lr")
+    rollback_lr_factor: float = Field(0.5, gt=0, lt=1, description="each rollback multiplies the learning rate by this")
+    max_rollbacks: int = Field(3, ge=1, description="rollbacks allowed in one invocation before the run stops")
 
     def write(self, run_dir: Path) -> None:
         write_text_atomic(Path(run_dir) / OPTIONS, json.dumps(self.model_dump(), indent=2) + "\n")

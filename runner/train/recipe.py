@@ -15,6 +15,15 @@ Every ``evaluation.every`` training samples the test ELBO of one batch of
 ``evaluation.batch_size`` test samples is measured in eval mode, with its own sampler and its
 own latent noise (the training stream of random numbers does not depend on the evaluation
 cadence). Train metrics are averaged over the samples since the previous record.
+
+What a run survives (each tested): a SIGKILL at any moment, even inside a checkpoint write
+(every file is written atomically; metrics are flushed before the checkpoint they lead up to,
+and a resume drops those past its checkpoint; stale temporaries are removed at the next start);
+a NaN or inf in the loss or gradients (:mod:`runner.train.guard`: the run stops naming the step
+and term, or rolls back with a lower learning rate, and never checkpoints non-finite weights); a
+full or read-only disk (one line, the previous checkpoint intact); a changed data store (the
+resume is refused, naming both). Every process's random state is checkpointed, so a run resumed
+on as many processes as it ran on continues exactly.
 """
 from __future__ import annotations
 
@@ -23,7 +32,6 @@ import random
 import signal
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,16 +41,18 @@ import torch
 import torch.distributed as dist
 
 import archspec
-from archspec.load import to_data
 from runner import checkpoint as ck
 from runner.data.open import open_data
 from runner.data.samples import Sampler
-from runner.data.transforms import transforms_config
 from runner.kinds import KINDS
-from runner.runtime import RunError, init_distributed, seeded
+from runner.runtime import RunError, init_distributed, is_disk_error, seeded
 from runner.train import runlog
+from runner.train.folder import RunFolder
+from runner.train.guard import GRAD, Fault, FiniteWatch, gradient_norm
 from runner.train.options import RunOptions, split_options
-from runner.train.resume import check_same_run, resume_hint
+from runner.train.recovery import Recovery
+from runner.train.state import TrainingState
+from runner.train.resume import resume_hint
 from runner.train.schedule import Schedule, crossed, split_batch
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
@@ -63,11 +73,15 @@ def train(spec, out: str | os.PathLike, **options: Any) -> int:
     try:
         recipe.setup()
         return recipe.train()
+    except OSError as exc:  # a full disk, a read-only folder: one line, and what is still good
+        if not is_disk_error(exc):
+            raise
+        raise RunError(recipe.disk_error_message(exc)) from None
     finally:
         recipe.cleanup()
 
 
-class Recipe:
+class Recipe(RunFolder, Recovery, TrainingState):
     """Training of one spec into one run folder.
 
     Args:
@@ -78,18 +92,26 @@ class Recipe:
         max_samples: stop this invocation at the first batch boundary at or after this many
             samples seen, with a checkpoint; the spec (and its end) are unchanged.
         resume: continue from the folder's last good checkpoint.
+        accept_data_change: resume even on a data store other than the one the run recorded.
         command: the command line, for command.txt and the resume hint.
         data: (train, test) datasets with ``len()`` and ``batch(indices)``, instead of the spec's.
     """
 
     def __init__(self, spec, out: Path, *, options: RunOptions = RunOptions(), max_samples: int | None = None,
-                 resume: bool = False, command: Sequence[str] | None = None, data: tuple | None = None):
+                 resume: bool = False, accept_data_change: bool = False, command: Sequence[str] | None = None,
+                 data: tuple | None = None):
         self.spec, self.out, self.options = spec, out, options
         self.kind = KINDS.get(spec.model.kind)  # how this kind trains and paints
         self.label = options.label or spec.name  # in figure titles
         self.max_samples, self.resume, self.quiet = max_samples, resume, options.quiet
+        self.accept_data_change = accept_data_change
         self.command = list(command) if command is not None else None
         self.data = data
+        self.lock = runlog.RunLock(out)
+        self.lr_scale = 1.0  # lowered by each rollback after a non-finite loss (options.on_nonfinite)
+        self.rollbacks = 0
+        self._fault: Fault | None = None  # found by rank 0 at a flush, acted on at the next step boundary
+        self._faulted = False  # every process: a fault is being acted on
         self.metrics: runlog.Metrics | None = None
         self.progress: runlog.Progress | None = None
         self._signal: int | None = None
@@ -116,6 +138,18 @@ class Recipe:
         self.train_data, self.test_data = self.data or open_data(
             self.spec, self.device, on_device=self.options.data_on_device, master=self.master, distributed=self.world > 1,
             progress=progress)
+        resumed = state is not None
+        self.data_identity = self._agree(lambda: self._checked_data(resuming=resumed))
+        self._start_from(state)
+        del state  # its CPU copy of the model and optimizer is not kept for the run
+        self.t0 = time.monotonic()
+        if self.master and self.seen < self.schedule.end():  # a finished run's folder is left as it is
+            self._start_folder(resumed=resumed)
+        self._install_signals()
+
+    def _start_from(self, state: dict | None) -> None:
+        """Model, optimizers, samplers and counters: fresh from the seed, or from ``state``."""
+        t = self.spec.training
         self.samplers = {"train": Sampler(len(self.train_data), t.seed), "test": Sampler(len(self.test_data), t.seed + 1)}
         self._build()
         self.seen, self.step, self.elapsed0 = 0, 0, 0.0
@@ -125,16 +159,13 @@ class Recipe:
             self._restore(state)
         elif self.rank > 0:
             torch.manual_seed(t.seed + 7919 * self.rank)  # each process draws its own latent noise
-        resumed = state is not None
-        del state  # its CPU copy of the model and optimizer is not kept for the run
+        self.watch = FiniteWatch((*self.kind.terms, GRAD), self.device)
+        self.watch.restart(self.step, self.seen)
+        self._saved_at = self.seen if state is not None else -1
         self.model = self.raw_model
         if self.world > 1:  # DDP: gradients are averaged over processes in backward()
             device_ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=device_ids)
-        self.t0 = time.monotonic()
-        if self.master and self.seen < self.schedule.end():  # a finished run's folder is left as it is
-            self._start_folder(resumed=resumed)
-        self._install_signals()
 
     def _build(self) -> None:
         """The model (weights from the seed, identical on every process) and an optimizer per
@@ -149,78 +180,6 @@ class Recipe:
                                                       weight_decay=t.optimizer.weight_decay)
                            for phase in self.kind.phases}
 
-    def _checked_folder(self) -> dict | None:
-        """The checkpoint to resume from (None: a new run), after the checks; every process
-        gets rank 0's verdict, so a refusal stops them all with the same message."""
-        verdict: list = [None, None]  # [error, checkpoint path]
-        state = None  # rank 0's checkpoint, read once; a local, so it is freed when setup ends
-        if self.master:
-            try:
-                verdict[1], state = self._choose_checkpoint()
-            except RunError as exc:
-                verdict[0] = str(exc)
-        if self.world > 1:
-            dist.broadcast_object_list(verdict, src=0)
-        if verdict[0] is not None:
-            raise RunError(verdict[0])
-        if verdict[1] is None:
-            return None
-        return state if self.master else ck.read(Path(verdict[1]))
-
-    def _choose_checkpoint(self) -> tuple[str | None, dict | None]:
-        """Rank 0: (the path of the checkpoint to resume, its state), or (None, None) for a new run."""
-        out = self.out
-        if out.exists() and not out.is_dir():
-            raise RunError(f"{out} is a file, not a run folder; choose another --out")
-        if not self.resume:
-            if not runlog.is_empty(out):
-                raise RunError(f"{out} already holds a run; continue it with --resume, or choose another --out")
-            return None, None
-        if runlog.is_empty(out):
-            self._note(f"runner: nothing to resume in {out}: starting a new run")
-            return None, None
-        try:
-            state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
-        except ck.CheckpointError as exc:
-            raise RunError(f"cannot resume: {exc}; remove {out} or choose another --out to start anew") from None
-        try:  # the run's spec under today's schema: a field added since takes its default on both sides
-            saved, notes = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
-        except archspec.SpecError as exc:
-            raise RunError(f"cannot resume {path}: its spec is not valid with this archspec ({exc.problems[0].format()})") from None
-        for note in [f"runner: {n}" for n in notes] + check_same_run(to_data(saved), to_data(self.spec), path, self.out / runlog.SPEC):
-            self._note(note)
-        return str(path), state
-
-    def _restore(self, state: dict) -> None:
-        self.raw_model.load_state_dict(state[ck.KEY_MODEL])
-        for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(ck.optimizer_state(state, name, len(self.optimizers)))
-        for name, split_sampler in self.samplers.items():
-            try:
-                split_sampler.load_state_dict(state[ck.KEY_SAMPLERS][name])
-            except ValueError as exc:
-                raise RunError(f"cannot resume: {exc}") from None
-        self.seen, self.step = int(state[ck.KEY_SAMPLES]), int(state[ck.KEY_STEP])
-        self.elapsed0 = float(state.get(ck.KEY_ELAPSED, 0.0))
-        log = state.get(ck.KEY_LOG_STATE) or {}
-        if "acc" in log:
-            self.acc, self.acc_n = log["acc"].to(self.device), int(log["n"])
-        if self.rank == 0:
-            ck.set_rng_state(state[ck.KEY_RNG])
-        else:  # other processes' streams are not saved: derive them from where the run is
-            torch.manual_seed(self.spec.training.seed + 7919 * self.rank + self.seen)
-
-    def _start_folder(self, resumed: bool) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
-        runlog.write_spec(self.out, self.spec)
-        runlog.write_env(self.out, self.device, self.world)
-        runlog.append_command(self.out, self.command)
-        self.options.write(self.out)
-        self.metrics = runlog.Metrics(self.out, self.kind.terms, resume_at=self.seen if resumed else None)
-        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet)
-        if resumed:
-            self._note(f"runner: resuming {self.out} at {self.seen:,} samples (step {self.step:,})")
-
     # --- the loop -------------------------------------------------------------------------------
 
     def train(self) -> int:
@@ -229,17 +188,24 @@ class Recipe:
             self._say(f"runner: {self.out} has trained {self.seen:,} samples, the spec asks for "
                       f"{self.spec.training.samples:,}: nothing to do")
             return EXIT_OK
-        while self.seen < stop_at and not self._stop_requested():
-            before = self.seen
-            self._train_step()
-            self._after_step(before)
-        if self.seen != self._saved_at:
-            self.save_checkpoint()
-        return self._finish(end)
+        while True:
+            while self.seen < stop_at:
+                if self._stop_requested():
+                    if self._fault_stop():
+                        continue  # rolled back: train on from the last good checkpoint
+                    break
+                before = self.seen
+                self._train_step()
+                self._after_step(before)
+            rollbacks = self.rollbacks
+            if self.seen != self._saved_at:
+                self.save_checkpoint()
+            if self.rollbacks == rollbacks:  # else the last stretch went non-finite: train it again
+                return self._finish(end)
 
     def _train_step(self) -> None:
         self.batch_size = size = self.schedule.batch_size(self.seen)
-        self.lr = lr = self.schedule.lr(self.seen)
+        self.lr = lr = self.schedule.lr(self.seen) * self.lr_scale
         indices = self.samplers["train"].next(size)  # the global batch: the same on every process
         lo, hi = split_batch(size, self.rank, self.world)  # this process's share of it
         x, y = self._batch(self.train_data, indices[lo:hi])  # (n, 1, T, T), (n, 2, T, T)
@@ -252,12 +218,19 @@ class Recipe:
             # Each process averages over its share; DDP averages over processes: weigh to the global mean.
             optimizer.zero_grad(set_to_none=True)
             (objective * ((hi - lo) * self.world / size)).backward()
-            optimizer.step()
             terms.append(phase_terms)
-        self.acc.add_(torch.cat(terms), alpha=hi - lo)  # no device sync: read at the next record
-        self.acc_n += hi - lo
+            terms.append(gradient_norm(phase.params(self.raw_model), self.device).reshape(1))
+            optimizer.step()
+        self._account(terms[0::2], sum(terms[1::2]), hi - lo, size)
+
+    def _account(self, terms: list[torch.Tensor], grad_norm: torch.Tensor, n: int, size: int) -> None:
+        """Add a step's terms to the record being accumulated and to the finiteness watch."""
+        values = torch.cat(terms)
+        self.acc.add_(values, alpha=n)  # no device sync: read at the next record
+        self.acc_n += n
         self.seen += size
         self.step += 1
+        self.watch.step(torch.cat([values, grad_norm]), self.seen)
 
     def _after_step(self, before: int) -> None:
         t = self.spec.training
@@ -267,7 +240,7 @@ class Recipe:
                 self._record("test", self.evaluate(), t.evaluation.batch_size)
         if crossed(before, self.seen, t.log_every):
             self._log_train()
-        if self.master and crossed(before, self.seen, t.checkpoint.every):
+        if crossed(before, self.seen, t.checkpoint.every):  # every process: each one's random state is saved
             self.save_checkpoint()
 
     def _log_train(self) -> None:
@@ -286,7 +259,17 @@ class Recipe:
         """Queue a metrics record at this step boundary; ``terms`` stays on the device until a flush."""
         record = {"sample": self.seen, "step": self.step, "split": split, "n": n, "lr": self.lr,
                   "batch_size": self.batch_size, "time": round(self._elapsed(), 3)}
-        self.progress.show(self.metrics.add(record, terms))
+        flushed = self.metrics.add(record, terms)
+        if flushed:
+            self._after_flush(flushed)
+
+    def _flush(self) -> None:
+        """Write the queued metrics records (rank 0), and read the finiteness watch with them."""
+        self._after_flush(self.metrics.flush())
+
+    def _after_flush(self, records: list) -> None:
+        self.progress.show(records)
+        self._fault = self._fault or self.watch.read()  # the device was just synchronised: no extra stall
 
     def evaluate(self) -> torch.Tensor:
         """The kind's terms (the test ELBO's for a cvae) on the device, of one batch of test
@@ -302,39 +285,34 @@ class Recipe:
 
     # --- checkpoints ----------------------------------------------------------------------------
 
-    def save_checkpoint(self) -> Path:
-        """Write a checkpoint at this step boundary (rank 0), flush the metrics, redraw the curves."""
-        if not self.master:
-            return self.out
-        path = ck.save(self.out, self._state_dict())
+    def save_checkpoint(self) -> Path | None:
+        """At this step boundary, on every process: unless the run went non-finite since the
+        last look, flush the metrics, then write a checkpoint (rank 0) holding every process's
+        random state, prune old ones, redraw the curves and evaluate. Metrics go first: a kill
+        between the two keeps the records, and the resume drops those past its checkpoint.
+        Returns the checkpoint's path on rank 0 (None elsewhere, or after a fault)."""
+        if self._fault_before_saving():
+            return None
+        rng_ranks = self._gather_rng()
         self._saved_at = self.seen
-        self.progress.show(self.metrics.flush())
+        if not self.master:
+            self.watch.restart(self.step, self.seen)  # rank 0 reads its own watch; this one's is not needed
+            return None
+        self.metrics.sync()  # flushed by _fault_before_saving; durable before the checkpoint that follows them
+        path = ck.save(self.out, self._state_dict(rng_ranks))
+        self._prune(path)
         self._plot()
-        if self.options.evaluate and self._signal is None:  # not while stopping on Ctrl-C
-            from runner.science.evaluate import evaluate_in_run  # the science of this checkpoint, not only the loss
-
-            evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
-                            device=self.device, seed=self.spec.training.seed, warn=self._say, label=self.label)
+        if self._signal is None:  # not while stopping on Ctrl-C
+            self._evaluate_checkpoint()
         return path
 
-    def _state_dict(self) -> dict[str, Any]:
-        return {
-            ck.KEY_FORMAT: ck.FORMAT,
-            ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
-            ck.KEY_MODEL: ck.unwrap(self.model).state_dict(),
-            ck.KEY_OPTIMIZER: ck.optimizer_states({name: opt.state_dict() for name, opt in self.optimizers.items()}),
-            ck.KEY_SAMPLES: self.seen,
-            ck.KEY_STEP: self.step,
-            ck.KEY_SAMPLERS: {name: s.state_dict() for name, s in self.samplers.items()},
-            ck.KEY_RNG: ck.rng_state(),
-            ck.KEY_SPEC: to_data(self.spec),
-            ck.KEY_SPEC_HASH: archspec.spec_hash(self.spec),
-            ck.KEY_VERSIONS: ck.versions(),
-            ck.KEY_ELAPSED: self._elapsed(),
-            ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n},
-            ck.KEY_WORLD_SIZE: self.world,
-            **({ck.KEY_TRANSFORMS: transforms} if (transforms := transforms_config(self.train_data)) else {}),
-        }
+    def _evaluate_checkpoint(self) -> None:
+        if not self.options.evaluate:
+            return
+        from runner.science.evaluate import evaluate_in_run  # the science of this checkpoint, not only the loss
+
+        evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
+                        device=self.device, seed=self.spec.training.seed, warn=self._say, label=self.label)
 
     def _plot(self) -> None:
         from runner.science.figures import plot_curves
@@ -369,7 +347,15 @@ class Recipe:
         if self.progress is not None:
             self.progress.close()
         if self.metrics is not None:
-            self.metrics.close()
+            try:
+                self.metrics.close()
+            except OSError:  # the disk that refused a write refuses this one too; already reported
+                pass
+        self.lock.release()
+        if self.data is None:  # the store this run opened: closed, so that the file is free again
+            for split in (getattr(self, "train_data", None), getattr(self, "test_data", None)):
+                if hasattr(getattr(split, "store", None), "close"):
+                    split.store.close()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
 
@@ -385,30 +371,6 @@ class Recipe:
 
     def _elapsed(self) -> float:
         return self.elapsed0 + time.monotonic() - self.t0
-
-    def _install_signals(self) -> None:
-        """Ctrl-C (and SIGTERM, as schedulers send before a kill) stop at the next step boundary
-        with a checkpoint; a second one stops at once."""
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._old_handlers[signum] = signal.signal(signum, self._on_signal)
-
-    def _on_signal(self, signum: int, frame) -> None:
-        if self._signal is not None:
-            raise KeyboardInterrupt
-        self._signal = signum
-        self._say("runner: stopping at the end of this step to write a checkpoint (press Ctrl-C again to stop at once)")
-
-    def _stop_requested(self) -> bool:
-        if self.world == 1:
-            return self._signal is not None
-        flag = torch.tensor([0 if self._signal is None else self._signal], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every process stops at the same step
-        signum = int(flag.item())  # one device sync per step
-        if signum and self._signal is None:
-            self._signal = signum
-        return bool(signum)
 
     def _note(self, text: str) -> None:
         if not self.quiet:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from archspec.diff import diff_data
-from runner.runtime import RunError
+from runner.runtime import RunError, child
 
 EXTENDABLE = ("training.samples",)  # what may change when a run is resumed
 
@@ -72,7 +72,7 @@ def default_run_folder(spec_data: dict, root: Path = Path("runs")) -> tuple[Path
     from archspec.load import to_data
 
     name = str(spec_data["name"])
-    plain = root / name
+    plain = child(root, name)  # a spec's name is one plain folder name (its schema); checked again here
     mine = identity(spec_data)
     saved = plain / "spec.yaml"
     if not plain.exists() or not any(plain.iterdir()):
@@ -83,5 +83,30 @@ def default_run_folder(spec_data: dict, root: Path = Path("runs")) -> tuple[Path
         theirs = None
     if theirs == mine:
         return plain, None
-    other = root / f"{name}-{mine}"
+    other = child(root, f"{name}-{mine}")
     return other, f"runner: {plain} holds a run of another spec; this one goes to {other} (--out chooses)"
+
+
+def check_same_data(recorded: dict | None, current: dict | None, accept_change: bool = False) -> list[str]:
+    """Refuse to resume (:class:`RunError`, naming both identities) when the run's data store
+    is not the one it recorded (:func:`runner.data.identity.store_identity`); returns notes.
+
+    A run folder without a record (written before stores were recorded) resumes, and records
+    its store then; a store moved or copied elsewhere with the same content resumes with a
+    note; ``accept_change`` (``--accept-data-change``) lets a deliberate change through.
+    """
+    from runner.data.identity import describe_identity, same_content
+
+    if current is None:  # data given in memory (tests), no store file
+        return []
+    if recorded is None:
+        return [f"runner: note: this run folder did not record its data store; recording {describe_identity(current)}"]
+    if same_content(recorded, current):
+        if recorded.get("path") != current.get("path"):
+            return [f"runner: note: the data store moved: {recorded.get('path')} -> {current.get('path')} (same content)"]
+        return []
+    both = f"\n  the run's:  {describe_identity(recorded)}\n  this one's: {describe_identity(current)}"
+    if accept_change:
+        return [f"runner: warning: resuming on another data store (--accept-data-change):{both}"]
+    raise RunError(f"cannot resume: the data store differs from the one the run trained on:{both}\n"
+                   "train on the run's own store, or pass --accept-data-change to continue on this one deliberately")

@@ -7,7 +7,9 @@
       metrics.jsonl         one JSON object per logged record (train and test)
       curves.png            train and test ELBO against samples seen
       checkpoint-<n>.pt     checkpoints; ``latest`` names the newest
+      data.json             the identity of the data store it trains on (path, size, header hash)
       tensorboard/          events, when the tensorboard package is installed
+      .lock                 held by the process training in the folder
 
 Records are buffered as device tensors and written in one go every few seconds (and at every
 checkpoint and at the end), so logging costs one device synchronisation per flush, not per step.
@@ -15,6 +17,7 @@ checkpoint and at the end), so logging costs one device synchronisation per flus
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shlex
 import socket
@@ -28,14 +31,16 @@ import numpy as np
 import torch
 
 import archspec
-from archspec.load import dump
-from runner.runtime import write_text_atomic
+from archspec.load import dump_resolved
+from runner.runtime import RunError, write_text_atomic
 
 METRICS = "metrics.jsonl"
 CURVES = "curves.png"
 SPEC = "spec.yaml"
 ENV = "env.json"
 COMMAND = "command.txt"
+DATA = "data.json"
+LOCK = ".lock"
 FLUSH_SECONDS = 5.0  # write buffered records at least this often
 
 
@@ -43,9 +48,8 @@ FLUSH_SECONDS = 5.0  # write buffered records at least this often
 
 
 def write_spec(run_dir: Path, spec) -> None:
-    text = dump(spec)
-    head, _, body = text.partition("\n")
-    write_text_atomic(run_dir / SPEC, f"{head}\n# spec_hash: {archspec.spec_hash(spec)}\n{body}")
+    """The resolved spec: bases of ``extends:`` applied, ``model.scale`` applied, defaults written out."""
+    write_text_atomic(run_dir / SPEC, dump_resolved(spec))
 
 
 def write_env(run_dir: Path, device: torch.device, world_size: int) -> None:
@@ -69,6 +73,59 @@ def append_command(run_dir: Path, argv: Sequence[str] | None) -> None:
     line = shlex.join(["runner", *argv[1:]] if argv else sys.argv)
     with open(run_dir / COMMAND, "a") as f:
         f.write(line + "\n")
+
+
+def write_data_identity(run_dir: Path, identity: dict) -> None:
+    write_text_atomic(run_dir / DATA, json.dumps(identity, indent=2) + "\n")
+
+
+def read_data_identity(run_dir: Path) -> dict | None:
+    """The recorded identity of the run's data store; None when the folder has none (a run
+    folder from before stores were recorded). A damaged record is a :class:`RunError`."""
+    path = run_dir / DATA
+    if not path.is_file():
+        return None
+    try:
+        identity = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunError(f"{path}: not readable JSON ({exc}); delete it to record the current store") from None
+    if not isinstance(identity, dict) or not {"path", "size", "sha256"} <= set(identity):
+        raise RunError(f"{path}: expected path, size and sha256; delete it to record the current store")
+    return identity
+
+
+class RunLock:
+    """An exclusive lock on a run folder for as long as a process trains in it: a second
+    ``runner train --resume`` on the same folder is refused instead of interleaving its writes."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / LOCK
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # no flock on this platform: no lock
+            return
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise RunError(f"{self.path.parent} is in use by another runner process (pid {holder}); "
+                           "wait for it to finish or stop it, or choose another --out") from None
+        except OSError:  # a filesystem without locks (some network mounts): train unlocked
+            os.close(fd)
+            return
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the lock; the file stays (harmless, hidden)
+            self._fd = None
 
 
 def git_commit() -> str | None:
@@ -141,7 +198,7 @@ class Metrics:
         written = []
         for (record, _), row in zip(self._pending, values):
             record = {**record, **{k: _finite(v) for k, v in zip(self.terms, row)}}
-            self._file.write(json.dumps(record) + "\n")
+            self._write(json.dumps(record) + "\n")
             if self._tb is not None:
                 for k in self.terms:
                     if record[k] is not None:
@@ -149,16 +206,43 @@ class Metrics:
                 if record["split"] == "train":
                     self._tb.add_scalar("train/lr", record["lr"], record["sample"])
             written.append(record)
-        self._file.flush()
+        self._write("")
         self._pending.clear()
         self.records.extend(written)
         return written
 
-    def close(self) -> None:
-        self.flush()
+    def _write(self, text: str) -> None:
+        """Append ``text`` (flush the file when empty); a refused write names metrics.jsonl."""
+        try:
+            if text:
+                self._file.write(text)
+            else:
+                self._file.flush()
+        except OSError as exc:
+            raise OSError(exc.errno, exc.strerror, str(self.path)) from exc
+
+    def sync(self) -> None:
+        """Make what was written durable (before a checkpoint that follows these records)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def rewind(self, samples: int) -> None:
+        """Forget the queued records and those after ``samples`` (a rollback to a checkpoint)."""
+        self._pending.clear()
         self._file.close()
-        if self._tb is not None:
-            self._tb.close()
+        self.records = [r for r in self.records if r.get("sample", 0) <= samples]
+        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+        self._file = open(self.path, "a")
+
+    def close(self) -> None:
+        if self._file.closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._file.close()
+            if self._tb is not None:
+                self._tb.close()
 
 
 def _finite(v: float) -> float | None:
@@ -202,6 +286,11 @@ class Progress:
         ordered = {k: self._shown[k] for k in ("train", "test", "lr") if k in self._shown}
         self.bar.set_postfix(ordered, refresh=False)
 
+    def rewind(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.n = n
+            self.bar.refresh()
+
     def write(self, text: str) -> None:
         if self.bar is not None:
             self.bar.write(text, file=sys.stderr)
@@ -215,5 +304,5 @@ class Progress:
 
 
 def is_empty(run_dir: Path) -> bool:
-    """True when the folder does not exist or holds nothing."""
-    return not run_dir.exists() or not any(run_dir.iterdir())
+    """True when the folder does not exist or holds nothing but a lock file."""
+    return not run_dir.exists() or not any(p.name != LOCK for p in run_dir.iterdir())
