@@ -48,7 +48,7 @@ from runner.science.protocol import N_BINS, QUANTILES, QUICK_TILES
 from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
 from runner.science.protocol import TILES as DEFAULT_TILES
 from runner.science.report import FIGURES, SUMMARY, write_json  # noqa: F401  (re-exported for callers)
-from runner.science.spectra import log_bins, power_spectrum, ratio_stats
+from runner.science.spectra import Spectrum, log_bins, power_spectrum, ratio_stats
 
 Z_MATCH = 5e-4  # a requested redshift within this of a stored one is that one
 SPECTRUM_CHUNK = 16  # tiles per FFT call: bounds the memory of 512^2 spectra
@@ -263,8 +263,6 @@ def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 def _power(plan: _Plan, a: np.ndarray, b: np.ndarray | None = None):
     """Binned spectra of (N, T, T) maps, a few tiles per FFT call."""
-    from runner.science.spectra import Spectrum
-
     parts = [power_spectrum(a[i:i + SPECTRUM_CHUNK], None if b is None else b[i:i + SPECTRUM_CHUNK],
                             box_size=plan.box, bins=plan.edges) for i in range(0, len(a), SPECTRUM_CHUNK)]
     return Spectrum(parts[0].k, np.concatenate([p.power for p in parts]), parts[0].n_modes, parts[0].edges)
