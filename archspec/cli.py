@@ -14,14 +14,11 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-import yaml
-
 from archspec.diff import report
 from archspec.errors import SpecError
-from archspec.evolve import upgrade_data
+from archspec.evolve import run_spec
 from archspec.load import dump_resolved, load, loads, override_arg, to_data
-
-RUN_SPEC = "spec.yaml"  # what a run folder keeps of its spec (the runner writes it: runner/train/runlog.py)
+from archspec.overrides import report_unused
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -40,8 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("check", help="validate specs and prove their shapes flow")
-    p.add_argument("specs", nargs="+", metavar="SPEC")
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="a spec, or a run folder (its saved spec.yaml)")
     _add_set(p)
+    p.add_argument("--fix", action="store_true", help="apply each problem's best checked fix in place, print the diff, check again")
+    p.add_argument("--dry-run", action="store_true", help="with --fix: print the diff, leave the files as they are")
+    p.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
+                   help="json, sarif or github (annotations): problems and fixes as edits, for editors and CI")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("show", help="per-layer shapes, parameters, multiply-adds, memory, receptive field")
@@ -80,7 +81,10 @@ def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True
     try:
         if os.path.isdir(path):
             return _load_run(Path(path), overrides, notes), EXIT_OK
-        return load(path, overrides), EXIT_OK
+        spec = load(path, overrides)
+        for warning in report_unused(path, overrides):
+            print(warning, file=sys.stderr)
+        return spec, EXIT_OK
     except FileNotFoundError as exc:
         print(f"archspec: error: {exc}", file=sys.stderr)
         return None, EXIT_USAGE
@@ -91,27 +95,19 @@ def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True
 
 def _load_run(folder: Path, overrides: Sequence[str], say_notes: bool = True):
     """The spec a run folder saved, read under today's language (archspec.evolve)."""
-    path = folder / RUN_SPEC
-    if not path.is_file():
-        raise FileNotFoundError(f"{folder} is a folder without {RUN_SPEC}: not a run folder")
-    text = path.read_text(encoding="utf-8")
-    data, notes = upgrade_data(yaml.safe_load(text), label=str(path))
+    text, path, notes = run_spec(folder)
     for note in notes if say_notes else ():
         print(note, file=sys.stderr)
-    return loads(yaml.safe_dump(data, sort_keys=False) if notes else text, filename=str(path), overrides=overrides)
+    return loads(text, filename=path, overrides=overrides)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    status = EXIT_OK
-    for path in args.specs:
-        spec, code = _load_or_report(path, args.overrides)
-        if spec is None:
-            status = max(status, code)
-            continue
-        networks = spec.model.networks
-        rows = sum(len(part.table) for net in networks.values() for part in net.parts.values())
-        print(f"{path}: ok ({spec.model.kind}: {len(networks)} networks, {rows} rows)")
-    return status
+    from archspec.report import check_command
+
+    if args.dry_run and not args.fix:
+        print("archspec check: error: --dry-run goes with --fix", file=sys.stderr)
+        return EXIT_USAGE
+    return check_command(args.specs, args.overrides, args.format, args.fix, args.dry_run)
 
 
 def cmd_show(args: argparse.Namespace) -> int:

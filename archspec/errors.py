@@ -2,11 +2,14 @@
 
 A problem knows its code (machine-readable), its ``loc`` (the path of the offending node, e.g.
 ``('model', 'networks', 'generator', 'A', 'table', 1)``), the file, line and column of that node,
-a message that says what was expected and what was found, and a fix where one exists.
+a message that says what was expected and what was found, and a fix where one exists. ``fixes``
+holds fixes as data (:class:`archspec.fixes.Fix`: edits of the spec), each one checked before it
+is offered (:mod:`archspec.repair`), best first; ``fix`` is the text a person reads.
 """
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
@@ -33,13 +36,17 @@ class Problem:
     file: str = "<spec>"
     line: int | None = None  # 1-based; None: not placed yet; 0: from the command line, not a file
     col: int | None = None
+    severity: str = "error"  # or "warning": reported, but the spec is still valid
+    fixes: tuple = ()  # tuple[archspec.fixes.Fix, ...]: checked edits, best first
+    row: tuple | None = None  # shape problems: the YAML path of the row whose arithmetic failed (a block's row too)
+    ctx: tuple = ()  # ((name, value), ...): the numbers the message states, for fixes and tools (pydantic's ctx)
 
     def at(self, file: str, line: int, col: int) -> "Problem":
         return replace(self, file=file, line=line, col=col)
 
     def format(self) -> str:
         where = f"{self.file}:{self.line}:{self.col}" if self.line else self.file  # line 0: from the command line
-        head = f"{where}: error: {format_loc(self.loc)}: {self.message}"
+        head = f"{where}: {self.severity}: {format_loc(self.loc)}: {self.message}"
         return head + (f"\n    fix: {self.fix}" if self.fix else "")
 
 
@@ -69,6 +76,12 @@ def did_you_mean(name: object, known: Iterable[str]) -> str | None:
     if not matches:  # case slips (relu -> ReLU) are the commonest typo; difflib undervalues them
         matches = [k for k in known if k.lower() == str(name).lower()]
     return f"did you mean '{matches[0]}'?" if matches else None
+
+
+def suggested_name(fix: str | None) -> str | None:
+    """The name a :func:`did_you_mean` fix suggests ('did you mean 'Conv'?' -> 'Conv'), else None."""
+    match = re.fullmatch(r"did you mean '(.+)'\?", fix or "")
+    return match.group(1) if match else None
 
 
 def one_of(known: Iterable[str]) -> str:

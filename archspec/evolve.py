@@ -13,7 +13,10 @@ A spec *file* that still uses a removed field is an error that says where the fi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from archspec.errors import format_loc
 
@@ -32,6 +35,20 @@ CHANGES: tuple[Change, ...] = (
     Change(("data", "on_device"), None,
            "a run option now, not part of what is trained: `runner train --data-on-device`", "0.2.0"),
 )
+
+
+RUN_SPEC = "spec.yaml"  # what a run folder keeps of its spec (the runner writes it: runner/train/runlog.py)
+
+
+def run_spec(folder: str | Path) -> tuple[str, str, list[str]]:
+    """The spec a run folder saved, as text under today's language: (text, its path, notes).
+    Raises FileNotFoundError for a folder that is not a run folder."""
+    path = Path(folder) / RUN_SPEC
+    if not path.is_file():
+        raise FileNotFoundError(f"{folder} is a folder without {RUN_SPEC}: not a run folder")
+    text = path.read_text(encoding="utf-8")
+    data, notes = upgrade_data(yaml.safe_load(text), label=str(path))
+    return (yaml.safe_dump(data, sort_keys=False) if notes else text), str(path), notes
 
 
 def change_for(loc: tuple) -> Change | None:

@@ -14,6 +14,7 @@ import os
 import re
 import types
 import typing
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Sequence
 
@@ -21,8 +22,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from archspec import compose, scale, semantics
-from archspec.errors import Problem, SpecError, did_you_mean, one_of
+from archspec.errors import Problem, SpecError, did_you_mean, format_loc, one_of
 from archspec.evolve import change_for, upgrade_data
+from archspec.resolve import fill_placeholders
 from archspec.spec import ROW_COLUMNS, BlockRow, LayerRow, Network, Part, Spec
 from archspec.yamlpos import Document, YamlProblems, parse
 
@@ -54,44 +56,115 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
 
 def loads(text: str, filename: str = "<string>", overrides: Sequence[str] = ()) -> Spec:
     """Validate spec text. ``filename`` only labels the errors."""
-    spec, problems = _validate(text, filename, overrides)
-    if problems:
-        raise SpecError(problems)
-    assert spec is not None
-    return spec
+    found = check_text(text, filename, overrides)
+    if found.problems:
+        raise SpecError(found.problems)
+    assert found.checked is not None and found.checked.spec is not None and not found.checked.problems
+    return found.checked.spec
 
 
-def _validate(text: str, filename: str, overrides: Sequence[str]) -> tuple[Spec | None, list[Problem]]:
+# The stages of a check, in order; a stage runs only on a spec that passed the one before.
+FORM, NAMES, SHAPES = 1, 2, 3  # types and keys (pydantic); names and references; shapes
+
+
+@dataclass
+class Checked:
+    """What the checks found in a spec's plain data: the spec (once it has the right form; valid
+    only without problems), the problems (not yet placed in a file), and the last stage that ran
+    (all problems are of that stage)."""
+
+    spec: Spec | None
+    problems: list[Problem]
+    stage: int
+    written: Spec | None = None  # the spec as its rows are written, before model.scale (default: spec)
+
+    @property
+    def rows(self) -> Spec | None:
+        """The spec whose rows are the document's (what a fix edits)."""
+        return self.written or self.spec
+
+
+@dataclass
+class Loaded:
+    """One check of a spec text: its parsed document, what the overrides set, what was found."""
+
+    text: str
+    filename: str
+    doc: Document | None  # None: the text is not YAML
+    origins: dict[tuple, str]  # document path -> the --set that wrote it
+    prior: list[Problem]  # YAML and --set problems, found before the data was checked
+    checked: Checked | None
+    problems: list[Problem]  # everything, placed at file:line:col
+
+    def place(self, problems: Iterable[Problem]) -> list[Problem]:
+        """Problems about this document, placed at file:line:col (or at the --set that caused them)."""
+        assert self.doc is not None
+        return _place(problems, self.doc, self.filename, self.origins)
+
+
+def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] = (), fixes: bool = True) -> Loaded:
+    """Parse, apply overrides, check; never raises for a bad spec. With ``fixes``, each problem
+    comes with the fixes that were checked to work (:mod:`archspec.repair`)."""
     try:
         doc = parse(text)
     except YamlProblems as exc:
-        return None, [p.at(filename, p.line, p.col) for p in exc.problems]
+        from archspec.yamlhints import explain  # imported here: only a text that is not YAML needs it
+
+        problems = [p.at(filename, p.line, p.col) for p in explain(text, exc.problems, _count_problems)]
+        return Loaded(text, filename, None, {}, problems, None, problems)
     composed, problems = compose.resolve(doc, filename)  # `extends:` (archspec.compose)
     if composed is None:
-        return None, _place(problems, doc, filename, {})
+        problems = _place(problems, doc, filename, {})
+        return Loaded(text, filename, doc, {}, problems, None, problems)
     doc = composed
     origins: dict[tuple, str] = {}
-    problems += list(doc.problems) + _apply_overrides(doc, overrides, origins)
-    if doc.data is None:
-        problems.append(Problem("empty", (), "expected a mapping with keys archspec, name and model; found an empty document",
-                                "start from specs/quickstart.yaml"))
-        return None, _place(problems, doc, filename, origins)
-    if not isinstance(doc.data, dict):
-        problems.append(Problem("root_type", (), f"expected a mapping with keys archspec, name and model at the top; found {_describe(doc.data)}"))
-        return None, _place(problems, doc, filename, origins)
+    prior = problems + list(doc.problems) + _apply_overrides(doc, overrides, origins)
+    checked = check_data(doc.data, prior)
+    loaded = Loaded(text, filename, doc, origins, prior, checked, _place(prior + checked.problems, doc, filename, origins))
+    if fixes and checked.problems:
+        from archspec.repair import repair  # imported here: a valid spec never needs it
+
+        loaded.problems = repair(loaded, check_data)
+    return loaded
+
+
+def _count_problems(text: str) -> int | None:
+    """How many problems a text has, or None where it is not YAML either."""
     try:
-        spec = Spec.model_validate(doc.data)
+        parse(text)
+    except YamlProblems:
+        return None
+    return len(check_text(text, fixes=False).problems)
+
+
+def check_data(data: Any, prior: Sequence[Problem] = ()) -> Checked:
+    """Every check of a spec's plain data, stage by stage. ``prior`` problems (YAML, overrides)
+    stop the checks after the form stage, and nodes they dropped are not reported again."""
+    if data is None:
+        return Checked(None, [Problem("empty", (), "expected a mapping with keys archspec, name and model; found an empty document",
+                                      "start from specs/quickstart.yaml")], FORM)
+    if not isinstance(data, dict):
+        return Checked(None, [Problem("root_type", (), f"expected a mapping with keys archspec, name and model at the top; found {_describe(data)}")], FORM)
+    filled, problems = fill_placeholders(data)
+    seen = [p.loc for p in list(prior) + problems]  # a node dropped or reported already is not reported twice
+    try:
+        spec = Spec.model_validate(filled)
     except ValidationError as exc:
-        seen = [p.loc for p in problems]  # a node dropped for a YAML problem is not reported twice
-        problems.extend(p for p in _from_pydantic(exc, doc.data) if not any(p.loc[: len(s)] == s for s in seen))
-        problems.extend(semantics.check_raw_names(doc.data))
-        return None, _place(problems, doc, filename, origins)
+        problems.extend(p for p in _from_pydantic(exc, filled) if not any(p.loc[: len(s)] == s for s in seen))
+        seen += [p.loc for p in problems]  # a row reported as a whole is not reported again for its names
+        problems.extend(p for p in semantics.check_raw_names(filled) if not any(p.loc[: len(s)] == s for s in seen))
+        return Checked(None, problems, FORM)
+    if problems or prior:
+        return Checked(None, problems, FORM)
+    problems = semantics.check(spec)
     if problems:
-        return None, _place(problems, doc, filename, origins)
-    spec, problems = scale.scaled(spec)  # model.scale, before the shapes are checked
-    if spec is not None:
-        problems.extend(check_spec(spec))
-    return (spec if not problems else None), _place(problems, doc, filename, origins)
+        return Checked(spec, problems, NAMES)
+    resolved, problems = scale.scaled(spec)  # model.scale, before the shapes are checked
+    if resolved is None:
+        return Checked(None, problems, SHAPES, written=spec)
+    from archspec import shapes  # imported here: shapes builds on a spec that passed the checks above
+
+    return Checked(resolved, shapes.check(resolved), SHAPES, written=spec)
 
 
 def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str]]:
@@ -200,7 +273,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
             elif isinstance(node, list) and isinstance(step, int) and step < len(node):
                 node = node[step]
             else:
-                problems.append(Problem("override", path[: i + 1], f"expected a mapping or list to set into, found {_describe(node)}", file=label, line=0))
+                problems.append(Problem("override", path[: i + 1], _cannot_set(node, step, path[:i]), _index_fix(node, step, path, i, item), file=label, line=0))
                 break
         else:
             last = path[-1]
@@ -212,10 +285,29 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
             elif isinstance(node, dict):
                 node[last] = value
             else:
-                problems.append(Problem("override", path, f"expected a mapping or list to set into, found {_describe(node)}", file=label, line=0))
+                problems.append(Problem("override", path, _cannot_set(node, last, path[:-1]), _index_fix(node, last, path, len(path) - 1, item), file=label, line=0))
                 continue
             origins[path] = label
     return problems
+
+
+def _cannot_set(node: Any, step: Any, above: tuple) -> str:
+    """Why ``--set`` cannot reach ``step`` under ``node``: an index past a list's end, or no container."""
+    if isinstance(node, list) and isinstance(step, int):
+        if above and above[-1] == "table":
+            rows = f"{len(node)} row{'s' if len(node) != 1 else ''}"
+            which = "only table[0]" if len(node) == 1 else f"table[0] to table[{len(node) - 1}]"
+            return f"there is no row {step}: the table has {rows} ({which})" if node else "the table has no rows"
+        return f"there is no item {step}: the list has {len(node)} item{'s' if len(node) != 1 else ''}" + (f" (0 to {len(node) - 1})" if node else "")
+    return f"expected a mapping or list to set into, found {_describe(node)}"
+
+
+def _index_fix(node: Any, step: Any, path: tuple, i: int, item: str) -> str | None:
+    """The same --set with the last index the list has (the commonest slip: counting from 1)."""
+    if not (isinstance(node, list) and isinstance(step, int) and node):
+        return None
+    key = format_loc(path[:i] + (len(node) - 1,) + path[i + 1:])
+    return f"--set {key}={item.partition('=')[2]}" + (f" (indices run from 0 to {len(node) - 1})" if len(node) > 1 else "")
 
 
 # --- pydantic errors -> problems ------------------------------------------------------------

@@ -24,7 +24,7 @@ multiply-adds, activation memory, receptive field) that ``archspec show`` prints
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Mapping, Sequence
 
@@ -113,6 +113,7 @@ class Flow:
 class _Tensor:
     shape: Shape
     rf: Mapping[str, tuple[Fraction, Fraction]]  # model tensor -> (field, jump), in its pixels
+    sources: tuple[tuple[str, int], ...] = ()  # a concatenation's inputs and their channels
 
 
 class _Stop(Exception):
@@ -190,7 +191,8 @@ def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc
         for source, (size, jump) in tensor.rf.items():
             if source not in rf or size > rf[source][0]:
                 rf[source] = (size, jump)
-    return _Tensor((channels, first[1], first[2]), rf)
+    sources = tuple(zip(names, (t.shape[0] for t in inputs))) if len(inputs) > 1 else ()
+    return _Tensor((channels, first[1], first[2]), rf, sources)
 
 
 def _concat_fix(a: str, a_shape: Shape, b: str, b_shape: Shape, fixed: set[str]) -> str:
@@ -239,11 +241,13 @@ def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row:
             if isinstance(block_row, BlockRow):
                 tensor, trace = _block_row(spec, network, part, index + (rep, j), block_row, tensor, loc, row_where)
             else:
-                tensor, trace = _layer_row(network, part, index + (rep, j), resolve(block_row, chain), tensor, loc, row_where, None)
+                tensor, trace = _layer_row(network, part, index + (rep, j), resolve(block_row, chain), tensor, loc, row_where, None,
+                                           ("model", "blocks", row.block, "table", j))
             inner.append(trace)
             memory += trace.memory
         if block.residual and tensor.shape != given.shape:
-            raise _Stop(_residual_problem(row.block, block.table, inner[-len(block.table):], given.shape, tensor.shape, loc, where))
+            problem = _residual_problem(row.block, block.table, inner[-len(block.table):], given.shape, tensor.shape, loc, where)
+            raise _Stop(replace(problem, row=("model", "blocks", row.block)))
         if block.residual:  # x + table(x): the table's receptive field is the wider one
             memory += _bytes(tensor.shape)
         if block.activation != "none":
@@ -263,12 +267,24 @@ def _residual_problem(block: str, table: list, traces: list[RowTrace], given: Sh
         f"{where}: a residual block adds its input to its table's output (out = act(x + table(x))), so the table must "
         f"keep the shape; it turns {format_shape(given)} into {format_shape(got)}. Changed by: {', '.join(changes) or 'its rows together'}",
         f"keep {given[0]} channels out and stride 1 with auto padding in block {block}'s table, or write residual: F",
+        ctx=(("given", given), ("got", got)),
     )
 
 
 def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, tensor: _Tensor, loc: tuple,
-               context: str, trail: list[str] | None) -> tuple[_Tensor, RowTrace]:
-    """A Conv or ConvTransp row, then BatchNorm and the activation (which keep the shape)."""
+               context: str, trail: list[str] | None, row_path: tuple | None = None) -> tuple[_Tensor, RowTrace]:
+    """A Conv or ConvTransp row, then BatchNorm and the activation (which keep the shape).
+    A problem names the row it is about (``row_path``: a block's row, or ``loc``)."""
+    try:
+        return _layer_arithmetic(network, part, index, r, tensor, loc, context, trail)
+    except _Stop as stop:
+        if stop.problem.row is None:
+            stop.problem = replace(stop.problem, row=row_path or loc)
+        raise
+
+
+def _layer_arithmetic(network: str, part: str, index: tuple[int, ...], r: Resolved, tensor: _Tensor, loc: tuple,
+                      context: str, trail: list[str] | None) -> tuple[_Tensor, RowTrace]:
     if r.layer not in LAYERS or r.activation not in ACTIVATIONS:  # semantics reports unknown names
         raise _Stop(Problem("unknown_name", loc, f"unknown layer or activation in {r.layer!r} / {r.activation!r}"))
     transposed = LAYERS.get(r.layer).transposed
@@ -276,8 +292,8 @@ def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, ten
     if r.c_in is not None and r.c_in != c:
         raise _Stop(Problem(
             "channels_in", _cell(loc, "channels", context),
-            f"{context}row says {r.c_in} channels in, the incoming tensor has {c}. Received: input {format_shape(tensor.shape)}, channels {r.c_in}/{r.c_out}",
-            f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)",
+            f"{context}row says {r.c_in} channels in, the incoming tensor has {c}{_sources(tensor)}. Received: input {format_shape(tensor.shape)}, channels {r.c_in}/{r.c_out}",
+            f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)", ctx=(("incoming", c),),
         ))
     if r.output_padding and not transposed:
         raise _Stop(Problem("output_padding", _cell(loc, "output_padding", context),
@@ -318,11 +334,14 @@ def _padding(r: Resolved, h: int, w: int, transposed: bool, loc: tuple, context:
     listed = " or ".join(f"padding {p} ({size} → {out(p)})" for p in choices)
     target = size * r.stride if transposed else (size if r.stride == 1 else f"{size}/{r.stride}")
     why = "odd" if r.kernel >= r.stride else "negative"
+    indivisible = not transposed and size % r.stride != 0
+    reason = (f"; {size} is not divisible by {r.stride}: no padding or kernel makes a stride-{r.stride} row exact here" if indivisible
+              else f", so no padding makes this {r.layer} give exactly {target}")
     return _raise(Problem(
         "auto_padding", loc,
-        f"{context}padding auto = (kernel − stride) / 2 = ({r.kernel} − {r.stride}) / 2 is not a whole number ≥ 0 (kernel − stride is {why}), "
-        f"so no padding makes this {r.layer} give exactly {target}. Received: kernel={r.kernel}, stride={r.stride}, padding=auto",
-        f"write an explicit padding: {listed}; or, for exact {'up' if transposed else 'down'}sampling with auto, a kernel of "
+        f"{context}padding auto = (kernel − stride) / 2 = ({r.kernel} − {r.stride}) / 2 is not a whole number ≥ 0 (kernel − stride is {why})"
+        f"{reason}. Received: input {size}, kernel={r.kernel}, stride={r.stride}, padding=auto",
+        f"write an explicit padding: {listed}; or, for {'an exact size' if r.stride == 1 else ('exact upsampling' if transposed else 'exact downsampling')} with auto, a kernel of "
         + " or ".join(str(k) for k in _exact_kernels(r.kernel, r.stride)),
     ))
 
@@ -375,6 +394,11 @@ def _check_transpose(r: Resolved, padding: int, sizes: tuple[int, int], outs: tu
             f"Received: input size {n}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}, output_padding={r.output_padding}",
             f"padding ≤ {most}, or a larger kernel",
         ))
+
+
+def _sources(tensor: _Tensor) -> str:
+    """' = A 12 + B 16' for a concatenation, so that both sides of a mismatch are named."""
+    return (" = " + " + ".join(f"{name} {c}" for name, c in tensor.sources)) if tensor.sources else ""
 
 
 def _cell(loc: tuple, column: str, context: str) -> tuple:
@@ -438,7 +462,7 @@ def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: 
         if got[1:] != want[1:]:
             fix = _resize_fix(trace, got, want)
             problems.append(Problem("contract", loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
-                                    f"it gives {format_shape(got)} (part {part}'s output)", fix))
+                                    f"it gives {format_shape(got)} (part {part}'s output)", fix, ctx=(("want", want), ("got", got))))
         else:
             last = len(network.parts[part].table) - 1
             row = network.parts[part].table[last]
@@ -446,7 +470,7 @@ def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: 
             c_in = row.channels.in_ if isinstance(row, LayerRow) and row.channels.in_ is not None else ""
             fix = f"write {c_in}/{want[0]}" if isinstance(row, LayerRow) else f"end part {part} with a row of {want[0]} channels out"
             problems.append(Problem("contract", row_loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
-                                    f"its last row gives {got[0]} channels, {format_shape(got)}", fix))
+                                    f"its last row gives {got[0]} channels, {format_shape(got)}", fix, ctx=(("want", want), ("got", got))))
     return problems
 
 
@@ -500,6 +524,11 @@ def valid_sizes(spec: Spec, sizes: range, reference: str | None = None) -> list[
 
 def format_shape(shape: Sequence[int]) -> str:
     return "[" + ", ".join(str(n) for n in shape) + "]"
+
+
+def format_hw(shape: Sequence[int]) -> str:
+    """H×W of a [C, H, W] shape: 16² when square."""
+    return _hw(shape)
 
 
 def _hw(shape: Shape) -> str:

@@ -29,16 +29,13 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
+from archspec.columns import ROW_COLUMNS, short_row_message
 from archspec.errors import did_you_mean, one_of
 
 # Numbers as YAML writes them: `true` is not 1 (pydantic's lax mode would take it), but an
 # integer is a fine float.
 Int = Annotated[int, Strict()]
 Float = Annotated[float, Strict()]
-
-# The seed's seven columns, in the seed's order; a flow-list row lists them in this order,
-# optionally followed by padding.
-ROW_COLUMNS = ("layer", "channels", "kernel", "stride", "bias", "batchnorm", "activation", "padding")
 
 _TRUE = {"t", "true"}
 _FALSE = {"f", "false"}
@@ -144,6 +141,9 @@ class LayerRow(_Strict):
                     "expected a row of 3 to {n} columns [layer, channels, kernel, stride, bias, batchnorm, activation, padding], found {found} columns",
                     {"n": len(ROW_COLUMNS), "found": len(value)},
                 )
+            short = short_row_message(value)
+            if short is not None:
+                raise PydanticCustomError("row_columns", "{message}", {"message": short[0], "fix": short[1]})
             return {name: item for name, item in zip(ROW_COLUMNS, value) if item is not None}
         if not isinstance(value, dict):
             raise PydanticCustomError(
@@ -153,6 +153,13 @@ class LayerRow(_Strict):
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         mapping = handler.resolve_ref_schema(handler(schema))
+        for name in ("stride", "bias", "batchnorm", "activation", "padding", "output_padding"):  # `_`: take the default
+            field = mapping["properties"][name]
+            if not any(option.get("const") == "_" for option in field.get("anyOf", [])):
+                wrapped = {"anyOf": [field, {"const": "_", "description": "take the default"}]}
+                if "description" in field:
+                    wrapped["description"] = field["description"] + "; _ takes the default"
+                mapping["properties"][name] = wrapped
         flow = {
             "type": "array",
             "description": "[layer, channels in/out, kernel, stride, bias, batchnorm, activation, padding?]",

@@ -10,7 +10,7 @@ import pytest
 
 from runner.cli import SUBCOMMANDS
 
-HEAVY = ("torch", "matplotlib", "scipy", "h5py", "colossus", "powerbox")
+HEAVY = ("torch", "matplotlib", "scipy", "h5py", "colossus", "powerbox", "pyccl")
 PROBE = """
 import contextlib, io, json, sys
 from {module} import main

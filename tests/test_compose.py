@@ -94,20 +94,33 @@ def test_cli_prints_file_line_and_column(base, tmp_path, capsys):
 
 
 def test_an_error_in_an_inherited_row_names_the_base_file_and_line(base, tmp_path):
-    child = _write(tmp_path, "narrow.yaml", "extends: base.yaml\nmodel.networks.generator.B.table[4]: [ConvTransp, 32/12, 4, 2, F, T, ReLU]\n")
-    (problem,) = _problems(child)
-    line, col = _where(QUICK, "16/8")  # generator B's row 5, [ConvTransp, 16/8, ...], which still expects 16 in
-    assert "[ConvTransp, 16/8, 4, 2" in QUICK.splitlines()[line - 1]
+    child = _write(tmp_path, "small_z.yaml", "extends: base.yaml\nmodel.shapes.z: [1, 4, 4]\n")  # the prior still gives 8²
+    problems = {p.loc: p for p in _problems(child)}
+    problem = problems[("model", "networks", "prior")]
+    at = QUICK.index("A:", QUICK.index("prior:"))  # the prior network's mapping, in the base
+    line, col = QUICK.count("\n", 0, at) + 1, at - QUICK.rfind("\n", 0, at)
     assert (problem.file, problem.line, problem.col) == (str(base), line, col)
     assert problem.message.endswith(f"(inherited by {child})")
+
+
+def test_an_error_the_variants_own_row_causes_is_told_and_fixed_at_that_row(base, tmp_path):
+    child = _write(tmp_path, "narrow.yaml", "extends: base.yaml\nmodel.networks.generator.B.table[4]: [ConvTransp, 32/12, 4, 2, F, T, ReLU]\n")
+    (problem,) = _problems(child)
+    line, _ = _where(QUICK, "16/8")  # generator B's row 5, [ConvTransp, 16/8, ...], which still expects 16 in
+    assert "[ConvTransp, 16/8, 4, 2" in QUICK.splitlines()[line - 1]
+    assert (problem.file, problem.line, problem.col) == (str(child), 2, 51)  # the 32/12 the variant wrote
+    assert f"the next row (model.networks.generator.B.table[5], line {line} of {base}) reads 16" in problem.message
+    assert problem.fix == "write 32/16"
 
 
 def test_positions_follow_each_node_through_a_chain(base, tmp_path):
     mid = _write(tmp_path, "mid.yaml", "extends: base.yaml\nname: mid\nmodel.networks.generator.B.table[6]: [Conv, 8/4, 7, 1, F, F, PReLU]\n")
     top = _write(tmp_path, "top.yaml", "extends: mid.yaml\nmodel.networks.generator.B.table[5].channels: 16/6\n")
     (problem,) = _problems(top)
-    assert (problem.file, problem.line, problem.col) == (str(mid), 3, 45)  # mid's row 6 reads 8 channels; top's row 5 gives 6
-    assert problem.loc == ("model", "networks", "generator", "B", "table", 6, "channels")
+    # top's row 5 gives 6 channels, mid's row 6 (mid.yaml line 3) reads 8: told at top's cell, naming mid's line
+    assert (problem.file, problem.line, problem.col) == (str(top), 2, 47)
+    assert problem.loc == ("model", "networks", "generator", "B", "table", 5, "channels")
+    assert f"the next row (model.networks.generator.B.table[6], line 3 of {mid}) reads 8" in problem.message
 
 
 # --- what each key does ---------------------------------------------------------------------------
@@ -137,15 +150,15 @@ model.networks.generator.B:
     table = _resolved(child)["model"]["networks"]["generator"]["B"]["table"]
     assert table == [
         ["Conv", "3/3", 1, 1],                                   # + before row 0
-        ["Conv", "3/8", 3, 1, "F", "T", "ReLU"],                 # row 0, kernel 5 -> 3
-        ["Conv", "8/16", 8, 2, "F", "T", "ReLU"],                # row 1, column 2 (kernel) 4 -> 8
-        ["Conv", "16/32", 4, 2, "F", "T", "ReLU"],               # row 2 as it was
+        ["Conv", "3/8", 3, 1, "_", "_", "_"],                    # row 0, kernel 5 -> 3
+        ["Conv", "8/16", 8, 2, "_", "_", "_"],                   # row 1, column 2 (kernel) 4 -> 8
+        ["Conv", "16/32", 4, 2, "_", "_", "_"],                  # row 2 as it was
         {"block": "ResBlock", "repeat": 5},                      # row 3, repeat 2 -> 5
         ["ConvTransp", "32/16", 4, 2, "F", "T", "ELU"],          # row 4 replaced
         ["Conv", "16/16", 3, 1], ["Conv", "16/8", 3, 1],         # row 5 removed, two rows in its place
-        ["Conv", "8/4", 7, 1, "F", "F", "PReLU"],                # row 6 as it was
-        ["Conv", "4/1", 5, 1, "F", "F", "PReLU", 2],             # row 7 with an eighth column
-        {"layer": "Conv", "channels": "1/1", "kernel": 3, "stride": 1, "bias": "F", "batchnorm": "F",
+        ["Conv", "8/4", 7, 1, "_", "F", "PReLU"],                # row 6 as it was
+        ["Conv", "4/1", 5, 1, "_", "F", "PReLU", 2],             # row 7 with an eighth column
+        {"layer": "Conv", "channels": "1/1", "kernel": 3, "stride": 1, "bias": "_", "batchnorm": "F",
          "activation": "Softplus", "output_padding": 0},         # row 8, as a mapping: output_padding is no column
         {"block": "ResBlock"},                                   # + after the last (index 9 = the base's length)
     ]

@@ -73,7 +73,7 @@ def test_import_npy_round_trips_the_maps_with_custom_field_names(source, tmp_pat
     src = export_npy(source, tmp_path / "npy", names=("dens", "pe"))
     out = tmp_path / "imported.h5"
     rc, stdout, _ = run(capsys, "import-npy", str(src), str(out), "--dm-name", "dens",
-                        "--pressure-name", "pe", "--quiet")
+                        "--pressure-name", "pe", "--dm-scale", "1", "--quiet")
     assert rc == 0 and "2 fields x 2 redshifts" in stdout
     store = open_store(out)
     assert store.box_size == source.box_size and store.redshifts == source.redshifts
@@ -81,6 +81,38 @@ def test_import_npy_round_trips_the_maps_with_custom_field_names(source, tmp_pat
         assert store.stats(field, 1.0).var == pytest.approx(source.stats(field, 1.0).var, rel=1e-12)
         np.testing.assert_array_equal(store.dataset(field, 0.0, 150)[...],
                                       source.dataset(field, 0.0, 150)[...])
+
+
+def test_import_npy_scales_raw_dark_matter_as_the_original_loads_it(source, tmp_path, capsys):
+    # raw npy dark matter: the store's values divided by the original's load-time factor,
+    # Omega_m / (Omega_m - Omega_b) / (n_grid / 8 * 5) with BAHAMAS's 0.2793 and 0.0463
+    factor = 0.2793 / (0.2793 - 0.0463) / (64 / 8 * 5)
+    src = export_npy(source, tmp_path / "npy")
+    for npy in src.glob("dm_*.npy"):
+        np.save(npy, (np.load(npy).astype(np.float64) / factor).astype(np.float32))
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "raw.h5"), "--quiet")
+    assert rc == 0, err
+    store = open_store(tmp_path / "raw.h5")
+    for z in source.redshifts:
+        assert store.stats("dm", z).sum_mean == pytest.approx(source.stats("dm", z).sum_mean, rel=1e-5)
+    np.testing.assert_allclose(store.dataset("dm", 1.0, 100)[...], source.dataset("dm", 1.0, 100)[...],
+                               rtol=1e-5)
+    assert store.attrs["dm_scale"] == pytest.approx(factor)
+    assert "mean ~1" in store.dataset("dm", 0.0, 150).attrs["units"]
+
+
+def test_import_npy_refuses_dark_matter_off_the_convention_with_a_working_fix(source, tmp_path, capsys):
+    src = export_npy(source, tmp_path / "npy")  # already in the store's convention
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet")
+    assert rc == 1 and err.count("\n") == 1 and "expected ~1" in err and "--dm-scale 1;" in err
+    assert not (tmp_path / "o.h5").exists()
+    fix = err.rsplit("--dm-scale ", 1)[1].split()[0]
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet",
+                     "--dm-scale", fix)
+    assert rc == 0, err
+    assert open_store(tmp_path / "o.h5").stats("dm", 0.0).sum_mean == pytest.approx(1.0, rel=1e-3)
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "p.h5"), "--dm-scale", "-2")
+    assert rc == 1 and "--dm-scale must be a positive number" in err
 
 
 def test_import_npy_names_missing_and_inconsistent_files(source, tmp_path, capsys):
@@ -102,7 +134,8 @@ def test_import_npy_rejects_nan_naming_file_and_slice(source, tmp_path, capsys):
     a = np.load(src / "dm_z1.000_train_100.npy")
     a[1, 3, 3] = np.nan
     np.save(src / "dm_z1.000_train_100.npy", a)
-    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet")
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet",
+                     "--dm-scale", "1")
     assert rc == 1 and "dm_z1.000_train_100.npy[1]: 1 NaN/inf values" in err
     assert [p.name for p in tmp_path.iterdir()] == ["npy"]  # no output, no temporary
 
@@ -111,7 +144,8 @@ def test_import_npy_of_constant_maps_writes_nothing(source, tmp_path, capsys):
     src = export_npy(source, tmp_path / "npy")
     for npy in src.glob("pressure_*.npy"):
         np.save(npy, np.ones_like(np.load(npy)))
-    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet")
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet",
+                     "--dm-scale", "1")
     assert rc == 1 and "variance" in err and err.count("\n") == 1 and "Traceback" not in err
     assert [p.name for p in tmp_path.iterdir()] == ["npy"]  # no unusable output, no temporary
 

@@ -147,7 +147,8 @@ def test_seed_generator_part_a_as_printed_fails_at_its_third_row():
     assert problem.loc == ("model", "networks", "generator", "A", "table", 2)
     assert (problem.line, problem.col) == marked(text)
     assert "16² → 8² → 2² → ✗" in problem.message and "kernel 8" in problem.message
-    assert "padding ≥ 3" in problem.fix and "ConvTransp" in problem.fix
+    # the one checked fix: the model card's Conv rows written ConvTransp (no padding or kernel of row 2 flows)
+    assert problem.fix == "layer ConvTransp at model.networks.generator.A.table[0], [1] and [2] (lines 16, 17, 18)"
 
 
 def test_seed_generator_part_a_through_the_cli(tmp_path, capsys):
@@ -174,7 +175,9 @@ def test_seed_part_a_if_it_flowed_breaks_the_contract_and_suggests_convtransp():
     assert problem.code == "contract"
     assert problem.loc == ("model", "networks", "generator")
     assert "[1, 512, 512]" in problem.message and "[1, 1, 1]" in problem.message
-    assert "ConvTransp" in problem.fix
+    # ConvTransp rows, and row 2's padding 3 (chosen for a Conv) back to auto: 16 -> 32 -> 128 -> 512
+    assert problem.fix == ("layer ConvTransp at model.networks.generator.A.table[0] and [1] (lines 16, 17), "
+                           "and layer ConvTransp, padding auto at model.networks.generator.A.table[2] (line 18)")
 
 
 # --- one test per kind of error -----------------------------------------------------------------
@@ -240,8 +243,8 @@ def test_odd_kernel_minus_stride_with_auto_padding_lists_explicit_choices():
     problem = only(text)
     assert problem.code == "auto_padding"
     assert "(4 − 1) / 2" in problem.message
-    assert "padding 1 (8 → 7) or padding 2 (8 → 9)" in problem.fix
-    assert "kernel of 3 or 5" in problem.fix
+    # explicit paddings give 7 or 9, which the next row (kernel 4, stride 4) reads with pixels left over: not offered
+    assert problem.fix == "kernel 3 (8² → 8²); or kernel 5 (8² → 8²); or kernel 1 (8² → 8²)"
     assert (problem.line, problem.col) == marked(text)
 
 
@@ -255,7 +258,7 @@ def test_output_padding_must_be_below_the_stride():
     problem = only(text)
     assert problem.code == "output_padding"
     assert problem.loc[-1] == "output_padding"
-    assert "output_padding=4, stride=4" in problem.message and "output_padding 3 or less" in problem.fix
+    assert "output_padding=4, stride=4" in problem.message and problem.fix == "remove output_padding (2² → 8²)"
     assert (problem.line, problem.col) == marked(text, "4}")
 
 
@@ -267,7 +270,9 @@ def test_transposed_layer_without_output():
         - [ConvTransp, 1/1, 2, 1, F, T, ReLU, 2]   # <-
     B: {input: [A, y], table: [[Conv, 3/1, 3, 1]]}""")
     problem = only(text)
-    assert problem.code == "no_output" and "padding ≤ 1" in problem.fix
+    assert problem.code == "no_output" and "(2 − 1)·1 − 2·2 + 2 + 0 = -1" in problem.message
+    # 2 -> 8 takes kernel, stride and padding together: no one- or two-cell edit of the row flows
+    assert problem.fix.startswith("none found: no edit of this row's kernel, stride, padding or output padding makes the whole model flow")
     assert (problem.line, problem.col) == marked(text)
 
 
@@ -291,7 +296,7 @@ def test_contract_prior_gives_the_wrong_size():
     problem = only(text)
     assert problem.code == "contract" and problem.loc == ("model", "networks", "prior")
     assert "[2, 2, 2]" in problem.message and "[2, 4, 4]" in problem.message
-    assert "strides multiply to 2" in problem.fix
+    assert problem.fix == "stride 4 at model.networks.prior.A.table[0] (line 11) (8² → 2²)"
 
 
 def test_one_problem_per_root_cause_but_every_network_is_checked():

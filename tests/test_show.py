@@ -103,6 +103,6 @@ def test_cli_show_json(capsys):
 
 def test_cli_show_of_a_broken_spec_exits_1(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text(PAPER.read_text().replace("[Conv, 8/16, 8, 4, F, T, ReLU]", "[Conv, 16/16, 8, 4, F, T, ReLU]", 1))
+    path.write_text(PAPER.read_text().replace("[Conv, 8/16, 8, 4, _, _, _]", "[Conv, 16/16, 8, 4, _, _, _]", 1))
     done = subprocess.run([sys.executable, "-m", "archspec", "show", str(path)], capture_output=True, text=True)
     assert done.returncode == 1 and "row says 16 channels in, the incoming tensor has 8" in done.stderr

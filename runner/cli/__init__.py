@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 # The top-level modules of pyproject's `runner` extra (tests/test_precommit.py keeps them equal).
-RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "colossus")
+RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "pyccl")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,12 +48,17 @@ def add_set(parser: argparse.ArgumentParser, example: str = "training.samples=20
                         help=f"override a spec value, e.g. --set {example} (repeatable)")
 
 
-def load_spec_or_report(path: str, overrides: Sequence[str] = ()):
-    """The validated spec, or None after printing why not (the spec's own report, no traceback)."""
+def load_spec_or_report(path: str, overrides: Sequence[str] = (), user: Sequence[str] | None = None):
+    """The validated spec, or None after printing why not (the spec's own report, no traceback).
+    Overrides (of ``user``, default all) that change nothing are warned about."""
     import archspec
+    from archspec.overrides import report_unused
 
     try:
-        return archspec.load(path, overrides)
+        spec = archspec.load(path, overrides)
+        for warning in report_unused(path, overrides, user):
+            print(warning, file=sys.stderr)
+        return spec
     except FileNotFoundError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
     except archspec.SpecError as exc:

@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--redshifts", type=redshift_list,
                      help="comma-separated; default every redshift found")
     imp.add_argument("--box-size", type=float, help="Mpc/h (default grid x 0.1953125)")
+    imp.add_argument("--dm-scale", type=float, help="factor on the dark matter (default: the "
+                     "original's load-time Omega_m/(Omega_m - Omega_b)/(grid/8*5), which turns "
+                     "its raw npy sums into a summed-sample mean of ~1; 1 for maps already so)")
     imp.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -82,8 +85,8 @@ def run_import(args: argparse.Namespace) -> int:
     from runner.data.store import describe, open_store
 
     out = import_npy(args.src, args.out, dm_name=args.dm_name, pressure_name=args.pressure_name,
-                     redshifts=args.redshifts, box_size=args.box_size, force=args.force,
-                     progress=not args.quiet)
+                     redshifts=args.redshifts, box_size=args.box_size, dm_scale=args.dm_scale,
+                     force=args.force, progress=not args.quiet)
     with open_store(out, scan=False) as store:
         print(describe(store))
     return 0

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         overrides.append(f"training.seed={args.seed}")
     if args.data is not None:
         overrides.append(f"data.store={json.dumps(args.data)}")  # a JSON string is YAML: any path stays a string
-    spec = load_spec_or_report(args.spec, overrides)
+    spec = load_spec_or_report(args.spec, overrides, user=args.overrides)  # --seed and --data are not warned about
     if spec is None:
         return 1
     from runner.data.layout import DataError

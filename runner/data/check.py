@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from runner.data.layout import DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, ROOT_ATTRS, SCAN_LIMIT_BYTES, STAT_ATTRS, DataError, FieldStats, dataset_path, z_key
+from runner.data.layout import DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, ROOT_ATTRS, SCAN_LIMIT_BYTES, STAT_ATTRS, UNITS, DataError, FieldStats, dataset_path, z_key
 
 MAX_SHOWN = 4  # problems spelled out in the one-line message; the rest are counted
 
@@ -66,6 +66,11 @@ def read_root_attrs(path: Path, f: h5py.File) -> dict:
     if attrs["format_version"] > FORMAT_VERSION:
         raise fail(path, [f"format_version {attrs['format_version']} is newer than this "
                           f"runner reads ({FORMAT_VERSION})"])
+    if attrs["format_version"] < FORMAT_VERSION:
+        raise fail(path, [f"format_version {attrs['format_version']} stores dark matter in an "
+                          f"older convention (mean 1 per depth, or raw npy sums), expected "
+                          f"{FORMAT_VERSION}: {UNITS['dm']}; write it again with `runner data "
+                          f"mock` or `runner data import-npy`"])
     return attrs
 
 

@@ -4,49 +4,36 @@
     print(format_table(rows))                                   # targets against achieved
     path = ensure_mock_store("~/.cache/archspec", grid=256, slices=3, redshifts=[0, 1, 2])
 
-The layout and physical scales are the original's (0.1953125 Mpc/h pixels, 100 and 150 Mpc/h
-slices, the 11 redshifts); the physics is in mock_fields.py. Each redshift is calibrated on the
-maps it writes: dark-matter variance and pressure mean and variance of a summed 100 + 150 Mpc/h
-sample hit the table of docs/data.md (interpolated linearly in log between z = 0, 1, 2).
+The layout, units and physical scales are the original's (0.1953125 Mpc/h pixels, 100 and
+150 Mpc/h slices, the 11 redshifts, dark matter in layout.UNITS); the physics is in
+mock_fields.py. Each redshift is calibrated on the maps it writes, to the original's statistics
+(original_stats.py): the summed sample's dark-matter mean and variance, and each depth's pressure mean
+and variance (its share, 0.4 or 0.6, of the summed sample's). docs/mock.md explains the model.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy.optimize import brentq
 
 from runner.data import mock_fields as mf
-from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, DEPTHS, PIXEL_SIZE, REDSHIFTS, DataError
+from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, DEPTHS, PIXEL_SIZE, REDSHIFTS, DataError, FieldStats, depth_share
+from runner.data.original_stats import reference
 from runner.data.store import open_store
 from runner.data.write import StoreWriter, check_output
 from runner.runtime import remove_stale_temporaries
 
-MOCK_VERSION = 1  # bump when the generator's output changes; cached stores are then remade
-# Statistics of the summed 100 + 150 Mpc/h sample at z = 0, 1, 2 (docs/data.md).
-TARGETS = {
-    "dm_var": (1.4725, 0.3453, 0.1165),
-    "p_mean": (0.04424, 0.01977, 0.00753),
-    "p_var": (0.1349, 0.00669, 0.000384),
-}
-TARGET_Z = (0.0, 1.0, 2.0)
+MOCK_VERSION = 2  # bump when the generator's output changes; cached stores are then remade
 TOL = 3e-4  # calibration tolerance, in log of achieved over target
-# Range of the small-scale reshaping exponent beta (mock_fields.py). At z = 2 the target
-# variance lies below what linear theory gives on a 200-400 Mpc/h grid of 0.195 Mpc/h pixels,
-# so beta goes strongly negative there (about -5 at 1024^2, -7 at 2048^2); at -40 the
-# expected variance is ~13% under the target, leaving room for cosmic variance.
-BETA_MIN, BETA_MAX = -40.0, 8.0
-
-
-def target(name: str, z: float) -> float:
-    """A calibration target at z: linear in z of its logarithm, extrapolated linearly."""
-    logs = np.log(TARGETS[name])
-    i = int(np.clip(np.searchsorted(TARGET_Z, z) - 1, 0, len(TARGET_Z) - 2))
-    slope = (logs[i + 1] - logs[i]) / (TARGET_Z[i + 1] - TARGET_Z[i])
-    return float(np.exp(logs[i] + slope * (z - TARGET_Z[i])))
+# Range of the small-scale taper exponent beta (mock_fields.py). Halofit with the CIC window
+# gives 0.97-0.99 of the original's variance at every redshift, so beta stays within +-0.2 on
+# grids of 256 pixels or more; tiny test grids (32-64 pixels) stray further by sample variance.
+BETA_MIN, BETA_MAX = -6.0, 6.0
+GAMMA_MAX = 40.0  # pressure's slope in ln rho_s: the search range is [0, GAMMA_MAX]
 
 
 @dataclass(frozen=True)
@@ -80,15 +67,14 @@ class MockOptions:
 
 @dataclass
 class Row:
-    """One redshift's calibration: parameters, targets and (after writing) achieved values."""
+    """One redshift's calibration: its parameters and (after writing) the stored statistics."""
 
     z: float
     beta: float
-    gamma: float
-    amplitude: float
-    dm_var: tuple = (0.0, 0.0)  # (target, achieved)
-    p_mean: tuple = (0.0, 0.0)
-    p_var: tuple = (0.0, 0.0)
+    gamma: dict  # depth -> pressure's slope in ln rho_s
+    amplitude: dict  # depth -> pressure's amplitude A_L
+    dm: FieldStats | None = None  # read back from the written file
+    pressure: FieldStats | None = None
 
 
 def seed_int(seed: int, depth: int, s: int, stream: int) -> int:
@@ -109,15 +95,15 @@ class Slices:
                         for s in rng] for d in DEPTHS}
         self.kernel = mf.gaussian_filter(self.grid, self.box, mf.SMOOTH)
 
-    def expected_variance(self, depth: int, d: float, beta: float) -> float:
-        """Variance the power spectrum implies on this grid (no maps, no FFT)."""
-        return mf.expected_variance(self.grid, self.box, mf.power_2d(depth, self.k_max, d, beta))
+    def expected_variance(self, depth: int, z: float, beta: float) -> float:
+        """Variance of rho the power spectrum implies on this grid (no maps, no FFT)."""
+        return mf.expected_variance(self.grid, self.box, mf.power_2d(depth, self.k_max, z, beta))
 
-    def density(self, d: float, beta: float) -> dict:
-        """depth -> list of 1 + delta maps (float64) at growth d and reshaping beta."""
+    def density(self, z: float, beta: float) -> dict:
+        """depth -> list of rho = 1 + delta maps (float64, mean 1) at z and taper beta."""
         out = {}
         for depth in DEPTHS:
-            synth = mf.LognormalSynth(self.grid, self.box, mf.power_2d(depth, self.k_max, d, beta))
+            synth = mf.LognormalSynth(self.grid, self.box, mf.power_2d(depth, self.k_max, z, beta))
             out[depth] = [synth.density(m) for m in self.modes[depth]]
         return out
 
@@ -177,25 +163,32 @@ def _unreachable(what: str, x: float, excess: float, at_limit: bool) -> None:
                     f"(try a larger --grid)")
 
 
+def dm_scale(depth: int, z: float) -> float:
+    """Stored dark matter per unit rho: the depth's share of the original's summed mean."""
+    return depth_share(depth) * reference("dm", "mean", z)
+
+
 def calibrate_dm(sl: Slices, z: float, beta0: float) -> tuple[float, dict]:
-    """beta such that the maps' var_100 + var_150 is the target; and those maps.
+    """beta such that the stored maps' var_100 + var_150 is the original's; and those rho maps.
 
     Maps cost FFTs, so beta is first found for the expected variance (a sum over the power
     spectrum), then corrected on the maps by secant steps: usually two or three sets of maps.
     """
-    d, goal, last = mf.growth(z), target("dm_var", z), {}
+    goal, last = reference("dm", "var", z), {}
+    weight = {dp: dm_scale(dp, z) ** 2 for dp in DEPTHS}  # variance of stored per variance of rho
 
     def expected(beta: float, goal: float) -> float:  # log(expected / goal)
-        return float(np.log(sum(sl.expected_variance(dp, d, beta) for dp in DEPTHS) / goal))
+        return float(np.log(sum(weight[dp] * sl.expected_variance(dp, z, beta)
+                                for dp in DEPTHS) / goal))
 
     def excess(beta: float) -> float:  # log(achieved / target); unrealisable counts as too high
         try:
-            maps = sl.density(d, beta)
+            maps = sl.density(z, beta)
         except ValueError:
             return np.inf
         last.clear()
         last[beta] = maps
-        return float(np.log(sum(pooled(maps[dp])[1] for dp in DEPTHS) / goal))
+        return float(np.log(sum(weight[dp] * pooled(maps[dp])[1] for dp in DEPTHS) / goal))
 
     what = f"the mock dark-matter variance {goal:.4g} at z={z:g}"
     span = dict(lo=BETA_MIN, hi=BETA_MAX, what=what)
@@ -207,29 +200,31 @@ def calibrate_dm(sl: Slices, z: float, beta0: float) -> tuple[float, dict]:
     second = (solve_increasing(lambda b: expected(b, goal / np.exp(miss)), guess, 0.1, tol=1e-3,
                                **span) if np.isfinite(miss) else guess - 0.2)
     beta = solve_increasing(excess, guess, 0.1, tol=TOL, x1=second, **span)
-    return beta, last[beta] if beta in last else sl.density(d, beta)
+    return beta, last[beta] if beta in last else sl.density(z, beta)
 
 
-def calibrate_pressure(sl: Slices, logrho: dict, z: float, gamma0: float) -> tuple[float, float]:
-    """gamma and amplitude A such that the summed sample's pressure mean and variance hit."""
-    mean_t, var_t = target("p_mean", z), target("p_var", z)
+def calibrate_pressure(sl: Slices, logrho: dict, z: float, gamma0: dict) -> tuple[dict, dict]:
+    """Per depth, gamma_L and A_L such that the depth's pressure mean and variance are its share
+    of the original's summed sample: depth -> gamma, depth -> A."""
+    mean_t, var_t = reference("pressure", "mean", z), reference("pressure", "var", z)
+    gammas, amps = {}, {}
+    for depth in DEPTHS:
+        share = depth_share(depth)
+        rel_goal = share * var_t / (share * mean_t) ** 2  # variance / mean^2 of this depth
 
-    def moments(gamma: float) -> tuple[float, float]:  # summed mean and variance at A = 1
-        m = v = 0.0
-        for depth in DEPTHS:
-            w = depth / 100.0  # pressure integrates along the slice: 150 Mpc/h holds 1.5x
-            dm, dv = pooled(w * mf.pressure_shape(u, e, gamma)
-                            for u, e in zip(logrho[depth], sl.eps[depth]))
-            m, v = m + dm, v + dv
-        return m, v
+        def moments(gamma: float) -> tuple[float, float]:  # mean and variance at A = 1
+            return pooled(mf.pressure_shape(u, e, gamma)
+                          for u, e in zip(logrho[depth], sl.eps[depth]))
 
-    def excess(gamma: float) -> float:  # log of (var / mean^2), achieved over target
-        m, v = moments(gamma)
-        return float(np.log(v / m ** 2 / (var_t / mean_t ** 2))) if m > 0 and v < np.inf else np.inf
+        def excess(gamma: float) -> float:  # log of (var / mean^2), achieved over target
+            m, v = moments(gamma)
+            return float(np.log(v / m ** 2 / rel_goal)) if m > 0 and v < np.inf else np.inf
 
-    gamma = solve_increasing(excess, gamma0, step=0.1, lo=0.0, hi=40.0, tol=TOL,
-                             what=f"the mock pressure variance/mean^2 at z={z:g}")
-    return gamma, mean_t / moments(gamma)[0]
+        gammas[depth] = solve_increasing(
+            excess, gamma0[depth], step=0.1, lo=0.0, hi=GAMMA_MAX, tol=TOL,
+            what=f"the mock pressure variance/mean^2 of the {depth} Mpc/h slices at z={z:g}")
+        amps[depth] = share * mean_t / moments(gammas[depth])[0]
+    return gammas, amps
 
 
 def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
@@ -243,8 +238,7 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
         redshifts: ascending, >= 0. seed: the randomness of every slice.
         progress: a tqdm bar on stderr, one step per redshift.
     Returns:
-        One Row per redshift: the parameters found and target/achieved statistics, the
-        achieved ones read back from the written file.
+        One Row per redshift: the parameters found and the statistics read back from the file.
     """
     from tqdm import tqdm
 
@@ -253,9 +247,10 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
     check_output(out, force)
     bar = tqdm(total=len(opt.redshifts), desc=f"mock {out.name}", unit="z", disable=not progress)
     bar.set_postfix_str("drawing slices")
-    sl, rows, beta, gamma = Slices(opt), [], 0.0, 3.0
-    provenance = (f"archspec mock v{MOCK_VERSION}: lognormal dark matter (colossus linear P(k), "
-                  f"powerbox), pressure painted from smoothed density; seed {opt.seed}")
+    sl, rows, beta, gamma = Slices(opt), [], 0.0, {d: 3.0 for d in DEPTHS}
+    provenance = (f"archspec mock v{MOCK_VERSION}: lognormal dark matter (pyccl halofit P(k) "
+                  f"projected over the slice depth, CIC window, powerbox), pressure painted from smoothed "
+                  f"density; seed {opt.seed}")
     with bar, StoreWriter(out, grid=opt.grid, n_slices=opt.slices, redshifts=opt.redshifts,
                           provenance=provenance, force=force,
                           attrs={"mock_options": opt.key(), "cosmology": mf.COSMOLOGY}) as w:
@@ -265,35 +260,41 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
             logrho = {}
             for depth in DEPTHS:
                 for s, r in enumerate(rho[depth]):
-                    w.write("dm", z, depth, s, r)
+                    w.write("dm", z, depth, s, dm_scale(depth, z) * r)
                 logrho[depth] = [mf.log_smoothed_density(r, sl.kernel) for r in rho[depth]]
             del rho
             gamma, amp = calibrate_pressure(sl, logrho, z, gamma)
             for depth in DEPTHS:
                 for s, (u, e) in enumerate(zip(logrho[depth], sl.eps[depth])):
-                    w.write("pressure", z, depth, s, amp * depth / 100.0 * mf.pressure_shape(u, e, gamma))
+                    w.write("pressure", z, depth, s, amp[depth] * mf.pressure_shape(u, e, gamma[depth]))
             rows.append(Row(z, beta, gamma, amp))
             bar.update(1)
     with open_store(out, scan=False) as store:
         for row in rows:
-            dm, p = store.stats("dm", row.z), store.stats("pressure", row.z)
-            row.dm_var = (target("dm_var", row.z), dm.sum_var)
-            row.p_mean = (target("p_mean", row.z), p.sum_mean)
-            row.p_var = (target("p_var", row.z), p.sum_var)
+            row.dm, row.pressure = store.stats("dm", row.z), store.stats("pressure", row.z)
     return rows
 
 
 def format_table(rows: list[Row]) -> str:
-    """Targets against the statistics read back from the file, with relative errors."""
-    head = (f"{'z':>6} {'beta':>6} {'gamma':>6} {'A':>9} | {'dm var':>8} {'target':>8} {'err':>6} | "
-            f"{'p mean':>9} {'target':>9} {'err':>6} | {'p var':>9} {'target':>9} {'err':>6}")
-    lines = ["calibration of the summed 100 + 150 Mpc/h sample (achieved = read back from the file)",
-             head, "-" * len(head)]
+    """The original's statistics against those read back from the file, with relative errors,
+    and the 150/100 Mpc/h ratios of each field's mean and variance (1.5 for 3 vs 2 sheets)."""
+    cols = [("dm", "mean", 8, ".4f"), ("dm", "var", 8, ".4f"), ("pressure", "mean", 9, ".4g"),
+            ("pressure", "var", 9, ".4g")]
+    head = f"{'z':>6} {'beta':>6} {'g100':>5} {'g150':>5}"
+    for fld, stat, width, _ in cols:
+        head += f" | {('p' if fld == 'pressure' else fld) + ' ' + stat:>{width}} {'orig.':>{width}} {'err':>6}"
+    head += " | 150/100: dm m/v, p m/v"
+    lines = ["the summed 100 + 150 Mpc/h sample against the original's (mock = read back from "
+             "the file)", head, "-" * len(head)]
     for r in rows:
-        cells = [f"{r.z:>6.3f} {r.beta:>6.2f} {r.gamma:>6.2f} {r.amplitude:>9.3g}"]
-        for (t, a), fmt in ((r.dm_var, ">8.4f"), (r.p_mean, ">9.4g"), (r.p_var, ">9.4g")):
-            cells.append(f"{a:{fmt}} {t:{fmt}} {(a / t - 1):>+6.1%}")
-        lines.append(" | ".join(cells))
+        line = f"{r.z:>6.3f} {r.beta:>6.2f} {r.gamma[100]:>5.2f} {r.gamma[150]:>5.2f}"
+        for fld, stat, width, fmt in cols:
+            st = r.dm if fld == "dm" else r.pressure
+            got, want = st.sum_mean if stat == "mean" else st.sum_var, reference(fld, stat, r.z)
+            line += f" | {got:>{width}{fmt}} {want:>{width}{fmt}} {(got / want - 1):>+6.1%}"
+        ratios = [d[150] / d[100] for st in (r.dm, r.pressure) for d in (st.mean, st.var)]
+        line += " | " + " ".join(f"{x:.2f}" for x in ratios)
+        lines.append(line)
     return "\n".join(lines)
 
 

@@ -1,35 +1,46 @@
-"""The physics of the mock maps: projected linear power, lognormal density, painted pressure.
+"""The physics of the mock maps: projected non-linear power, lognormal density, painted pressure.
 
-Dark matter of a slice of depth L at redshift z is a lognormal projected density (1 + delta,
-mean exactly 1) whose power spectrum is
+Dark matter. A slice of depth L at redshift z is a projection. Its relative density rho = 1 + delta
+(mean exactly 1) is a lognormal field whose power spectrum is
 
-    P(k, z) = D(z)^2 P_2D,L(k) (1 + (k / K_STAR)^4)^(beta(z) / 4)
+    P_L(k, z) = P_2D,L(k, z) W_CIC(k) (1 + (k / K_STAR)^4)^(beta(z) / 4)
 
-P_2D,L is the projection of colossus' linear P(k) through a top-hat of depth L; D(z) is the
-linear growth factor. The last factor reshapes small scales (by under 2% at k < 0.6 h/Mpc
-while |beta| < 10) and is what calibrates the one-point variance (beta > 0: a nonlinear-like
-boost; beta < 0: suppression, which z >~ 1.5 needs because its target variance is below what
-linear theory gives at 0.195 Mpc/h pixels). powerbox turns P into the lognormal field; each
-slice keeps its Gaussian modes at every redshift, so the maps at different z are the same
-structure grown.
+P_2D,L is the projection through a top-hat of depth L of the non-linear matter spectrum: halofit
+(Takahashi et al. 2012) on the Eisenstein & Hu linear spectrum, normalised to sigma8, computed by
+pyccl for BAHAMAS's cosmology at that redshift. W_CIC is the power window of the cloud-in-cell
+binning that made the original's maps from particles, sinc^4(k_x a / 2) sinc^4(k_y a / 2) for
+pixels of side a, averaged over directions (powerbox takes an isotropic P). With these two alone
+the variance on the original's grid is 0.97-0.99 of the original's at all 11 redshifts; the last
+factor, a gentle taper whose exponent beta(z) the calibration (mock.py) sets, takes up the rest
+and the sample variance of the maps (|beta| < 0.2 on grids of 256 pixels or more). powerbox turns
+P into the lognormal field; each slice keeps its Gaussian modes at every redshift, so the maps at
+different z are the same structure grown. The stored slice is rho in the original's units
+(layout.UNITS):
+
+    dm_L = M(z) (L / 250) rho,        M(z) = the original's mean of a summed sample (~1)
 
 Pressure is a nonlinear, smoothed function of the local density with scatter:
 
-    p = A(z) (L / 100) exp(gamma(z) ln rho_s + SCATTER eps)
+    p_L = A_L(z) exp(gamma_L(z) ln rho_s + SCATTER eps)
 
-rho_s is the density smoothed on SMOOTH Mpc/h, eps a unit-variance Gaussian field smoothed on
-SCATTER_SCALE Mpc/h (fixed per slice), gamma(z) and A(z) are calibrated (mock.py).
+rho_s is rho smoothed on SMOOTH Mpc/h, eps a unit-variance Gaussian field smoothed on
+SCATTER_SCALE Mpc/h (fixed per slice). gamma_L and A_L are calibrated per depth (mock.py) so that
+each depth's mean and variance are its share of the original's (a projection of 2 or 3
+independent 50 Mpc/h sheets: 0.4 and 0.6 of both). docs/mock.md explains the choices and limits.
 """
 from __future__ import annotations
 
+import atexit
 import warnings
 from functools import lru_cache
 
 import numpy as np
 
+from runner.data.layout import OMEGA_B, OMEGA_M, PIXEL_SIZE
+
 # BAHAMAS (McCarthy et al. 2017): WMAP9 parameters, as in the original's simulations.
-COSMOLOGY = dict(flat=True, H0=70.0, Om0=0.2793, Ob0=0.0463, sigma8=0.821, ns=0.972)
-K_STAR = 2.0  # h/Mpc: where the small-scale reshaping of the power spectrum sets in
+COSMOLOGY = dict(Omega_c=OMEGA_M - OMEGA_B, Omega_b=OMEGA_B, h=0.7, sigma8=0.821, n_s=0.972)
+K_STAR = 2.0  # h/Mpc: where the small-scale taper of the power spectrum sets in
 SMOOTH = 0.4  # Mpc/h: Gaussian smoothing of the density that the pressure follows
 SCATTER = 0.35  # standard deviation of ln p at fixed smoothed density
 SCATTER_SCALE = 1.0  # Mpc/h: correlation length of that scatter
@@ -37,41 +48,73 @@ SCATTER_SCALE = 1.0  # Mpc/h: correlation length of that scatter
 
 @lru_cache(maxsize=1)
 def cosmology():
-    """The colossus cosmology of the mock (no global state, no cache files)."""
-    from colossus.cosmology import cosmology as cc
+    """The pyccl cosmology of the mock: halofit on Eisenstein & Hu, no Boltzmann code needed."""
+    import pyccl
 
-    return cc.Cosmology(name="bahamas-wmap9", persistence="", **COSMOLOGY)
-
-
-def growth(z: float) -> float:
-    """Linear growth factor normalised to D(0) = 1."""
-    c = cosmology()
-    return float(c.growthFactor(float(z)) / c.growthFactor(0.0))
+    # freed at exit while pyccl's module is still whole: its __del__ fails noisily at teardown
+    atexit.register(cosmology.cache_clear)
+    return pyccl.Cosmology(**COSMOLOGY, transfer_function="eisenstein_hu",
+                           matter_power_spectrum="halofit")
 
 
-@lru_cache(maxsize=8)
-def projected_power_table(depth: float, k_max: float) -> tuple[np.ndarray, np.ndarray]:
-    """(k, P_2D(k)) at z = 0 for a slice of `depth` Mpc/h, k in h/Mpc, P in (Mpc/h)^2.
+def nonlinear_power(k: np.ndarray, z: float) -> np.ndarray:
+    """Halofit P(k, z) in (Mpc/h)^3 for k in h/Mpc (pyccl works in Mpc, hence the h's)."""
+    import pyccl
+
+    h = COSMOLOGY["h"]
+    k = np.asarray(k, dtype=float)
+    return pyccl.nonlin_matter_power(cosmology(), k * h, 1.0 / (1.0 + float(z))) * h ** 3
+
+
+@lru_cache(maxsize=16)
+def nonlinear_table(z: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log k, log P) of halofit at z on 800 points, 1e-4 to 300 h/Mpc: interpolated below."""
+    k = np.logspace(-4.0, 2.5, 800)
+    return np.log(k), np.log(nonlinear_power(k, z))
+
+
+@lru_cache(maxsize=64)
+def projected_power_table(depth: float, z: float, k_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """(k, P_2D(k)) at z for a slice of `depth` Mpc/h, k in h/Mpc, P in (Mpc/h)^2.
 
     P_2D(k) = 2 int_0^inf dk_z / (2 pi) P(sqrt(k^2 + k_z^2)) sinc^2(k_z L / 2), the power of
     (1 / L) int delta dz; it tends to P(k) / L (Limber) for k L >> 1.
     """
+    lk3, lp3 = nonlinear_table(float(z))
     k = np.logspace(-3.5, np.log10(k_max * 1.05), 240)
     kz = np.linspace(0.0, 200 * np.pi / depth, 6000)  # sinc^2 has fallen to ~1e-5 by the end
-    kk = np.sqrt(k[:, None] ** 2 + kz[None, :] ** 2)
-    pk = cosmology().matterPowerSpectrum(kk.ravel(), z=0.0).reshape(kk.shape)
+    lkk = 0.5 * np.log(k[:, None] ** 2 + kz[None, :] ** 2)
+    pk = np.exp(np.interp(lkk, lk3, lp3))
     window = np.sinc(kz * depth / (2 * np.pi)) ** 2
     return k, 2 * np.trapezoid(pk * window, kz, axis=1) / (2 * np.pi)
 
 
-def power_2d(depth: float, k_max: float, d: float, beta: float):
-    """The callable P(k, z) of the module docstring, for growth d = D(z)."""
-    k0, p0 = projected_power_table(float(depth), float(k_max))
-    lk, lp = np.log(k0), np.log(p0)
+def cic_window(k: np.ndarray, pixel: float = PIXEL_SIZE) -> np.ndarray:
+    """Direction average of the CIC power window sinc^4(k_x a / 2) sinc^4(k_y a / 2) at |k|."""
+    theta = (np.arange(48) + 0.5) * (np.pi / 2) / 48  # a quarter circle holds every direction
+    x = np.asarray(k, dtype=float)[..., None] * pixel / 2
+    w = np.sinc(x * np.cos(theta) / np.pi) * np.sinc(x * np.sin(theta) / np.pi)
+    return np.mean(w ** 4, axis=-1)
+
+
+def taper(k: np.ndarray, beta: float) -> np.ndarray:
+    """(1 + (k / K_STAR)^4)^(beta / 4): 1 at large scales, ~k^beta far above K_STAR."""
+    return (1.0 + (np.asarray(k) / K_STAR) ** 4) ** (beta / 4.0)
+
+
+@lru_cache(maxsize=64)
+def model_power_table(depth: float, z: float, k_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """(log k, log of P_2D,L W_CIC): the spectrum before the taper, interpolated by power_2d."""
+    k, p = projected_power_table(depth, z, k_max)
+    return np.log(k), np.log(p * cic_window(k))
+
+
+def power_2d(depth: float, k_max: float, z: float, beta: float):
+    """The callable P_L(k, z) of the module docstring."""
+    lk, lp = model_power_table(float(depth), float(z), float(k_max))
 
     def pk(k: np.ndarray) -> np.ndarray:
-        lin = np.exp(np.interp(np.log(k), lk, lp))
-        return d * d * lin * (1.0 + (k / K_STAR) ** 4) ** (beta / 4.0)
+        return np.exp(np.interp(np.log(k), lk, lp)) * taper(k, beta)
 
     return pk
 
@@ -106,11 +149,13 @@ class LognormalSynth:
             # powerbox warns when it zeroes a few slightly negative modes of the Gaussian
             # power (|mode| < 1e-3 of the largest); it raises ValueError if the field is
             # not realisable at all, which the calibration treats as "too much variance".
+            # With this model only corner modes beyond ~15 h/Mpc are, carrying < 1e-3 of the
+            # Gaussian power (docs/mock.md).
             warnings.simplefilter("ignore")
             self.amplitude = np.sqrt(self.box.gaussian_power_array())
 
     def density(self, modes: np.ndarray) -> np.ndarray:
-        """1 + delta with mean exactly 1, float64 (grid, grid)."""
+        """rho = 1 + delta with mean exactly 1, float64 (grid, grid)."""
         rho = 1.0 + self.box.delta_x(delta_k=self.amplitude * modes)
         return rho / rho.mean()
 
@@ -139,5 +184,5 @@ def log_smoothed_density(rho: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 
 def pressure_shape(log_rho: np.ndarray, eps: np.ndarray, gamma: float) -> np.ndarray:
-    """exp(gamma ln rho_s + SCATTER eps) in float64, before amplitude and depth factor."""
+    """exp(gamma ln rho_s + SCATTER eps) in float64, before the amplitude A_L."""
     return np.exp(gamma * log_rho.astype(np.float64) + SCATTER * eps)

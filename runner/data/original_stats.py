@@ -2,8 +2,12 @@
 
 For each field, the mean and the variance of a summed 100 + 150 Mpc/h sample (mean_100 +
 mean_150, var_100 + var_150), dark matter after the original's load-time scaling, so its mean is
-about 1. They are the fiducial model's transform: sigma_z = sqrt(var). ``tests`` keep this table
-and the one in docs/data.md identical.
+about 1. They are the fiducial model's transform: sigma_z = sqrt(var), the mock's calibration
+targets (mock.py), and what `runner data info` prints beside a store's own statistics. ``tests``
+keep this table and the one in docs/data.md identical.
+
+    reference("dm", "var", 0.0)          # 1.472509
+    reference("pressure", "mean", 0.3)   # between two table redshifts: linear in z of the log
 """
 from __future__ import annotations
 
@@ -23,6 +27,28 @@ ORIGINAL_STATS: dict[float, tuple[float, float, float, float]] = {
     1.75: (1.000865, 0.149478, 0.00968407, 0.00073233),
     2.0: (1.000799, 0.116476, 0.00752851, 0.00038426),
 }
+
+
+_COLUMNS = {("dm", "mean"): 0, ("dm", "var"): 1, ("pressure", "mean"): 2, ("pressure", "var"): 3}
+_Z = np.array(sorted(ORIGINAL_STATS))
+
+
+def reference(field: str, stat: str, z: float) -> float:
+    """The original's `stat` ('mean' or 'var') of `field` for a summed sample at redshift z.
+
+    Exact at the table's redshifts; in between, linear in z of the logarithm (every column is
+    smooth and positive); beyond z = 2, extrapolated from the last two rows the same way.
+    """
+    col = _COLUMNS[(field, stat)]
+    logs = np.log([ORIGINAL_STATS[float(zz)][col] for zz in _Z])
+    i = int(np.clip(np.searchsorted(_Z, z, side="right") - 1, 0, len(_Z) - 2))
+    slope = (logs[i + 1] - logs[i]) / (_Z[i + 1] - _Z[i])
+    return float(np.exp(logs[i] + slope * (float(z) - _Z[i])))
+
+
+def in_table(z: float) -> bool:
+    """Whether z is one of the original's redshifts (then `reference` is the stored number)."""
+    return bool(np.any(np.abs(_Z - float(z)) < 5e-4))
 
 
 def original_stats() -> dict[str, dict[float, dict[str, float]]]:

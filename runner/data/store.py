@@ -159,11 +159,24 @@ def describe(store: TileStore, tile: int | None = None) -> str:
     except DataError as exc:
         lines.append(f"  no default train/test split: {exc}")
     for field in store.fields:
-        lines.append(f"  {field}: {UNITS[field]}")
-        lines.append(f"    {'z':>6} {'mean 100':>10} {'var 100':>10} {'mean 150':>10} "
-                     f"{'var 150':>10} {'sigma_z':>10}")
-        for z in store.redshifts:
-            st = store.stats(field, z)
-            lines.append(f"    {z:>6.3f} {st.mean[100]:>10.4g} {st.var[100]:>10.4g} "
-                         f"{st.mean[150]:>10.4g} {st.var[150]:>10.4g} {st.sigma:>10.4g}")
+        lines += [f"  {field}: {UNITS[field]}"] + stats_table(store, field)
+    lines.append("  (orig.: the original BAHAMAS maps' statistics of a summed sample, docs/data.md; "
+                 "* = interpolated between its redshifts)")
     return "\n".join(lines)
+
+
+def stats_table(store: TileStore, field: str) -> list[str]:
+    """Per-depth statistics, the summed sample's, and the original's beside them."""
+    from runner.data.original_stats import in_table, reference
+
+    lines = [f"    {'z':>6} {'mean 100':>10} {'var 100':>10} {'mean 150':>10} {'var 150':>10} | "
+             f"{'sum mean':>10} {'sum var':>10} | {'orig. mean':>10} {'orig. var':>10} | "
+             f"{'sigma_z':>9}"]
+    for z in store.redshifts:
+        st = store.stats(field, z)
+        mark = " " if in_table(z) else "*"
+        lines.append(f"    {z:>6.3f} {st.mean[100]:>10.4g} {st.var[100]:>10.4g} "
+                     f"{st.mean[150]:>10.4g} {st.var[150]:>10.4g} | {st.sum_mean:>10.4g} "
+                     f"{st.sum_var:>10.4g} | {reference(field, 'mean', z):>10.4g} "
+                     f"{reference(field, 'var', z):>9.4g}{mark} | {st.sigma:>9.4g}")
+    return lines

@@ -23,12 +23,12 @@ from typing import Sequence
 
 import numpy as np
 
-from runner.data.layout import DEPTHS
+from runner.data.layout import DM_SUM_MEAN, SUM_DEPTH
 
-# The convention, until the data layout states it: a summed 100 + 150 Mpc/h dark-matter sample
-# has mean 1 (the original's stored means are 1.0008-1.0018 at every redshift).
-TRAINED_DEPTH = float(sum(DEPTHS))  # Mpc/h: the depth of every training sample (250)
-SAMPLE_DM_MEAN = 1.0  # mean of dark matter over a TRAINED_DEPTH-deep projection, in model units
+# The convention, as the data layout states it (layout.UNITS): a summed 100 + 150 Mpc/h
+# dark-matter sample has mean 1 (the original's stored means are 1.0008-1.0018 at every redshift).
+TRAINED_DEPTH = float(SUM_DEPTH)  # Mpc/h: the depth of every training sample (250)
+SAMPLE_DM_MEAN = DM_SUM_MEAN  # mean of dark matter over a TRAINED_DEPTH-deep projection, in model units
 WARN_FACTOR = 1.5  # a mean this far from the expected one (either way) is a warning
 REFUSE_FACTOR = 10.0  # ... and this far, a refusal (another unit, not another map)
 BAHAMAS_HINT = "raw BAHAMAS grids: times Ωm/(Ωm − Ωb)/(n_grid/8·5), as the original loaded them"
