@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 from archspec.errors import Problem, SpecError
-from archspec.load import dump, load, load_saved, loads, spec_hash
+from archspec.dump import dump, spec_hash
+from archspec.load import load, load_saved, loads
 from archspec.spec import Spec
 
 __all__ = ["Problem", "Spec", "SpecError", "build", "dump", "load", "load_saved", "loads", "spec_hash"]

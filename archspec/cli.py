@@ -17,7 +17,8 @@ from typing import Sequence
 from archspec.diff import report
 from archspec.errors import SpecError
 from archspec.evolve import run_spec
-from archspec.load import dump_resolved, load, loads, override_arg, to_data
+from archspec.dump import dump_resolved, to_data
+from archspec.load import load, loads, override_arg
 from archspec.overrides import report_unused
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2

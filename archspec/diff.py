@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from archspec.errors import format_loc
-from archspec.shapes import Flow, RowTrace, flow
+from archspec.shapes import flow
+from archspec.traces import Flow, RowTrace
 from archspec.spec import Spec
 
 ABSENT = "(absent)"  # stands for a key one side lacks

@@ -8,29 +8,24 @@ broken spec is skipped, and all problems found so far are raised together in one
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import re
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Sequence
 
-import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from archspec import compose, scale, semantics
-from archspec.errors import Problem, SpecError, did_you_mean, format_loc, one_of
-from archspec.evolve import change_for, upgrade_data
+from archspec.errors import Problem, SpecError, format_loc
+from archspec.evolve import upgrade_data
+from archspec.pydantic_problems import describe, from_pydantic, is_row_path, position_path
 from archspec.resolve import fill_placeholders
-from archspec.spec import ROW_COLUMNS, BlockRow, LayerRow, Network, Part, Spec
+from archspec.spec import ROW_COLUMNS, Spec
 from archspec.yamlpos import Document, YamlProblems, parse
 
 # Spec files are small; anything larger is a mistake (a data file passed as a spec).
 MAX_SPEC_BYTES = 2_000_000
-_ROW_TAGS = ("layer", "block")  # the union tags pydantic puts into a row's error location
 # Problems about a key's name point at the key, not at its value.
 _NAME_CODES = {"unknown_key", "removed_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}
 
@@ -144,13 +139,13 @@ def check_data(data: Any, prior: Sequence[Problem] = ()) -> Checked:
         return Checked(None, [Problem("empty", (), "expected a mapping with keys archspec, name and model; found an empty document",
                                       "start from specs/quickstart.yaml")], FORM)
     if not isinstance(data, dict):
-        return Checked(None, [Problem("root_type", (), f"expected a mapping with keys archspec, name and model at the top; found {_describe(data)}")], FORM)
+        return Checked(None, [Problem("root_type", (), f"expected a mapping with keys archspec, name and model at the top; found {describe(data)}")], FORM)
     filled, problems = fill_placeholders(data)
     seen = [p.loc for p in list(prior) + problems]  # a node dropped or reported already is not reported twice
     try:
         spec = Spec.model_validate(filled)
     except ValidationError as exc:
-        problems.extend(p for p in _from_pydantic(exc, filled) if not any(p.loc[: len(s)] == s for s in seen))
+        problems.extend(p for p in from_pydantic(exc, filled) if not any(p.loc[: len(s)] == s for s in seen))
         seen += [p.loc for p in problems]  # a row reported as a whole is not reported again for its names
         problems.extend(p for p in semantics.check_raw_names(filled) if not any(p.loc[: len(s)] == s for s in seen))
         return Checked(None, problems, FORM)
@@ -180,11 +175,11 @@ def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str
     """
     data, notes = upgrade_data(data, label)
     if not isinstance(data, dict):
-        raise SpecError([Problem("root_type", (), f"expected a spec as a mapping, found {_describe(data)}", file=label, line=0)])
+        raise SpecError([Problem("root_type", (), f"expected a spec as a mapping, found {describe(data)}", file=label, line=0)])
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
-        raise SpecError([p.at(label, 0, 0) for p in _from_pydantic(exc, data)]) from None
+        raise SpecError([p.at(label, 0, 0) for p in from_pydantic(exc, data)]) from None
     spec, problems = scale.scaled(spec)
     problems = problems or check_spec(spec)
     if problems:
@@ -225,11 +220,6 @@ def parse_override(item: str) -> tuple[tuple, Any]:
     return path, doc.data
 
 
-def _is_row(path: Sequence) -> bool:
-    """Does ``path`` name a row of a table (``..., 'table', 3``)?"""
-    return len(path) >= 2 and path[-2] == "table" and isinstance(path[-1], int)
-
-
 def _row_to_mapping(data: Any, path: tuple) -> None:
     """Rewrite the flow-list row that ``path`` sets a non-column key of as a mapping, in place."""
     node, parent, step = data, None, None
@@ -238,7 +228,7 @@ def _row_to_mapping(data: Any, path: tuple) -> None:
         node = node.get(step) if isinstance(node, dict) else node[step] if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node) else None
         if node is None:
             return
-    if isinstance(node, list) and _is_row(path[:-1]) and isinstance(path[-1], str) and path[-1] not in ROW_COLUMNS:
+    if isinstance(node, list) and is_row_path(path[:-1]) and isinstance(path[-1], str) and path[-1] not in ROW_COLUMNS:
         parent[step] = {name: item for name, item in zip(ROW_COLUMNS, node)}
 
 
@@ -266,7 +256,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
             doc.data = {}
         _row_to_mapping(doc.data, path)  # `table.0.output_padding` has no column: write the row as a mapping
         node = doc.data
-        path = _position_path(path, doc.data)  # `table.0.kernel` on a flow-list row is column 2
+        path = position_path(path, doc.data)  # `table.0.kernel` on a flow-list row is column 2
         for i, step in enumerate(path[:-1]):
             if isinstance(node, dict):
                 node = node.setdefault(step, {})
@@ -277,7 +267,7 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
                 break
         else:
             last = path[-1]
-            if isinstance(node, list) and isinstance(last, int) and _is_row(path[:-1]) and last < len(ROW_COLUMNS):
+            if isinstance(node, list) and isinstance(last, int) and is_row_path(path[:-1]) and last < len(ROW_COLUMNS):
                 node.extend([None] * (last + 1 - len(node)))  # e.g. padding on a 7-column row
                 node[last] = value
             elif isinstance(node, list) and isinstance(last, int) and last < len(node):
@@ -299,7 +289,7 @@ def _cannot_set(node: Any, step: Any, above: tuple) -> str:
             which = "only table[0]" if len(node) == 1 else f"table[0] to table[{len(node) - 1}]"
             return f"there is no row {step}: the table has {rows} ({which})" if node else "the table has no rows"
         return f"there is no item {step}: the list has {len(node)} item{'s' if len(node) != 1 else ''}" + (f" (0 to {len(node) - 1})" if node else "")
-    return f"expected a mapping or list to set into, found {_describe(node)}"
+    return f"expected a mapping or list to set into, found {describe(node)}"
 
 
 def _index_fix(node: Any, step: Any, path: tuple, i: int, item: str) -> str | None:
@@ -308,182 +298,6 @@ def _index_fix(node: Any, step: Any, path: tuple, i: int, item: str) -> str | No
         return None
     key = format_loc(path[:i] + (len(node) - 1,) + path[i + 1:])
     return f"--set {key}={item.partition('=')[2]}" + (f" (indices run from 0 to {len(node) - 1})" if len(node) > 1 else "")
-
-
-# --- pydantic errors -> problems ------------------------------------------------------------
-
-_EXPECTED = {
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "string_type": "a string", "list_type": "a list", "tuple_type": "a list",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
-    "literal_error": "one of {expected}", "greater_than_equal": "a value >= {ge}", "greater_than": "a value > {gt}",
-    "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
-    "too_short": "at least {min_length} item(s)", "too_long": "at most {max_length} item(s)",
-    "invalid_key": "a name (text) as the key",
-    "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-' that starts with a letter, digit or '_'", "string_too_long": "at most {max_length} characters",
-}
-
-
-def _from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
-    """Translate pydantic's errors, merging the alternatives of a union at the same node."""
-    merged: dict[tuple, list[dict]] = {}
-    for err in exc.errors(include_url=False):
-        path = _yaml_path(err["loc"], data, missing=err["type"] == "missing")
-        merged.setdefault((path, err["type"] in ("missing", "extra_forbidden")), []).append(err)
-    problems = [_problem(path, errs) for (path, _), errs in merged.items()]
-    # A union tries each option: where one option got deeper into the value, its error is the
-    # one that names the real mistake ('input: [A, 3]': item 1, not "expected a string").
-    deeper = [p.loc for p in problems]
-    return [p for p in problems if not (p.code in _EXPECTED and any(len(d) > len(p.loc) and d[: len(p.loc)] == p.loc for d in deeper))]
-
-
-def _problem(path: tuple, errs: list[dict]) -> Problem:
-    err = errs[0]
-    kind = err["type"]
-    if kind == "missing" and isinstance(err["loc"][-1], int):  # a tuple that is too short
-        return Problem("too_short", path, f"expected {_tuple_length(err['loc'])} items, found {err['loc'][-1]}")
-    if kind == "missing":
-        field = err["loc"][-1]
-        return Problem("missing", path, f"missing required key '{field}'", f"add '{field}: ...' here")
-    if kind == "extra_forbidden":
-        key = err["loc"][-1]
-        change = change_for(tuple(str(k) for k in err["loc"]))
-        if change is not None:
-            return Problem("removed_key", path, f"'{key}' was removed from the spec language in archspec {change.since}: {change.why}",
-                           f"delete the line {key}: ...")
-        known = _known_keys(err["loc"][:-1])
-        fix = did_you_mean(key, known) or (f"expected one of {one_of(known)}" if known else "remove it")
-        return Problem("unknown_key", path, f"unknown key {key!r}", fix)
-    custom = [e for e in errs if e["type"] not in _EXPECTED]
-    if custom:  # our own messages say expected and found already
-        msg = custom[0]["msg"].removeprefix("Value error, ")
-        return Problem(custom[0]["type"], path, msg, (custom[0].get("ctx") or {}).get("fix"))
-    expected = " or ".join(dict.fromkeys(_EXPECTED[e["type"]].format(**e.get("ctx", {})) for e in errs))
-    found = _describe(err["input"])
-    fix = None
-    if kind == "literal_error" and isinstance(err["input"], str):
-        fix = did_you_mean(err["input"], [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")])
-    return Problem(kind, path, f"expected {expected}, found {found}", fix)
-
-
-def _tuple_length(loc: Sequence) -> int:
-    tp = _type_at(loc[:-1])
-    args = typing.get_args(_strip_annotated(tp)) if tp is not None else ()
-    return len(args) or int(loc[-1]) + 1
-
-
-def _strip_annotated(tp: Any) -> Any:
-    while typing.get_origin(tp) is typing.Annotated:
-        tp = typing.get_args(tp)[0]
-    return tp
-
-
-def _describe(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping" if value else "an empty mapping"
-    if isinstance(value, list):
-        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
-    if value is None:
-        return "nothing (null)"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _yaml_path(loc: Sequence, data: Any, missing: bool = False) -> tuple:
-    """Map pydantic's ``loc`` onto the YAML document's path: drop the labels pydantic adds for
-    union options (a row's tag, ``literal['auto']``, ``int``), keep real keys and indices."""
-    path: list = []
-    node = data
-    for i, item in enumerate(loc):
-        if item in _ROW_TAGS and i >= 2 and loc[i - 2] == "table" and isinstance(loc[i - 1], int):
-            continue  # pydantic names the row union's option right after the row's index
-        is_row = _is_row(path)
-        if isinstance(node, list) and isinstance(item, str) and item in ROW_COLUMNS and is_row:
-            index = ROW_COLUMNS.index(item)  # a flow-list row: the column is named, placed by index
-            path.append(item)
-            node = node[index] if index < len(node) else None
-            continue
-        if isinstance(node, dict) and item in node:
-            node = node[item]
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
-            node = node[item]
-        elif isinstance(node, dict) and missing and i == len(loc) - 1:
-            node = None
-        else:
-            continue  # a union option's label, or a step into a scalar
-        path.append(item)
-    return tuple(path)
-
-
-def _position_path(loc: Sequence, data: Any) -> tuple:
-    """A display path -> the document path: a flow-list row's column names become indices."""
-    out: list = []
-    node = data
-    for item in loc:
-        if isinstance(node, list) and isinstance(item, str) and item in ROW_COLUMNS:
-            item = ROW_COLUMNS.index(item)
-        out.append(item)
-        if isinstance(node, dict):
-            node = node.get(item)
-        elif isinstance(node, list) and isinstance(item, int) and 0 <= item < len(node):
-            node = node[item]
-        else:
-            node = None
-    return tuple(out)
-
-
-def _type_at(loc: Sequence) -> Any:
-    """The annotation pydantic validated at ``loc``, walking down from :class:`Spec`."""
-    tp: Any = Spec
-    for item in loc:
-        tp = _step(tp, item)
-        if tp is None:
-            return None
-    return tp
-
-
-def _known_keys(loc: Sequence) -> list[str]:
-    """The keys the model at pydantic ``loc`` accepts, for did-you-mean."""
-    model = _first_model(_type_at(loc))
-    if model is None:
-        return []
-    keys = [f.alias or name for name, f in model.model_fields.items()]
-    return keys + (["(a part: A, B, ...)"] if model is Network else [])
-
-
-def _step(tp: Any, item: Any) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is typing.Annotated:
-        return _step(typing.get_args(tp)[0], item)
-    if origin in (typing.Union, types.UnionType):
-        members = [_strip_annotated(option) for option in typing.get_args(tp)]
-        if LayerRow in members and item in _ROW_TAGS:  # the row union: pydantic's tag picks the member
-            return LayerRow if item == "layer" else BlockRow
-        for option in typing.get_args(tp):
-            found = _step(option, item)
-            if found is not None:
-                return found
-        return None
-    if origin in (dict, list, tuple):
-        return typing.get_args(tp)[-1] if origin is not tuple else typing.get_args(tp)[0]
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        if item in tp.model_fields:
-            return tp.model_fields[item].annotation
-        if tp is Network:
-            return Part
-    return None
-
-
-def _first_model(tp: Any) -> type[BaseModel] | None:
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return tp
-    for arg in typing.get_args(tp):
-        found = _first_model(arg)
-        if found is not None:
-            return found
-    return None
 
 
 # --- positions ------------------------------------------------------------------------------
@@ -495,7 +309,7 @@ def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: d
         if p.line is not None:  # placed already: a YAML problem, one from an override, or one in a base file
             placed.append(p if p.line == 0 or p.file != Problem.file else p.at(filename, p.line, p.col))
             continue
-        where = _position_path(p.loc, doc.data)
+        where = position_path(p.loc, doc.data)
         origin = next((label for path, label in origins.items()  # at or inside what an override set, or above it
                        if where[: len(path)] == path or (where and path[: len(where)] == where)), None)
         if origin is not None:
@@ -503,77 +317,3 @@ def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: d
             continue
         placed.append(p.at(*doc.locate(where, key=p.code in _NAME_CODES, file=filename)))
     return compose.inherited(placed, filename)
-
-
-# --- dumping and hashing --------------------------------------------------------------------
-
-
-def to_data(spec: Spec) -> dict:
-    """The spec as plain data (what YAML or JSON would hold), defaults resolved."""
-    return spec.model_dump(mode="json", by_alias=True)
-
-
-def dump(spec: Spec) -> str:
-    """YAML text that :func:`loads` reads back to an equal spec; rows stay one line each."""
-    header = "# yaml-language-server: $schema=schema.json\n"
-    data = _compact(to_data(spec))
-    return header + yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
-
-
-class _FlowList(list):
-    """A list the dumper writes on one line, as tables are written by hand."""
-
-
-class _FlowRow(_FlowList):
-    """A table row: one line each, the table itself a block list (one row a line)."""
-
-
-class _SpecDumper(yaml.SafeDumper):
-    pass
-
-
-for _flow in (_FlowList, _FlowRow):
-    _SpecDumper.add_representer(_flow, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
-
-
-def _compact(data: Any) -> Any:
-    """Resolved data -> the hand-written form: rows as ``[Conv, 1/8, 4, 2, F, T, ReLU]``, no nulls."""
-    if isinstance(data, dict):
-        if set(data) >= {"layer", "channels", "kernel"}:
-            return _row_as_list(data)
-        if set(data) == {"in", "out"}:
-            return f"{'' if data['in'] is None else data['in']}/{data['out']}"
-        if set(data) == {"at", "size"}:  # a batch-size step
-            return _FlowList([_compact(data["at"]), data["size"]])
-        return {k: _compact(v) for k, v in data.items() if v is not None and v != {}}
-    if isinstance(data, float) and data.is_integer() and abs(data) < 1e15:
-        return int(data)  # pseudo-epochs read 8, not 8.0; loading turns them back into floats
-    if isinstance(data, list):
-        items = [_compact(v) for v in data]
-        flat = all(not isinstance(v, (dict, list)) or (isinstance(v, _FlowList) and not isinstance(v, _FlowRow)) for v in items)
-        return _FlowList(items) if flat else items
-    return data
-
-
-def _row_as_list(row: dict) -> Any:
-    if row.get("output_padding"):
-        return {k: _compact(v) for k, v in row.items() if v is not None}
-    columns = [_compact(row[name]) for name in ROW_COLUMNS]
-    while columns and columns[-1] is None:
-        columns.pop()
-    if None in columns:  # a gap in the columns cannot be written as a list
-        return {k: _compact(v) for k, v in row.items() if v is not None}
-    return _FlowRow(columns)
-
-
-def dump_resolved(spec: Spec) -> str:
-    """:func:`dump` with the spec's hash on its second line: a run folder's ``spec.yaml``, and
-    what ``archspec show --resolved`` prints."""
-    head, _, body = dump(spec).partition("\n")
-    return f"{head}\n# spec_hash: {spec_hash(spec)}\n{body}"
-
-
-def spec_hash(spec: Spec) -> str:
-    """A short, stable hash of what the spec means (not of its formatting)."""
-    canonical = json.dumps(to_data(spec), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from archspec.errors import Problem, format_loc
-from archspec.load import check_text, parse_override, to_data
+from archspec.dump import to_data
+from archspec.load import check_text, parse_override
 from archspec.resolve import PLACEHOLDER, block_chain, part_chain, resolve
 from archspec.spec import LayerRow, Spec
 

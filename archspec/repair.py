@@ -297,7 +297,8 @@ class _Search:
         path = cells[0][1].path
         if path[:2] != ("model", "networks") or after.spec is None:
             return ""
-        from archspec.shapes import flow, format_hw  # imported here: only size fixes say what they do
+        from archspec.shapes import flow  # imported here: only size fixes say what they do
+        from archspec.traces import format_hw
 
         trace = flow(after.spec).networks.get(path[2])
         part = trace.parts.get(path[3]) if trace is not None else None

@@ -13,97 +13,34 @@ two together):
   list concatenates along channels, so H and W must agree; a residual block gives back the
   shape it was given.
 - The model kind's contract (:mod:`archspec.kinds`) fixes the networks' outputs (for ``cvae``:
-  recognition and prior give 2·C_z channels at z's size, the generator gives x's shape).
+  recognition and prior give 2·C_z channels at z's size, the generator gives x's shape),
+  checked by :mod:`archspec.contract`.
 
 Problems are reported once per root cause: after a part's first failure the rest of that part
 is not checked, and parts that read a failed part are skipped without a report.
 
 :func:`flow` returns, next to the problems, a per-row trace (shapes, padding, parameters,
-multiply-adds, activation memory, receptive field) that ``archspec show`` prints.
+multiply-adds, activation memory, receptive field; :mod:`archspec.traces`) that ``archspec
+show`` prints.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Mapping, Sequence
 
 from archspec.arith import (
     auto_padding, has_auto_padding, batchnorm_params, conv_out, conv_params, conv_transpose_out, dropped_pixels,
 )
+from archspec.contract import contract_problems
 from archspec.errors import Problem, format_loc
-from archspec.kinds import KINDS
 from archspec.registry import ACTIVATIONS, LAYERS
 from archspec.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.spec import BlockRow, Defaults, LayerRow, Spec
+from archspec.traces import Flow, NetworkTrace, PartTrace, RowTrace, Shape, format_shape, hw as _hw
 
-Shape = tuple[int, int, int]  # (C, H, W)
 BYTES_PER_VALUE = 4  # float32 activations
-
-
-# --- traces ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RowTrace:
-    """One row of a table as the flow saw it. ``index`` is the row's path in its part:
-    ``(3,)`` for row 3, ``(4, 0, 1)`` for row 1 of repetition 0 of the block at row 4."""
-
-    network: str
-    part: str
-    index: tuple[int, ...]
-    layer: str  # Conv, ConvTransp, or the block's name
-    loc: tuple  # YAML path of the part's row
-    in_shape: Shape
-    out_shape: Shape
-    padding: int | None = None  # None for block rows
-    kernel: int | None = None
-    stride: int | None = None
-    output_padding: int = 0
-    bias: bool = False
-    batchnorm: bool = False
-    activation: str = "none"  # a layer row's activation, or a block's after its table (and the add)
-    repeat: int = 1
-    params: int = 0
-    macs: int = 0  # multiply-adds per sample (convolutions only)
-    memory: int = 0  # bytes of float32 tensors the row produces per sample (layer, BatchNorm, activation)
-    rf: Mapping[str, int] = field(default_factory=dict)  # receptive field along one axis, in pixels of each model tensor
-    dropped: tuple[int, int] = (0, 0)  # pixels a Conv leaves unread along H and W
-    inner: tuple["RowTrace", ...] = ()  # a block row's rows, every repetition
-
-
-@dataclass(frozen=True)
-class PartTrace:
-    name: str
-    inputs: tuple[str, ...]
-    in_shape: Shape
-    out_shape: Shape
-    rows: tuple[RowTrace, ...]
-
-
-@dataclass
-class NetworkTrace:
-    name: str
-    parts: dict[str, PartTrace] = field(default_factory=dict)  # parts that flowed, in order
-    output: Shape | None = None  # None when the output part did not flow
-
-    @property
-    def rows(self) -> list[RowTrace]:
-        return [row for part in self.parts.values() for row in part.rows]
-
-    @property
-    def params(self) -> int:
-        return sum(row.params for row in self.rows)
-
-
-@dataclass
-class Flow:
-    networks: dict[str, NetworkTrace]
-    problems: list[Problem]
-
-    @property
-    def params(self) -> int:
-        return sum(net.params for net in self.networks.values())
 
 
 # --- the flow ---------------------------------------------------------------------------------
@@ -434,105 +371,7 @@ def _rf_ints(rf: Mapping[str, tuple[Fraction, Fraction]]) -> dict[str, int]:
     return {source: math.ceil(size) for source, (size, _) in rf.items()}
 
 
-# --- the model's contract ----------------------------------------------------------------------
-
-
-def contract_outputs(kind: str, shapes: Mapping[str, Shape]) -> dict[str, tuple[Shape, str]]:
-    """The output each network of a model kind must give (None on a free axis), and how to say it."""
-    found = KINDS.get(kind)
-    if any(t not in shapes for t in found.tensors):
-        return {}  # semantics reports the missing shape
-    wanted = {role.name: (role.output(shapes), role.describe(shapes)) for role in found.roles}
-    return {name: (tuple(shape), what) for name, (shape, what) in wanted.items() if shape is not None}
-
-
-def contract_problems(spec: Spec, networks: Mapping[str, NetworkTrace], shapes: Mapping[str, Shape]) -> list[Problem]:
-    problems = []
-    for name, (want, what) in contract_outputs(spec.model.kind, shapes).items():
-        trace = networks.get(name)
-        if trace is None or trace.output is None:
-            continue  # missing network (semantics) or a failed part (reported already)
-        got = trace.output
-        if _fits(got, want):
-            continue
-        want = tuple(g if w is None else w for g, w in zip(got, want))  # a free axis takes what it got
-        network = spec.model.networks[name]
-        part = network.output_part
-        loc = ("model", "networks", name)
-        if got[1:] != want[1:]:
-            fix = _resize_fix(trace, got, want)
-            problems.append(Problem("contract", loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
-                                    f"it gives {format_shape(got)} (part {part}'s output)", fix, ctx=(("want", want), ("got", got))))
-        else:
-            last = len(network.parts[part].table) - 1
-            row = network.parts[part].table[last]
-            row_loc = loc + (part, "table", last) + (("channels",) if isinstance(row, LayerRow) else ())
-            c_in = row.channels.in_ if isinstance(row, LayerRow) and row.channels.in_ is not None else ""
-            fix = f"write {c_in}/{want[0]}" if isinstance(row, LayerRow) else f"end part {part} with a row of {want[0]} channels out"
-            problems.append(Problem("contract", row_loc, f"model kind '{spec.model.kind}': {name} must give {what}, {format_shape(want)}; "
-                                    f"its last row gives {got[0]} channels, {format_shape(got)}", fix, ctx=(("want", want), ("got", got))))
-    return problems
-
-
-def _fits(got: Shape, want: Sequence[int | None]) -> bool:
-    return all(w is None or g == w for g, w in zip(got, want))
-
-
-def _resize_fix(trace: NetworkTrace, got: Shape, want: Shape) -> str:
-    h, target = got[1], want[1]
-    if h < target:
-        ratio = Fraction(target, h)
-        kinds = {row.layer for row in trace.rows}
-        hint = f"the network shrinks or keeps the size where it must grow it {h} → {target} (×{ratio})"
-        if "Conv" in kinds:
-            hint += ": a Conv with stride s divides the size by s; use ConvTransp rows (auto padding multiplies by the stride) to grow it"
-        return hint
-    ratio = Fraction(h, target)
-    return f"the network gives {h} where {target} is needed (÷{ratio}): use Conv rows whose strides multiply to {ratio} (ConvTransp grows the size)"
-
-
-# --- input sizes ---------------------------------------------------------------------------------
-
-
-def scaled_shapes(shapes: Mapping[str, Sequence[int]], reference: str, size: int) -> dict[str, Shape] | None:
-    """The model tensors with ``reference``'s height set to ``size`` and every H and W scaled by
-    the same factor; None where some tensor's size would not be a whole number."""
-    factor = Fraction(size, shapes[reference][1])
-    out = {}
-    for name, (c, h, w) in shapes.items():
-        sh, sw = h * factor, w * factor
-        if sh.denominator != 1 or sw.denominator != 1 or sh < 1 or sw < 1:
-            return None
-        out[name] = (c, int(sh), int(sw))
-    return out
-
-
-def valid_sizes(spec: Spec, sizes: range, reference: str | None = None) -> list[int]:
-    """The heights of ``reference`` (default: the first model tensor, x for a cvae) in ``sizes``
-    at which the whole model flows and meets its contract, every tensor scaled alike."""
-    reference = reference or next(iter(spec.model.shapes))
-    valid = []
-    for size in sizes:
-        shapes = scaled_shapes(spec.model.shapes, reference, size)
-        if shapes is not None and not flow(spec, shapes).problems:
-            valid.append(size)
-    return valid
-
-
 # --- formatting ----------------------------------------------------------------------------------
-
-
-def format_shape(shape: Sequence[int]) -> str:
-    return "[" + ", ".join(str(n) for n in shape) + "]"
-
-
-def format_hw(shape: Sequence[int]) -> str:
-    """H×W of a [C, H, W] shape: 16² when square."""
-    return _hw(shape)
-
-
-def _hw(shape: Shape) -> str:
-    return f"{shape[1]}²" if shape[1] == shape[2] else f"{shape[1]}×{shape[2]}"
 
 
 def _bytes(shape: Shape) -> int:

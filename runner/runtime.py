@@ -91,14 +91,28 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     write_atomic(path, lambda f: f.write(text.encode()))
 
 
-def _alive(pid: int) -> bool:
+def _started_at(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), where /proc says; else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+
+
+def _alive(pid: int, wrote_at: float | None = None) -> bool:
+    """Whether the process that wrote a temporary at ``wrote_at`` still runs. PIDs are reused
+    (pid_max is often 32,768 and a busy machine wraps it in minutes): a process that started
+    after the temporary was last written is another one, and the temporary is stale."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
-        return True
-    return True
+        pass
+    started = _started_at(pid) if wrote_at is not None else None
+    return started is None or started <= wrote_at + 1.0  # a second's slack for clock-tick rounding
 
 
 def remove_stale_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[Path]:
@@ -111,7 +125,8 @@ def remove_stale_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[
         return removed
     for entry in folder.iterdir():
         match = _TEMP.match(entry.name)
-        if match and entry.is_file() and (int(match["pid"]) == os.getpid() or not _alive(int(match["pid"]))):
+        if match and entry.is_file() and (int(match["pid"]) == os.getpid()
+                                          or not _alive(int(match["pid"]), entry.stat().st_mtime)):
             entry.unlink(missing_ok=True)
             removed.append(entry)
         elif depth > 0 and entry.is_dir() and not entry.is_symlink():
@@ -187,6 +202,47 @@ def init_distributed(device_choice: str) -> tuple[int, int, "torch.device"]:
     return dist.get_rank(), dist.get_world_size(), device
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on: its affinity mask, capped by a cgroup CPU quota
+    (containers and SLURM jobs often have fewer than ``os.cpu_count()``)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, quota) if quota is not None else cores)
+
+
+def cgroup_cpu_quota(path: str = "/sys/fs/cgroup/cpu.max") -> int | None:
+    """Whole CPUs of a cgroup v2 quota ("200000 100000" -> 2), rounded up; None without one."""
+    try:
+        quota, period = open(path).read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return max(1, -(-int(quota) // int(period)))
+
+
+def node_processes() -> int:
+    """Processes of this run on this machine: torchrun's LOCAL_WORLD_SIZE, else 1."""
+    try:
+        return max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def cpu_threads(choice: int | None = None) -> int:
+    """Threads for this process: ``choice``; else OMP_NUM_THREADS where the user set it; else
+    the available cores shared among the node's processes. Under torchrun (LOCAL_WORLD_SIZE
+    set) OMP_NUM_THREADS=1 is torchrun's blanket default for every worker whatever the cores,
+    so it is not taken as the user's choice (``--threads 1`` is)."""
+    if choice is not None:
+        return choice
+    omp = os.environ.get("OMP_NUM_THREADS", "")
+    under_torchrun = "LOCAL_WORLD_SIZE" in os.environ
+    if omp.isdigit() and int(omp) > 0 and not (under_torchrun and omp == "1"):
+        return int(omp)
+    return max(1, available_cores() // node_processes())
+
+
 # --- seeding ---------------------------------------------------------------------------------------
 
 
@@ -202,6 +258,7 @@ def seeded(device: "torch.device", seed: int) -> Iterator[None]:
         yield
 
 
-__all__ = ["DISK_ERRNOS", "RunError", "atomic_path", "child", "commit", "disk_error_line", "init_distributed",
-           "is_disk_error", "remove_stale_temporaries", "resolve_device", "seeded", "temp_path", "write_atomic",
+__all__ = ["DISK_ERRNOS", "RunError", "atomic_path", "available_cores", "cgroup_cpu_quota", "child", "commit",
+           "cpu_threads", "disk_error_line", "init_distributed", "is_disk_error", "node_processes",
+           "remove_stale_temporaries", "resolve_device", "seeded", "temp_path", "write_atomic",
            "write_text_atomic"]

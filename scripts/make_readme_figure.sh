@@ -6,7 +6,7 @@
 #   RUN=/tmp/quickstart scripts/make_readme_figure.sh
 #
 # Deterministic for a given machine and torch: the spec fixes the training seed, and the
-# evaluation's tile choice and latent draws use --seed 0. The whole evaluation (three figures
+# evaluation's tile choice and latent draws use --seed 0. The whole evaluation (four figures
 # and summary.json) stays in $RUN/eval/readme/.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -13,7 +13,7 @@ import archspec
 from archspec.cli import main as archspec_main
 from archspec.compose import resolve
 from archspec.errors import SpecError
-from archspec.load import dump, dump_resolved
+from archspec.dump import dump, dump_resolved
 from archspec.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]

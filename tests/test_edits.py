@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 import archspec
 from archspec.diff import diff_data
 from archspec.fixes import CannotEdit, Edit, Fix, Spans, apply_fix, apply_to_data, render
-from archspec.load import check_text, to_data
+from archspec.dump import to_data
+from archspec.load import check_text
 from archspec.yamlpos import _Loader, parse
 from tests.spec_texts import BASE
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -124,7 +125,8 @@ def test_the_training_hook_writes_into_the_run_folder_and_never_raises(trained):
     summary = evaluate_in_run(painter.model, trained.spec, open_test_split(trained.spec), trained.run, 4800, seed=0)
     folder = trained.run / "eval" / "4800"
     assert json.loads((folder / SUMMARY).read_text()) == json.loads(json.dumps(summary))
-    assert all((folder / name).exists() for name in FIGURES.values())
+    assert sorted(p.name for p in folder.iterdir()) == sorted([SUMMARY, *summary["figures"].values()])
+    assert set(summary["figures"]) == {"spectra", "one_point", "panels"}  # the paper's view only from runner evaluate
     warnings = []
     assert evaluate_in_run(painter.model, trained.spec, None, trained.run, 1, warn=warnings.append) is None
     assert len(warnings) == 1 and "evaluation at 1 samples failed" in warnings[0]
@@ -144,19 +146,61 @@ class _Oracle(torch.nn.Module):
         return self.transforms["pressure"].forward(0.01 * self.factor * dm, z)[:, None].float()
 
 
-@pytest.mark.parametrize("factor, crop", [(1.0, 0), (2.0, 0), (2.0, 5)])
-def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tmp_path):
-    from runner.data import StoreWriter, TileDataset
+class _BoxFilter(torch.nn.Module):
+    """A regression model that paints 0.01 x the 3x3 mean of dark matter, zero-padded as a
+    convolutional network pads: exact inside a tile, wrong in its outermost pixels."""
+
+    def __init__(self, transforms: dict):
+        super().__init__()
+        self.transforms = transforms
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        z = y[:, 1, 0, 0].double()
+        dm = self.transforms["dm"].inverse(y[:, :1].double(), z)  # (N, 1, T, T), 1 + delta
+        box = torch.nn.functional.conv2d(dm, torch.full((1, 1, 3, 3), 1 / 9, dtype=dm.dtype), padding=1)
+        return self.transforms["pressure"].forward(0.01 * box, z).float()
+
+
+def _store(path: Path, pressure) -> Path:
+    from runner.data import StoreWriter
 
     rng = np.random.default_rng(0)
-    with StoreWriter(tmp_path / "s.h5", grid=64, n_slices=2, redshifts=[0.0, 1.0], provenance="test") as w:
+    with StoreWriter(path, grid=64, n_slices=2, redshifts=[0.0, 1.0], provenance="test") as w:
         for z in (0.0, 1.0):
             for depth in (100, 150):
                 for s in range(2):
                     dm = np.exp(0.3 * rng.standard_normal((64, 64)))
                     w.write("dm", z, depth, s, dm)
-                    w.write("pressure", z, depth, s, 0.01 * dm)
-    data = TileDataset(tmp_path / "s.h5", tile=32, split="test")
+                    w.write("pressure", z, depth, s, pressure(dm))
+    return path
+
+
+def test_the_interior_is_painted_with_the_dark_matter_around_the_tile(tmp_path):
+    from scipy import ndimage
+
+    from runner.data import TileDataset
+
+    # the truth is the filter applied to whole periodic slices (scipy, independently of the evaluation)
+    data = TileDataset(_store(tmp_path / "s.h5", lambda dm: 0.01 * ndimage.uniform_filter(dm, 3, mode="wrap")), tile=32,
+                       split="test")
+    summary = evaluate_model(_BoxFilter(data.transforms), archspec.loads(TINY_REGRESSION), data, tmp_path / "out",
+                             redshifts=[0.0, 1.0], figures=(), tiles=None)
+    assert summary["context"]["margin"] > 0 and summary["tiles_per_redshift"] == 16  # 4 x 4 combinations
+    assert summary["choice"]["independent"] == 4
+    for entry in summary["per_redshift"]:
+        for kind in ("auto", "cross"):
+            np.testing.assert_allclose(entry["interior"][kind]["mean"], 0, atol=1e-4)  # exact away from borders
+            assert max(abs(v) for v in entry[kind]["mean"]) > 1e-2  # the zero-padded border shows on each tile alone
+    assert summary["scores"]["interior"]["worst"]["auto"][-1] < 1e-4 < summary["scores"]["tile"]["worst"]["auto"][-1]
+    assert set(summary["terms"]) == {"elbo", "loglik"}  # a regression has no latent, so no KL
+
+
+@pytest.mark.parametrize("factor, crop", [(1.0, 0), (2.0, 0), (2.0, 5)])
+def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tmp_path):
+    from runner.data import TileDataset
+
+    data = TileDataset(_store(tmp_path / "s.h5", lambda dm: 0.01 * dm), tile=32, split="test")
     summary = evaluate_model(_Oracle(data.transforms, factor), archspec.loads(TINY_REGRESSION), data, tmp_path / "out",
                              redshifts=[0.0, 1.0], figures=(), crop=crop)
     assert summary["data"]["box_size"] == pytest.approx((32 - 2 * crop) * 0.1953125)
@@ -165,8 +209,25 @@ def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tm
         np.testing.assert_allclose(entry["cross"]["mean"], factor - 1, atol=1e-4)
         np.testing.assert_allclose(entry["auto"]["std"], 0, atol=1e-4)
         np.testing.assert_allclose(entry["auto"]["ratio_of_means"], factor ** 2 - 1, atol=1e-4)
+        np.testing.assert_allclose(entry["interior"]["cross"]["p50"], factor - 1, atol=1e-4)  # pointwise: no border
         assert entry["mean_pressure"]["painted"] == pytest.approx(factor * entry["mean_pressure"]["true"], rel=1e-5)
     assert summary["overall"]["auto"]["worst"] == pytest.approx(factor ** 2 - 1, abs=1e-4)
+
+
+def test_every_combination_and_whole_tiles_only_from_the_command_line(trained, tmp_path, capsys):
+    out = tmp_path / "all"
+    code = main(["evaluate", str(trained.run), "--out", str(out), "--tiles", "all", "--context", "0", "--redshifts", "0",
+                 "--device", "cpu"])
+    report = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((out / SUMMARY).read_text())
+    assert summary["tiles_per_redshift"] == 81 and summary["tiles_requested"] is None  # 9 x 9: one test slice of 3 x 3 tiles
+    assert summary["choice"]["independent"] == 9 and "81 test samples per redshift" in report and "9 of them sharing no tile" in report
+    assert summary["context"]["margin"] == 0 and summary["per_redshift"][0]["interior"] is None
+    assert summary["scores"]["interior"] is None and "interior" not in report
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", str(trained.run), "--tiles", "0"])
+    assert stop.value.code == 2 and "must be at least 1 (or 'all')" in capsys.readouterr().err
 
 
 def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():

@@ -8,7 +8,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from runner.science.figures import plot_curves, plot_one_point, plot_panels, plot_spectrum_ratios
+from runner.science.figures import plot_curves, plot_one_point, plot_panels
+from runner.science.report import one_point
+from runner.science.spectrum_figure import plot_spectra
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 REDSHIFTS = (0.0, 0.5, 1.0, 2.0)
@@ -28,6 +30,12 @@ def _read_png(path) -> np.ndarray:
     return matplotlib.image.imread(path)
 
 
+def _nothing_clipped(image: np.ndarray) -> None:
+    # A label cut by the figure's edge leaves ink in the outermost pixels; a figure that fits is blank there.
+    rgb = image[..., :3]
+    assert min(rgb[:2].min(), rgb[-2:].min(), rgb[:, :2].min(), rgb[:, -2:].min()) == 1.0
+
+
 def _only_file_is(path) -> None:
     # Written through a temporary name: nothing else may be left in the folder.
     assert [p.name for p in path.parent.iterdir()] == [path.name]
@@ -38,27 +46,49 @@ def _maps(seed: int, n: int = 64) -> dict[float, np.ndarray]:
     return {z: np.exp(rng.standard_normal((n, n)) - 3 * (1 + z)) for z in REDSHIFTS}
 
 
-def test_spectrum_ratios_one_column_per_redshift_and_a_row_each_for_auto_and_cross(tmp_path):
-    k = np.geomspace(0.063, 16, 20)
-    band = lambda scale: (scale * np.sin(k), np.full(20, 0.05))  # noqa: E731
-    auto = {z: band(0.1) for z in REDSHIFTS}
-    both = tmp_path / "both.png"
-    assert plot_spectrum_ratios(both, k, auto, {z: band(0.05) for z in REDSHIFTS}, title="ckpt") == both
-    assert _read_png(both).shape[:2] == (570, 1260)  # 2 rows x 4 redshifts at 100 dpi
+def _spectra(k: np.ndarray, scale: float, interior: bool = True) -> dict:
+    """One redshift's spectra: painted = (1 + scale sin k) x true, a cross spectrum that turns
+    negative at high k (a bad painting), quantiles around the ratio."""
+    true = 1e-2 * k ** -1.5
+    ratio = scale * np.sin(k)
+    stats = {"mean": ratio, "std": np.full(k.size, 0.05), "ratio_of_means": ratio, "p16": ratio - 0.05,
+             "p84": ratio + 0.05}
+    power = {"true_auto": true, "painted_auto": true * (1 + ratio), "true_cross": true,
+             "painted_cross": true * (1 + ratio) - (k > 10) * 1.0}
+    modes = {"tile": stats}
+    if interior:
+        power |= {"interior_auto": true, "interior_cross": true}
+        modes["interior"] = {key: v * 0 for key, v in stats.items()}
+    return {"power": power, "ratio": {"auto": modes, "cross": modes}}
 
-    auto_only = tmp_path / "sub" / "auto.png"  # missing folders are created
-    plot_spectrum_ratios(auto_only, k, {z: band(30.0) for z in REDSHIFTS[:2]})  # a bad painting: symlog
-    assert _read_png(auto_only).shape[:2] == (310, 660)
-    _only_file_is(auto_only)
+
+def test_spectra_rows_of_power_and_ratio_for_auto_and_cross_one_column_per_redshift(tmp_path):
+    k = np.geomspace(0.063, 16, 20)
+    both = tmp_path / "both.png"
+    assert plot_spectra(both, k, {z: _spectra(k, 0.1) for z in REDSHIFTS}, title="ckpt") == both
+    image = _read_png(both)
+    assert image.shape[:2] == (1020, 1290)  # 4 rows (power, ratio for auto and cross) x 4 redshifts
+    _nothing_clipped(image)
+
+    paper = tmp_path / "sub" / "paper.png"  # missing folders are created
+    plot_spectra(paper, k, {z: _spectra(k, 30.0, interior=False) for z in REDSHIFTS[:2]}, view="paper")  # a bad painting
+    assert _read_png(paper).shape[:2] == (1020, 690)
+    _only_file_is(paper)
+    with pytest.raises(ValueError, match="view must be"):
+        plot_spectra(tmp_path / "x.png", k, {0.0: _spectra(k, 0.1)}, view="linear")
 
 
 def test_one_point_distribution_tolerates_paintings_with_non_positive_pixels(tmp_path):
-    painted = _maps(1)
+    true, painted = _maps(0), _maps(1)
     painted[0.0] = painted[0.0] - np.median(painted[0.0])  # half the pixels now <= 0
     painted[2.0] = -np.ones((64, 64))  # nothing positive at all
+    histograms = {z: one_point(true[z], {"painted": painted[z], "interior": true[z]}) for z in REDSHIFTS}
+    assert histograms[2.0]["painted"] == [] and histograms[0.0]["nonpositive_fraction"]["painted"] == 0.5
     path = tmp_path / "one_point.png"
-    plot_one_point(path, _maps(0), painted, units="keV cm$^{-3}$")
-    assert _read_png(path).shape[:2] == (310, 1260)
+    plot_one_point(path, histograms, units="keV cm$^{-3}$")
+    image = _read_png(path)
+    assert image.shape[:2] == (340, 1260)
+    _nothing_clipped(image)
     _only_file_is(path)
 
 
@@ -66,11 +96,20 @@ def test_panels_for_each_redshift_or_for_single_maps(tmp_path):
     path = tmp_path / "panels.png"
     painted = {z: m - 0.01 for z, m in _maps(2).items()}  # some painted pixels <= 0 on a log scale
     plot_panels(path, _maps(0), _maps(1), painted, box_size=100.0)
-    assert _read_png(path).shape[:2] == (1200, 1300)  # a row per redshift
+    assert _read_png(path).shape[:2] == (1200, 1380)  # a row per redshift
+
+    rng = np.random.default_rng(3)  # the quickstart's ranges and 12.5 Mpc/h tiles: their labels were cut off once
+    scaled = lambda scale: {z: np.exp(1.5 * rng.standard_normal((64, 64))) * scale for z in REDSHIFTS}  # noqa: E731
+    plot_panels(path, scaled(1.0), scaled(0.01), scaled(0.01), box_size=12.5)
+    _nothing_clipped(_read_png(path))
+
+    with_interior = tmp_path / "interior.png"
+    plot_panels(with_interior, _maps(0), _maps(1), painted, interior=_maps(3), box_size=100.0)
+    assert _read_png(with_interior).shape[:2] == (1200, 1710)  # a column more
 
     single = tmp_path / "single.png"
     plot_panels(single, np.ones((64, 64)), _maps(1)[0.0], _maps(2)[0.0], log=False)
-    assert _read_png(single).shape[:2] == (330, 1300)
+    assert _read_png(single).shape[:2] == (330, 1380)
 
     with pytest.raises(ValueError, match="at least one redshift"):
         one = np.ones((8, 8))

@@ -119,6 +119,26 @@ def test_stale_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_pa
     assert all(p.exists() for p in kept) and not any(p.exists() for p in stale)
 
 
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process start times come from /proc")
+def test_a_temporary_whose_pid_was_reused_by_a_later_process_is_stale(tmp_path):
+    # PIDs wrap (pid_max 32,768 is common): a live process that started after the temporary was
+    # last written did not write it
+    later = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        reused = tmp_path / f".curves.png.{later.pid}.tmp"
+        reused.write_text("x")
+        os.utime(reused, (time.time() - 3600, time.time() - 3600))  # written an hour before `later` started
+        ours = tmp_path / f".metrics.jsonl.{later.pid}.tmp.keep"  # not a temporary's name: never touched
+        ours.write_text("x")
+        fresh = tmp_path / f".summary.json.{later.pid}.tmp"  # written by `later`, as far as anyone can tell
+        fresh.write_text("x")
+        assert remove_stale_temporaries(tmp_path, depth=0) == [reused]
+        assert fresh.exists() and ours.exists()
+    finally:
+        later.kill()
+        later.wait()
+
+
 @pytest.mark.slow
 def test_killed_inside_an_evaluation_redoes_it_on_resume(tiny, tmp_path):
     run = tmp_path / "run"

@@ -111,4 +111,5 @@ def test_regression_spec_trains_and_evaluates_from_the_command_line(tmp_path):
     done = subprocess.run(cmd + ["evaluate", str(run), "--out", str(tmp_path / "eval"), "--tiles", "2", "--redshifts", "0,1"],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    assert (tmp_path / "eval" / "summary.json").is_file() and "worst bins" in done.stdout
+    assert (tmp_path / "eval" / "summary.json").is_file() and "worst |<P_painted>/<P_true> - 1|" in done.stdout
+    assert "latent KL" not in done.stdout  # a regression has no latent

@@ -1,6 +1,7 @@
-"""The ELBO: closed-form KL against torch.distributions, likelihood without the constant."""
+"""The ELBO: closed-form KL against torch.distributions, the likelihood with the original's constant."""
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import pytest
@@ -38,11 +39,19 @@ def test_kl_zero_for_equal_distributions_and_positive_otherwise():
     assert (gaussian_kl(qm, qlv, pm, plv) > 0).all()
 
 
-def test_loglik_is_half_squared_error_without_constant():
-    x = torch.randn(3, 1, 8, 8, dtype=torch.float64)
-    mu = torch.randn(3, 1, 8, 8, dtype=torch.float64)
-    expected = Normal(mu, 1.0).log_prob(x).flatten(1).sum(1) + 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=torch.float64)) * 64
+@pytest.mark.parametrize("channels", [1, 2])
+def test_loglik_is_the_gaussian_density_with_the_constant_once_per_channel_as_the_original(channels):
+    x = torch.randn(3, channels, 8, 8, dtype=torch.float64)
+    mu = torch.randn(3, channels, 8, 8, dtype=torch.float64)
+    # torch's density subtracts 0.5 ln 2 pi per pixel; the original (and we) once per channel
+    per_pixel = Normal(mu, 1.0).log_prob(x).flatten(1).sum(1)
+    expected = per_pixel + (64 - 1) * channels * 0.5 * torch.log(torch.tensor(2 * torch.pi, dtype=torch.float64))
     torch.testing.assert_close(gaussian_loglik(x, mu), expected)
+
+
+def test_loglik_of_a_perfect_painting_is_the_constant_alone():
+    x = torch.ones(2, 2, 4, 4)
+    torch.testing.assert_close(gaussian_loglik(x, x), torch.full((2,), -2 * 0.918938533))  # 2 channels x ln(2 pi)/2
 
 
 def test_elbo_averages_over_the_batch_and_weights_kl():
@@ -51,7 +60,7 @@ def test_elbo_averages_over_the_batch_and_weights_kl():
     out = Out(qm, qlv, pm, plv, qm, mu)
     terms = elbo(out, x, beta=0.25)
     assert isinstance(terms, ELBO)
-    torch.testing.assert_close(terms.loglik, (-0.5 * x.square().flatten(1).sum(1)).mean())
+    torch.testing.assert_close(terms.loglik, (-0.5 * x.square().flatten(1).sum(1)).mean() - 0.5 * math.log(2 * math.pi))
     torch.testing.assert_close(terms.kl, gaussian_kl(qm, qlv, pm, plv).mean())
     torch.testing.assert_close(terms.elbo, terms.loglik - 0.25 * terms.kl)
     assert stack(terms).shape == (3,) and not stack(terms).requires_grad

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec import shapes
+from archspec import shapes, show
 from archspec.errors import SpecError
 from archspec.arith import auto_padding, conv_out, conv_transpose_out
 
@@ -339,4 +339,4 @@ def test_dropped_pixels_are_legal_and_traced():
 
 def test_valid_sizes_of_the_paper_are_the_multiples_of_32():
     spec = archspec.load(PAPER)
-    assert shapes.valid_sizes(spec, range(8, 1100)) == list(range(32, 1100, 32))
+    assert show.valid_sizes(spec, range(8, 1100)) == list(range(32, 1100, 32))

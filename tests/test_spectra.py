@@ -152,8 +152,13 @@ def test_bad_inputs_are_clear_errors(kwargs, message):
         power_spectrum(**kwargs)
 
 
-def test_ratio_stats_is_mean_and_scatter_of_ratio_minus_one_over_tiles():
+def test_ratio_stats_is_mean_and_sample_scatter_of_ratio_minus_one_over_tiles():
     truth = np.array([[1.0, 2.0], [4.0, 8.0]])
     mean, std = ratio_stats(truth * np.array([[1.1], [0.9]]), truth)
     np.testing.assert_allclose(mean, [0.0, 0.0], atol=1e-12)
-    np.testing.assert_allclose(std, [0.1, 0.1])
+    np.testing.assert_allclose(std, [np.sqrt(0.02), np.sqrt(0.02)])  # ddof = 1: (0.1² + 0.1²) / (2 − 1)
+    three = ratio_stats(np.array([[1.0], [2.0], [3.0]]), np.ones((3, 1)))
+    np.testing.assert_allclose(three, [[1.0], [1.0]])  # ratios − 1 of 0, 1, 2: mean 1, sample std 1
+    one_mean, one_std = ratio_stats(np.array([[2.0, 3.0]]), np.array([[1.0, 1.0]]))
+    np.testing.assert_allclose(one_mean, [1.0, 2.0])
+    assert np.isnan(one_std).all()  # one tile has no scatter

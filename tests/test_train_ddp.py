@@ -1,9 +1,13 @@
-"""DDP on CPUs: two gloo processes under torchrun share each global batch, rank 0 logs and
-checkpoints, and the run resumes on one process where it stopped (README: the paper run)."""
+"""DDP on CPUs as on several machines: two torchrun agents (two "nodes" of one gloo process
+each) meet at a c10d rendezvous endpoint, share each global batch, rank 0 logs and checkpoints,
+and the run resumes on one process where it stopped; stopped and resumed on two processes it
+ends bit for bit where an uninterrupted run does. Plus the rule for batches smaller than the
+number of processes, and ``runner data prepare`` (the store made before the ranks start)."""
 from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -11,21 +15,48 @@ import pytest
 import torch
 
 from runner import checkpoint as ck
+from runner.runtime import RunError
+from runner.train.schedule import Schedule, check_world_size
 
-pytestmark = pytest.mark.slow  # two torchrun processes, then a resume: ~20 s
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def test_two_gloo_processes_then_resume_on_one(tiny, tmp_path):
+def two_nodes(args: list[str], env: dict) -> list[subprocess.CompletedProcess]:
+    """``torchrun --nnodes 2 --nproc_per_node 1`` twice on this machine, as on two nodes."""
+    endpoint = f"127.0.0.1:{free_port()}"
+    agent = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+             "--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", "archspec-test",
+             "--local_addr", "127.0.0.1"]
+    procs = [subprocess.Popen(agent + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    results = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=1800)
+        results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return results
+
+
+@pytest.mark.slow  # two torchrun agents, then a resume: ~20 s
+def test_two_nodes_at_a_rendezvous_endpoint_then_resume_on_one(tiny, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    args = ["-m", "runner", "train", str(tiny), "--out", str(run), "--quiet", "--device", "cpu"]
-    out = subprocess.run(torchrun + args + ["--max-samples", "100"], capture_output=True, text=True, timeout=1800, env=env)
-    assert out.returncode == 0, out.stderr
-    assert out.stderr.count("stopped at 104 samples") == 1  # rank 0 alone speaks
+    prepared = subprocess.run([sys.executable, "-m", "runner", "data", "prepare", str(tiny), "--quiet"],
+                              capture_output=True, text=True, timeout=600, env=env)
+    assert prepared.returncode == 0, prepared.stderr
+    assert prepared.stdout.strip().endswith(".h5") and os.path.isfile(prepared.stdout.strip())
+    args = ["-m", "runner", "train", str(tiny), "--out", str(run), "--quiet", "--device", "cpu", "--sync-every", "3"]
+    agents = two_nodes(args + ["--max-samples", "100"], env)
+    assert all(a.returncode == 0 for a in agents), [a.stderr[-2000:] for a in agents]
+    assert sum(a.stderr.count("stopped at 104 samples") for a in agents) == 1  # rank 0 alone speaks
     state = ck.read(run / "checkpoint-104.pt")
     assert state[ck.KEY_WORLD_SIZE] == 2 and state[ck.KEY_STEP] == 80 // 4 + 24 // 8  # batches of 4 to 80, then of 8
     assert state[ck.KEY_SAMPLERS]["train"]["drawn"] == 104  # global draws, not per process
+    train = [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["split"] == "train"]
+    assert train[0]["n"] == 24  # the records average the global batches, not one process's share
     out = subprocess.run([sys.executable] + args + ["--resume"], capture_output=True, text=True, timeout=1800, env=env)
     assert out.returncode == 0, out.stderr
     final = ck.read(ck.candidates(run)[0])
@@ -57,3 +88,14 @@ def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(ti
         assert torch.equal(a[ck.KEY_MODEL][key], b[ck.KEY_MODEL][key]), key
     assert all(torch.equal(x, y) for x, y in zip(a[ck.KEY_RNG_RANKS][1].values(), b[ck.KEY_RNG_RANKS][1].values())
                if isinstance(x, torch.Tensor))
+
+
+def test_batches_smaller_than_the_processes_are_refused_with_the_rule():
+    schedule = Schedule(samples=1000, batch_steps=((0, 4), (80, 8)), lr_start=1e-3, lr_factor=0.1,
+                        lr_milestones=(), lr_min=0.0)
+    check_world_size(schedule, 4)  # one sample per process: allowed
+    with pytest.raises(RunError) as info:
+        check_world_size(schedule, 5)
+    message = str(info.value)
+    assert "5 processes need global batches of at least 5" in message and "batches of 4 (from sample 0)" in message
+    assert "run at most 4 processes" in message

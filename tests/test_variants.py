@@ -9,7 +9,7 @@ import pytest
 
 import archspec
 from archspec.diff import diff_paths
-from archspec.load import to_data
+from archspec.dump import to_data
 from archspec.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]

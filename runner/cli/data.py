@@ -5,6 +5,7 @@
     runner data mock small.h5 --grid 256 --slices 3 --redshifts 0,1,2
     runner data import-npy /data/bahamas bahamas.h5
     runner data info mock.h5
+    runner data prepare specs/paper_cvae.yaml      # a spec's store, ready before torchrun starts
 
 No torch is imported here.
 """
@@ -51,6 +52,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      "its raw npy sums into a summed-sample mean of ~1; 1 for maps already so)")
     imp.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    prep = sub.add_parser("prepare", help="make a spec's data ready before a multi-process run",
+                          description="Generate the spec's mock store into the cache ($ARCHSPEC_CACHE) once, "
+                          "or check its store; print the store's path. Run it before torchrun on several "
+                          "machines, with ARCHSPEC_CACHE on a filesystem they share.")
+    prep.add_argument("spec", metavar="SPEC")
+    from runner.cli.args import add_set
+
+    add_set(prep, example="data.mock.slices=6")
+    prep.add_argument("--data", metavar="PATH", help="a tile store instead of the spec's; same as --set data.store=PATH")
+    prep.add_argument("--quiet", action="store_true", help="no progress bar")
 
     info = sub.add_parser("info", help="print a store's layout and statistics",
                           description="Validate a store and print its layout and statistics.")
@@ -103,7 +115,25 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
-ACTIONS = {"mock": run_mock, "import-npy": run_import, "info": run_info}
+def run_prepare(args: argparse.Namespace) -> int:
+    from runner.cli.args import load_spec_or_report
+    from runner.data.open import store_path
+    from runner.data.store import open_store
+
+    import json
+
+    overrides = list(args.overrides) + ([f"data.store={json.dumps(args.data)}"] if args.data is not None else [])
+    spec = load_spec_or_report(args.spec, overrides)  # as `runner train SPEC --data ... --set ...` reads it
+    if spec is None:
+        return 1
+    path = store_path(spec.data, progress=not args.quiet)
+    with open_store(path):  # validated as training will read it
+        pass
+    print(path)
+    return 0
+
+
+ACTIONS = {"mock": run_mock, "import-npy": run_import, "info": run_info, "prepare": run_prepare}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,31 +1,60 @@
 """`runner evaluate CHECKPOINT`: power spectra, one-point statistics and image panels of test tiles.
 
     runner evaluate runs/quickstart                          # -> runs/quickstart/eval/<samples>/
-    runner evaluate runs/paper --out eval/paper --redshifts 0,0.5,1,2 --tiles 48 --device cuda
+    runner evaluate runs/paper --out eval/paper --redshifts 0,0.5,1,2 --tiles 64 --device cuda
 
-Writes spectra.png, one_point.png, panels.png and summary.json (the numbers behind every
-figure; see runner.science.evaluate.evaluate_model). Exit status: 0 done, 1 the checkpoint, the data or
-the output is wrong (one line, no traceback), 2 usage.
+Writes spectra.png, spectra_paper.png, one_point.png, panels.png and summary.json (the numbers
+behind every figure; see runner.science.report.summary). Exit status: 0 done, 1 the checkpoint,
+the data or the output is wrong (one line, no traceback), 2 usage.
 """
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 EPILOG = """\
 Test samples (a 100 plus a 150 Mpc/h tile, as in training) are chosen with a fixed seed at each
-redshift; a requested redshift that the store lacks is replaced by the nearest stored one (the
-output says so). Spectra are of physical-unit maps: painted pressure through the inverse
-shift-log transform against the true summed pressure; cross spectra with dark matter as
-1 + delta. Ratios painted/true - 1 in 20 log-spaced k bins from 2 pi/L to 2 pi/L * T/2 (the
-paper's bins for 512^2 tiles of 100 Mpc/h), mean and std over tiles.
+redshift: first combinations that share no tile, then further pairings of the same tiles (the
+output says how many are independent). A requested redshift that the store lacks is replaced
+by the nearest stored one. Each tile is painted twice: alone, as the paper did (its borders
+zero-padded by the network), and at the centre of a window with --context pixels of its own
+dark matter around it, cut back to the tile (the interior: the model away from any border).
+Spectra are of physical-unit maps: painted pressure through the inverse shift-log transform
+against the true summed pressure; cross spectra with the summed dark matter. Ratios
+painted/true - 1 in 20 log-spaced k bins from 2 pi/L to 2 pi/L * T/2 (the paper's bins for
+512^2 tiles of 100 Mpc/h), mean and standard deviation (ddof 1) over tiles.
 """
 
 
+def tiles_arg(text: str) -> int | None:
+    """--tiles: a positive integer, or 'all' (None: every combination of the split's tiles)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of tiles or 'all'. Received: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (or 'all'), not {value}")
+    return value
+
+
+def context_arg(text: str) -> int | None:
+    """--context: pixels >= 0, or 'auto' (None: half the model's receptive field)."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected pixels or 'auto'. Received: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0 (0: no interior painting), not {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from runner.cli.args import add_device, redshift_list
+    from runner.cli.args import add_device, positive_int, redshift_list
     from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
     from runner.science.protocol import TILES as DEFAULT_TILES
 
@@ -36,14 +65,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="PATH", help="tile store to take the test split from (default: the one the checkpoint's spec names)")
     parser.add_argument("--redshifts", type=redshift_list, default=DEFAULT_REDSHIFTS, metavar="Z,Z,...",
                         help=f"comma-separated (default {','.join(f'{z:g}' for z in DEFAULT_REDSHIFTS)})")
-    parser.add_argument("--tiles", type=int, default=DEFAULT_TILES, metavar="N",
-                        help=f"test samples per redshift (default {DEFAULT_TILES}; all of the split's tiles if fewer)")
+    parser.add_argument("--tiles", type=tiles_arg, default=DEFAULT_TILES, metavar="N|all",
+                        help=f"test samples per redshift (default {DEFAULT_TILES}, the paper's; at most every "
+                             f"combination of the split's tiles, which 'all' takes)")
+    parser.add_argument("--context", type=context_arg, default=None, metavar="PX|auto",
+                        help="pixels of dark matter around each tile for the interior painting (default auto: half the "
+                             "model's receptive field, rounded to its size step; 0: whole tiles only)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample choice and the latent draws (default 0)")
     parser.add_argument("--mean", action="store_true", help="paint with the prior's mean instead of one prior draw per tile")
     parser.add_argument("--crop", type=int, default=0, metavar="PX",
                         help="cut PX pixels from every side of each tile before any statistic (default 0: whole tiles, "
-                             "as the paper); shows the interior apart from the generator's border effects")
-    parser.add_argument("--batch-size", type=int, default=8, metavar="N", help="tiles per generator call (default 8)")
+                             "as the paper); the spectra are then of the smaller maps, in their own k bins")
+    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="tiles per generator call (default 8)")
     add_device(parser)
     parser.add_argument("--force", action="store_true", help="write into a folder that already holds a summary.json")
 
@@ -55,9 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from runner.runtime import RunError
 
     try:
-        if args.tiles < 1 or args.batch_size < 1 or args.crop < 0:
-            raise PaintError(f"--tiles and --batch-size must be >= 1 and --crop >= 0. "
-                             f"Received: {args.tiles}, {args.batch_size}, {args.crop}")
+        if args.crop < 0:
+            raise PaintError(f"--crop must be >= 0. Received: {args.crop}")
         if args.out:
             _check_out(Path(args.out), PaintError)  # before the checkpoint is read
         painter = Painter.load(args.checkpoint, device=args.device, data=args.data)
@@ -67,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
         _check_out(out, PaintError)
         if (out / "summary.json").exists() and not args.force:
             raise PaintError(f"{out} already holds an evaluation; pass --force to replace it, or choose another --out")
-        summary = _evaluate(painter, args, out)
+        summary = _evaluate(painter, args, out, PaintError)
     except (PaintError, CheckpointError, DataError, RunError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1
@@ -80,15 +112,20 @@ def _check_out(out: Path, error_cls) -> None:
         raise error_cls(f"{out}: is a file; --out names the folder the figures and summary.json go into")
 
 
-def _evaluate(painter, args, out: Path) -> dict:
+def _evaluate(painter, args, out: Path, error_cls) -> dict:
+    from runner.science.choice import context_margin
     from runner.science.evaluate import evaluate_model
     from runner.science.painter import open_test_split
 
+    try:
+        context = context_margin(painter.spec, painter.tile, args.context)
+    except ValueError as exc:
+        raise error_cls(str(exc)) from None
     test = painter.test_split or open_test_split(painter.spec, args.data)  # opened once
     return evaluate_model(painter.model, painter.spec, test, out, device=painter.device, transforms=painter.transforms,
                           tiles=args.tiles, redshifts=args.redshifts, seed=args.seed,
                           latent="mean" if args.mean else "sample", batch_size=args.batch_size,
-                          provenance=painter.provenance, crop=args.crop)
+                          provenance=painter.provenance, crop=args.crop, context=context)
 
 
 def _default_out(checkpoint: str, painter) -> Path:
@@ -100,25 +137,20 @@ def _default_out(checkpoint: str, painter) -> Path:
 
 
 def _report(summary: dict, out: Path) -> str:
-    """A few lines: what stood in for what, the worst bins per redshift, where the files are."""
+    """What stood in for what, how many tiles, the scores table, where the files are."""
+    from runner.science.scores import format_scores
+
     lines = [f"runner: {note['note']}" for note in summary["redshifts"] if "note" in note]
-    k = summary["overall"]["k_below"]
-    lines.append(f"worst bins at k < {k:g} h/Mpc: |mean over tiles of P_painted/P_true - 1|, "
-                 f"and |log10 of the mean spectra's ratio| [dex]")
-    lines.append(f"{'z':>6} {'tiles':>6} {'auto':>10} {'cross':>10} {'auto dex':>9} {'cross dex':>9}")
-    for entry in summary["per_redshift"]:
-        cells = []
-        for field, fn in (("mean", abs), ("ratio_of_means", _dex)):
-            for kind in ("auto", "cross"):
-                values = [fn(v) for kk, v in zip(entry["k"], entry[kind][field]) if kk < k and v is not None]
-                cells.append(max(values, default=float("nan")))
-        lines.append(f"{entry['z']:>6g} {entry['n_tiles']:>6} {cells[0]:>10.3g} {cells[1]:>10.3g} "
-                     f"{cells[2]:>9.3f} {cells[3]:>9.3f}")
+    choice, context = summary["choice"], summary["context"]
+    asked = summary["tiles_requested"]
+    lines.append(f"runner: {choice['combinations']} test samples per redshift"
+                 + (f" ({asked} asked for)" if asked is not None and asked != choice["combinations"] else "")
+                 + f": combinations of {choice['tiles_per_depth']} tiles of each depth ({choice['available']} exist), "
+                 f"{choice['independent']} of them sharing no tile")
+    lines.append("worst |<P_painted>/<P_true> - 1| (<> the mean over tiles) in the k bins below each k [h/Mpc]; "
+                 "'tile': each tile painted alone, as the paper"
+                 + (f"; 'interior': painted with {context['margin']} px of context" if context["margin"] else ""))
+    lines.append(format_scores(summary, kl=summary["terms"].get("kl")))
     lines.append(f"runner: evaluated in {summary['seconds']:.1f} s -> {out}/ "
                  f"({', '.join([*summary['figures'].values(), 'summary.json'])})")
     return "\n".join(lines)
-
-
-def _dex(ratio_minus_one: float) -> float:
-    """|log10| of a ratio; infinite for a ratio <= 0 (a cross spectrum of the wrong sign)."""
-    return abs(math.log10(1 + ratio_minus_one)) if ratio_minus_one > -1 else math.inf

@@ -144,6 +144,7 @@ class Sampler:
             raise ValueError(f"Sampler needs at least one sample. Received: n={n}")
         self.n, self.seed, self.drawn = int(n), int(seed), 0
         self._perm: tuple[int, np.ndarray] | None = None
+        self._on_device: tuple | None = None  # (pass, device, tensor): next_on's copy of the permutation
 
     def permutation(self, p: int) -> np.ndarray:
         """The order of pass p."""
@@ -165,6 +166,36 @@ class Sampler:
             need -= take
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
+    def next_on(self, batch_size: int, device):
+        """The indices :meth:`next` would give, as an int64 tensor on ``device``: cut from a
+        device copy of the pass's permutation, made once per pass, so a batch's indices need no
+        host-to-device copy (and no wait for the device) of their own."""
+        import torch  # here, not at the top: the data commands never import torch
+
+        device = torch.device(device)
+        out, need = [], int(batch_size)
+        if need < 0:
+            raise ValueError(f"batch_size must be >= 0. Received: batch_size={batch_size}")
+        while need:
+            p, at = divmod(self.drawn, self.n)
+            take = min(need, self.n - at)
+            out.append(self._device_permutation(p, device)[at:at + take])
+            self.drawn += take
+            need -= take
+        if not out:
+            return torch.zeros(0, dtype=torch.int64, device=device)
+        return out[0] if len(out) == 1 else torch.cat(out)
+
+    def _device_permutation(self, p: int, device):
+        import torch
+
+        if self._on_device is None or self._on_device[:2] != (p, device):
+            host = torch.from_numpy(self.permutation(p))
+            if device.type == "cuda":
+                host = host.pin_memory()  # an asynchronous copy; the cache keeps the source alive
+            self._on_device = (p, device, host.to(device, non_blocking=True), host)
+        return self._on_device[2]
+
     @property
     def passes(self) -> float:
         """Passes through the index space so far (fractional)."""
@@ -178,7 +209,7 @@ class Sampler:
             raise ValueError(f"sampler state is for {state['n']} samples, this sampler has "
                              f"{self.n}: the data, tile size or split changed since it was saved")
         self.seed, self.drawn = int(state["seed"]), int(state["drawn"])
-        self._perm = None
+        self._perm = self._on_device = None
 
 
 def as_index_array(indices: Sequence[int] | np.ndarray) -> np.ndarray:

@@ -1,22 +1,39 @@
 """Gaussian log-likelihoods and divergences, the terms every kind's objective is made of.
 
 - log p(x | y, z): a Gaussian of unit variance around the generator's mean, summed over
-  pixels: −½ Σ (x − μ)². The constant −½ log 2π per pixel is left out, as the original left
-  it out (its logged ELBO of −63.7 at 5k samples on 512² tiles is only possible without the
-  262,144 × 0.919 nats the constant would add). It shifts the ELBO, never its gradient.
+  pixels, with the original's constant: −½ Σ (x − μ)² − C · ½ ln 2π for x of C channels. The
+  original (``log_likelihood`` in its ``cvae.py``) subtracts ½ ln 2π *once per channel*, not
+  once per pixel; we log the same number so that our ELBOs and the original's logged ones
+  (−63.7 at 5k samples, docs/paper.md) are on one scale. It is not the density of x: that
+  would subtract ½ ln 2π per pixel, 262,144 × 0.919 nats at 512², which makes curves
+  unreadable and changes no comparison between runs. A constant never changes a gradient.
 - KL: between the two diagonal Gaussians in closed form, summed over latent pixels.
 - Both are averaged over the batch: the ELBO is in nats per sample.
+
+Both are computed in fp32 whatever precision the model ran in (bf16 autocast gives bf16
+outputs): a sum over 262,144 pixels in bf16 would keep about three significant digits.
 
 The KL uses the log-variances as given; the 1e-7 that the model adds to σ when it draws z is
 below float32's resolution of σ ≥ 1 (and negligible elsewhere).
 """
 from __future__ import annotations
 
+import math
+
+import torch
 from torch import Tensor
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)  # 0.9189 nats, subtracted once per channel of x
+
+
+def at_least_fp32(t: Tensor) -> Tensor:
+    """bf16 / fp16 -> fp32; fp32 and fp64 as they are."""
+    return t.to(torch.promote_types(t.dtype, torch.float32))
 
 
 def gaussian_loglik(x: Tensor, mean: Tensor) -> Tensor:
-    """log N(x; mean, 1) without the −½ log 2π per pixel, summed over all but the batch axis.
+    """log N(x; mean, 1) as the original logged it, summed over all but the batch axis:
+    −½ Σ (x − mean)² − C · ½ ln 2π (the constant once per channel, not per pixel).
 
     Args:
         x, mean: (N, C, H, W).
@@ -24,7 +41,7 @@ def gaussian_loglik(x: Tensor, mean: Tensor) -> Tensor:
     Returns:
         (N,) log-likelihoods.
     """
-    return -0.5 * (x - mean).square().flatten(1).sum(1)  # (N,)
+    return -0.5 * (at_least_fp32(x) - at_least_fp32(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
 
 
 def gaussian_kl(q_mean: Tensor, q_logvar: Tensor, p_mean: Tensor, p_logvar: Tensor) -> Tensor:
@@ -38,6 +55,7 @@ def gaussian_kl(q_mean: Tensor, q_logvar: Tensor, p_mean: Tensor, p_logvar: Tens
     Returns:
         (N,) divergences, ≥ 0.
     """
+    q_mean, q_logvar, p_mean, p_logvar = (at_least_fp32(t) for t in (q_mean, q_logvar, p_mean, p_logvar))
     var_ratio = (q_logvar - p_logvar).exp()  # σ_q² / σ_p²
     mahalanobis = (q_mean - p_mean).square() * (-p_logvar).exp()  # (μ_q − μ_p)² / σ_p²
     return 0.5 * (var_ratio + mahalanobis - 1 - (q_logvar - p_logvar)).flatten(1).sum(1)  # (N,)

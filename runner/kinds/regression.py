@@ -1,6 +1,7 @@
 """Training and painting of ``kind: regression``: the Gaussian log-likelihood of ``painter(y)``.
 
-    log p(x | y) = −½ Σ (x − painter(y))²      (unit variance, summed over pixels; nats per sample)
+    log p(x | y) = −½ Σ (x − painter(y))² − ½ ln 2π   (unit variance, summed over pixels, the constant
+                                                     once per channel as the original; nats per sample)
 
 the same likelihood as the CVAE's reconstruction term (:mod:`runner.kinds.likelihood`), so a
 regression's log-likelihood and a CVAE's ELBO (a lower bound on its log-likelihood) compare on

@@ -6,8 +6,12 @@
     maps.py            evaluate_maps: spectra of painted against true maps, as arrays (notebooks)
     painted_files.py   the HDF5 files `runner paint` reads and writes
     spectra.py         auto and cross power spectra in the paper's bins
-    evaluate.py        `runner evaluate`: spectra, one-point statistics, panels, summary.json
-    figures.py         every figure the runner draws (training curves included)
+    choice.py          which test samples an evaluation paints, and the dark matter around them
+    evaluate.py        `runner evaluate`: each test tile painted alone and in context, compared with the truth
+    report.py          summary.json and the evaluation's figures, from evaluate's results
+    scores.py          worst |ratio - 1| below k = 1, 2, 5 h/Mpc: the numbers runner evaluate and bench print
+    figures.py         every figure the runner draws (training curves included), but:
+    spectrum_figure.py the evaluation's spectra and their ratios (log view and the paper's ±35%)
 
 Science never imports training: a checkpoint is read through :mod:`runner.checkpoint`.
 """

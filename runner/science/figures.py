@@ -27,109 +27,54 @@ K_LABEL = r"$k$ [$h\,\mathrm{Mpc}^{-1}$]"
 POSITION_LABEL = r"[$h^{-1}\,\mathrm{Mpc}$]"
 
 
-def plot_spectrum_ratios(
-    path: str | os.PathLike,
-    k: np.ndarray,
-    auto_by_z: Mapping[float, tuple[np.ndarray, np.ndarray]],
-    cross_by_z: Mapping[float, tuple[np.ndarray, np.ndarray]] | None = None,
-    *,
-    title: str = "",
-) -> Path:
-    """Painted / true power spectra − 1, mean ± std over tiles, one column per redshift.
-
-    Args:
-        path: PNG to write.
-        k: (n_bins,) bin wavenumbers [h/Mpc] (``Spectrum.k``).
-        auto_by_z: z -> (mean, std) of P_painted/P_true − 1 of the pressure auto spectrum,
-            each (n_bins,) (``spectra.ratio_stats``).
-        cross_by_z: the same for the dark matter × pressure cross spectrum; a second row.
-        title: figure title, e.g. the checkpoint's name and the number of tiles.
-
-    Returns:
-        The path written.
-    """
-    rows = [("auto", r"$P_{pp}^{\rm painted}/P_{pp}^{\rm true}-1$", auto_by_z)]
-    if cross_by_z is not None:
-        rows.append(("cross", r"$P_{mp}^{\rm painted}/P_{mp}^{\rm true}-1$", cross_by_z))
-    redshifts = sorted(set().union(*(by_z.keys() for _, _, by_z in rows)))
-    fig = Figure(figsize=(3.0 * len(redshifts) + 0.6, 2.6 * len(rows) + 0.5), layout="constrained")
-    axes = fig.subplots(len(rows), len(redshifts), sharex=True, sharey="row", squeeze=False)
-    for r, (kind, ylabel, by_z) in enumerate(rows):
-        for c, z in enumerate(redshifts):
-            ax = axes[r, c]
-            ax.axhline(0.0, color="0.5", lw=0.8)
-            if z in by_z:
-                mean, std = (np.asarray(v, float) for v in by_z[z])
-                band = dict(color="C0", alpha=0.3, lw=0, label="±1 std over tiles")
-                ax.fill_between(k, mean - std, mean + std, **band)
-                ax.plot(k, mean, color="C0", lw=1.5, label="mean over tiles")
-            ax.set_xscale("log")
-            ax.set_title(f"{kind}, z = {z:g}", fontsize=10)
-            if c == 0:
-                ax.set_ylabel(ylabel)
-            if r == len(rows) - 1:
-                ax.set_xlabel(K_LABEL)
-    for row in axes:
-        _ratio_axis(row[0])
-    axes[0, 0].legend(loc="best", fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return _save(fig, path)
-
-
 def plot_one_point(
     path: str | os.PathLike,
-    true_by_z: Mapping[float, np.ndarray],
-    painted_by_z: Mapping[float, np.ndarray],
+    histograms_by_z: Mapping[float, Mapping],
     *,
     units: str = "map units",
-    n_bins: int = 60,
     title: str = "",
 ) -> Path:
     """One-point distribution of log10 pressure, true and painted, one panel per redshift.
 
     Args:
         path: PNG to write.
-        true_by_z: z -> true pressure maps (any shape; all pixels are pooled).
-        painted_by_z: z -> painted pressure maps.
+        histograms_by_z: z -> {"log10_edges": (n + 1,), "true": (n,) densities, "painted":
+            (n,), optionally "interior": (n,), "nonpositive_fraction": {name: fraction}}: what
+            :func:`runner.science.report.one_point` computes (an empty list: no positive pixel).
         units: pressure units for the axis label.
-        n_bins: histogram bins, shared by true and painted within a panel.
         title: figure title.
 
     Returns:
         The path written. Pixels <= 0 cannot go on a log axis; their fraction is given in the
         legend where there are any (a painting can dip below zero; the truth should not).
     """
-    redshifts = sorted(set(true_by_z) | set(painted_by_z))
-    fig = Figure(figsize=(3.0 * len(redshifts) + 0.6, 3.1), layout="constrained")
+    redshifts = sorted(histograms_by_z)
+    fig = Figure(figsize=(3.0 * len(redshifts) + 0.6, 3.4), layout="constrained")
     axes = fig.subplots(1, len(redshifts), sharey=True, squeeze=False)[0]
+    names = {"true": "true", "painted": "painted, each tile alone", "interior": "painted in context"}
     for ax, z in zip(axes, redshifts):
-        samples = {
-            name: np.asarray(by_z[z], float).ravel()
-            for name, by_z in (("true", true_by_z), ("painted", painted_by_z))
-            if z in by_z
-        }
-        logs = {name: np.log10(v[v > 0]) for name, v in samples.items()}
-        pooled = np.concatenate([v for v in logs.values()])
-        edges = np.linspace(pooled.min(), pooled.max(), n_bins + 1) if pooled.size else np.linspace(-1, 1, 2)
-        for colour, (name, values) in enumerate(logs.items()):
-            label = name
-            dropped = 1 - values.size / max(samples[name].size, 1)
+        h = histograms_by_z[z]
+        edges = np.asarray(h["log10_edges"], float)
+        for colour, (name, label) in enumerate(names.items()):
+            if name not in h:
+                continue
+            dropped = h.get("nonpositive_fraction", {}).get(name, 0.0)
             if dropped > 0:
                 label += f" ({100 * dropped:.3g}% ≤ 0 not shown)"
-            style = dict(color=f"C{colour}", ls=("-", "--")[colour], lw=1.5, label=label)
-            if values.size:
-                ax.hist(values, bins=edges, density=True, histtype="step", **style)
-            else:  # nothing to histogram, but the legend still says why
+            style = dict(color=("k", "C0", "C1")[colour], ls=(":", "-", "--")[colour], lw=1.4, label=label)
+            density = np.asarray(h[name], float)
+            if density.size and np.any(density > 0):
+                ax.stairs(np.where(density > 0, density, np.nan), edges, **style)
+            else:  # nothing to draw, but the legend still says why
                 ax.plot([], [], **style)
         ax.set_yscale("log")
         ax.set_title(f"z = {z:g}", fontsize=10)
-        ax.set_xlabel(rf"$\log_{{10}}$ pressure [{units}]")
-        ax.legend(fontsize=8, loc="best")
-    axes[0].set_ylabel("probability density")
+        ax.set_xlabel(rf"$\log_{{10}}$ pressure" + "\n" + f"[{units}]")
+        ax.legend(fontsize=7, loc="best")
+    axes[0].set_ylabel("probability density [per dex]")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_panels(
@@ -138,6 +83,7 @@ def plot_panels(
     true: Mapping[float, np.ndarray] | np.ndarray,
     painted: Mapping[float, np.ndarray] | np.ndarray,
     *,
+    interior: Mapping[float, np.ndarray] | np.ndarray | None = None,
     box_size: float = 100.0,
     log: bool = True,
     dm_label: str = r"$\rho_{\rm DM}/\bar\rho_{\rm DM}$",
@@ -149,31 +95,36 @@ def plot_panels(
     Args:
         path: PNG to write.
         dm, true, painted: z -> (H, W) map, or a single (H, W) map for one unlabelled row.
+        interior: the same tiles painted in context (a column after ``painted``; the
+            difference column then compares it with the truth, away from tile borders).
         box_size: side of the maps [Mpc/h], for the axes.
-        log: logarithmic colour scale for the first three columns (pixels <= 0, which a
-            painting may have, show in the lowest colour), and the fourth column shows
-            log10(painted/true); else linear scales and painted − true.
+        log: logarithmic colour scale for the map columns (pixels <= 0, which a painting may
+            have, show in the lowest colour), and the last column shows log10(painted/true);
+            else linear scales and painted − true.
         dm_label, pressure_label: colour-bar labels with units.
         title: figure title.
 
     Returns:
         The path written. True and painted share one colour scale per row, set by the truth.
     """
-    dm, true, painted = (_by_z(m) for m in (dm, true, painted))
-    redshifts = sorted(set(dm) & set(true) & set(painted), key=lambda z: (z is None, z))
+    maps = {"dm": dm, "true": true, "painted": painted, **({"interior": interior} if interior is not None else {})}
+    maps = {name: _by_z(m) for name, m in maps.items()}
+    redshifts = sorted(set.intersection(*(set(m) for m in maps.values())), key=lambda z: (z is None, z))
     if not redshifts:
         raise ValueError("plot_panels needs at least one redshift present in dm, true and painted")
-    fig = Figure(figsize=(13.0, 2.9 * len(redshifts) + 0.4), layout="constrained")
-    fig.get_layout_engine().set(wspace=0.06)  # keeps each colour-bar label with its own panel
-    axes = fig.subplots(len(redshifts), 4, squeeze=False, sharex=True, sharey=True)
+    n_cols = len(maps) + 1
+    fig = Figure(figsize=(3.3 * n_cols + 0.6, 2.9 * len(redshifts) + 0.4), layout="constrained")
+    fig.get_layout_engine().set(wspace=0.06, w_pad=0.06)  # each colour-bar label stays with its panel
+    axes = fig.subplots(len(redshifts), n_cols, squeeze=False, sharex=True, sharey=True)
     extent = (0, box_size, 0, box_size)
     for row, z in zip(axes, redshifts):
-        d, t, p = (_downsample(np.asarray(m[z], float)) for m in (dm, true, painted))
+        d, t, p, *inside = (_downsample(np.asarray(m[z], float)) for m in maps.values())
         columns = [
             (d, _norm(d, log), "cividis", dm_label, "dark matter"),
             (t, _norm(t, log), "inferno", pressure_label, "true pressure"),
-            (p, _norm(t, log), "inferno", pressure_label, "painted pressure"),
-            _difference(t, p, log, pressure_label),
+            (p, _norm(t, log), "inferno", pressure_label, "painted, tile alone"),
+            *[(i, _norm(t, log), "inferno", pressure_label, "painted in context") for i in inside],
+            _difference(t, inside[0] if inside else p, log, pressure_label, "in context" if inside else "painted"),
         ]
         for ax, (image, norm, cmap, label, name) in zip(row, columns):
             if isinstance(norm, LogNorm):  # LogNorm would blank pixels <= 0; show them lowest
@@ -188,7 +139,7 @@ def plot_panels(
         ax.set_xlabel(f"x {POSITION_LABEL}")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_curves(
@@ -248,17 +199,7 @@ def plot_curves(
         zoom.legend(fontsize=8, loc="lower right")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
-
-
-def _ratio_axis(ax) -> None:
-    """At least ±10% visible (a good painting should not look noisy on a zoomed axis); a
-    symmetric-log axis beyond ±1, where a bad painting's high-k bins would flatten the rest."""
-    low, high = ax.get_ylim()
-    ax.set_ylim(min(low, -0.1), max(high, 0.1))
-    if max(-low, high) > 1.0:
-        ax.set_yscale("symlog", linthresh=0.1)
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.1, not 10^-1
+    return save_png(fig, path)
 
 
 def _by_z(maps) -> dict:
@@ -266,15 +207,15 @@ def _by_z(maps) -> dict:
     return dict(maps) if isinstance(maps, Mapping) else {None: np.asarray(maps)}
 
 
-def _difference(true: np.ndarray, painted: np.ndarray, log: bool, label: str):
-    """The fourth column: painted/true in dex on a log scale (what the eye compares between the
-    two log-scaled panels, not dominated by the brightest clusters), else painted − true."""
+def _difference(true: np.ndarray, painted: np.ndarray, log: bool, label: str, painting: str = "painted"):
+    """The last column: painted/true in dex on a log scale (what the eye compares between the
+    log-scaled panels, not dominated by the brightest clusters), else painted − true."""
     if log:
         floor = _norm(true, log=True).vmin or 1e-30  # the floor the panels clip to
         image = np.log10(np.maximum(painted, floor) / np.maximum(true, floor))
-        name, label = "painted / true", r"$\log_{10}$ painted/true [dex]"
+        name, label = f"{painting} / true", r"$\log_{10}$ painted/true [dex]"
     else:
-        image, name = painted - true, "painted − true"
+        image, name = painted - true, f"{painting} − true"
     limit = float(np.percentile(np.abs(image), 99.5)) or 1.0
     return image, Normalize(-limit, limit), "RdBu_r", label, name
 
@@ -314,7 +255,7 @@ def _running_median(values: np.ndarray, half_window: int) -> np.ndarray:
     return np.median(windows, axis=1)
 
 
-def _save(fig: Figure, path: str | os.PathLike) -> Path:
+def save_png(fig: Figure, path: str | os.PathLike) -> Path:
     """Render with Agg to a temporary file in the same folder, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -372,4 +313,4 @@ def plot_comparison(
             ax.set_xlabel(K_LABEL)
             if c == 1:
                 ax.set_ylabel(r"$P^{\rm painted}/P^{\rm true}$")
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -147,16 +147,20 @@ def ratio_stats(estimate: np.ndarray, truth: np.ndarray, axis: int = 0) -> tuple
         axis: the tile axis.
 
     Returns:
-        (mean, std), each (n_bins,). The std is the scatter between tiles (ddof=0), not the
-        error of the mean.
+        (mean, std), each (n_bins,). The std is the scatter between tiles with ddof = 1 (the
+        sample standard deviation, as the paper's figure), not the error of the mean; NaN with
+        a single tile, where no scatter can be measured.
     """
     estimate, truth = np.asarray(estimate, float), np.asarray(truth, float)
     if estimate.shape != truth.shape:
         raise ValueError(
             f"estimate and truth must have the same shape. Received: {estimate.shape} and {truth.shape}"
         )
-    ratio = estimate / truth - 1.0
-    return ratio.mean(axis=axis), ratio.std(axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = estimate / truth - 1.0
+    if ratio.shape[axis] < 2:
+        return ratio.mean(axis=axis), np.full(np.delete(ratio.shape, axis), np.nan)
+    return ratio.mean(axis=axis), ratio.std(axis=axis, ddof=1)
 
 
 def _as_float64(x, name: str) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Any
 import torch.distributed as dist
 
 import archspec
-from archspec.load import to_data
+from archspec.dump import to_data
 from runner import checkpoint as ck
 from runner.data.identity import store_identity
 from runner.runtime import RunError, disk_error_line, remove_stale_temporaries
@@ -105,11 +105,13 @@ class RunFolder:
         runlog.write_spec(self.out, self.spec)
         runlog.write_env(self.out, self.device, self.world)
         runlog.append_command(self.out, self.command)
-        self.options.write(self.out)
+        self.options.write(self.out, resolved=self.fast.describe())
         if self.data_identity is not None:
             runlog.write_data_identity(self.out, self.data_identity)
         self.metrics = runlog.Metrics(self.out, self.kind.terms, resume_at=self.seen if resumed else None)
-        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet)
+        seconds, samples = self.options.progress_interval()
+        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet,
+                                        every_seconds=seconds, every_samples=samples)
         if resumed:
             self._note(f"runner: resuming {self.out} at {self.seen:,} samples (step {self.step:,})")
             self._evaluate_if_missing()

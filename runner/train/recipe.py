@@ -11,6 +11,12 @@ every global batch, and a run resumes on any number of processes::
 
     torchrun --standalone --nproc_per_node 4 -m runner train specs/paper_cvae.yaml --out runs/paper
 
+(several machines: docs/distributed.md). How a step computes -- precision, memory layout,
+torch.compile, CUDA graphs, threads -- is the fast path of the run options
+(:mod:`runner.train.fastpath`), carried out by :class:`runner.train.step.Step`; the loop never
+waits for the device except where it reads values back: metrics at a flush, the stop flag every
+``sync_every`` steps under DDP, checkpoints.
+
 Every ``evaluation.every`` training samples the test ELBO of one batch of
 ``evaluation.batch_size`` test samples is measured in eval mode, with its own sampler and its
 own latent noise (the training stream of random numbers does not depend on the evaluation
@@ -46,14 +52,16 @@ from runner.data.open import open_data
 from runner.data.samples import Sampler
 from runner.kinds import KINDS
 from runner.runtime import RunError, init_distributed, is_disk_error, seeded
-from runner.train import runlog
+from runner.train import fastpath, runlog
+from runner.train.background import BackgroundEvaluation
 from runner.train.folder import RunFolder
 from runner.train.guard import GRAD, Fault, FiniteWatch, gradient_norm
 from runner.train.options import RunOptions, split_options
 from runner.train.recovery import Recovery
 from runner.train.state import TrainingState
 from runner.train.resume import resume_hint
-from runner.train.schedule import Schedule, crossed, split_batch
+from runner.train.schedule import Schedule, check_world_size, crossed, split_batch
+from runner.train.step import Step
 
 EXIT_OK, EXIT_INTERRUPTED = 0, 130
 
@@ -118,6 +126,7 @@ class Recipe(RunFolder, Recovery, TrainingState):
         self._old_handlers: dict[int, Any] = {}
         self._saved_at = -1
         self.master = True  # until setup knows the process's rank
+        self.background: BackgroundEvaluation | None = None  # checkpoint evaluations in a child process
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -125,11 +134,13 @@ class Recipe(RunFolder, Recovery, TrainingState):
         t = self.spec.training
         self.rank, self.world, self.device = init_distributed(self.options.device)
         self.master = self.rank == 0  # logs, evaluates and checkpoints
+        self.fast = fastpath.decide(self.options, self.device.type, self.world)
+        self.fast.apply_globals()
+        in_background = self.options.eval_in_background
+        if self.master and (in_background if in_background is not None else self.device.type == "cuda"):
+            self.background = BackgroundEvaluation(self._say)
         self.schedule = Schedule.from_training(t)
-        smallest = min(size for _, size in self.schedule.batch_steps)
-        if smallest < self.world:
-            raise RunError(f"every process needs a sample of every batch: the smallest batch size is {smallest}, "
-                           f"with {self.world} processes")
+        check_world_size(self.schedule, self.world)
         if self.max_samples is not None and self.max_samples < 1:
             raise RunError(f"max_samples must be at least 1, not {self.max_samples}")
         self.stop_at = self._stop_at()  # before anything is written into the folder
@@ -153,8 +164,9 @@ class Recipe(RunFolder, Recovery, TrainingState):
         self.samplers = {"train": Sampler(len(self.train_data), t.seed), "test": Sampler(len(self.test_data), t.seed + 1)}
         self._build()
         self.seen, self.step, self.elapsed0 = 0, 0, 0.0
-        # the kind's terms ([elbo, loglik, kl] for a cvae) summed over the samples since the last record
-        self.acc, self.acc_n = torch.zeros(len(self.kind.terms), device=self.device), 0
+        # the kind's terms ([elbo, loglik, kl] for a cvae) summed over this process's samples since the
+        # last record (acc_n of them), and the global samples since then (acc_total: known on the host)
+        self.acc, self.acc_n, self.acc_total = torch.zeros(len(self.kind.terms), device=self.device), 0, 0
         if state is not None:
             self._restore(state)
         elif self.rank > 0:
@@ -174,11 +186,9 @@ class Recipe(RunFolder, Recovery, TrainingState):
         torch.manual_seed(t.seed)
         np.random.seed(t.seed % 2**32)
         random.seed(t.seed)
-        self.raw_model = archspec.build(self.spec).to(self.device).train()
-        optimizer = torch.optim.AdamW if t.optimizer.name == "AdamW" else torch.optim.Adam
-        self.optimizers = {phase.optimizer: optimizer(phase.params(self.raw_model), lr=t.lr.start, betas=tuple(t.optimizer.betas),
-                                                      weight_decay=t.optimizer.weight_decay)
-                           for phase in self.kind.phases}
+        self.raw_model = self.fast.prepare(archspec.build(self.spec).to(self.device).train())
+        self.compute = Step(self.kind, self.fast, self.device, self._say)
+        self.optimizers = self.compute.optimizers(self.raw_model, t)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -205,55 +215,51 @@ class Recipe(RunFolder, Recovery, TrainingState):
 
     def _train_step(self) -> None:
         self.batch_size = size = self.schedule.batch_size(self.seen)
-        self.lr = lr = self.schedule.lr(self.seen) * self.lr_scale
-        indices = self.samplers["train"].next(size)  # the global batch: the same on every process
+        self.lr = self.schedule.lr(self.seen) * self.lr_scale
+        self.compute.set_lr(self.optimizers, self.lr)
+        indices = self._indices(self.train_data, "train", size)  # the global batch: the same on every process
         lo, hi = split_batch(size, self.rank, self.world)  # this process's share of it
         x, y = self._batch(self.train_data, indices[lo:hi])  # (n, 1, T, T), (n, 2, T, T)
-        terms = []
-        for phase in self.kind.phases:  # one for a cvae: the negative ELBO, every parameter
-            optimizer = self.optimizers[phase.optimizer]
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            objective, phase_terms = phase.loss(self.model, x, y, self.spec.training.beta)
-            # Each process averages over its share; DDP averages over processes: weigh to the global mean.
-            optimizer.zero_grad(set_to_none=True)
-            (objective * ((hi - lo) * self.world / size)).backward()
-            terms.append(phase_terms)
-            terms.append(gradient_norm(phase.params(self.raw_model), self.device).reshape(1))
-            optimizer.step()
-        self._account(terms[0::2], sum(terms[1::2]), hi - lo, size)
+        # Each process averages over its share; DDP averages over processes: weigh to the global mean.
+        terms, norms = self.compute.train(self.model, self.optimizers, x, y, self.spec.training.beta,
+                                          (hi - lo) * self.world / size, before_update=self._gradient_norm)
+        self._account([terms], sum(norms), hi - lo, size)
+
+    def _gradient_norm(self, phase) -> torch.Tensor:
+        """A phase's gradient norm, between its backward and its update: for the finiteness watch."""
+        return gradient_norm(phase.params(self.raw_model), self.device).reshape(1)
 
     def _account(self, terms: list[torch.Tensor], grad_norm: torch.Tensor, n: int, size: int) -> None:
         """Add a step's terms to the record being accumulated and to the finiteness watch."""
         values = torch.cat(terms)
         self.acc.add_(values, alpha=n)  # no device sync: read at the next record
         self.acc_n += n
+        self.acc_total += size
         self.seen += size
         self.step += 1
         self.watch.step(torch.cat([values, grad_norm]), self.seen)
 
     def _after_step(self, before: int) -> None:
         t = self.spec.training
-        if self.master:
-            self.progress.update(self.seen - before)
-            if crossed(before, self.seen, t.evaluation.every):
-                self._record("test", self.evaluate(), t.evaluation.batch_size)
+        if self.master and crossed(before, self.seen, t.evaluation.every):
+            self._record("test", self.evaluate(), t.evaluation.batch_size)
         if crossed(before, self.seen, t.log_every):
             self._log_train()
+        if self.master:
+            if self.progress.line_due(self.seen - before):  # a progress line shows the latest ELBOs:
+                self._flush()  # read them back now (once a line, not per step)
+            self.progress.update(self.seen - before)
         if crossed(before, self.seen, t.checkpoint.every):  # every process: each one's random state is saved
             self.save_checkpoint()
 
     def _log_train(self) -> None:
-        acc = self.acc.clone()
-        n = self.acc_n
-        if self.world > 1:  # sum over processes (every process logs at the same step)
-            packed = torch.cat([acc, torch.tensor([float(n)], device=self.device)])
-            dist.all_reduce(packed)
-            acc, n = packed[:-1], int(packed[-1].item())
+        acc, n = self.acc.clone(), self.acc_total
+        if self.world > 1:  # sum over processes (every process logs at the same step); enqueued, not awaited
+            dist.all_reduce(acc)
         if self.master and n:
             self._record("train", acc / n, n)
         self.acc.zero_()
-        self.acc_n = 0
+        self.acc_n = self.acc_total = 0
 
     def _record(self, split: str, terms: torch.Tensor, n: int) -> None:
         """Queue a metrics record at this step boundary; ``terms`` stays on the device until a flush."""
@@ -275,13 +281,10 @@ class Recipe(RunFolder, Recovery, TrainingState):
         """The kind's terms (the test ELBO's for a cvae) on the device, of one batch of test
         samples, in eval mode."""
         t = self.spec.training
-        model = self.raw_model  # not the DDP wrapper: only rank 0 evaluates
-        model.train(False)  # eval mode: BatchNorm uses its running statistics, not the test batch
-        with torch.inference_mode(), seeded(self.device, eval_seed(t.seed, self.seen)):  # its own latent noise
-            x, y = self._batch(self.test_data, self.samplers["test"].next(t.evaluation.batch_size))
-            terms = torch.cat([phase.loss(model, x, y, t.beta)[1] for phase in self.kind.phases])
-        model.train()
-        return terms
+        with seeded(self.device, eval_seed(t.seed, self.seen)):  # its own latent noise
+            x, y = self._batch(self.test_data, self._indices(self.test_data, "test", t.evaluation.batch_size))
+            # eval mode (BatchNorm's running statistics), inference mode; the raw model: only rank 0 evaluates
+            return self.compute.evaluate(self.raw_model, x, y, t.beta)
 
     # --- checkpoints ----------------------------------------------------------------------------
 
@@ -307,12 +310,19 @@ class Recipe(RunFolder, Recovery, TrainingState):
         return path
 
     def _evaluate_checkpoint(self) -> None:
+        """The science of this checkpoint, not only the loss: here, or in a process of its own
+        while training goes on (:mod:`runner.train.background`)."""
         if not self.options.evaluate:
             return
-        from runner.science.evaluate import evaluate_in_run  # the science of this checkpoint, not only the loss
+        from runner.science.evaluate import eval_dir, evaluate_in_run
 
-        evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
-                        device=self.device, seed=self.spec.training.seed, warn=self._say, label=self.label)
+        seed = self.spec.training.seed
+        if self.background is not None:
+            path = self.out / ck.checkpoint_name(self.seen)
+            self.background.start(path, eval_dir(self.out, self.seen), seed, self.device.type)
+        else:
+            evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
+                            device=self.device, seed=seed, warn=self._say, label=self.label)
 
     def _plot(self) -> None:
         from runner.science.figures import plot_curves
@@ -327,6 +337,8 @@ class Recipe(RunFolder, Recovery, TrainingState):
     def _finish(self, end: int) -> int:
         if not self.master:
             return EXIT_INTERRUPTED if self._signal else EXIT_OK
+        if self.background is not None:
+            self.background.wait()  # the last checkpoint's evaluation: the folder is complete when the run ends
         self.progress.close()
         where = f"{self.seen:,} samples, {self.step:,} steps, {self._elapsed():.0f} s"
         if self._signal is not None:
@@ -341,6 +353,8 @@ class Recipe(RunFolder, Recovery, TrainingState):
         return EXIT_OK
 
     def cleanup(self) -> None:
+        if self.background is not None:
+            self.background.wait()
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
         self._old_handlers.clear()
@@ -360,6 +374,12 @@ class Recipe(RunFolder, Recovery, TrainingState):
             dist.destroy_process_group()
 
     # --- helpers --------------------------------------------------------------------------------
+
+    def _indices(self, data, split: str, size: int):
+        """The split's next ``size`` sample indices: a device tensor for data held on the device
+        (no copy per batch), numpy for data read on the host."""
+        sampler = self.samplers[split]
+        return sampler.next_on(size, self.device) if getattr(data, "device", None) == self.device else sampler.next(size)
 
     def _batch(self, data, indices) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = data.batch(indices)

@@ -50,10 +50,12 @@ class Recovery:
         if self.world == 1:
             self._faulted = self._fault is not None
             return self._signal is not None or self._faulted
+        if self.step % self.fast.sync_every:  # every process checks at the same steps
+            return False
         code = STOP_FAULT if self._fault is not None else (self._signal or 0)
         flag = torch.tensor([code], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)  # every process stops at the same step
-        code = int(flag.item())  # one device sync per step
+        code = int(flag.item())  # one device sync per sync_every steps
         self._faulted = code >= STOP_FAULT
         if code and not self._faulted and self._signal is None:
             self._signal = code

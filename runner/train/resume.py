@@ -69,7 +69,7 @@ def default_run_folder(spec_data: dict, root: Path = Path("runs")) -> tuple[Path
     a run of another spec; then ``runs/<name>-<identity>``, so two different specs never share a
     folder and the same spec (even extended) always finds its own. Returns (folder, a note or None)."""
     import archspec
-    from archspec.load import to_data
+    from archspec.dump import to_data
 
     name = str(spec_data["name"])
     plain = child(root, name)  # a spec's name is one plain folder name (its schema); checked again here

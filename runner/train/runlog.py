@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import archspec
-from archspec.load import dump_resolved
+from archspec.dump import dump_resolved
 from runner.runtime import RunError, write_text_atomic
 
 METRICS = "metrics.jsonl"
@@ -261,32 +261,60 @@ def _tensorboard(path: Path):
 
 
 class Progress:
-    """A tqdm bar over samples: rate, ETA, latest train/test ELBO and lr. Silent off a TTY or when quiet."""
+    """What a run shows while it trains, on stderr: a tqdm bar over samples (rate, ETA, latest
+    train/test ELBO and lr) on a terminal; elsewhere (a batch job, nohup, a pipe) one line every
+    ``every_seconds`` or ``every_samples``. Silent when not enabled (``--quiet``)."""
 
-    def __init__(self, total: int, initial: int, enabled: bool):
+    def __init__(self, total: int, initial: int, enabled: bool, every_seconds: float | None = 60.0,
+                 every_samples: int | None = None):
         self.bar = None
-        if enabled and sys.stderr.isatty():
+        self.lines = enabled and not sys.stderr.isatty()
+        if enabled and not self.lines:
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, initial=initial, unit="sample", unit_scale=True, dynamic_ncols=True,
                             smoothing=0.05, desc="train")
         self._shown: dict[str, str] = {}
+        self.total, self.seen = total, initial
+        self.every_seconds, self.every_samples = every_seconds, every_samples
+        self._mark = (time.monotonic(), initial)  # (time, samples) of the last line, or of the start
 
     def update(self, n: int) -> None:
+        due = self.line_due(n)
+        self.seen += n
         if self.bar is not None:
             self.bar.update(n)
+        elif due:
+            self._line()
+
+    def line_due(self, n: int) -> bool:
+        """True when ``update(n)`` will print a line (the caller may first :meth:`show` fresh values)."""
+        if not self.lines:
+            return False
+        if self.every_samples is not None:
+            return (self.seen + n) // self.every_samples > self._mark[1] // self.every_samples
+        return time.monotonic() - self._mark[0] >= (self.every_seconds or 60.0)
+
+    def _line(self) -> None:
+        now = time.monotonic()
+        rate = (self.seen - self._mark[1]) / max(now - self._mark[0], 1e-9)  # over the last interval
+        self._mark = (now, self.seen)
+        print(progress_line(self.seen, self.total, rate, self._shown), file=sys.stderr, flush=True)
 
     def show(self, records: Sequence[dict[str, Any]]) -> None:
-        if self.bar is None or not records:
+        if not records:
             return
         for r in records:
             if r.get("elbo") is not None:
                 self._shown[r["split"]] = f"{r['elbo']:.4g}"
             self._shown["lr"] = f"{r['lr']:.2g}"
-        ordered = {k: self._shown[k] for k in ("train", "test", "lr") if k in self._shown}
-        self.bar.set_postfix(ordered, refresh=False)
+        if self.bar is not None:
+            ordered = {k: self._shown[k] for k in ("train", "test", "lr") if k in self._shown}
+            self.bar.set_postfix(ordered, refresh=False)
 
     def rewind(self, n: int) -> None:
+        """Back to ``n`` samples (a rollback)."""
+        self.seen, self._mark = n, (time.monotonic(), n)
         if self.bar is not None:
             self.bar.n = n
             self.bar.refresh()
@@ -301,6 +329,26 @@ class Progress:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+def progress_line(seen: int, total: int, rate: float, shown: dict[str, str]) -> str:
+    """'train: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train ELBO -63.2, test ELBO -70.1, lr 0.001'."""
+    eta = f"ETA {duration((total - seen) / rate)}" if rate > 0 else "ETA ?"
+    values = [f"{name} ELBO {shown[name]}" for name in ("train", "test") if name in shown]
+    values += [f"lr {shown['lr']}"] if "lr" in shown else []
+    tail = f"; {', '.join(values)}" if values else ""
+    return f"train: {seen:,}/{total:,} samples ({seen / max(total, 1):.1%}), {rate:.3g} samples/s, {eta}{tail}"
+
+
+def duration(seconds: float) -> str:
+    """45 -> '45s', 312 -> '5m12s', 9790 -> '2h43m'."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    hours, minutes = divmod(int(round(seconds / 60)), 60)  # to the nearest minute
+    return f"{hours}h{minutes:02d}m"
 
 
 def is_empty(run_dir: Path) -> bool:

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Sequence
 
+from runner.runtime import RunError
+
 
 def _ceil_div(a: int, b: int) -> int:
     return -(-a // b)
@@ -180,6 +182,16 @@ def split_batch(batch_size: int, rank: int, world_size: int) -> tuple[int, int]:
     base, extra = divmod(batch_size, world_size)
     lo = rank * base + min(rank, extra)
     return lo, lo + base + (1 if rank < extra else 0)
+
+
+def check_world_size(schedule: Schedule, world: int) -> None:
+    """The rule for the number of processes: each trains on its share of every global batch
+    (:func:`split_batch`), so every batch of the schedule needs at least one sample per process."""
+    start, smallest = min(schedule.batch_steps, key=lambda step: step[1])
+    if smallest < world:
+        raise RunError(f"{world} processes need global batches of at least {world} samples (one per process), "
+                       f"but the schedule has batches of {smallest} (from sample {start:,}); run at most "
+                       f"{smallest} processes, or a schedule whose smallest batch is at least {world}")
 
 
 def describe(changes: Sequence[Change]) -> list[dict]:

@@ -14,10 +14,11 @@ import torch
 import torch.distributed as dist
 
 import archspec
-from archspec.load import to_data
+from archspec.dump import to_data
 from runner import checkpoint as ck
 from runner.data.transforms import transforms_config
 from runner.runtime import RunError
+from runner.train.step import plain_optimizer_state
 
 
 class TrainingState:
@@ -28,7 +29,8 @@ class TrainingState:
             ck.KEY_FORMAT: ck.FORMAT,
             ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
             ck.KEY_MODEL: ck.unwrap(self.model).state_dict(),
-            ck.KEY_OPTIMIZER: ck.optimizer_states({name: opt.state_dict() for name, opt in self.optimizers.items()}),
+            ck.KEY_OPTIMIZER: ck.optimizer_states({name: plain_optimizer_state(opt.state_dict())
+                                                   for name, opt in self.optimizers.items()}),
             ck.KEY_SAMPLES: self.seen,
             ck.KEY_STEP: self.step,
             ck.KEY_SAMPLERS: {name: s.state_dict() for name, s in self.samplers.items()},
@@ -37,7 +39,7 @@ class TrainingState:
             ck.KEY_SPEC_HASH: archspec.spec_hash(self.spec),
             ck.KEY_VERSIONS: ck.versions(),
             ck.KEY_ELAPSED: self._elapsed(),
-            ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n},
+            ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n, "total": self.acc_total},
             ck.KEY_WORLD_SIZE: self.world,
             ck.KEY_LR_SCALE: self.lr_scale,
             **({ck.KEY_RNG_RANKS: rng_ranks} if rng_ranks is not None else {}),
@@ -55,7 +57,7 @@ class TrainingState:
     def _restore(self, state: dict) -> None:
         self.raw_model.load_state_dict(state[ck.KEY_MODEL])
         for name, optimizer in self.optimizers.items():
-            optimizer.load_state_dict(ck.optimizer_state(state, name, len(self.optimizers)))
+            self.compute.load_optimizer(optimizer, ck.optimizer_state(state, name, len(self.optimizers)))
         for name, split_sampler in self.samplers.items():
             try:
                 split_sampler.load_state_dict(state[ck.KEY_SAMPLERS][name])
@@ -67,6 +69,7 @@ class TrainingState:
         log = state.get(ck.KEY_LOG_STATE) or {}
         if "acc" in log:
             self.acc, self.acc_n = log["acc"].to(self.device), int(log["n"])
+            self.acc_total = int(log.get("total", log["n"]))  # checkpoints before "total": one process's n
         self._restore_rng(state)
 
     def _restore_rng(self, state: dict) -> None:
