@@ -338,7 +338,13 @@ _PLAIN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]*/[0-9]+|-?[0-9]+)$")
 @lru_cache(maxsize=4096)
 def _reads_back(text: str) -> bool:
     """Does YAML read ``text``, written plain, back as this very string?"""
-    return bool(_PLAIN.match(text)) and yaml.load(text, Loader=_FastLoader) == text
+    if not _PLAIN.match(text):
+        return False
+    loader = _FastLoader(text)  # a safe loader (CSafeLoader or SafeLoader): plain scalars only
+    try:
+        return loader.get_single_data() == text
+    finally:
+        loader.dispose()
 
 
 def render(value: Any, quote: str | None = None) -> str:

@@ -371,6 +371,22 @@ def _rf_ints(rf: Mapping[str, tuple[Fraction, Fraction]]) -> dict[str, int]:
     return {source: math.ceil(size) for source, (size, _) in rf.items()}
 
 
+# --- input sizes ---------------------------------------------------------------------------------
+
+
+def scaled_shapes(shapes: Mapping[str, Sequence[int]], reference: str, size: int) -> dict[str, Shape] | None:
+    """The model tensors with ``reference``'s height set to ``size`` and every H and W scaled by
+    the same factor; None where some tensor's size would not be a whole number."""
+    factor = Fraction(size, shapes[reference][1])
+    out = {}
+    for name, (c, h, w) in shapes.items():
+        sh, sw = h * factor, w * factor
+        if sh.denominator != 1 or sw.denominator != 1 or sh < 1 or sw < 1:
+            return None
+        out[name] = (c, int(sh), int(sw))
+    return out
+
+
 # --- formatting ----------------------------------------------------------------------------------
 
 

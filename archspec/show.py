@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from archspec.kinds import KINDS
 from archspec.arith import exact_padding, exact_sizes
-from archspec.shapes import flow
-from archspec.traces import Flow, NetworkTrace, RowTrace, Shape, format_shape
+from archspec.shapes import flow, scaled_shapes
+from archspec.traces import Flow, NetworkTrace, RowTrace, format_shape
 from archspec.spec import Spec
 
 SIZE_RANGE = range(8, 4097)  # the heights --sizes tries for the first model tensor
@@ -251,19 +251,6 @@ def _scaled(f: Fraction) -> str:
 
 
 # --- input sizes ---------------------------------------------------------------------------------
-
-
-def scaled_shapes(shapes: Mapping[str, Sequence[int]], reference: str, size: int) -> dict[str, Shape] | None:
-    """The model tensors with ``reference``'s height set to ``size`` and every H and W scaled by
-    the same factor; None where some tensor's size would not be a whole number."""
-    factor = Fraction(size, shapes[reference][1])
-    out = {}
-    for name, (c, h, w) in shapes.items():
-        sh, sw = h * factor, w * factor
-        if sh.denominator != 1 or sw.denominator != 1 or sh < 1 or sw < 1:
-            return None
-        out[name] = (c, int(sh), int(sw))
-    return out
 
 
 def valid_sizes(spec: Spec, sizes: range, reference: str | None = None) -> list[int]:

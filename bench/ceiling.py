@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     train, test = open_data(spec, torch.device("cpu"))
     heads = [f"{kind} k<{kb:g}" for kind in ("auto", "cross") for kb in K_BELOW]
     print(f"{spec.name}'s data: {train.store.path.name}, {test.space.tile}^2 tiles; worst |<P_painted>/<P_true> - 1|")
-    print(f"| z | smoothing [Mpc/h] | painting | " + " | ".join(heads) + " |")
+    print("| z | smoothing [Mpc/h] | painting | " + " | ".join(heads) + " |")
     print("|---|---|---|" + "---|" * len(heads))
     for z in REDSHIFTS:
         if z not in test.space.redshifts:

@@ -4,6 +4,7 @@ CUDA, where bench/gpu.sh runs this file with ARCHSPEC_TEST_DEVICE=cuda)."""
 from __future__ import annotations
 
 import copy
+import math
 import os
 
 import pytest
@@ -191,7 +192,8 @@ def test_the_loss_stays_fp32_under_bf16_autocast():
         out = model(x, y)
     assert out.x_mean.dtype == torch.bfloat16  # the convolutions ran in bf16 ...
     assert objective.dtype == torch.float32 and terms.dtype == torch.float32  # ... the ELBO does not
-    expected = -0.5 * (x.double() - out.x_mean.double()).square().flatten(1).sum(1).mean()  # fp64, by hand
+    # fp64, by hand, with the original's constant: ½ ln 2π once per channel of x (docs/paper.md)
+    expected = (-0.5 * (x.double() - out.x_mean.double()).square().flatten(1).sum(1) - x.shape[1] * 0.5 * math.log(2 * math.pi)).mean()
     # fp32 sums of 1,024 pixels agree with fp64 to ~1e-7; bf16 sums (8 bits) would miss by ~1e-3
     assert abs(terms[1].item() - expected.item()) <= 1e-5 * abs(expected.item())
 

@@ -135,8 +135,7 @@ def context_margin(spec, tile: int, requested: int | None = None) -> int:
     Raises:
         ValueError: ``requested`` < 0, or no window up to 64 steps larger flows.
     """
-    from archspec.shapes import flow
-    from archspec.show import scaled_shapes
+    from archspec.shapes import flow, scaled_shapes
 
     reference = next(iter(spec.model.shapes))
 
