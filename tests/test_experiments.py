@@ -79,7 +79,7 @@ def test_a_sweep_is_interrupted_resumed_and_compared(tiny, tmp_path):
     done = subprocess.run([sys.executable, "-m", "runner", "compare", str(out)], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     table = done.stdout.splitlines()
-    assert table[0].startswith("| run | kind | parameters") and len([line for line in table if "training.lr.start=" in line]) == 2
+    assert table[0].startswith("| run | kind | precision | parameters") and len([line for line in table if "training.lr.start=" in line]) == 2
     rows = list(csv.DictReader((out / "compare" / "table.csv").open()))
     assert [r["run"] for r in rows] == ["training.lr.start=1e-3", "training.lr.start=3e-3"]
     assert all(float(r["test_elbo"]) < 0 and int(r["samples"]) > 0 for r in rows)
@@ -99,3 +99,24 @@ def test_sweep_refuses_options_it_controls_before_running_anything(tiny, tmp_pat
                               capture_output=True, text=True, cwd=ROOT)
         assert done.returncode == 2 and "Traceback" not in done.stderr, (extra, done.stderr)
     assert not (tmp_path / "s").exists()
+
+
+def test_compare_says_each_runs_precision_and_counts_samples_to_its_last_checkpoint(tmp_path):
+    import archspec
+    from runner.experiments.compare import markdown, summarise
+    from tests.spec_texts import TINY_SPEC
+
+    runs = []
+    for name, precision in (("a", "fp32"), ("b", "bf16")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "spec.yaml").write_text(archspec.dump(archspec.loads(TINY_SPEC)))
+        (run / "options.json").write_text(json.dumps({"precision": "auto", "resolved": {"precision": precision}}))
+        # the last record is a log step before the end; the checkpoint at 160 is the run's end
+        (run / "metrics.jsonl").write_text(json.dumps({"sample": 144, "step": 20, "split": "test", "elbo": -5.0, "kl": 0.1}) + "\n")
+        (run / "latest").write_text("checkpoint-160.pt\n")
+        runs.append(summarise(run))
+    assert [(r["row"]["precision"], r["row"]["samples"]) for r in runs] == [("fp32", 160), ("bf16", 160)]
+    table = markdown([r["row"] for r in runs])
+    assert "| a | cvae | fp32 |" in table and "different precisions (bf16, fp32)" in table
+    assert "different precisions" not in markdown([runs[0]["row"], runs[0]["row"]])

@@ -23,7 +23,7 @@ from runner.runtime import RunError, write_text_atomic
 
 K_BELOW = 2.0  # h/Mpc: the table's spectrum columns are the worst bin below this
 LAST = 10  # the final ELBOs are medians of the last this many records of each split
-COLUMNS = ("run", "kind", "parameters", "samples", "hours", "train_elbo", "test_elbo", "kl",
+COLUMNS = ("run", "kind", "precision", "parameters", "samples", "hours", "train_elbo", "test_elbo", "kl",
            "auto_worst", "cross_worst", "eval_samples")
 
 
@@ -56,8 +56,8 @@ def summarise(run: Path) -> dict[str, Any]:
     records = _records(run / "metrics.jsonl")
     evaluation = _latest_evaluation(run)
     row: dict[str, Any] = {
-        "run": run.name, "kind": spec.model.kind, "parameters": flow(spec).params,
-        "samples": max((r["sample"] for r in records), default=0),
+        "run": run.name, "kind": spec.model.kind, "precision": _precision(run), "parameters": flow(spec).params,
+        "samples": max([r["sample"] for r in records] + [_checkpoint_samples(run)]),
         "hours": round(max((r.get("time", 0.0) for r in records), default=0.0) / 3600, 4),
         "train_elbo": _final(records, "train", "elbo"), "test_elbo": _final(records, "test", "elbo"),
         "kl": _final(records, "test", "kl"),
@@ -69,6 +69,25 @@ def summarise(run: Path) -> dict[str, Any]:
         row[f"{kind}_worst"] = round(max(worst), 4) if worst else None
     return {"row": row, "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
             "spectra": spectra, "path": str(run)}
+
+
+def _precision(run: Path) -> str | None:
+    """The arithmetic the run trained in (``options.json``'s resolved fast path): bf16 and fp32
+    runs of one spec are different experiments, and the table must say which is which."""
+    try:
+        return json.loads((run / "options.json").read_text())["resolved"]["precision"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None  # a run from before the fast path, or without its options
+
+
+def _checkpoint_samples(run: Path) -> int:
+    """Samples of the checkpoint ``latest`` names (the last metrics record can be a log step short of it)."""
+    try:
+        name = (run / "latest").read_text().strip()
+    except OSError:
+        return 0
+    stem = name.removeprefix("checkpoint-").removesuffix(".pt")
+    return int(stem) if stem.isdigit() else 0
 
 
 def _records(path: Path) -> list[dict]:
@@ -118,7 +137,7 @@ def _spectra(summary: dict) -> dict[float, dict]:
 
 
 def markdown(rows: Sequence[dict]) -> str:
-    head = ["run", "kind", "parameters", "samples", "hours", "train ELBO", "test ELBO", "KL",
+    head = ["run", "kind", "precision", "parameters", "samples", "hours", "train ELBO", "test ELBO", "KL",
             f"auto worst (k<{K_BELOW:g})", f"cross worst (k<{K_BELOW:g})", "eval at"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -127,6 +146,10 @@ def markdown(rows: Sequence[dict]) -> str:
     lines.append(f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood). "
                  f"auto/cross worst: max over redshifts and k < {K_BELOW:g} h/Mpc of |P_painted/P_true − 1| "
                  f"(ratio of the mean spectra over test tiles) at the run's latest evaluation.")
+    precisions = sorted({str(row["precision"]) for row in rows if row.get("precision")})
+    if len(precisions) > 1:
+        lines.append(f"Note: these runs trained in different precisions ({', '.join(precisions)}); a difference "
+                     f"between them may be the arithmetic's, not the spec's (--precision fixes it).")
     return "\n".join(lines) + "\n"
 
 
