@@ -177,6 +177,35 @@ def test_a_checkpoint_of_one_fast_path_resumes_on_another():
     assert lr.item() == pytest.approx(5e-4)
 
 
+@pytest.mark.parametrize("saved_cl,resumed_cl", [(True, False), (False, True)])
+def test_a_fused_resume_after_a_change_of_memory_layout_steps_as_without_it(saved_cl, resumed_cl):
+    # Adam's moments are saved in the layout they had; the fused kernel reads tensors as flat
+    # memory, so a resume in the other layout must not pair a weight with another's moments.
+    # The reference resumes in the saved layout; the two must take the same step.
+    spec = _tiny_spec()
+    kind = KINDS.get("cvae")
+    torch.manual_seed(0)
+    first = Step(kind, FastPath(fused_optimizer=True, channels_last=saved_cl, device_type=DEVICE.type), DEVICE, print)
+    model = FastPath(channels_last=saved_cl).prepare(archspec.build(spec).to(DEVICE).train())
+    optimizers = first.optimizers(model, spec.training)
+    first.train(model, optimizers, *batch(), 1.0, 1.0)
+    weights = copy.deepcopy(model.state_dict())
+    saved = copy.deepcopy(plain_optimizer_state(optimizers["model"].state_dict()))
+    after = []
+    for cl in (saved_cl, resumed_cl):
+        step = Step(kind, FastPath(fused_optimizer=True, channels_last=cl, device_type=DEVICE.type), DEVICE, print)
+        resumed = archspec.build(spec).to(DEVICE)
+        resumed.load_state_dict(weights)
+        resumed = FastPath(channels_last=cl).prepare(resumed).train()
+        opt = step.optimizers(resumed, spec.training)
+        step.load_optimizer(opt["model"], copy.deepcopy(saved))
+        torch.manual_seed(7)
+        step.train(resumed, opt, *batch(seed=3), 1.0, 1.0)
+        after.append([p.detach().contiguous() for p in resumed.parameters()])
+    for reference, other in zip(*after):
+        torch.testing.assert_close(other, reference, rtol=1e-4, atol=1e-5)
+
+
 # --- numerics of bf16 -----------------------------------------------------------------------------
 
 

@@ -119,6 +119,13 @@ class Step:
         optimizer.load_state_dict({**state, "param_groups": groups})
         for group, mine in zip(optimizer.param_groups, current):
             group["lr"] = mine["lr"]  # keep this run's lr object (a device tensor on the fused path)
+        # Moments keep the memory layout they were saved in; a fused kernel walks each tensor as
+        # flat memory, so after a change of layout (channels-last on one side only) it would pair
+        # every weight with another's moments. Give each moment its parameter's layout.
+        for param, moments in optimizer.state.items():
+            for key, value in moments.items():
+                if torch.is_tensor(value) and value.shape == param.shape and value.stride() != param.stride():
+                    moments[key] = torch.empty_like(param, dtype=value.dtype).copy_(value)
         self._lr = None
 
     # --- compute ----------------------------------------------------------------------------------
