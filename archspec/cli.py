@@ -108,6 +108,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.dry_run and not args.fix:
         print("archspec check: error: --dry-run goes with --fix", file=sys.stderr)
         return EXIT_USAGE
+    if args.dry_run and args.format != "text":
+        # a dry run's report would describe the fixed text while the file stays broken: a CI step
+        # reading it would pass an invalid spec. The formats carry each problem's fix already.
+        print(f"archspec check: error: --dry-run shows a diff, in text only; --format {args.format} without --fix "
+              f"reports the file as it is, each problem with its fix as edits", file=sys.stderr)
+        return EXIT_USAGE
     return check_command(args.specs, args.overrides, args.format, args.fix, args.dry_run)
 
 

@@ -44,6 +44,9 @@ def test_dry_run_leaves_the_file_and_says_what_would_change(tmp_path):
     assert res.returncode == 0 and path.read_text() == TYPOS.read_text()
     assert f"would fix 3 problems in {path}" in res.stdout and "ok (cvae: 3 networks, 19 rows) after these fixes" in res.stdout
     assert run("--dry-run", str(path)).returncode == 2  # --dry-run goes with --fix
+    for fmt in ("json", "sarif", "github"):  # a report of the fixed text would pass a broken file in CI
+        res = run("--fix", "--dry-run", "--format", fmt, str(path))
+        assert res.returncode == 2 and "--dry-run shows a diff, in text only" in res.stderr and not res.stdout
 
 
 def test_fix_that_cannot_finish_exits_1_and_reports_what_is_left(tmp_path):
