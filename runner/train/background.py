@@ -37,7 +37,10 @@ class BackgroundEvaluation:
         cmd = [sys.executable, "-m", "runner", "evaluate", str(checkpoint), "--out", str(out), "--tiles", str(QUICK_TILES),
                "--seed", str(seed), "--device", device, "--force"]
         env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS and not k.startswith("TORCHELASTIC_")}
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+        # a session of its own: the Ctrl-C or SIGTERM that asks the run to checkpoint and stop must not
+        # kill the evaluation half-way (the run waits for it before it ends)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                                     start_new_session=True)
         self.label = checkpoint.name
 
     def wait(self) -> None:

@@ -303,6 +303,8 @@ class Recipe(RunFolder, Recovery, TrainingState):
             return None
         self.metrics.sync()  # flushed by _fault_before_saving; durable before the checkpoint that follows them
         path = ck.save(self.out, self._state_dict(rng_ranks))
+        if self.background is not None:
+            self.background.wait()  # the last evaluation may still read a checkpoint the pruning removes
         self._prune(path)
         self._plot()
         if self._signal is None:  # not while stopping on Ctrl-C
