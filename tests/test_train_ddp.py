@@ -75,7 +75,8 @@ def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(ti
 
     def train(run, *extra):
         args = ["-m", "runner", "train", str(tiny), "--quiet", "--device", "cpu", "--no-eval", "--keep-last", "0",
-                "--set", "training.samples=120", "--set", "training.checkpoint.every=40", "--out", str(run), *extra]
+                "--set", "training.samples=120", "--set", "training.checkpoint.every=40", "--set", "training.log_every=16",
+                "--out", str(run), *extra]
         out = subprocess.run(torchrun + args, capture_output=True, text=True, timeout=180, env=env)
         assert out.returncode == 0, out.stderr
 
@@ -89,6 +90,16 @@ def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(ti
         assert torch.equal(a[ck.KEY_MODEL][key], b[ck.KEY_MODEL][key]), key
     assert all(torch.equal(x, y) for x, y in zip(a[ck.KEY_RNG_RANKS][1].values(), b[ck.KEY_RNG_RANKS][1].values())
                if isinstance(x, torch.Tensor))
+    # and the metrics: a record accumulating across the stop (logged every 16 samples, stopped at 40)
+    # holds every process's sums, not rank 0's counted twice
+    def records(run):
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
+
+    whole, parts = records(tmp_path / "whole"), records(tmp_path / "parts")
+    assert [(r["sample"], r["split"]) for r in whole] == [(r["sample"], r["split"]) for r in parts]
+    for r, q in zip(whole, parts):
+        assert r == pytest.approx(q, rel=1e-6), (r, q)
 
 
 def test_batches_smaller_than_the_processes_are_refused_with_the_rule():

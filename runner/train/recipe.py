@@ -296,13 +296,13 @@ class Recipe(RunFolder, Recovery, TrainingState):
         Returns the checkpoint's path on rank 0 (None elsewhere, or after a fault)."""
         if self._fault_before_saving():
             return None
-        rng_ranks = self._gather_rng()
+        rng_ranks, log_acc = self._gather_rng(), self._global_log_acc()  # collectives: every process
         self._saved_at = self.seen
         if not self.master:
             self.watch.restart(self.step, self.seen)  # rank 0 reads its own watch; this one's is not needed
             return None
         self.metrics.sync()  # flushed by _fault_before_saving; durable before the checkpoint that follows them
-        path = ck.save(self.out, self._state_dict(rng_ranks))
+        path = ck.save(self.out, self._state_dict(rng_ranks, log_acc))
         if self.background is not None:
             self.background.wait()  # the last evaluation may still read a checkpoint the pruning removes
         self._prune(path)

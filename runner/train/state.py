@@ -24,7 +24,7 @@ from runner.train.step import plain_optimizer_state
 class TrainingState:
     """Mixed into :class:`~runner.train.recipe.Recipe`."""
 
-    def _state_dict(self, rng_ranks: list | None = None) -> dict[str, Any]:
+    def _state_dict(self, rng_ranks: list | None = None, log_acc: torch.Tensor | None = None) -> dict[str, Any]:
         return {
             ck.KEY_FORMAT: ck.FORMAT,
             ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
@@ -39,7 +39,7 @@ class TrainingState:
             ck.KEY_SPEC_HASH: archspec.spec_hash(self.spec),
             ck.KEY_VERSIONS: ck.versions(),
             ck.KEY_ELAPSED: self._elapsed(),
-            ck.KEY_LOG_STATE: {"acc": self.acc.cpu(), "n": self.acc_n, "total": self.acc_total},
+            ck.KEY_LOG_STATE: {"acc": (self.acc if log_acc is None else log_acc).cpu(), "n": self.acc_n, "total": self.acc_total},
             ck.KEY_WORLD_SIZE: self.world,
             ck.KEY_LR_SCALE: self.lr_scale,
             **({ck.KEY_RNG_RANKS: rng_ranks} if rng_ranks is not None else {}),
@@ -54,6 +54,15 @@ class TrainingState:
         dist.gather_object(ck.rng_state(), states, dst=0)
         return states
 
+    def _global_log_acc(self) -> torch.Tensor | None:
+        """The sums of the record being accumulated, over every process (None with one): saved
+        whole by rank 0, so that a resume on any number of processes logs the same record."""
+        if self.world == 1:
+            return None
+        acc = self.acc.clone()
+        dist.all_reduce(acc)
+        return acc
+
     def _restore(self, state: dict) -> None:
         self.raw_model.load_state_dict(state[ck.KEY_MODEL])
         for name, optimizer in self.optimizers.items():
@@ -67,8 +76,9 @@ class TrainingState:
         self.elapsed0 = float(state.get(ck.KEY_ELAPSED, 0.0))
         self.lr_scale = float(state.get(ck.KEY_LR_SCALE, 1.0))
         log = state.get(ck.KEY_LOG_STATE) or {}
-        if "acc" in log:
-            self.acc, self.acc_n = log["acc"].to(self.device), int(log["n"])
+        if "acc" in log:  # the global sums, held by rank 0 alone (the next record all-reduces them)
+            acc = log["acc"].to(self.device)
+            self.acc, self.acc_n = (acc if self.rank == 0 else torch.zeros_like(acc)), int(log["n"])
             self.acc_total = int(log.get("total", log["n"]))  # checkpoints before "total": one process's n
         self._restore_rng(state)
 
