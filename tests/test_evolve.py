@@ -4,6 +4,8 @@ language later never orphans it; a removed field is named, in a spec file and in
 from __future__ import annotations
 
 import importlib
+import json
+import math
 import shutil
 from pathlib import Path
 
@@ -51,6 +53,12 @@ def test_old_run_resumes_to_the_end_under_todays_schema(old_run, capsys):
     assert train(spec, old_run, resume=True, evaluate=False, command=["runner", "train", str(OLD_SPEC)]) == 0
     err = capsys.readouterr().err
     assert "data.on_device (False) is no longer part of a spec" in err and "--data-on-device" in err
+    # its metrics were logged without the original's constant (−½ ln 2π per channel of x, one channel here)
+    assert "logged without the original's constant" in err and "(-0.919 nats)" in err
+    records = [json.loads(line) for line in (old_run / "metrics.jsonl").read_text().splitlines()]
+    old, new = [r for r in records if r["sample"] <= 200], [r for r in records if r["sample"] > 200]
+    assert old and new and not any("loglik_constant" in r for r in old)
+    assert all(r["loglik_constant"] == pytest.approx(-0.5 * math.log(2 * math.pi)) for r in new)
     end = Schedule.from_training(spec.training).end()  # the first batch boundary at or after training.samples
     assert (old_run / "latest").read_text().strip() == f"checkpoint-{end}.pt"
     assert "data:\n  store: mock" in (old_run / "spec.yaml").read_text() and "on_device" not in (old_run / "spec.yaml").read_text()

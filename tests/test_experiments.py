@@ -120,3 +120,22 @@ def test_compare_says_each_runs_precision_and_counts_samples_to_its_last_checkpo
     table = markdown([r["row"] for r in runs])
     assert "| a | cvae | fp32 |" in table and "different precisions (bf16, fp32)" in table
     assert "different precisions" not in markdown([runs[0]["row"], runs[0]["row"]])
+
+
+def test_compare_notes_runs_logged_before_the_likelihood_carried_its_constant(tmp_path):
+    import archspec
+    from runner.experiments.compare import markdown, summarise
+    from tests.spec_texts import TINY_SPEC
+
+    rows = []
+    for name, extra in (("old", {}), ("new", {"loglik_constant": -0.918939})):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "spec.yaml").write_text(archspec.dump(archspec.loads(TINY_SPEC)))
+        (run / "options.json").write_text(json.dumps({"device": "cpu"}))  # before the fast path
+        record = {"sample": 8, "step": 2, "split": "test", "elbo": -5.0, "loglik": -4.9, "kl": 0.1, **extra}
+        (run / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+        rows.append(summarise(run)["row"])
+    assert [r["elbo_without_constant"] for r in rows] == [True, False] and rows[0]["precision"] == "fp32"
+    assert "Note: old logged ELBOs without the original's constant" in markdown(rows)
+    assert "without the original's constant" not in markdown(rows[1:])

@@ -67,6 +67,7 @@ def summarise(run: Path) -> dict[str, Any]:
     for kind in ("auto", "cross"):
         worst = [abs(v) for z in spectra.values() for k, v in zip(z["k"], z[kind]) if k < K_BELOW and v is not None]
         row[f"{kind}_worst"] = round(max(worst), 4) if worst else None
+    row["elbo_without_constant"] = _without_constant(records)
     return {"row": row, "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
             "spectra": spectra, "path": str(run)}
 
@@ -75,9 +76,22 @@ def _precision(run: Path) -> str | None:
     """The arithmetic the run trained in (``options.json``'s resolved fast path): bf16 and fp32
     runs of one spec are different experiments, and the table must say which is which."""
     try:
-        return json.loads((run / "options.json").read_text())["resolved"]["precision"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        return None  # a run from before the fast path, or without its options
+        options = json.loads((run / "options.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None  # no run options recorded (an imported model, a folder from before them)
+    resolved = options.get("resolved") if isinstance(options, dict) else None
+    if not isinstance(resolved, dict):
+        return "fp32"  # run options from before the fast path: every run then trained in fp32
+    return resolved.get("precision")
+
+
+def _without_constant(records: list[dict]) -> bool:
+    """Were some of the run's log-likelihoods logged before they carried the original's constant
+    (records written before 2026-11-29: 0.919 nats per channel of x higher than today's)?"""
+    from runner.kinds.likelihood import CONSTANT_KEY
+
+    logged = [r for r in records if r.get("loglik") is not None]
+    return bool(logged) and not all(CONSTANT_KEY in r for r in logged)
 
 
 def _checkpoint_samples(run: Path) -> int:
@@ -146,6 +160,10 @@ def markdown(rows: Sequence[dict]) -> str:
     lines.append(f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood). "
                  f"auto/cross worst: max over redshifts and k < {K_BELOW:g} h/Mpc of |P_painted/P_true − 1| "
                  f"(ratio of the mean spectra over test tiles) at the run's latest evaluation.")
+    old = [str(row["run"]) for row in rows if row.get("elbo_without_constant")]
+    if old and len(old) < len(rows):
+        lines.append(f"Note: {', '.join(old)} logged ELBOs without the original's constant (½ ln 2π per channel of x, "
+                     f"0.919 nats for one): they read that much higher than the others' (runs from before 2026-11-29).")
     precisions = sorted({str(row["precision"]) for row in rows if row.get("precision")})
     if len(precisions) > 1:
         lines.append(f"Note: these runs trained in different precisions ({', '.join(precisions)}); a difference "
@@ -165,7 +183,7 @@ def _cell(value: Any, column: str) -> str:
 
 def csv_text(rows: Sequence[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS + ("elbo_without_constant",))
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -16,6 +16,7 @@ import archspec
 from archspec.dump import to_data
 from runner import checkpoint as ck
 from runner.data.identity import store_identity
+from runner.kinds.likelihood import CONSTANT_KEY, record_constant
 from runner.runtime import RunError, disk_error_line, remove_stale_temporaries
 from runner.train import runlog
 from runner.train.resume import check_same_data, check_same_run, resume_hint
@@ -109,6 +110,11 @@ class RunFolder:
         if self.data_identity is not None:
             runlog.write_data_identity(self.out, self.data_identity)
         self.metrics = runlog.Metrics(self.out, self.kind.terms, resume_at=self.seen if resumed else None)
+        self._record_constant = record_constant(self.kind.terms, self.spec.model.shapes)
+        if resumed and self._record_constant and self.metrics.records and CONSTANT_KEY not in self.metrics.records[-1]:
+            self._say(f"runner: warning: the metrics up to {self.seen:,} samples were logged without the original's "
+                      f"constant in the log-likelihood; from here on the ELBO includes it "
+                      f"({self._record_constant[CONSTANT_KEY]:.3f} nats), so the curve steps down by that much")
         seconds, samples = self.options.progress_interval()
         self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet,
                                         every_seconds=seconds, every_samples=samples)

@@ -122,6 +122,7 @@ class Recipe(RunFolder, Recovery, TrainingState):
         self._faulted = False  # every process: a fault is being acted on
         self.metrics: runlog.Metrics | None = None
         self.progress: runlog.Progress | None = None
+        self._record_constant: dict = {}  # what each metrics record says of its log-likelihood constant (folder.py)
         self._signal: int | None = None
         self._old_handlers: dict[int, Any] = {}
         self._saved_at = -1
@@ -264,7 +265,7 @@ class Recipe(RunFolder, Recovery, TrainingState):
     def _record(self, split: str, terms: torch.Tensor, n: int) -> None:
         """Queue a metrics record at this step boundary; ``terms`` stays on the device until a flush."""
         record = {"sample": self.seen, "step": self.step, "split": split, "n": n, "lr": self.lr,
-                  "batch_size": self.batch_size, "time": round(self._elapsed(), 3)}
+                  "batch_size": self.batch_size, "time": round(self._elapsed(), 3), **self._record_constant}
         flushed = self.metrics.add(record, terms)
         if flushed:
             self._after_flush(flushed)
