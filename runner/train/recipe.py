@@ -374,6 +374,8 @@ class Recipe(RunFolder, Recovery, TrainingState):
                 if hasattr(getattr(split, "store", None), "close"):
                     split.store.close()
         if dist.is_available() and dist.is_initialized():
+            if sys.exc_info()[0] is None:  # every process reached the same end: leave together, so that
+                dist.barrier()  # none tears down the group (or its store) under another still using it
             dist.destroy_process_group()
 
     # --- helpers --------------------------------------------------------------------------------
