@@ -23,6 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from archspec.pydantic_problems import position_path
 from archspec.spec import ROW_COLUMNS
 from archspec.yamlpos import _Loader
 
@@ -89,15 +90,9 @@ class CannotEdit(Exception):
 
 
 def document_path(loc: Sequence, data: Any) -> tuple:
-    """A problem's ``loc`` -> the document path: a flow-list row's column names become indices."""
-    out: list = []
-    node = data
-    for item in loc:
-        if isinstance(node, list) and isinstance(item, str) and item in ROW_COLUMNS:
-            item = ROW_COLUMNS.index(item)
-        out.append(item)
-        node = _child(node, item)
-    return tuple(out)
+    """A problem's ``loc`` -> the document path: a flow-list row's column names become indices
+    (the loader's own translation, which places problems in the file)."""
+    return position_path(loc, data)
 
 
 def get(data: Any, path: Sequence) -> Any:

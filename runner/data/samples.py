@@ -153,17 +153,22 @@ class Sampler:
             self._perm = (p, rng.permutation(self.n))
         return self._perm[1]
 
-    def next(self, batch_size: int) -> np.ndarray:
-        """The next `batch_size` indices, int64."""
-        out, need = [], int(batch_size)
+    def _spans(self, batch_size: int):
+        """(pass, start, count) of each piece of the next ``batch_size`` indices (a batch may
+        straddle two passes), advancing the position as they are taken."""
+        need = int(batch_size)
         if need < 0:
             raise ValueError(f"batch_size must be >= 0. Received: batch_size={batch_size}")
         while need:
             p, at = divmod(self.drawn, self.n)
             take = min(need, self.n - at)
-            out.append(self.permutation(p)[at:at + take])
+            yield p, at, take
             self.drawn += take
             need -= take
+
+    def next(self, batch_size: int) -> np.ndarray:
+        """The next `batch_size` indices, int64."""
+        out = [self.permutation(p)[at:at + take] for p, at, take in self._spans(batch_size)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def next_on(self, batch_size: int, device):
@@ -173,15 +178,7 @@ class Sampler:
         import torch  # here, not at the top: the data commands never import torch
 
         device = torch.device(device)
-        out, need = [], int(batch_size)
-        if need < 0:
-            raise ValueError(f"batch_size must be >= 0. Received: batch_size={batch_size}")
-        while need:
-            p, at = divmod(self.drawn, self.n)
-            take = min(need, self.n - at)
-            out.append(self._device_permutation(p, device)[at:at + take])
-            self.drawn += take
-            need -= take
+        out = [self._device_permutation(p, device)[at:at + take] for p, at, take in self._spans(batch_size)]
         if not out:
             return torch.zeros(0, dtype=torch.int64, device=device)
         return out[0] if len(out) == 1 else torch.cat(out)
