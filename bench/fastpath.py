@@ -19,15 +19,16 @@ import json
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import archspec  # noqa: E402
+import clock  # noqa: E402
 from runner.kinds import KINDS  # noqa: E402
 from runner.runtime import resolve_device  # noqa: E402
 from runner.train import fastpath  # noqa: E402
@@ -68,7 +69,6 @@ class Timed:
             self.step.train(self.model, self.optimizers, self.x, self.y, 1.0, 1.0)
 
 
-CLOCK = [time.perf_counter]  # --clock process: this process's CPU time (time.process_time)
 
 
 def sync(device: torch.device) -> None:
@@ -87,10 +87,10 @@ def measure(spec, configs: list[str], device, batch: int, steps: int, repeat: in
         for config, timed in runs.items():
             torch.set_num_threads(timed.fast.threads)
             sync(device)
-            start = CLOCK[0]()
+            start = clock.now()
             timed.run(steps)
             sync(device)
-            seconds[config].append(CLOCK[0]() - start)
+            seconds[config].append(clock.now() - start)
     return {c: batch * steps / statistics.median(s) for c, s in seconds.items()}
 
 
@@ -104,14 +104,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="alternated rounds (default 3)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: the runner's choice)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
-    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
-                        help="process: this process's CPU seconds instead of wall seconds -- with --threads 1 on a "
-                             "machine shared with other work, the work done rather than the time waited")
+    clock.add_argument(parser)
     args = parser.parse_args(argv)
-    if args.clock == "process":
-        if torch.cuda.is_available() and args.device != "cpu":
-            raise SystemExit("--clock process measures CPU work; use it with --device cpu")
-        CLOCK[0] = time.process_time
+    clock.use(args.clock, args.device)
     device = resolve_device(args.device)
     configs = args.configs.split(",")
     print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch "

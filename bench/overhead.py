@@ -30,7 +30,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import archspec  # noqa: E402
+import clock  # noqa: E402
 from handwritten import HandCVAE, negative_elbo  # noqa: E402
 from runner.data.open import open_data  # noqa: E402
 from runner.data.samples import Sampler  # noqa: E402
@@ -51,7 +51,6 @@ from runner.train.recipe import Recipe  # noqa: E402
 from runner.train.schedule import Schedule  # noqa: E402
 
 
-CLOCK = [time.perf_counter]  # --clock process: this process's CPU time (time.process_time)
 
 
 def sync(device: torch.device) -> None:
@@ -97,10 +96,10 @@ def hand_objective(model, x, y):
 
 def timed(fn, device: torch.device) -> float:
     sync(device)
-    start = CLOCK[0]()
+    start = clock.now()
     fn()
     sync(device)
-    return CLOCK[0]() - start
+    return clock.now() - start
 
 
 # --- part 1 -----------------------------------------------------------------------------------
@@ -161,10 +160,10 @@ def runner(spec, options: RunOptions, device, data, samples: int) -> dict:
         evaluate, save = recipe.evaluate, recipe.save_checkpoint
 
         def timed_evaluate():
-            begin = CLOCK[0]()
+            begin = clock.now()
             result = evaluate()
             sync(device)
-            t["evaluate"] += CLOCK[0]() - begin
+            t["evaluate"] += clock.now() - begin
             t["evaluations"] += 1
             return result
 
@@ -215,14 +214,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, help="CPU threads (default: the runner's choice)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
-                        help="process: this process's CPU seconds instead of wall seconds -- with --threads 1 on a "
-                             "machine shared with other work, the work done rather than the time waited")
+    clock.add_argument(parser)
     args = parser.parse_args(argv)
-    if args.clock == "process":
-        if torch.cuda.is_available() and args.device != "cpu":
-            raise SystemExit("--clock process measures CPU work; use it with --device cpu")
-        CLOCK[0] = time.process_time
+    clock.use(args.clock, args.device)
     spec = archspec.load(args.spec, args.overrides)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
