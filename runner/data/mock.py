@@ -21,13 +21,19 @@ import numpy as np
 from scipy.optimize import brentq
 
 from runner.data import mock_fields as mf
+from runner.data import mock_halos as mh
 from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, DEPTHS, PIXEL_SIZE, REDSHIFTS, DataError, FieldStats, depth_share
 from runner.data.original_stats import reference
 from runner.data.store import open_store
 from runner.data.write import StoreWriter, check_output
 from runner.runtime import remove_stale_temporaries
 
-MOCK_VERSION = 2  # bump when the generator's output changes; cached stores are then remade
+MOCK_VERSION = 2  # of the lognormal sky: bump when its output changes; cached stores are then remade
+HALO_VERSION = 3  # of the halo sky (the default since v3), likewise
+SKIES = ("halo", "lognormal")
+# A slice's halos are drawn once up to the largest N(>M_MIN) of these redshifts (it peaks near
+# z = 0.2), so that a catalogue does not depend on which redshifts a store holds.
+CATALOGUE_REDSHIFTS = tuple(np.linspace(0.0, 2.0, 21))
 TOL = 3e-4  # calibration tolerance, in log of achieved over target
 # Range of the small-scale taper exponent beta (mock_fields.py). Halofit with the CIC window
 # gives 0.97-0.99 of the original's variance at every redshift, so beta stays within +-0.2 on
@@ -42,6 +48,7 @@ class MockOptions:
     slices: int = DEFAULT_SLICES
     redshifts: tuple = REDSHIFTS
     seed: int = 0
+    sky: str = "halo"
 
     def validated(self) -> "MockOptions":
         """Normalised options; every problem in one DataError."""
@@ -55,14 +62,21 @@ class MockOptions:
         if not zs or list(zs) != sorted(set(zs)) or zs[0] < 0:
             problems.append(f"redshifts must be >= 0, distinct and ascending "
                             f"(received {list(self.redshifts)})")
+        if self.sky not in SKIES:
+            problems.append(f"sky must be one of {', '.join(SKIES)} (received {self.sky!r})")
         if problems:
             raise DataError("mock: " + "; ".join(problems))
-        return MockOptions(int(self.grid), int(self.slices), zs, int(self.seed))
+        return MockOptions(int(self.grid), int(self.slices), zs, int(self.seed), self.sky)
 
     def key(self) -> str:
-        """JSON of the options and the generator version: what a cached store must match."""
-        return json.dumps({**asdict(self), "redshifts": list(self.redshifts),
-                           "version": MOCK_VERSION}, sort_keys=True)
+        """JSON of the options and the generator version: what a cached store must match. The
+        lognormal sky's key is what it was before skies had names (its cached stores stay valid)."""
+        data = {**asdict(self), "redshifts": list(self.redshifts), "version": MOCK_VERSION}
+        if self.sky == "lognormal":
+            del data["sky"]
+        else:
+            data["version"] = HALO_VERSION
+        return json.dumps(data, sort_keys=True)
 
 
 @dataclass
@@ -70,9 +84,7 @@ class Row:
     """One redshift's calibration: its parameters and (after writing) the stored statistics."""
 
     z: float
-    beta: float
-    gamma: dict  # depth -> pressure's slope in ln rho_s
-    amplitude: dict  # depth -> pressure's amplitude A_L
+    params: dict  # name -> value: what the calibration set (see format_table's header)
     dm: FieldStats | None = None  # read back from the written file
     pressure: FieldStats | None = None
 
@@ -229,7 +241,7 @@ def calibrate_pressure(sl: Slices, logrho: dict, z: float, gamma0: dict) -> tupl
 
 def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
                   redshifts=REDSHIFTS, seed: int = 0, force: bool = False,
-                  progress: bool = True) -> list[Row]:
+                  progress: bool = True, sky: str = "halo") -> list[Row]:
     """Write a calibrated mock store to `out` (atomically). Deterministic for a seed.
 
     Args:
@@ -237,41 +249,210 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
         grid: pixels per side (pixel 0.1953125 Mpc/h). slices: per depth (>= 2).
         redshifts: ascending, >= 0. seed: the randomness of every slice.
         progress: a tqdm bar on stderr, one step per redshift.
+        sky: 'halo' (mock_halos.py, the default) or 'lognormal' (mock_fields.py, mock v2).
     Returns:
         One Row per redshift: the parameters found and the statistics read back from the file.
     """
     from tqdm import tqdm
 
-    opt = MockOptions(grid, slices, tuple(redshifts), seed).validated()
+    opt = MockOptions(grid, slices, tuple(redshifts), seed, sky).validated()
     out = Path(out)
     check_output(out, force)
     bar = tqdm(total=len(opt.redshifts), desc=f"mock {out.name}", unit="z", disable=not progress)
     bar.set_postfix_str("drawing slices")
-    sl, rows, beta, gamma = Slices(opt), [], 0.0, {d: 3.0 for d in DEPTHS}
-    provenance = (f"archspec mock v{MOCK_VERSION}: lognormal dark matter (pyccl halofit P(k) "
-                  f"projected over the slice depth, CIC window, powerbox), pressure painted from smoothed "
-                  f"density; seed {opt.seed}")
+    write = _write_halo if opt.sky == "halo" else _write_lognormal
     with bar, StoreWriter(out, grid=opt.grid, n_slices=opt.slices, redshifts=opt.redshifts,
-                          provenance=provenance, force=force,
+                          provenance=PROVENANCE[opt.sky].format(seed=opt.seed), force=force,
                           attrs={"mock_options": opt.key(), "cosmology": mf.COSMOLOGY}) as w:
-        for z in opt.redshifts:
-            bar.set_postfix_str(f"z={z:g}")
-            beta, rho = calibrate_dm(sl, z, beta)
-            logrho = {}
-            for depth in DEPTHS:
-                for s, r in enumerate(rho[depth]):
-                    w.write("dm", z, depth, s, dm_scale(depth, z) * r)
-                logrho[depth] = [mf.log_smoothed_density(r, sl.kernel) for r in rho[depth]]
-            del rho
-            gamma, amp = calibrate_pressure(sl, logrho, z, gamma)
-            for depth in DEPTHS:
-                for s, (u, e) in enumerate(zip(logrho[depth], sl.eps[depth])):
-                    w.write("pressure", z, depth, s, amp[depth] * mf.pressure_shape(u, e, gamma[depth]))
-            rows.append(Row(z, beta, gamma, amp))
-            bar.update(1)
+        rows = write(w, opt, bar)
     with open_store(out, scan=False) as store:
         for row in rows:
             row.dm, row.pressure = store.stats("dm", row.z), store.stats("pressure", row.z)
+    return rows
+
+
+PROVENANCE = {
+    "lognormal": (f"archspec mock v{MOCK_VERSION}: lognormal dark matter (pyccl halofit P(k) projected "
+                  "over the slice depth, CIC window, powerbox), pressure painted from smoothed density; "
+                  "seed {seed}"),
+    "halo": (f"archspec mock v{HALO_VERSION}: halo model (pyccl.halos: Tinker 2008 halos above "
+             f"{mh.M_MIN:.0e} Msun/h, NFW dark matter on a lognormal background, Arnaud 2010 GNFW "
+             f"pressure with {mh.SIGMA_LNP} lognormal scatter per halo, a diffuse component); seed {{seed}}"),
+}
+
+
+def _write_lognormal(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
+    """mock v2: lognormal dark matter, pressure a function of the smoothed density (mock_fields.py)."""
+    sl, rows, beta, gamma = Slices(opt), [], 0.0, {d: 3.0 for d in DEPTHS}
+    for z in opt.redshifts:
+        bar.set_postfix_str(f"z={z:g}")
+        beta, rho = calibrate_dm(sl, z, beta)
+        logrho = {}
+        for depth in DEPTHS:
+            for s, r in enumerate(rho[depth]):
+                w.write("dm", z, depth, s, dm_scale(depth, z) * r)
+            logrho[depth] = [mf.log_smoothed_density(r, sl.kernel) for r in rho[depth]]
+        del rho
+        gamma, amp = calibrate_pressure(sl, logrho, z, gamma)
+        for depth in DEPTHS:
+            for s, (u, e) in enumerate(zip(logrho[depth], sl.eps[depth])):
+                w.write("pressure", z, depth, s, amp[depth] * mf.pressure_shape(u, e, gamma[depth]))
+        rows.append(Row(z, {"beta": beta, "g100": gamma[100], "g150": gamma[150]}))
+        bar.update(1)
+    return rows
+
+
+class HaloSlices:
+    """The per-slice randomness of a halo sky, fixed across redshifts: the background's Gaussian
+    modes and each slice's halo catalogue (mock_halos.py)."""
+
+    def __init__(self, opt: MockOptions):
+        self.grid, self.box = opt.grid, opt.grid * PIXEL_SIZE
+        self.k_max = mf.k_nyquist(self.grid, self.box)
+        rng = range(opt.slices)
+        self.modes = {d: [mf.gaussian_modes(self.grid, self.box, seed_int(opt.seed, d, s, 0))
+                          for s in rng] for d in DEPTHS}
+        most = max(mh.cumulative_density(float(z))[0] for z in CATALOGUE_REDSHIFTS + opt.redshifts)
+        self.halos = {}
+        for d in DEPTHS:
+            # positions follow the z = 0 background (its Gaussian field is the same at every z)
+            rho0 = self.background(d, 0.0, 0.0)
+            self.halos[d] = [mh.draw_catalogue(np.random.default_rng(seed_int(opt.seed, d, s, 2)),
+                                               self.volume(d), most * self.volume(d) * 1.05,
+                                               np.log(r)) for s, r in enumerate(rho0)]
+
+    def volume(self, depth: int) -> float:
+        return self.box ** 2 * depth
+
+    def background(self, depth: int, z: float, beta: float) -> list:
+        """Lognormal rho_bg maps (mean 1) of the projected linear spectrum, times the taper
+        (1 + (k / K_STAR)^4)^(beta / 4) of mock_fields.py (1 on large scales)."""
+        pk = mf.power_2d(depth, self.k_max, z, beta, linear=True)
+        synth = mf.LognormalSynth(self.grid, self.box, pk)
+        return [synth.density(m) for m in self.modes[depth]]
+
+    def halo_maps(self, depth: int, z: float) -> tuple[list, list]:
+        """(the dark matter's Fourier sums, in units of the mean density; pressure maps in
+        profile units) of the halos."""
+        dm, p = [], []
+        for cat in self.halos[depth]:
+            mass = cat.masses(self.volume(depth), z)
+            dm.append(mh.fourier_sum("dm", cat, mass, mass, z, self.grid, self.box)
+                      / (mh.rho_mean() * depth))
+            p.append(mh.paint("pressure", cat, mass, mh.pressure_weights(cat, mass), z,
+                              self.grid, self.box))
+        return dm, p
+
+
+def knob(x: float) -> tuple[float, float]:
+    """The dark matter's one calibration parameter as (the background's small-scale taper beta,
+    the halos' smoothing in Mpc/h), increasing in variance. The large scales are the linear
+    spectrum's whatever x is. x > 0 raises the background's power above K_STAR (beta = x: the
+    non-linear power of the haloes lighter than M_MIN); x < 0 smooths the halos' centres by -x
+    Mpc/h instead (where a slice's massive halos alone carry more than the original's variance;
+    feedback does the same on BAHAMAS)."""
+    return max(x, 0.0), max(-x, 0.0)
+
+
+def calibrate_halo_dm(sl: HaloSlices, halo_dm: dict, z: float, x0: float) -> tuple[float, dict, dict]:
+    """The :func:`knob` x such that the stored dark matter's var_100 + var_150 is the
+    original's: (x, depth -> rho maps of mean 1, depth -> background maps)."""
+    goal, last = reference("dm", "var", z), {}
+    weight = {dp: dm_scale(dp, z) ** 2 for dp in DEPTHS}
+    pixel_area = (sl.box / sl.grid) ** 2  # the k = 0 mode is the sum over pixels of the deposit
+    halo_mean = {dp: float(np.mean([h[0, 0].real for h in halo_dm[dp]])) / sl.grid ** 2 / pixel_area
+                 for dp in DEPTHS}
+
+    def total(x: float) -> tuple[dict, dict]:
+        beta, smooth = knob(x)
+        rho, bgs = {}, {}
+        for dp in DEPTHS:
+            bg = sl.background(dp, z, beta)
+            halos = [mh.to_real(h, sl.grid, sl.box, smooth) for h in halo_dm[dp]]
+            maps = [(1 - halo_mean[dp]) * b + h for b, h in zip(bg, halos)]
+            mean = pooled(maps)[0]
+            rho[dp], bgs[dp] = [m / mean for m in maps], bg
+        return rho, bgs
+
+    def excess(log_a: float) -> float:
+        try:
+            rho, bgs = total(log_a)
+        except ValueError:
+            return np.inf
+        last.clear()
+        last[log_a] = rho, bgs
+        return float(np.log(sum(weight[dp] * pooled(rho[dp])[1] for dp in DEPTHS) / goal))
+
+    x = solve_increasing(excess, x0, 0.1, lo=-3.0, hi=BETA_MAX, tol=TOL,
+                         what=f"the mock dark-matter variance {goal:.4g} at z={z:g}")
+    rho, bgs = last[x] if x in last else total(x)
+    return x, rho, bgs
+
+
+def calibrate_halo_pressure(halo_p: dict, bgs: dict, z: float) -> tuple[float, float, float, dict]:
+    """The diffuse fraction f and amplitude A with the original's summed mean and variance:
+    p_L = A ((1 - f) H_L + f D_L), H the halos' pressure and D = rho_bg² (each scaled so that
+    the two depths' means add up to 1, D in the depths' 0.4 / 0.6 shares).
+
+    Where the halos give too little variance even alone (grids too small to hold a cluster,
+    under ~40 Mpc/h), f = 0 and the halos' pressure is raised to the power q > 1 that reaches
+    it. Returns (f, q, A, depth -> (H maps, D maps))."""
+    goal = reference("pressure", "var", z) / reference("pressure", "mean", z) ** 2
+
+    def units(q: float) -> dict:
+        powered = {dp: [h ** q for h in halo_p[dp]] for dp in DEPTHS} if q != 1 else halo_p
+        total_h = sum(pooled(powered[dp])[0] for dp in DEPTHS)
+        out = {}
+        for dp in DEPTHS:
+            sq = [b ** 2 for b in bgs[dp]]
+            d_mean = pooled(sq)[0]
+            out[dp] = ([h / total_h for h in powered[dp]], [depth_share(dp) * q2 / d_mean for q2 in sq])
+        return out
+
+    unit = units(1.0)
+    # Σ_L var((1 - f) H + f D) = (1 - f)² a + 2 f (1 - f) b + f² c, all pooled over slices
+    a = b = c = 0.0
+    for hs, ds in unit.values():
+        a += pooled(hs)[1]
+        c += pooled(ds)[1]
+        b += pooled([h + d for h, d in zip(hs, ds)])[1] / 2 - (pooled(hs)[1] + pooled(ds)[1]) / 2
+    # (a - 2b + c) f² + 2 (b - a) f + a - goal = 0: the smallest root in [0, 1]
+    roots = np.roots([a - 2 * b + c, 2 * (b - a), a - goal])
+    fs = sorted(float(r.real) for r in roots if abs(r.imag) < 1e-12 and -1e-12 <= r.real <= 1)
+    if fs:
+        return max(fs[0], 0.0), 1.0, reference("pressure", "mean", z), unit
+
+    def excess(q: float) -> float:
+        var = sum(pooled(units(q)[dp][0])[1] for dp in DEPTHS)
+        return float(np.log(var / goal)) if np.isfinite(var) and var > 0 else np.inf
+
+    q = solve_increasing(excess, 1.5, 0.25, lo=1.0, hi=GAMMA_MAX, tol=TOL,
+                         what=f"the mock pressure variance/mean^2 {goal:.4g} at z={z:g}")
+    return 0.0, q, reference("pressure", "mean", z), units(q)
+
+
+def _write_halo(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
+    """The halo sky (mock_halos.py), calibrated per redshift."""
+    sl, rows, log_a = HaloSlices(opt), [], 0.0
+    for z in opt.redshifts:
+        bar.set_postfix_str(f"z={z:g}")
+        halo_dm, halo_p = {}, {}
+        for depth in DEPTHS:
+            halo_dm[depth], halo_p[depth] = sl.halo_maps(depth, z)
+        log_a, rho, bgs = calibrate_halo_dm(sl, halo_dm, z, log_a)
+        for depth in DEPTHS:
+            for s, r in enumerate(rho[depth]):
+                w.write("dm", z, depth, s, dm_scale(depth, z) * r)
+        del rho, halo_dm
+        f, q, amp, unit = calibrate_halo_pressure(halo_p, bgs, z)
+        for depth in DEPTHS:
+            for s, (h, d) in enumerate(zip(*unit[depth])):
+                w.write("pressure", z, depth, s, amp * ((1 - f) * h + f * d))
+        n_halos = sum(int(np.isfinite(c.masses(sl.volume(dp), z)).sum())
+                      for dp in DEPTHS for c in sl.halos[dp])
+        beta, smooth = knob(log_a)
+        rows.append(Row(z, {"beta": beta, "smooth": smooth, "diffuse": f, "q": q, "halos": n_halos}))
+        bar.update(1)
     return rows
 
 
@@ -280,14 +461,15 @@ def format_table(rows: list[Row]) -> str:
     and the 150/100 Mpc/h ratios of each field's mean and variance (1.5 for 3 vs 2 sheets)."""
     cols = [("dm", "mean", 8, ".4f"), ("dm", "var", 8, ".4f"), ("pressure", "mean", 9, ".4g"),
             ("pressure", "var", 9, ".4g")]
-    head = f"{'z':>6} {'beta':>6} {'g100':>5} {'g150':>5}"
+    names = list(rows[0].params) if rows else []
+    head = f"{'z':>6}" + "".join(f" {n:>7}" for n in names)
     for fld, stat, width, _ in cols:
         head += f" | {('p' if fld == 'pressure' else fld) + ' ' + stat:>{width}} {'orig.':>{width}} {'err':>6}"
     head += " | 150/100: dm m/v, p m/v"
     lines = ["the summed 100 + 150 Mpc/h sample against the original's (mock = read back from "
              "the file)", head, "-" * len(head)]
     for r in rows:
-        line = f"{r.z:>6.3f} {r.beta:>6.2f} {r.gamma[100]:>5.2f} {r.gamma[150]:>5.2f}"
+        line = f"{r.z:>6.3f}" + "".join(f" {r.params[n]:>7.3g}" for n in names)
         for fld, stat, width, fmt in cols:
             st = r.dm if fld == "dm" else r.pressure
             got, want = st.sum_mean if stat == "mean" else st.sum_var, reference(fld, stat, r.z)
@@ -300,19 +482,20 @@ def format_table(rows: list[Row]) -> str:
 
 def mock_path(cache_dir, opt: MockOptions) -> Path:
     digest = hashlib.sha1(opt.key().encode()).hexdigest()[:10]
-    name = f"mock-g{opt.grid}-s{opt.slices}-z{len(opt.redshifts)}-seed{opt.seed}-{digest}.h5"
+    sky = "" if opt.sky == "lognormal" else f"{opt.sky}-"
+    name = f"mock-{sky}g{opt.grid}-s{opt.slices}-z{len(opt.redshifts)}-seed{opt.seed}-{digest}.h5"
     return Path(cache_dir).expanduser() / name
 
 
 def ensure_mock_store(cache_dir, grid: int = 256, slices: int = 3, redshifts=REDSHIFTS,
-                      seed: int = 0, progress: bool = False) -> Path:
+                      seed: int = 0, progress: bool = False, sky: str = "halo") -> Path:
     """A mock store with these options in `cache_dir`: reused if valid, else generated.
 
     The file name carries a digest of the options and the generator version, and the file's
     own `mock_options` attribute is checked too, so a stale or broken file is remade. Safe to
     call from several processes at once: each writes its own temporary, the last rename wins.
     """
-    opt = MockOptions(grid, slices, tuple(redshifts), seed).validated()
+    opt = MockOptions(grid, slices, tuple(redshifts), seed, sky).validated()
     path = mock_path(cache_dir, opt)
     if path.exists():
         try:
@@ -324,5 +507,5 @@ def ensure_mock_store(cache_dir, grid: int = 256, slices: int = 3, redshifts=RED
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, depth=0)  # what a generation killed mid-way left (hundreds of MiB)
     generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True,
-                  progress=progress)
+                  progress=progress, sky=opt.sky)
     return path

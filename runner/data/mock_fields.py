@@ -57,30 +57,33 @@ def cosmology():
                            matter_power_spectrum="halofit")
 
 
-def nonlinear_power(k: np.ndarray, z: float) -> np.ndarray:
-    """Halofit P(k, z) in (Mpc/h)^3 for k in h/Mpc (pyccl works in Mpc, hence the h's)."""
+def nonlinear_power(k: np.ndarray, z: float, linear: bool = False) -> np.ndarray:
+    """Halofit P(k, z) in (Mpc/h)^3 for k in h/Mpc (pyccl works in Mpc, hence the h's);
+    the linear spectrum with ``linear``."""
     import pyccl
 
     h = COSMOLOGY["h"]
     k = np.asarray(k, dtype=float)
-    return pyccl.nonlin_matter_power(cosmology(), k * h, 1.0 / (1.0 + float(z))) * h ** 3
+    power = pyccl.linear_matter_power if linear else pyccl.nonlin_matter_power
+    return power(cosmology(), k * h, 1.0 / (1.0 + float(z))) * h ** 3
 
 
 @lru_cache(maxsize=16)
-def nonlinear_table(z: float) -> tuple[np.ndarray, np.ndarray]:
-    """(log k, log P) of halofit at z on 800 points, 1e-4 to 300 h/Mpc: interpolated below."""
+def nonlinear_table(z: float, linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(log k, log P) of halofit (or linear) at z on 800 points, 1e-4 to 300 h/Mpc."""
     k = np.logspace(-4.0, 2.5, 800)
-    return np.log(k), np.log(nonlinear_power(k, z))
+    return np.log(k), np.log(nonlinear_power(k, z, linear))
 
 
 @lru_cache(maxsize=64)
-def projected_power_table(depth: float, z: float, k_max: float) -> tuple[np.ndarray, np.ndarray]:
+def projected_power_table(depth: float, z: float, k_max: float,
+                          linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(k, P_2D(k)) at z for a slice of `depth` Mpc/h, k in h/Mpc, P in (Mpc/h)^2.
 
     P_2D(k) = 2 int_0^inf dk_z / (2 pi) P(sqrt(k^2 + k_z^2)) sinc^2(k_z L / 2), the power of
     (1 / L) int delta dz; it tends to P(k) / L (Limber) for k L >> 1.
     """
-    lk3, lp3 = nonlinear_table(float(z))
+    lk3, lp3 = nonlinear_table(float(z), linear)
     k = np.logspace(-3.5, np.log10(k_max * 1.05), 240)
     kz = np.linspace(0.0, 200 * np.pi / depth, 6000)  # sinc^2 has fallen to ~1e-5 by the end
     lkk = 0.5 * np.log(k[:, None] ** 2 + kz[None, :] ** 2)
@@ -103,18 +106,21 @@ def taper(k: np.ndarray, beta: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def model_power_table(depth: float, z: float, k_max: float) -> tuple[np.ndarray, np.ndarray]:
+def model_power_table(depth: float, z: float, k_max: float,
+                      linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(log k, log of P_2D,L W_CIC): the spectrum before the taper, interpolated by power_2d."""
-    k, p = projected_power_table(depth, z, k_max)
+    k, p = projected_power_table(depth, z, k_max, linear)
     return np.log(k), np.log(p * cic_window(k))
 
 
-def power_2d(depth: float, k_max: float, z: float, beta: float):
-    """The callable P_L(k, z) of the module docstring."""
-    lk, lp = model_power_table(float(depth), float(z), float(k_max))
+def power_2d(depth: float, k_max: float, z: float, beta: float, linear: bool = False,
+             amplitude: float = 1.0):
+    """The callable P_L(k, z) of the module docstring (``linear``: of the linear spectrum,
+    times ``amplitude``: the halo mock's background)."""
+    lk, lp = model_power_table(float(depth), float(z), float(k_max), linear)
 
     def pk(k: np.ndarray) -> np.ndarray:
-        return np.exp(np.interp(np.log(k), lk, lp)) * taper(k, beta)
+        return amplitude * np.exp(np.interp(np.log(k), lk, lp)) * taper(k, beta)
 
     return pk
 
