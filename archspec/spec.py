@@ -10,10 +10,11 @@ Field descriptions become the JSON Schema's documentation, which editors show on
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,7 @@ from pydantic import (
     Tag,
     WithJsonSchema,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -35,7 +37,7 @@ from archspec.errors import did_you_mean, one_of
 # Numbers as YAML writes them: `true` is not 1 (pydantic's lax mode would take it), but an
 # integer is a fine float.
 Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]  # 1e999 is inf in YAML: refused
 
 _TRUE = {"t", "true"}
 _FALSE = {"f", "false"}
@@ -57,6 +59,23 @@ Flag = Annotated[bool, BeforeValidator(_parse_flag), WithJsonSchema(_FLAG_SCHEMA
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Grown(_Strict):
+    """A node that gained fields after specs were saved and hashed: while such a field holds its
+    default it is left out of the spec's data, so every spec that does not use it keeps its hash
+    (and its saved ``spec.yaml``) as before; a spec that sets it hashes differently, as it should."""
+
+    _added: ClassVar[tuple[str, ...]] = ()
+
+    @model_serializer(mode="wrap")
+    def _leave_out_added_defaults(self, handler):
+        data = handler(self)
+        for name in self._added:
+            field = type(self).model_fields[name]
+            if getattr(self, name) == field.get_default(call_default_factory=True):
+                data.pop(field.alias or name, None)
+        return data
 
 
 _CHANNELS_RE = re.compile(r"^\s*(\d+)?\s*/\s*(\d+)\s*$")
@@ -282,13 +301,19 @@ class Model(_Strict):
     scale: Scale | None = Field(None, description="width and depth multipliers; the resolved spec has them applied, and no scale")
 
 
-class MockData(_Strict):
+class MockData(_Grown):
     """Options of the embedded mock store (generated once into the cache folder)."""
+
+    _added = ("sky",)
 
     grid: Int = Field(1024, ge=16, le=16384, description="pixels per side of a slice (0.1953125 Mpc/h each)")
     slices: Int = Field(4, ge=2, le=64, description="slices per depth (100 and 150 Mpc/h)")
     redshifts: list[Annotated[Float, Field(ge=0, le=20)]] | None = Field(None, description="redshifts to generate (default: the original's 11)")
     seed: Int = Field(0, ge=0, description="random seed of the mock fields")
+    sky: Literal["halo", "lognormal"] = Field(
+        "halo", description="'halo': dark matter and pressure painted from the same halos (pyccl's halo model; "
+                            "the default since mock v3); 'lognormal': the older sky of mock v2, pressure a "
+                            "function of each slice's own smoothed density (docs/mock.md)")
 
 
 class Data(_Strict):
@@ -363,7 +388,19 @@ class Checkpoints(_Strict):
     every: Int = Field(20_000, ge=1, description="write a checkpoint every this many training samples (and at the end)")
 
 
-class Training(_Strict):
+class Likelihood(_Strict):
+    """The Gaussian of unit variance that log p(x | ...) is, and the space it lives in."""
+
+    space: Literal["shift_log", "pressure"] = Field(
+        "shift_log", description="'shift_log': on the stored transform t = ln(p/sigma_z + 1)/4, the paper's loss, "
+                                 "which weighs the rare peaks that carry the power spectrum very little; "
+                                 "'pressure': on p/sigma_z = exp(4t) - 1, aligned with the power spectra "
+                                 "(docs/variants.md)")
+
+
+class Training(_Grown):
+    _added = ("likelihood",)
+
     samples: Int = Field(150_000, ge=1, le=10**12, description="stop after this many training samples")
     pseudo_epoch: Int = Field(1568, ge=1, description="samples per pseudo-epoch, the unit of the milestones")
     batch_size: list[BatchStep] = Field(
@@ -374,6 +411,7 @@ class Training(_Strict):
     lr: LearningRate = LearningRate()
     optimizer: Optimizer = Optimizer()
     beta: Float = Field(1.0, ge=0, description="weight of the KL term in the ELBO")
+    likelihood: Likelihood = Field(Likelihood(), description="the reconstruction term log p(x | y, z) (default: the paper's)")
     evaluation: Evaluation = Evaluation()
     checkpoint: Checkpoints = Checkpoints()
     log_every: Int = Field(72, ge=1, description="log training metrics every this many samples")

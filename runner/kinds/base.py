@@ -29,8 +29,9 @@ class Phase:
     Attributes:
         optimizer: the optimizer's name (a key of the checkpoint's optimizer states).
         params: the parameters it steps, from the (unwrapped) model.
-        loss: ``loss(model, x, y, beta) -> (objective, terms)``: the scalar to minimise, and the
-            (k,) detached tensor of this phase's logged terms (see :attr:`RunnerKind.terms`).
+        loss: ``loss(model, x, y, beta, loglik=...) -> (objective, terms)``: the scalar to
+            minimise, and the (k,) detached tensor of this phase's logged terms (see
+            :attr:`RunnerKind.terms`); ``loglik`` is the spec's ``training.likelihood``.
     """
 
     optimizer: str

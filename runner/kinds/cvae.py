@@ -26,20 +26,21 @@ class ELBO(NamedTuple):
     kl: Tensor  # () scalar
 
 
-def elbo(out, x: Tensor, beta: float = 1.0) -> ELBO:
+def elbo(out, x: Tensor, beta: float = 1.0, loglik=gaussian_loglik) -> ELBO:
     """The ELBO of a batch from the model's output.
 
     Args:
         out: the model's ``CVAEOutput`` (q_mean, q_logvar, p_mean, p_logvar, z, x_mean).
         x: (N, C, H, W) the true maps.
         beta: weight of the KL term.
+        loglik: log p(x | mean), (N,) per sample (:data:`runner.kinds.likelihood.LIKELIHOODS`).
 
     Returns:
         :class:`ELBO` of batch means; the loss to minimise is ``-result.elbo``.
     """
-    loglik = gaussian_loglik(x, out.x_mean).mean()
+    ll = loglik(x, out.x_mean).mean()
     kl = gaussian_kl(out.q_mean, out.q_logvar, out.p_mean, out.p_logvar).mean()
-    return ELBO(loglik - beta * kl, loglik, kl)
+    return ELBO(ll - beta * kl, ll, kl)
 
 
 def stack(terms: ELBO) -> Tensor:
@@ -47,8 +48,8 @@ def stack(terms: ELBO) -> Tensor:
     return torch.stack([t.detach() for t in terms])
 
 
-def loss(model, x: Tensor, y: Tensor, beta: float) -> tuple[Tensor, Tensor]:
-    terms = elbo(model(x, y), x, beta)
+def loss(model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik) -> tuple[Tensor, Tensor]:
+    terms = elbo(model(x, y), x, beta, loglik)
     return -terms.elbo, stack(terms)
 
 

@@ -7,6 +7,11 @@
   (−63.7 at 5k samples, docs/paper.md) are on one scale. It is not the density of x: that
   would subtract ½ ln 2π per pixel, 262,144 × 0.919 nats at 512², which makes curves
   unreadable and changes no comparison between runs. A constant never changes a gradient.
+- log p(x | y, z) in pressure space (``training.likelihood.space: pressure``): the same
+  Gaussian of unit variance on p/σ_z = e^{4t} − 1 instead of the stored t (the mean mapped the
+  same way). The shift-log residual weighs a peak of 100 σ_z no more than a pixel of 2 σ_z;
+  the power spectrum is made of those peaks. Unit variance in units of σ_z, the field's own
+  standard deviation, keeps its size comparable to the shift-log term's at the start.
 - KL: between the two diagonal Gaussians in closed form, summed over latent pixels.
 - Both are averaged over the batch: the ELBO is in nats per sample.
 
@@ -58,6 +63,23 @@ def gaussian_loglik(x: Tensor, mean: Tensor) -> Tensor:
         (N,) log-likelihoods.
     """
     return -0.5 * (at_least_fp32(x) - at_least_fp32(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
+
+
+# t beyond this is p > e^16 σ_z: nothing real is there, and the square must stay finite in fp32
+_T_MAX = 4.0
+
+
+def pressure_loglik(x: Tensor, mean: Tensor) -> Tensor:
+    """log N(p(x); p(mean), 1) with p(t) = e^{4t} − 1 (pressure over σ_z), the constant as in
+    :func:`gaussian_loglik`; (N,) log-likelihoods."""
+    def p(t: Tensor) -> Tensor:
+        return torch.expm1(4 * at_least_fp32(t).clamp(max=_T_MAX))
+
+    return -0.5 * (p(x) - p(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
+
+
+# training.likelihood.space -> log p(x | mean)
+LIKELIHOODS = {"shift_log": gaussian_loglik, "pressure": pressure_loglik}
 
 
 def gaussian_kl(q_mean: Tensor, q_logvar: Tensor, p_mean: Tensor, p_logvar: Tensor) -> Tensor:

@@ -16,9 +16,9 @@ from runner.kinds.base import KINDS, Phase, RunnerKind
 from runner.kinds.likelihood import gaussian_loglik
 
 
-def loss(model, x: Tensor, y: Tensor, beta: float) -> tuple[Tensor, Tensor]:
-    loglik = gaussian_loglik(x, model(y=y)).mean()
-    return -loglik, torch.stack([loglik.detach(), loglik.detach()])
+def loss(model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik) -> tuple[Tensor, Tensor]:
+    ll = loglik(x, model(y=y)).mean()
+    return -ll, torch.stack([ll.detach(), ll.detach()])
 
 
 def paint(model, y: Tensor, latent: str = "sample") -> Tensor:

@@ -188,7 +188,7 @@ class Recipe(RunFolder, Recovery, TrainingState):
         np.random.seed(t.seed % 2**32)
         random.seed(t.seed)
         self.raw_model = self.fast.prepare(archspec.build(self.spec).to(self.device).train())
-        self.compute = Step(self.kind, self.fast, self.device, self._say)
+        self.compute = Step(self.kind, self.fast, self.device, self._say, t.likelihood.space)
         self.optimizers = self.compute.optimizers(self.raw_model, t)
 
     # --- the loop -------------------------------------------------------------------------------

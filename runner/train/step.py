@@ -22,6 +22,7 @@ fifth cheaper on a CPU, and the twin's compiled graph is reused from one evaluat
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Callable
 
 import torch
@@ -29,6 +30,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from archspec.compile import Row
 
+from runner.kinds.likelihood import LIKELIHOODS
 from runner.train.fastpath import FastPath
 
 _COMPILER_MODULES = ("torch._dynamo", "torch._inductor")
@@ -78,9 +80,12 @@ def is_compile_error(exc: BaseException) -> bool:
 class Step:
     """The phases of ``kind`` on the fast path ``fast``; ``say`` prints a warning once."""
 
-    def __init__(self, kind, fast: FastPath, device: torch.device, say: Callable[[str], None]):
+    def __init__(self, kind, fast: FastPath, device: torch.device, say: Callable[[str], None],
+                 likelihood: str = "shift_log"):
         self.kind, self.fast, self.device = kind, fast, device
-        self.loss = {phase.optimizer: Compiled(phase.loss, fast, say) for phase in kind.phases}
+        loglik = LIKELIHOODS[likelihood]
+        self.loss = {phase.optimizer: Compiled(functools.partial(phase.loss, loglik=loglik), fast, say)
+                     for phase in kind.phases}
         self._lr: float | None = None
         self._twin: EvalTwin | None = None
 
