@@ -180,10 +180,15 @@ def test_inverse_recovers_the_field_to_float32_precision(shift, z, scale, seed):
     assert torch.allclose(shift.inverse(tt, z), torch.from_numpy(v), rtol=3e-6, atol=0)
 
 
-def test_sigma_is_the_stored_one_and_linear_in_between(store, shift):
+def test_sigma_is_the_stored_one_and_its_variance_linear_in_between(store, shift):
+    # the original's interpolate_z: the variance is interpolated in z, then its square root taken
     s0, s1 = (store.stats("pressure", z).sigma for z in (0.0, 1.0))
     assert shift.sigma(0.0) == s0 and shift.sigma(1.0) == s1
-    assert shift.sigma(0.25) == pytest.approx(0.75 * s0 + 0.25 * s1, rel=1e-12)
+    assert shift.sigma(0.25) == pytest.approx(np.sqrt(0.75 * s0 ** 2 + 0.25 * s1 ** 2), rel=1e-12)
+    last = store.redshifts[-1]  # constant beyond the stored redshifts, on both paths
+    s_last = store.stats("pressure", last).sigma
+    assert shift.sigma(last + 3.0) == pytest.approx(s_last, rel=1e-12)
+    assert float(shift.sigma(torch.tensor([last + 3.0], dtype=torch.float64))[0]) == pytest.approx(s_last, rel=1e-12)
     zt = torch.tensor([0.0, 0.25, 1.0, 2.0], dtype=torch.float64)
     np.testing.assert_allclose(shift.sigma(zt).numpy(), shift.sigma(zt.numpy()), rtol=1e-14)
 
