@@ -32,11 +32,12 @@ from pathlib import Path
 
 from archspec.edits import apply, collect
 from archspec.errors import Problem
+from archspec.files import MAX_SPEC_BYTES, Unreadable, check_base, read_bounded
 from archspec.located import Node, Where, document, tree
 from archspec.yamlpos import Document, YamlProblems, parse
 
 MAX_CHAIN = 16  # bases above bases; more is a mistake (or a cycle through different spellings)
-MAX_BYTES = 2_000_000  # as archspec.load's limit for one spec file
+MAX_BYTES = MAX_SPEC_BYTES  # as archspec.load's limit for one spec file
 NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 _OWN_KEYS = ("name", "description")  # what a file says about itself: never inherited
 
@@ -90,6 +91,11 @@ def _compose(child: Node, file: str, chain: tuple[str, ...], problems: list[Prob
     if len(chain) >= MAX_CHAIN:
         problems.append(_at(where, "extends_chain", f"a chain of more than {MAX_CHAIN} bases", "extend a spec nearer the root"))
         return None
+    try:
+        check_base(label, chain[0] if chain else file)
+    except Unreadable as exc:
+        problems.append(_at(where, "extends_outside", str(exc), exc.fix))
+        return None
     base = _read(label, where, problems)
     if base is None:
         return None
@@ -110,14 +116,14 @@ def _compose(child: Node, file: str, chain: tuple[str, ...], problems: list[Prob
 def _read(label: str, where: Where, problems: list[Problem]) -> Node | None:
     """The located tree of the base file ``label``, or None after saying why not."""
     try:
-        raw = Path(label).read_bytes()
+        raw = read_bounded(label, MAX_BYTES, "a base spec")
+    except Unreadable as exc:
+        problems.append(_at(where, "extends_missing", str(exc), exc.fix))
+        return None
     except OSError as exc:
         reason = "it does not exist" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
         problems.append(_at(where, "extends_missing", f"cannot read the base spec {label}: {reason}",
                             f"extends is relative to this file's folder ({os.path.dirname(where[0]) or '.'})"))
-        return None
-    if len(raw) > MAX_BYTES:
-        problems.append(_at(where, "extends_missing", f"expected a base spec of at most {MAX_BYTES} bytes, found {len(raw)} bytes in {label}"))
         return None
     try:
         doc = parse(raw.decode("utf-8"))

@@ -22,10 +22,9 @@ from archspec.evolve import upgrade_data
 from archspec.pydantic_problems import describe, from_pydantic, is_row_path, position_path
 from archspec.resolve import fill_placeholders
 from archspec.spec import ROW_COLUMNS, Spec
+from archspec.files import MAX_SPEC_BYTES, Unreadable, read_bounded  # noqa: F401  (MAX_SPEC_BYTES: public)
 from archspec.yamlpos import Document, YamlProblems, parse
 
-# Spec files are small; anything larger is a mistake (a data file passed as a spec).
-MAX_SPEC_BYTES = 2_000_000
 # Problems about a key's name point at the key, not at its value.
 _NAME_CODES = {"unknown_key", "removed_key", "duplicate_key", "unknown_network", "unknown_shape", "bad_name"}
 
@@ -34,11 +33,11 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     """Read, validate and shape-check the spec at ``path``. Raises :class:`SpecError`."""
     path = FsPath(path)
     try:
-        raw = path.read_bytes()
+        raw = read_bounded(path)
+    except Unreadable as exc:
+        raise SpecError([Problem("too_large", (), str(exc), exc.fix, file=str(path))]) from None
     except OSError as exc:
         raise FileNotFoundError(f"cannot read spec {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_SPEC_BYTES:
-        raise SpecError([Problem("too_large", (), f"expected a spec of at most {MAX_SPEC_BYTES} bytes, found {len(raw)} bytes", file=str(path))])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

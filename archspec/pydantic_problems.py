@@ -99,6 +99,9 @@ def describe(value: Any) -> str:
         return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
     if value is None:
         return "nothing (null)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        # repr of an integer of over ~4,300 digits raises (Python's int-to-str limit)
+        return f"an integer of {value.bit_length():,} bits"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

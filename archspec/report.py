@@ -18,7 +18,8 @@ from typing import Any, Sequence, TextIO
 from archspec import __version__
 from archspec.errors import Problem, SpecError, format_loc
 from archspec.fixes import CannotEdit, Fix, Spans, apply_fix, unified_diff
-from archspec.load import MAX_SPEC_BYTES, Loaded, check_data, check_text
+from archspec.files import Unreadable, read_bounded
+from archspec.load import Loaded, check_data, check_text
 from archspec.overrides import unused_overrides
 from archspec.repair import first_fix
 
@@ -59,14 +60,12 @@ def check_file(path: str, overrides: Sequence[str] = (), fix: bool = False) -> R
     """Read and check one spec; with ``fix``, apply checked fixes until none is left."""
     result = Result(path)
     try:
-        raw = Path(path).read_bytes()
-        if len(raw) > MAX_SPEC_BYTES:
-            raise SpecError([Problem("too_large", (), f"expected a spec of at most {MAX_SPEC_BYTES} bytes, found {len(raw)} bytes", file=path)])
+        raw = read_bounded(path)
         result.text = raw.decode("utf-8")
     except OSError as exc:
         result.error = f"cannot read spec {path}: {exc.strerror or exc}"
         return result
-    except (UnicodeDecodeError, SpecError):
+    except (UnicodeDecodeError, Unreadable):
         from archspec.load import load  # the loader's own words for a file that is not a spec's text
 
         try:
