@@ -89,6 +89,10 @@ def versions() -> dict[str, str]:
 
 def read(path: Path) -> dict[str, Any]:
     """Load and check a checkpoint. Raises :class:`CheckpointError` naming the file and the reason."""
+    damaged = _damaged_member(path)
+    if damaged:
+        raise CheckpointError(f"{path}: damaged on disk: the stored checksum (CRC-32) of {damaged} does not match "
+                              "its bytes (a flipped bit or a bad copy)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -112,6 +116,22 @@ def read(path: Path) -> dict[str, Any]:
     return state
 
 
+def _damaged_member(path: Path) -> str | None:
+    """The first member of the checkpoint's zip container whose CRC-32 does not match, or None
+    (also for a file that is no zip archive: torch.load then says what it is). torch.load itself
+    never checks the CRCs, so a flipped bit in a weight would be used silently."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError):
+        return None
+    except zipfile.error:  # pragma: no cover - an alias of BadZipFile on current Pythons
+        return None
+    if bad is None:
+        return None
+    return bad.split("/", 1)[-1] if "/" in bad else bad
+
+
 def nonfinite_entries(tensors: dict[str, Any]) -> list[str]:
     """The names of the floating-point tensors holding a NaN or inf (one device synchronisation)."""
     named = [(k, t) for k, t in tensors.items() if isinstance(t, torch.Tensor) and t.is_floating_point()]
@@ -129,7 +149,9 @@ def _reason(exc: BaseException, path: Path | None = None) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     line = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0] if lines else "")
     line = line.split(". Please use")[0]  # not the advice to trust the file
-    return f"{type(exc).__name__}: {line[:200]}" if line else type(exc).__name__
+    if len(line) > 200:
+        line = line[:197] + "..."
+    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
 
 
 def candidates(run_dir: Path) -> list[Path]:
@@ -145,9 +167,10 @@ def candidates(run_dir: Path) -> list[Path]:
     return found
 
 
-def read_latest(run_dir: Path, warn=print) -> tuple[dict[str, Any], Path]:
+def read_latest(run_dir: Path, warn=print, use: str = "resuming from") -> tuple[dict[str, Any], Path]:
     """The newest checkpoint of ``run_dir`` that reads cleanly; a bad one is reported and skipped
-    (and kept on disk). Raises :class:`CheckpointError` when none is usable."""
+    (and kept on disk). ``use`` says what the fallback is for ("resuming from", "painting with").
+    Raises :class:`CheckpointError` when none is usable."""
     problems = []
     for path in candidates(run_dir):
         try:
@@ -157,7 +180,7 @@ def read_latest(run_dir: Path, warn=print) -> tuple[dict[str, Any], Path]:
             warn(f"runner: warning: {exc}; trying the previous checkpoint")
             continue
         if problems:
-            warn(f"runner: resuming from {path.name} instead ({int(state[KEY_SAMPLES]):,} samples)")
+            warn(f"runner: {use} {path.name} instead ({int(state[KEY_SAMPLES]):,} samples)")
         return state, path
     if problems:
         raise CheckpointError(f"no usable checkpoint in {run_dir}: " + "; ".join(problems))

@@ -301,7 +301,7 @@ def read_checkpoint(path: str | Path, warn: Callable[[str], None] = _stderr) -> 
     """(state, file): the file itself, or the newest good checkpoint of a run folder."""
     path = Path(path)
     if path.is_dir():
-        return ck.read_latest(path, warn=warn)
+        return ck.read_latest(path, warn=warn, use="painting with")
     return ck.read(path), path
 
 
