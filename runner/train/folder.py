@@ -13,7 +13,7 @@ from typing import Any
 import torch.distributed as dist
 
 import archspec
-from archspec.dump import to_data
+from archspec.dump import spec_hash, to_data
 from runner import checkpoint as ck
 from runner.data.identity import store_identity
 from runner.kinds.likelihood import CONSTANT_KEY, record_constant
@@ -82,6 +82,14 @@ class RunFolder:
         if runlog.is_empty(out):
             self._note(f"runner: nothing to resume in {out}: starting a new run")
             return None, None
+        if runlog.never_checkpointed(out):
+            saved = runlog.saved_spec_hash(out)
+            if saved is not None and saved != spec_hash(self.spec):
+                raise RunError(f"{out} holds a run of another spec (spec_hash {saved}, this one {spec_hash(self.spec)}) "
+                               f"that never wrote a checkpoint; remove {out} or choose another --out")
+            self._say(f"runner: {out} holds a run that never wrote a checkpoint: starting it over")
+            self._start_over = True
+            return None, None
         try:
             state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
         except ck.CheckpointError as exc:
@@ -100,7 +108,9 @@ class RunFolder:
 
     def _start_folder(self, resumed: bool) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
-        self.lock.acquire()
+        self.lock.acquire()  # before anything is removed: a live run in the folder is refused here
+        if getattr(self, "_start_over", False):
+            runlog.clear_attempt(self.out)
         for path in remove_stale_temporaries(self.out, depth=2):  # the run folder and eval/<N>/
             self._note(f"runner: removed {path.relative_to(self.out)}, left by a write that was killed")
         runlog.write_spec(self.out, self.spec)

@@ -354,3 +354,31 @@ def duration(seconds: float) -> str:
 def is_empty(run_dir: Path) -> bool:
     """True when the folder does not exist or holds nothing but a lock file."""
     return not run_dir.exists() or not any(p.name != LOCK for p in run_dir.iterdir())
+
+
+def never_checkpointed(run_dir: Path) -> bool:
+    """True for a folder a run started in but never wrote a checkpoint to (killed before its
+    first one, a full disk on it, a non-finite loss at step 1): nothing to resume, nothing lost
+    by starting over."""
+    return (run_dir.is_dir() and not is_empty(run_dir) and not (run_dir / "latest").exists()
+            and not any(run_dir.glob("checkpoint-*.pt")))
+
+
+def saved_spec_hash(run_dir: Path) -> str | None:
+    """The spec_hash line of the folder's spec.yaml (archspec.dump.dump_resolved), or None."""
+    try:
+        with open(run_dir / SPEC, encoding="utf-8") as f:
+            head = [f.readline() for _ in range(3)]
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in head:
+        if line.startswith("# spec_hash: "):
+            return line.split(":", 1)[1].strip() or None
+    return None
+
+
+def clear_attempt(run_dir: Path) -> None:
+    """Remove what a run that never checkpointed logged (its records would be logged again)."""
+    for name in (METRICS, CURVES):
+        (run_dir / name).unlink(missing_ok=True)
+
