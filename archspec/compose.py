@@ -134,8 +134,11 @@ def _read(label: str, where: Where, problems: list[Problem]) -> Node | None:
         problems.extend(p.at(label, p.line or 1, p.col or 1) for p in exc.problems)
         return None
     problems.extend(p.at(label, p.line or 1, p.col or 1) for p in doc.problems)
-    if not isinstance(doc.data, dict):
-        problems.append(_at(where, "extends_type", f"expected the base {label} to be a spec (a mapping), found {_found(doc.data)}"))
+    if not isinstance(doc.data, dict) or not ({"archspec", "extends"} & set(doc.data)):
+        # say nothing of what it holds: extends must not print files that are not specs
+        problems.append(_at(where, "extends_type", f"expected the base {label} to be an archspec spec (a mapping with "
+                                                   "'archspec:' or 'extends:'), found another kind of file",
+                            "extends names another spec's YAML file"))
         return None
     return tree(doc, label)
 

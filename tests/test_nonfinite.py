@@ -43,8 +43,8 @@ def inject(monkeypatch, steps, how: str = "nan") -> list[int]:
     calls: list[int] = []
     real = cvae.elbo
 
-    def elbo(out, x, beta=1.0):
-        terms = real(out, x, beta)
+    def elbo(out, x, beta=1.0, *args, **kwargs):
+        terms = real(out, x, beta, *args, **kwargs)
         if not torch.is_grad_enabled():
             return terms
         calls.append(len(calls) + 1)

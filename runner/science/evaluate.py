@@ -41,6 +41,7 @@ import torch
 
 from archspec import spec_hash
 from runner.kinds import KINDS
+from runner.kinds.likelihood import LIKELIHOODS
 from runner.runtime import seeded
 from runner.science import report
 from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
@@ -181,6 +182,7 @@ class _Plan:
     box: float  # side of the analysed maps [Mpc/h]
     edges: np.ndarray  # k bin edges [h/Mpc]
     rng: np.random.Generator  # of the sample choice
+    loglik: object  # log p(x | mean): the spec's training.likelihood (runner.kinds.likelihood)
 
 
 def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context) -> _Plan:
@@ -191,10 +193,12 @@ def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, 
         raise ValueError(f"crop must leave at least 8 pixels of a {tile}-pixel tile. Received: crop={crop}")
     box = size * float(data.store.pixel_size)
     device = torch.device(device) if device is not None else next(model.parameters()).device
-    beta = float(getattr(getattr(spec, "training", None), "beta", 1.0))
+    training = getattr(spec, "training", None)
+    beta = float(getattr(training, "beta", 1.0))
+    space = getattr(getattr(training, "likelihood", None), "space", "shift_log")
     return _Plan(data, KINDS.get(spec.model.kind), transforms or data.transforms, device, latent == "sample",
                  int(batch_size), seed, int(crop), context_margin(spec, tile, context), beta, box,
-                 log_bins(box, (size, size), N_BINS), np.random.default_rng(seed))
+                 log_bins(box, (size, size), N_BINS), np.random.default_rng(seed), LIKELIHOODS[space])
 
 
 def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
@@ -258,7 +262,8 @@ def _paint(plan: _Plan, model, y: torch.Tensor) -> np.ndarray:
 def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """The kind's logged terms (elbo, loglik, kl for a cvae) of one batch, batch means."""
     x, y = x.to(plan.device), y.to(plan.device)
-    return torch.cat([phase.loss(model, x, y, plan.beta)[1] for phase in plan.kind.phases]).double().cpu().numpy()
+    return torch.cat([phase.loss(model, x, y, plan.beta, loglik=plan.loglik)[1]
+                      for phase in plan.kind.phases]).double().cpu().numpy()
 
 
 def _power(plan: _Plan, a: np.ndarray, b: np.ndarray | None = None):
