@@ -50,6 +50,7 @@ from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
 from runner.science.protocol import TILES as DEFAULT_TILES
 from runner.science.report import FIGURES, SUMMARY, write_json  # noqa: F401  (re-exported for callers)
 from runner.science.spectra import Spectrum, log_bins, power_spectrum, ratio_stats
+from runner.science.uncertainty import BANDS, band_ratio, bootstrap_ratio, correlation
 
 Z_MATCH = 5e-4  # a requested redshift within this of a stored one is that one
 SPECTRUM_CHUNK = 16  # tiles per FFT call: bounds the memory of 512^2 spectra
@@ -211,8 +212,19 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
     modes = {"tile": maps["painted"]} | ({"interior": maps["interior"]} if plan.margin else {})
     reference = {"auto": _power(plan, maps["true"]), "cross": _power(plan, maps["dm"], maps["true"])}
     ratios, power = {}, {f"true_{kind}": p.power.mean(axis=0) for kind, p in reference.items()}
+    boot = np.random.default_rng([plan.seed, zi, 7])  # apart from the choice's generator
+    n_modes, k = reference["auto"].n_modes, reference["auto"].k
+    uncertainty = {}
     for mode, painted in modes.items():
         estimate = {"auto": _power(plan, painted), "cross": _power(plan, maps["dm"], painted)}
+        with_truth = _power(plan, maps["true"], painted)  # painted x true: the field-level r(k)
+        uncertainty[mode] = {
+            **{kind: {"interval": bootstrap_ratio(estimate[kind].power, reference[kind].power, boot)[1:],
+                      "bands": {f"{lo:g}-{hi:g}": band_ratio(estimate[kind].power, reference[kind].power, n_modes, k,
+                                                              (lo, hi), boot) for lo, hi in BANDS}}
+               for kind in ("auto", "cross")},
+            "r": correlation(with_truth.power, reference["auto"].power, estimate["auto"].power, boot),
+        }
         ratios[mode] = {}
         for kind in ("auto", "cross"):
             est, ref = estimate[kind].power, reference[kind].power
@@ -224,7 +236,8 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
             ratios[mode][kind] = (*ratio_stats(est, ref), pooled, quantiles - 1)
             power[f"{'painted' if mode == 'tile' else mode}_{kind}"] = est.mean(axis=0)
     return {"z": z, "idx": idx, "choice": describe_choice(space, idx), "maps": maps, "ratios": ratios,
-            "power": power, "k": reference["auto"].k, "n_modes": reference["auto"].n_modes, "terms": maps["terms"]}
+            "power": power, "k": reference["auto"].k, "n_modes": reference["auto"].n_modes, "terms": maps["terms"],
+            "uncertainty": uncertainty}
 
 
 def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> dict:

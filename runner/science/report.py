@@ -41,8 +41,12 @@ def summary(spec, plan, chosen, results, tiles, provenance) -> dict:
         redshifts: [{requested, used, note?}]
         per_redshift: [{z, n_tiles, samples (indices), k,
                         auto: {mean, std, ratio_of_means,    whole tiles: ratio - 1 per k bin: mean and
-                               p16, p50, p84},               std (ddof 1) over tiles (the paper's), of
-                        cross: {...},                        the mean spectra, and percentiles over tiles
+                               p16, p50, p84,                std (ddof 1) over tiles (the paper's), of
+                               ci_lo, ci_hi,                 the mean spectra with its bootstrap 16-84%
+                               bands: {"0.5-2": [v, lo, hi], interval, percentiles over tiles; band-
+                                       "2-5": [...]}},       averaged ratio - 1 with its interval
+                        cross: {...},                        (runner.science.uncertainty)
+                        r: {value, lo, hi}: r(k) between painted and true pressure
                         interior: {auto, cross} or null,     the same, painted in context
                         power: {true_auto, painted_auto, interior_auto, true_cross, ...}: mean
                                spectra over tiles [(Mpc/h)^2 x units^2]
@@ -94,6 +98,12 @@ def _per_z(r: dict, keep: np.ndarray, space) -> dict:
                            **{f"p{q}": _floats(v[keep]) for q, v in zip(QUANTILES, quantiles)}}
                     for kind, (m, s, p, quantiles) in by_kind.items()} for mode, by_kind in r["ratios"].items()}
     painted = {name: maps[key] for name, key in (("painted", "painted"), ("interior", "interior")) if key in maps}
+    for mode, by_kind in r.get("uncertainty", {}).items():  # the bootstrap interval of ratio_of_means
+        for kind in ("auto", "cross"):
+            lo, hi = by_kind[kind]["interval"]
+            stats[mode][kind].update(ci_lo=_floats(lo[keep]), ci_hi=_floats(hi[keep]),
+                                     bands={name: _floats(v) for name, v in by_kind[kind]["bands"].items()})
+        stats[mode]["r"] = {name: _floats(v[keep]) for name, v in zip(("value", "lo", "hi"), by_kind["r"])}
     return {
         "z": r["z"], "n_tiles": len(r["idx"]), "samples": [int(i) for i in r["idx"]], "k": _floats(r["k"][keep]),
         **stats["tile"], "interior": stats.get("interior"),
@@ -167,7 +177,8 @@ def draw(out: Path, results: list[dict], summary: dict, title: str, box: float) 
 
 
 def _spectra_entry(e: dict) -> dict:
-    arrays = lambda d: {key: np.array([np.nan if v is None else v for v in vals], float) for key, vals in d.items()}  # noqa: E731
+    arrays = lambda d: {key: np.array([np.nan if v is None else v for v in vals], float)  # noqa: E731
+                        for key, vals in d.items() if isinstance(vals, list)}
     ratios = {kind: {"tile": arrays(e[kind])} for kind in ("auto", "cross")}
     if e.get("interior"):
         for kind in ("auto", "cross"):

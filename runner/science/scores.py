@@ -3,7 +3,9 @@
     table = score_table(summary["per_redshift"], "tile")        # from an evaluation's summary
     print(format_scores(summary))                                # what runner evaluate prints
 
-For each redshift and each of ``protocol.K_BELOW`` (1, 2 and 5 h/Mpc), the largest
+Beside them, the band-averaged ratios (k in 0.5-2 and 2-5 h/Mpc) with their bootstrap intervals
+(:mod:`runner.science.uncertainty`) and the mean-pressure ratio: the numbers a variant is
+judged by. For each redshift and each of ``protocol.K_BELOW`` (1, 2 and 5 h/Mpc), the largest
 |<P_painted> / <P_true> − 1| among the k bins below it, of the pressure auto spectrum and of the
 dark matter × pressure cross spectrum, <·> the mean over test tiles; and the worst of those
 over the redshifts.
@@ -48,9 +50,40 @@ def score_table(per_redshift: list[dict], mode: str, k_below: Sequence[float] = 
     if any(_ratios(e, mode, "auto") is None for e in per_redshift):
         return None
     per_z = [{"z": e["z"], **{kind: [worst_below(e["k"], _ratios(e, mode, kind), kb) for kb in k_below]
-                              for kind in SPECTRA}} for e in per_redshift]
+                              for kind in SPECTRA}, "bands": _bands(e, mode), "mean_ratio": _mean_ratio(e, mode)}
+             for e in per_redshift]
     worst = {kind: [_max(row[kind][i] for row in per_z) for i in range(len(k_below))] for kind in SPECTRA}
-    return {"k_below": list(k_below), "per_z": per_z, "worst": worst}
+    return {"k_below": list(k_below), "per_z": per_z, "worst": worst, "bands": _worst_bands(per_z)}
+
+
+def _bands(entry: dict, mode: str) -> dict | None:
+    """{kind: {band: [ratio - 1, lo, hi]}} of one redshift (None for evaluations before bands)."""
+    stats = entry if mode == "tile" else entry.get("interior") or {}
+    if "bands" not in stats.get("auto", {}):
+        return None
+    return {kind: stats[kind]["bands"] for kind in SPECTRA}
+
+
+def _mean_ratio(entry: dict, mode: str) -> float | None:
+    """Mean painted pressure over mean true pressure (1 for a painting without bias)."""
+    mean = entry.get("mean_pressure") or {}
+    painted = mean.get("painted" if mode == "tile" else "interior")
+    return painted / mean["true"] if painted is not None and mean.get("true") else None
+
+
+def _worst_bands(per_z: list[dict]) -> dict | None:
+    """{kind: {band: [ratio - 1, lo, hi, z]}}: the redshift whose band ratio is farthest from 0."""
+    if any(row["bands"] is None for row in per_z):
+        return None
+    out = {}
+    for kind in SPECTRA:
+        out[kind] = {}
+        for band in per_z[0]["bands"][kind]:
+            rows = [(row["bands"][kind][band], row["z"]) for row in per_z if row["bands"][kind][band][0] is not None]
+            if rows:
+                (v, lo, hi), z = max(rows, key=lambda r: abs(r[0][0]))
+                out[kind][band] = [v, lo, hi, z]
+    return out
 
 
 def _max(values) -> float | None:
@@ -73,6 +106,16 @@ def format_scores(summary: dict, kl: float | None = None) -> str:
             z = row["z"] if isinstance(row["z"], str) else f"{row['z']:g}"
             cells = [_cell(v) for kind in SPECTRA for v in row[kind]]
             lines.append(f"{z:>5} {mode:<9} " + " ".join(f"{c:>10}" for c in cells))
+    bands = scores["tile"].get("bands")
+    if bands:
+        lines.append("band-averaged ratio - 1 of mean spectra, tiles painted alone, with the bootstrap 68% interval "
+                     "over test samples (farthest from 0 over z):")
+        for kind in SPECTRA:
+            cells = [f"k {band}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}] (z={z:g})" for band, (v, lo, hi, z) in bands[kind].items()]
+            lines.append(f"  {kind:<5} " + "   ".join(cells))
+        means = [(row["z"], row["mean_ratio"]) for row in scores["tile"]["per_z"] if row.get("mean_ratio") is not None]
+        if means:
+            lines.append("  mean painted / true pressure: " + ", ".join(f"{m:.3f} (z={z:g})" for z, m in means))
     if kl is not None:
         lines.append(f"latent KL(q || p) on test samples: {kl:.4g} nats per sample")
     return "\n".join(lines)
