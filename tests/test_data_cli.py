@@ -56,7 +56,7 @@ def test_info_on_a_broken_file_is_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(100))
     rc, out, err = run(capsys, "info", str(bad))
-    assert rc == 1 and out == "" and err.startswith("error: bad.h5: ") and err.count("\n") == 1
+    assert rc == 1 and out == "" and err.startswith(f"error: {bad}: ") and err.count("\n") == 1
 
 
 def export_npy(store, folder, names=("dm", "pressure")):

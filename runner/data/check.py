@@ -19,7 +19,7 @@ def fail(path: Path, problems: list[str]) -> DataError:
     """One DataError for all problems, one line."""
     shown = "; ".join(problems[:MAX_SHOWN])
     more = f" (and {len(problems) - MAX_SHOWN} more)" if len(problems) > MAX_SHOWN else ""
-    return DataError(f"{path.name}: {shown}{more}")
+    return DataError(f"{path}: {shown}{more}")  # the path as given: with two stores, which one
 
 
 def h5_reason(exc: BaseException) -> str:
@@ -34,7 +34,7 @@ def open_h5(path: Path, error_cls: type[Exception] = DataError, label: str | Non
     """``path`` opened read-only, or ``error_cls`` with one line starting with ``label`` (default:
     the file's name) that says whether it is missing, a folder, or not readable HDF5."""
     path = Path(path)
-    label = path.name if label is None else label
+    label = str(path) if label is None else label
     where = "" if label == str(path) else f" ({path})"
     if path.is_dir():
         raise error_cls(f"{label}: is a folder, not an HDF5 file{where}")
@@ -185,8 +185,34 @@ def check_transform(field: str, z: float, st: FieldStats) -> list[str]:
     return []
 
 
+# What h5py raises on damaged metadata (a bad object header, an attribute message of another
+# version, a broken B-tree): measured by flipping header bytes of a store, tests/test_data_fuzz.py
+H5_ERRORS = (KeyError, RuntimeError, OSError, TypeError, ValueError, AttributeError, IndexError, SystemError)
+
+
+def damaged(path: Path, where: str, exc: BaseException) -> DataError:
+    """One line for an HDF5 error on open or read: the path as given, the object, HDF5's words."""
+    return DataError(f"{path}: damaged HDF5 metadata at {where} ({type(exc).__name__}: {h5_reason(exc)}); "
+                     "the file cannot be used: write it again (`runner data mock` or `import-npy`)")
+
+
 def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
-    """Validate a store. Returns (root attributes, {(field, z index): FieldStats})."""
+    """Validate a store. Returns (root attributes, {(field, z index): FieldStats}).
+
+    Raises:
+        DataError: one line, for every problem found and for any error HDF5 raises while reading
+            the file's structure (naming the object it was reading).
+    """
+    where = ["the root attributes"]
+    try:
+        return _check_file(Path(path), scan, where)
+    except DataError:
+        raise
+    except H5_ERRORS as exc:
+        raise damaged(path, where[0], exc) from None
+
+
+def _check_file(path: Path, scan: bool | None, where: list) -> tuple[dict, dict]:
     with open_h5(path) as f:
         attrs = read_root_attrs(path, f)
         problems = check_root(attrs)
@@ -198,6 +224,7 @@ def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
             scan = len(FIELDS) * len(zs) * len(DEPTHS) * n * grid * grid * 4 <= SCAN_LIMIT_BYTES
         stats: dict = {}
         for field in FIELDS:
+            where[0] = f"/{field}"
             if field not in f:
                 problems.append(f"missing group /{field}")
                 continue
@@ -205,6 +232,7 @@ def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
                 per_depth = {}
                 for depth in DEPTHS:
                     name = dataset_path(field, z, depth)
+                    where[0] = name
                     found, st = check_dataset(f, name, (n, grid, grid))
                     if scan and not found:
                         found = scan_values(f, name, st)
@@ -223,7 +251,7 @@ def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
 
 def read_error(path: Path, name: str, exc: OSError) -> DataError:
     """A read of dataset ``name`` that HDF5 refused (a corrupt chunk, a damaged index): one line."""
-    return DataError(f"{Path(path).name}: cannot read {name} ({h5_reason(exc)}): the file is damaged; "
+    return DataError(f"{path}: cannot read {name} ({h5_reason(exc)}): the file is damaged; "
                      f"`runner data info {path}` checks it, or write it again")
 
 

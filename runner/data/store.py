@@ -21,7 +21,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from runner.data.check import check_file, read_error
+from runner.data.check import H5_ERRORS, check_file, damaged, read_error
 from runner.data.layout import UNITS, DataError, FieldStats, dataset_path
 from runner.data.samples import SampleSpace, default_test_count
 
@@ -79,7 +79,11 @@ class TileStore:
 
     def dataset(self, field: str, z: float, depth: int) -> h5py.Dataset:
         self._check_field(field)
-        return self.file[dataset_path(field, self.redshifts[self.z_index(z)], depth)]
+        name = dataset_path(field, self.redshifts[self.z_index(z)], depth)
+        try:
+            return self.file[name]
+        except H5_ERRORS as exc:  # the file changed since it was checked, or its metadata is damaged
+            raise damaged(self.path, name, exc) from None
 
     def read_slice(self, field: str, z: float, depth: int, s: int) -> np.ndarray:
         """One slice, (grid, grid) float32."""
@@ -91,6 +95,8 @@ class TileStore:
             return ds[key]
         except OSError as exc:
             raise read_error(self.path, ds.name, exc) from None
+        except H5_ERRORS as exc:
+            raise damaged(self.path, ds.name, exc) from None
 
     def nbytes(self) -> int:
         """Bytes of map data in the store (both fields, all redshifts and depths)."""

@@ -17,6 +17,7 @@ over its Fourier modes), for the painted and the true maps apart, and divide: on
 """
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -28,6 +29,13 @@ BANDS = ((0.5, 2.0), (2.0, 5.0))  # h/Mpc: where the issue's goals are judged
 
 def _resample_index(n: int, rng: np.random.Generator, n_boot: int) -> np.ndarray:
     return rng.integers(0, n, size=(n_boot, n))
+
+
+def _percentiles(boot: np.ndarray, interval: Sequence[float]) -> np.ndarray:
+    """Percentiles over resamplings; NaN (quietly) for bins without modes."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanpercentile(boot, interval, axis=0)
 
 
 def bootstrap_ratio(estimate: np.ndarray, truth: np.ndarray, rng: np.random.Generator | None = None,
@@ -48,7 +56,7 @@ def bootstrap_ratio(estimate: np.ndarray, truth: np.ndarray, rng: np.random.Gene
         value = estimate.sum(0) / truth.sum(0) - 1
         idx = _resample_index(len(estimate), rng, n_boot)
         boot = estimate[idx].sum(1) / truth[idx].sum(1) - 1  # (n_boot, n_bins)
-        lo, hi = np.nanpercentile(boot, interval, axis=0) if len(estimate) > 1 else (np.full_like(value, np.nan),) * 2
+        lo, hi = _percentiles(boot, interval) if len(estimate) > 1 else (np.full_like(value, np.nan),) * 2
     return value, lo, hi
 
 
@@ -81,7 +89,7 @@ def correlation(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray, rng: 
         value = cross.mean(0) / np.sqrt(auto_a.mean(0) * auto_b.mean(0))
         idx = _resample_index(len(cross), rng, n_boot)
         boot = cross[idx].mean(1) / np.sqrt(auto_a[idx].mean(1) * auto_b[idx].mean(1))
-        lo, hi = np.nanpercentile(boot, INTERVAL, axis=0) if len(cross) > 1 else (np.full_like(value, np.nan),) * 2
+        lo, hi = _percentiles(boot, INTERVAL) if len(cross) > 1 else (np.full_like(value, np.nan),) * 2
     return value, lo, hi
 
 
