@@ -28,7 +28,7 @@ from archspec.spec import BlockRow, Defaults, LayerRow, Spec
 
 # --- torch-side registries ---------------------------------------------------------------------
 
-LayerBuilder = Callable[[int, int, int, int, int, int, bool], nn.Module]  # c_in, c_out, kernel, stride, padding, output_padding, bias
+LayerBuilder = Callable[..., nn.Module]  # c_in, c_out, kernel, stride, padding, output_padding, bias, padding_mode=
 ActivationBuilder = Callable[[], nn.Module | None]
 
 TORCH_LAYERS: Registry[LayerBuilder] = Registry("layer")
@@ -36,14 +36,18 @@ TORCH_ACTIVATIONS: Registry[ActivationBuilder] = Registry("activation")
 
 
 @TORCH_LAYERS.register("Conv")
-def _conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool) -> nn.Module:
+def _conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool,
+          padding_mode: str = "zeros") -> nn.Module:
     if output_padding:
         raise ValueError(f"output_padding applies to ConvTransp only; found output_padding={output_padding} on a Conv")
-    return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias)
+    return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias, padding_mode=padding_mode)
 
 
 @TORCH_LAYERS.register("ConvTransp")
-def _conv_transpose(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool) -> nn.Module:
+def _conv_transpose(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool,
+                    padding_mode: str = "zeros") -> nn.Module:
+    if padding_mode != "zeros":  # the checker says so at the row (archspec.semantics)
+        raise ValueError(f"a ConvTransp pads with zeros only; found padding_mode={padding_mode!r}")
     return nn.ConvTranspose2d(c_in, c_out, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
 
 
@@ -90,7 +94,8 @@ class Row(nn.Module):
     def __init__(self, r: Resolved, c_in: int):
         super().__init__()
         padding = auto_padding(r.kernel, r.stride) if r.padding == "auto" else int(r.padding)
-        self.conv = TORCH_LAYERS.get(r.layer)(c_in, r.c_out, r.kernel, r.stride, padding, r.output_padding, r.bias)
+        self.conv = TORCH_LAYERS.get(r.layer)(c_in, r.c_out, r.kernel, r.stride, padding, r.output_padding, r.bias,
+                                              **({"padding_mode": r.padding_mode} if r.padding_mode != "zeros" else {}))
         self.bn = nn.BatchNorm2d(r.c_out) if r.batchnorm else None
         self.act = TORCH_ACTIVATIONS.get(r.activation)()
 

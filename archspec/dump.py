@@ -62,7 +62,7 @@ def _compact(data: Any) -> Any:
 
 
 def _row_as_list(row: dict) -> Any:
-    if row.get("output_padding"):
+    if row.get("output_padding") or row.get("padding_mode"):
         return {k: _compact(v) for k, v in row.items() if v is not None}
     columns = [_compact(row[name]) for name in ROW_COLUMNS]
     while columns and columns[-1] is None:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 from archspec.errors import Problem
-from archspec.registry import ACTIVATIONS
+from archspec.registry import ACTIVATIONS, LAYERS
 from archspec.spec import BUILTIN_DEFAULTS, ROW_COLUMNS, Defaults, LayerRow, Spec
 
-_COLUMNS = ("bias", "batchnorm", "activation", "padding")
+_COLUMNS = ("bias", "batchnorm", "activation", "padding", "padding_mode")
 PLACEHOLDER = "_"  # a row cell that takes the default
 _NO_DEFAULT = {"layer": "Conv or ConvTransp", "channels": "e.g. 8/16, or /16 to take in from the input", "kernel": "e.g. 3"}
 
@@ -42,6 +42,7 @@ class Resolved:
     bias: bool
     batchnorm: bool
     activation: str
+    padding_mode: str = "zeros"  # what the padding holds (torch's padding_mode)
 
 
 def resolve(row: LayerRow, chain: Sequence[Defaults]) -> Resolved:
@@ -55,6 +56,8 @@ def resolve(row: LayerRow, chain: Sequence[Defaults]) -> Resolved:
     values = {}
     for column in _COLUMNS:
         values[column] = _first(column, (row, *chain, BUILTIN_DEFAULTS))
+    if row.padding_mode is None and row.layer in LAYERS and LAYERS.get(row.layer).transposed:
+        values["padding_mode"] = "zeros"  # a default mode is for the convolutions; torch pads a transpose with zeros
     return Resolved(
         layer=row.layer, c_in=row.channels.in_, c_out=row.channels.out, kernel=row.kernel, stride=row.stride,
         output_padding=row.output_padding, **values,

@@ -236,7 +236,15 @@ def _layer_arithmetic(network: str, part: str, index: tuple[int, ...], r: Resolv
         raise _Stop(Problem("output_padding", _cell(loc, "output_padding", context),
                             f"{context}output_padding applies to ConvTransp only; this row is a {r.layer}. Received: output_padding={r.output_padding}",
                             "remove output_padding, or write ConvTransp"))
+    if transposed and r.padding_mode != "zeros":  # torch's ConvTranspose2d pads with zeros only
+        raise _Stop(Problem("padding_mode", _cell(loc, "padding_mode", context),
+                            f"{context}a ConvTransp pads with zeros only (torch's ConvTranspose2d). Received: padding_mode={r.padding_mode}",
+                            "write padding_mode: zeros on this row (as a mapping), or set the mode on the Conv rows' part or block"))
     padding = _padding(r, h, w, transposed, loc, context)
+    if r.padding_mode == "reflect" and padding >= min(h, w):  # torch: reflection needs padding < size
+        raise _Stop(Problem("padding_mode", _cell(loc, "padding_mode", context),
+                            f"{context}reflect padding of {padding} needs an input larger than {padding} pixels, found {h}×{w}. Received: padding_mode=reflect",
+                            "use padding_mode: replicate here"))
     if transposed:
         out_h, out_w = (conv_transpose_out(n, r.kernel, r.stride, padding, r.output_padding) for n in (h, w))
         _check_transpose(r, padding, (h, w), (out_h, out_w), loc, context)

@@ -123,21 +123,32 @@ Padding = Union[Literal["auto"], Annotated[Int, Field(ge=0, le=100_000)]]
 ActivationName = Annotated[str, Field(description="an activation: ReLU, PReLU, Softplus, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid or none")]
 
 
-class Defaults(_Strict):
+PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
+_PADDING_MODE = ("what the padding holds: 'zeros' (the paper's), 'reflect', 'replicate' or 'circular' (torch's "
+                 "padding_mode; a ConvTransp pads with zeros only). Zero padding paints bright stripes along "
+                 "a tile's borders (docs/evaluation.md)")
+
+
+class Defaults(_Grown):
     """Values a row takes when it leaves a column out. Rows override parts, parts the model."""
+
+    _added = ("padding_mode",)
 
     bias: Annotated[Flag | None, Field(description="learn a bias (T/F)")] = None
     batchnorm: Annotated[Flag | None, Field(description="BatchNorm2d after the layer (T/F)")] = None
     activation: ActivationName | None = None
     padding: Annotated[Padding | None, Field(description="'auto' = (kernel - stride) / 2, or an integer")] = None
+    padding_mode: PaddingMode | None = Field(None, description=_PADDING_MODE)
 
 
 # What a row gets when neither it, its part, its block nor the model says otherwise.
-BUILTIN_DEFAULTS = Defaults(bias=True, batchnorm=False, activation="none", padding="auto")
+BUILTIN_DEFAULTS = Defaults(bias=True, batchnorm=False, activation="none", padding="auto", padding_mode="zeros")
 
 
-class LayerRow(_Strict):
+class LayerRow(_Grown):
     """One row of a layer table: the seed's seven columns, plus optional padding."""
+
+    _added = ("padding_mode",)
 
     layer: str = Field(description="layer kind: Conv or ConvTransp")
     channels: Channels
@@ -148,6 +159,7 @@ class LayerRow(_Strict):
     activation: ActivationName | None = None
     padding: Annotated[Padding | None, Field(description="'auto' = (kernel - stride) / 2, or an integer")] = None
     output_padding: Int = Field(0, ge=0, le=10_000, description="extra output rows/columns of a ConvTransp")
+    padding_mode: PaddingMode | None = Field(None, description=_PADDING_MODE + "; a row written as a mapping may set it")
 
     @model_validator(mode="before")
     @classmethod
