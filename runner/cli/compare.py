@@ -25,13 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from runner.experiments.compare import expand, markdown, summarise, write_comparison
+    from runner.experiments.compare import expand, markdown, summarise, verdicts, write_comparison
     from runner.runtime import RunError
 
     try:
         runs = [summarise(path) for path in expand(args.runs)]
         out = Path(args.out) if args.out else _default_out(args.runs)
-        print(markdown([r["row"] for r in runs]), end="")
+        print(markdown([r["row"] for r in runs], verdicts(runs)), end="")
         if out is not None:
             paths = write_comparison(runs, out, figure=args.figure)
             print(f"runner: wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

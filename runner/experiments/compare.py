@@ -22,6 +22,7 @@ from runner.experiments.sweep import MANIFEST, sweep_runs
 from runner.runtime import RunError, write_text_atomic
 
 K_BELOW = 2.0  # h/Mpc: the table's spectrum columns are the worst bin below this
+BAND = "0.5-2"  # h/Mpc: the band score runs are judged by (runner.science.uncertainty.BANDS)
 LAST = 10  # the final ELBOs are medians of the last this many records of each split
 COLUMNS = ("run", "kind", "precision", "parameters", "samples", "hours", "train_elbo", "test_elbo", "kl",
            "auto_worst", "cross_worst", "eval_samples")
@@ -68,8 +69,82 @@ def summarise(run: Path) -> dict[str, Any]:
         worst = [abs(v) for z in spectra.values() for k, v in zip(z["k"], z[kind]) if k < K_BELOW and v is not None]
         row[f"{kind}_worst"] = round(max(worst), 4) if worst else None
     row["elbo_without_constant"] = _without_constant(records)
+    bands = _bands(evaluation[1]) if evaluation else {}
     return {"row": row, "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
-            "spectra": spectra, "path": str(run)}
+            "spectra": spectra, "path": str(run), "bands": bands, "group": _without_seed(spec),
+            "seed": spec.training.seed}
+
+
+def _bands(summary: dict) -> dict:
+    """{kind: [ratio - 1, lo, hi, z]}: the band BAND's worst redshift with its bootstrap interval
+    (evaluations from before the bootstrap have none: {})."""
+    worst = ((summary.get("scores") or {}).get("tile") or {}).get("bands") or {}
+    return {kind: worst[kind][BAND] for kind in ("auto", "cross") if BAND in worst.get(kind, {})}
+
+
+def _without_seed(spec) -> str:
+    """What a run is apart from its seed: runs that share it are one configuration's seeds."""
+    import hashlib
+
+    from archspec.dump import to_data
+
+    data = to_data(spec)
+    data.get("training", {}).pop("seed", None)
+    data.pop("name", None)
+    data.pop("description", None)
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def seed_groups(runs: Sequence[dict]) -> list[list[dict]]:
+    """Runs grouped by configuration (spec without seed and name), in the order first seen."""
+    groups: dict[str, list[dict]] = {}
+    for r in runs:
+        groups.setdefault(r.get("group", r["path"]), []).append(r)
+    return list(groups.values())
+
+
+def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
+    """Lines that say, for each configuration against the first, whether their difference in the
+    band score is beyond noise: with seeds, more than ``factor`` times the larger seed spread;
+    with one run each, whether the bootstrap intervals of the evaluations are apart."""
+    from runner.science.uncertainty import seed_spread
+
+    groups = seed_groups(runs)
+    lines = []
+    for g in groups:
+        if len(g) > 1:
+            cells = []
+            for kind in ("auto", "cross"):
+                m, sd, n = seed_spread([r["bands"][kind][0] for r in g if kind in r.get("bands", {})])
+                if n:
+                    cells.append(f"{kind} {m:+.3f} ± {sd:.3f}")
+            if cells:
+                lines.append(f"{' + '.join(r['row']['run'] for r in g)} ({len(g)} seeds): band k {BAND} h/Mpc, "
+                             f"ratio − 1 mean ± sd over seeds: " + ", ".join(cells))
+    base = groups[0] if groups else []
+    for g in groups[1:]:
+        for kind in ("auto", "cross"):
+            a = [r["bands"][kind] for r in base if kind in r.get("bands", {})]
+            b = [r["bands"][kind] for r in g if kind in r.get("bands", {})]
+            if not a or not b:
+                continue
+            names = f"{g[0]['row']['run']} vs {base[0]['row']['run']}"
+            ma, sa, na = seed_spread([v[0] for v in a])
+            mb, sb, nb = seed_spread([v[0] for v in b])
+            diff = mb - ma
+            if na > 1 and nb > 1:
+                spread = max(sa, sb)
+                beyond = abs(diff) > factor * spread
+                lines.append(f"{names}, {kind} k {BAND}: {diff:+.3f}, {abs(diff) / spread if spread else float('inf'):.1f}x "
+                             f"the seed spread ({spread:.3f}): " + ("beyond noise" if beyond else "within noise"))
+            else:
+                (_, lo_a, hi_a, _), (_, lo_b, hi_b, _) = a[0], b[0]
+                apart = hi_b < lo_a or hi_a < lo_b
+                lines.append(f"{names}, {kind} k {BAND}: {diff:+.3f}; 68% bootstrap intervals over test samples "
+                             f"[{lo_b:+.3f}, {hi_b:+.3f}] and [{lo_a:+.3f}, {hi_a:+.3f}] "
+                             + ("are apart" if apart else "overlap: not told apart by this evaluation")
+                             + " (one seed each: run seeds to see the training's own spread)")
+    return lines
 
 
 def _precision(run: Path) -> str | None:
@@ -150,7 +225,7 @@ def _spectra(summary: dict) -> dict[float, dict]:
 # --- output -------------------------------------------------------------------------------------
 
 
-def markdown(rows: Sequence[dict]) -> str:
+def markdown(rows: Sequence[dict], notes: Sequence[str] = ()) -> str:
     head = ["run", "kind", "precision", "parameters", "samples", "hours", "train ELBO", "test ELBO", "KL",
             f"auto worst (k<{K_BELOW:g})", f"cross worst (k<{K_BELOW:g})", "eval at"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -168,6 +243,10 @@ def markdown(rows: Sequence[dict]) -> str:
     if len(precisions) > 1:
         lines.append(f"Note: these runs trained in different precisions ({', '.join(precisions)}); a difference "
                      f"between them may be the arithmetic's, not the spec's (--precision fixes it).")
+    if notes:
+        lines.append("")
+        lines.append("Beyond noise? (the band score of each configuration's latest evaluation, tiles painted alone)")
+        lines += [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
 
 
@@ -196,7 +275,7 @@ def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) ->
     out.mkdir(parents=True, exist_ok=True)
     rows = [r["row"] for r in runs]
     paths = {"md": out / "table.md", "csv": out / "table.csv", "json": out / "table.json"}
-    write_text_atomic(paths["md"], markdown(rows))
+    write_text_atomic(paths["md"], markdown(rows, verdicts(runs)))
     write_text_atomic(paths["csv"], csv_text(rows))
     write_text_atomic(paths["json"], json.dumps({"k_below": K_BELOW, "runs": [{**r["row"], "path": r["path"]} for r in runs]},
                                                 indent=1, allow_nan=False, default=_json) + "\n")
