@@ -403,9 +403,9 @@ class Checkpoints(_Strict):
 class Likelihood(_Strict):
     """The Gaussian of unit variance that log p(x | ...) is, and the space it lives in."""
 
-    space: Literal["shift_log", "pressure"] = Field(
+    space: Literal["shift_log", "sqrt", "pressure"] = Field(
         "shift_log", description="'shift_log': on the stored transform t = ln(p/sigma_z + 1)/4, the paper's loss, "
-                                 "which weighs the rare peaks that carry the power spectrum very little; "
+                                 "which weighs the rare peaks that carry the power spectrum very little; 'sqrt': on sqrt(p/sigma_z), between the two; "
                                  "'pressure': on p/sigma_z = exp(4t) - 1, aligned with the power spectra "
                                  "(docs/variants.md)")
 

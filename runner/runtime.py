@@ -145,9 +145,10 @@ def is_disk_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in DISK_ERRNOS
 
 
-def disk_error_line(exc: OSError, doing: str = "write") -> str:
-    """'cannot write runs/x/checkpoint-8.pt: No space left on device (free some space ...)'."""
-    what = f" {exc.filename}" if exc.filename else ""
+def disk_error_line(exc: OSError, doing: str = "write", where: str | os.PathLike | None = None) -> str:
+    """'cannot write runs/x/checkpoint-8.pt: No space left on device (free some space ...)'.
+    ``where`` names the folder when the error has no file name (a write to an open file)."""
+    what = f" {exc.filename}" if exc.filename else f" in {where}" if where else ""
     advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space within your quota",
               errno.EFBIG: "the file exceeds a size limit (ulimit -f?)",
               errno.EROFS: "the filesystem is read-only: choose a writable folder",

@@ -199,15 +199,21 @@ def test_same_seed_same_file_other_seed_other_maps(tmp_path):
             assert not np.allclose(a[name][...], c[name][...])
 
 
-def test_cache_reuses_a_valid_store_and_remakes_a_broken_one(tmp_path):
+def test_cache_reuses_a_valid_store_and_remakes_a_broken_one_saying_so(tmp_path, capsys):
     kw = dict(grid=32, slices=2, redshifts=(0.0, 2.0), seed=0)
     path = ensure_mock_store(tmp_path, **kw)
     stamp = path.stat().st_mtime_ns
     assert ensure_mock_store(tmp_path, **kw) == path and path.stat().st_mtime_ns == stamp
-    assert ensure_mock_store(tmp_path, **{**kw, "seed": 1}) != path
+    assert "making it again" not in capsys.readouterr().err
+    other = ensure_mock_store(tmp_path, **{**kw, "seed": 1})
+    assert other != path
     path.write_bytes(path.read_bytes()[:1000])  # truncated, e.g. by a killed process
     assert ensure_mock_store(tmp_path, **kw) == path
     assert open_store(path).grid == 32
+    assert f"the cached mock store {path} cannot be used" in capsys.readouterr().err
+    path.write_bytes(other.read_bytes())  # another seed's file at this path
+    assert ensure_mock_store(tmp_path, **kw) == path
+    assert f"the cached mock store {path} was made with other options: making it again" in capsys.readouterr().err
 
 
 # --- the halo sky: its parts against independent oracles -------------------------------------

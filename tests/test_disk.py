@@ -177,3 +177,14 @@ def test_a_run_keeps_what_its_retention_options_say(tiny, tmp_path, capsys):
     assert train_cli(tiny, run, "--set", "training.samples=40", "--keep-last", "2", "--keep-every", "2") == 0
     assert sorted(int(p.name[11:-3]) for p in run.glob("checkpoint-*.pt")) == [16, 32, 40]  # of 8, 16, 24, 32, 40
     assert '"keep_last": 2' in (run / "options.json").read_text()
+
+
+def test_a_disk_error_without_a_file_name_names_the_folder():
+    import errno as _errno
+
+    from runner.runtime import disk_error_line
+
+    exc = OSError(_errno.ENOSPC, "No space left on device")  # a write to an open file has no name
+    assert disk_error_line(exc, where="runs/q") == "cannot write in runs/q: No space left on device (free some space)"
+    named = OSError(_errno.ENOSPC, "No space left on device", "runs/q/checkpoint-8.pt")
+    assert disk_error_line(named, where="runs/q").startswith("cannot write runs/q/checkpoint-8.pt:")

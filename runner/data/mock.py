@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -502,8 +503,10 @@ def ensure_mock_store(cache_dir, grid: int = 256, slices: int = 3, redshifts=RED
             with open_store(path, scan=False) as store:  # StoreWriter refused NaN/inf when it wrote the file
                 if store.attrs.get("mock_options") == opt.key():
                     return path
-        except DataError:
-            pass  # broken or foreign: regenerate below
+            why = "was made with other options"
+        except DataError as exc:
+            why = f"cannot be used ({str(exc)[:160]})"
+        print(f"runner: the cached mock store {path} {why}: making it again", file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, depth=0)  # what a generation killed mid-way left (hundreds of MiB)
     generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True,

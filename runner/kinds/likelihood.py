@@ -78,8 +78,17 @@ def pressure_loglik(x: Tensor, mean: Tensor) -> Tensor:
     return -0.5 * (p(x) - p(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
 
 
+def sqrt_loglik(x: Tensor, mean: Tensor) -> Tensor:
+    """log N(√p(x); √p(mean), 1), p(t) = e^{4t} − 1: between the shift-log (a logarithm) and
+    pressure space (linear), a peak of 100 σ_z weighs 10x a pixel of 1 σ_z; (N,) log-likelihoods."""
+    def root(t: Tensor) -> Tensor:
+        return (torch.expm1(4 * at_least_fp32(t).clamp(max=_T_MAX)).clamp(min=0) + 1e-6).sqrt()
+
+    return -0.5 * (root(x) - root(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
+
+
 # training.likelihood.space -> log p(x | mean)
-LIKELIHOODS = {"shift_log": gaussian_loglik, "pressure": pressure_loglik}
+LIKELIHOODS = {"shift_log": gaussian_loglik, "pressure": pressure_loglik, "sqrt": sqrt_loglik}
 
 
 def gaussian_kl(q_mean: Tensor, q_logvar: Tensor, p_mean: Tensor, p_logvar: Tensor) -> Tensor:

@@ -154,4 +154,4 @@ class RunFolder:
         """One line for a write the disk refused: what, why, what is still good, how to go on."""
         last = self._last_good_name()
         kept = f"the last checkpoint, {last}, is intact" if last else "no checkpoint was written"
-        return f"{disk_error_line(exc)}; {kept}; once fixed, continue with: {resume_hint(self.command, self.out)}"
+        return f"{disk_error_line(exc, where=self.out)}; {kept}; once fixed, continue with: {resume_hint(self.command, self.out)}"
