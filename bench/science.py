@@ -56,6 +56,8 @@ WARMUP = 2
 
 def main(argv=None) -> int:
     args = _parse(argv)
+    if args.seeds > 1:
+        return _seeds(args, argv)
     torch.set_num_threads(args.threads)
     base = archspec.load(args.spec, args.overrides)
     out = Path(args.out or f"runs/bench-{base.name}")
@@ -90,7 +92,45 @@ def _parse(argv):
     p.add_argument("--tiles", default=str(TILES), help=f"test samples per redshift, or 'all' (default {TILES}, the paper's)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", help="run folder (default runs/bench-<spec name>)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="train N seeds (training.seed = 0 .. N-1, folders <out>-seed<s>) and report mean ± sd over them")
     return p.parse_args(argv)
+
+
+def _seeds(args, argv) -> int:
+    """One run per seed, each reported as usual, then the scores' mean and spread over seeds:
+    what a difference between two specs must exceed to be more than the training's noise."""
+    from runner.science.uncertainty import seed_spread
+
+    base = archspec.load(args.spec, args.overrides)
+    out = Path(args.out or f"runs/bench-{base.name}")
+    argv = list(argv if argv is not None else sys.argv[1:])
+    rest = [a for i, a in enumerate(argv) if a != "--seeds" and (i == 0 or argv[i - 1] != "--seeds")
+            and not a.startswith("--seeds=") and a != "--out" and (i == 0 or argv[i - 1] != "--out")]
+    reports = []
+    for seed in range(args.seeds):
+        folder = Path(f"{out}-seed{seed}")
+        main([*rest, "--set", f"training.seed={seed}", "--out", str(folder)])
+        reports.append(json.loads((folder / "bench.json").read_text()))
+    i = K_BELOW.index(GOAL["k_below"])
+    lines = ["", f"{args.seeds} seeds of {args.spec}: mean ± sd over seeds (worst over z, k < {GOAL['k_below']:g} h/Mpc; "
+             "band: ratio - 1 of mean spectra for k in 0.5-2 h/Mpc at its worst z)", "",
+             "| painted | auto worst | cross worst | auto band | cross band |", "|---|---|---|---|---|"]
+    for mode in MODES:
+        tables = [r["final"]["scores"].get(mode) for r in reports]
+        if not all(tables):
+            continue
+        cells = []
+        for kind in SPECTRA:
+            m, sd, _ = seed_spread([t["worst"][kind][i] for t in tables])
+            cells.append(f"{m:.3f} ± {sd:.3f}")
+        for kind in SPECTRA:
+            bands = [(t.get("bands") or {}).get(kind, {}).get("0.5-2") for t in tables]
+            m, sd, n = seed_spread([b[0] for b in bands if b])
+            cells.append(f"{m:+.3f} ± {sd:.3f}" if n else "-")
+        lines.append(f"| {'alone' if mode == 'tile' else 'in context'} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    return 0
 
 
 # -- the budget --------------------------------------------------------------------------------

@@ -125,8 +125,6 @@ def _damaged_member(path: Path) -> str | None:
             bad = archive.testzip()
     except (OSError, zipfile.BadZipFile, EOFError, ValueError, NotImplementedError, RuntimeError):
         return None
-    except zipfile.error:  # pragma: no cover - an alias of BadZipFile on current Pythons
-        return None
     if bad is None:
         return None
     return bad.split("/", 1)[-1] if "/" in bad else bad

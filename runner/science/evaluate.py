@@ -42,6 +42,8 @@ import torch
 from archspec import spec_hash
 from runner.kinds import KINDS
 from runner.kinds.likelihood import LIKELIHOODS
+
+T_PAINT_MAX = 5.0  # network values above this are held here when painted maps are scored
 from runner.runtime import seeded
 from runner.science import report
 from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
@@ -248,7 +250,9 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
 
     out = {"dm": [], "true": [], "painted": [], "interior": []}
     terms = []
-    inverse = lambda t: plan.transforms["pressure"].inverse(t.astype(np.float64), z).astype(np.float32)  # noqa: E731
+    # a diverged model can paint t so large that e^{4t} overflows float32: such pixels are held at
+    # T_PAINT_MAX (p = e^20 sigma_z, far above any real pressure) so that the spectra say how bad it is
+    inverse = lambda t: plan.transforms["pressure"].inverse(np.minimum(t.astype(np.float64), T_PAINT_MAX), z).astype(np.float32)  # noqa: E731
     with torch.no_grad(), seeded(plan.device, seed):  # the caller's stream is untouched
         for start in range(0, len(idx), plan.batch_size):
             windows = read_windows(plan.data, idx[start:start + plan.batch_size], plan.margin)

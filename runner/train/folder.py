@@ -87,8 +87,7 @@ class RunFolder:
             if saved is not None and saved != spec_hash(self.spec):
                 raise RunError(f"{out} holds a run of another spec (spec_hash {saved}, this one {spec_hash(self.spec)}) "
                                f"that never wrote a checkpoint; remove {out} or choose another --out")
-            self._say(f"runner: {out} holds a run that never wrote a checkpoint: starting it over")
-            self._start_over = True
+            self._start_over = True  # said and done once the lock is held (a live run is refused first)
             return None, None
         try:
             state, path = ck.read_latest(out, warn=lambda m: print(m, file=sys.stderr))
@@ -110,6 +109,7 @@ class RunFolder:
         self.out.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()  # before anything is removed: a live run in the folder is refused here
         if getattr(self, "_start_over", False):
+            self._say(f"runner: {self.out} holds a run that never wrote a checkpoint: starting it over")
             runlog.clear_attempt(self.out)
         for path in remove_stale_temporaries(self.out, depth=2):  # the run folder and eval/<N>/
             self._note(f"runner: removed {path.relative_to(self.out)}, left by a write that was killed")
