@@ -313,3 +313,18 @@ def test_pressure_sits_in_the_halos_the_dark_matter_shows():
                                     bins_upto_boxlen=True).power
             assert np.all(np.abs(po / pt - 1) < 0.1), (z, po / pt)
             assert np.all(np.abs(pc / pt - 1) < 0.05), (z, pc / pt)
+
+
+def test_a_spec_chooses_its_sky(tmp_path, monkeypatch):
+    import archspec
+    from runner.data.open import store_path
+    from tests.spec_texts import BASE
+
+    monkeypatch.setenv("ARCHSPEC_CACHE", str(tmp_path))
+    paths = {}
+    for sky in ("halo", "lognormal"):
+        spec = archspec.loads(BASE, overrides=["data.mock.grid=32", "data.mock.redshifts=[0.0]", f"data.mock.sky={sky}"])
+        paths[sky] = store_path(spec.data)
+        with h5py.File(paths[sky]) as f:
+            assert ("halo model" in f.attrs["provenance"]) == (sky == "halo")
+    assert paths["halo"] != paths["lognormal"]

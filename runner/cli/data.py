@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mock.add_argument("--redshifts", type=redshift_list, help="comma-separated (default: the "
                       "original's 11, 0 ... 2)")
     mock.add_argument("--seed", type=int, default=0, help="randomness of the slices (default 0)")
+    mock.add_argument("--sky", choices=("halo", "lognormal"), default="halo",
+                      help="halo: dark matter and pressure from the same halos (default, mock v3); "
+                           "lognormal: the older sky of mock v2 (docs/mock.md)")
     mock.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
     mock.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -83,7 +86,7 @@ def run_mock(args: argparse.Namespace) -> int:
     slices = FULL_SLICES if args.full else args.slices or DEFAULT_SLICES
     start = time.perf_counter()
     rows = generate_mock(args.out, grid=grid, slices=slices, redshifts=args.redshifts or REDSHIFTS,
-                         seed=args.seed, force=args.force, progress=not args.quiet)
+                         seed=args.seed, force=args.force, progress=not args.quiet, sky=args.sky)
     from pathlib import Path
 
     size = Path(args.out).stat().st_size / 2 ** 20

@@ -69,7 +69,7 @@ def store_path(data, master: bool = True, distributed: bool = False, progress: b
 
 def mock_options(data) -> dict:
     """The keyword arguments of :func:`ensure_mock_store` for a spec's data section."""
-    options = {"grid": data.mock.grid, "slices": data.mock.slices, "seed": data.mock.seed}
+    options = {"grid": data.mock.grid, "slices": data.mock.slices, "seed": data.mock.seed, "sky": data.mock.sky}
     if data.mock.redshifts is not None:
         options["redshifts"] = tuple(data.mock.redshifts)
     return options
