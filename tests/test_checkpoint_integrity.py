@@ -34,7 +34,8 @@ def flip(path, offset, bit=6):
 @pytest.fixture(scope="module")
 def run(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("integrity") / "run"
-    assert runner_main(["train", str(tiny), "--out", str(out), "--quiet"]) == 0
+    assert runner_main(["train", str(tiny), "--out", str(out), "--quiet", "--no-eval", "--set", "training.samples=48",
+                        "--set", "training.checkpoint.every=16"]) == 0
     return out
 
 

@@ -76,6 +76,19 @@ def test_a_run_records_its_store_and_refuses_to_resume_on_a_changed_one(tiny, st
     assert json.loads((run / "data.json").read_text()) == store_identity(data)  # the new store is the run's now
 
 
+def test_another_store_at_another_path_is_refused_with_the_flag_named_and_taken_with_it(tiny, store, tmp_path, capsys):
+    first, other, run = Path(shutil.copy(store, tmp_path / "a.h5")), tmp_path / "b.h5", tmp_path / "run"
+    shutil.copy(store, other)
+    edit_provenance(other)
+    assert train(spec_on(tiny, first), run, quiet=True, evaluate=False, max_samples=4) == 0
+    with pytest.raises(RunError) as err:
+        train(spec_on(tiny, other), run, resume=True, quiet=True, evaluate=False)
+    assert "data.store" in str(err.value) and "--accept-data-change" in str(err.value)
+    assert train(spec_on(tiny, other), run, resume=True, evaluate=False, accept_data_change=True) == 0
+    assert "--accept-data-change: the run goes on with this store" in capsys.readouterr().err
+    assert json.loads((run / "data.json").read_text()) == store_identity(other)
+
+
 def test_a_mock_store_made_again_elsewhere_resumes_with_a_note(tiny, tmp_path, monkeypatch, capsys):
     """Another cache folder (another machine): the mock store is generated again, with the same content."""
     run, spec = tmp_path / "run", archspec.load(tiny, SHORT)

@@ -16,7 +16,7 @@ SHORT = ["--set", "training.samples=48", "--set", "training.checkpoint.every=24"
 
 
 def _train(tiny, out, *extra):
-    return runner_main(["train", str(tiny), "--out", str(out), "--quiet", *SHORT, *extra])
+    return runner_main(["train", str(tiny), "--out", str(out), "--quiet", "--no-eval", *SHORT, *extra])
 
 
 @pytest.mark.parametrize("left", ["killed_writing_spec", "full_disk_on_first_checkpoint"])

@@ -20,7 +20,7 @@ KINDS = ("deep_generator", "free_latent", "laptop", "seed_1")  # and one tile si
 
 
 def test_every_paper_variant_has_a_quickstart_twin():
-    assert len(PAPER) == len(QUICK) == 5
+    assert len(PAPER) == len(QUICK) == 6
     assert {p.name for p in PAPER} - {q.name for q in QUICK} == {"tiles_256.yaml"}
     assert {q.name for q in QUICK} - {p.name for p in PAPER} == {"tiles_32.yaml"}
 

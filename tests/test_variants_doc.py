@@ -48,4 +48,4 @@ def test_table_of_variants_says_what_each_costs(name, params, macs):
         assert own_macs == base_macs
     else:
         assert f"{own_macs / 1e9:.2f} G" == macs.split(" (")[0].strip()
-    assert len(TABLE) == 6
+    assert len(TABLE) == 7

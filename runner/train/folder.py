@@ -101,7 +101,8 @@ class RunFolder:
             saved, notes = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
         except archspec.SpecError as exc:
             raise RunError(f"cannot resume {path}: its spec is not valid with this archspec ({exc.problems[0].format()})") from None
-        for note in [f"runner: {n}" for n in notes] + check_same_run(to_data(saved), to_data(self.spec), path, self.out / runlog.SPEC):
+        for note in [f"runner: {n}" for n in notes] + check_same_run(to_data(saved), to_data(self.spec), path, self.out / runlog.SPEC,
+                                                                        data_change_ok=self.accept_data_change):
             self._note(note)
         return str(path), state
 

@@ -14,7 +14,10 @@ from runner.runtime import RunError, child
 EXTENDABLE = ("training.samples",)  # what may change when a run is resumed
 
 
-def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path) -> list[str]:
+STORE = "data.store"  # another store may replace the run's with --accept-data-change
+
+
+def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path, data_change_ok: bool = False) -> list[str]:
     """Refuse to resume a run (:class:`RunError`, naming every difference) when the spec's plain
     data differs from the checkpoint's in anything but :data:`EXTENDABLE`; returns notes on the
     allowed differences.
@@ -24,13 +27,18 @@ def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path) -> li
     default on both sides and never blocks a resume.
     """
     changes = list(diff_data(saved, current))
-    blocking = [c for c in changes if c[0] not in EXTENDABLE]
+    store = [c for c in changes if c[0] == STORE]
+    changes = [c for c in changes if c[0] != STORE]
+    blocking = [c for c in changes if c[0] not in EXTENDABLE] + ([] if data_change_ok else store)
     if blocking:
         lines = "\n".join(f"  {p}: {old!r} -> {new!r}" for p, old, new in blocking)
+        store_hint = (f"; to train on another store deliberately, add --accept-data-change"
+                      if store and not data_change_ok else "")
         raise RunError(f"cannot resume {path}: the spec differs from the run's\n{lines}\n"
-                       f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run); "
+                       f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run){store_hint}; "
                        f"use the run's own spec ({run_spec}) or choose another --out")
-    return [f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)" for p, old, new in changes]
+    return ([f"runner: {p}: {old} -> {new} (--accept-data-change: the run goes on with this store)" for p, old, new in store]
+            + [f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)" for p, old, new in changes])
 
 
 def resume_hint(command: Sequence[str] | None, out: Path) -> str:
