@@ -145,8 +145,13 @@ def _reason(exc: BaseException, path: Path | None = None) -> str:
     if path is not None and Path(path).is_file() and not zipfile.is_zipfile(path):
         return "not a torch checkpoint: no complete zip archive (cut short, or another kind of file)"
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    line = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0] if lines else "")
-    line = line.split(". Please use")[0]  # not the advice to trust the file
+    # the line that names the object; never torch's advice to retry with weights_only=False,
+    # which would run the payload (cut at 200 characters it read as a plain suggestion)
+    named = [l for l in lines if l.startswith("WeightsUnpickler error") or "GLOBAL" in l or "global" in l.split(" ")[:4]]
+    line = named[0] if named else next((l for l in lines if "weights_only" not in l), lines[0] if lines else "")
+    if named or "weights_only" in line:
+        line = line.split(". Please use")[0].split(" Re-running")[0]
+        line += " (a pickled object, not plain data: never loaded; see SECURITY.md)"
     if len(line) > 200:
         line = line[:197] + "..."
     return f"{type(exc).__name__}: {line}" if line else type(exc).__name__

@@ -152,3 +152,17 @@ def test_the_watch_names_the_first_bad_step_of_each_window(steps, read_at):
         else:
             assert f[:3] == tuple(e[:3])
             assert all((a == b) or (math.isnan(a) and math.isnan(b)) for a, b in zip(f[3], e[3]))
+
+
+def test_a_nan_at_step_1_leaves_a_folder_its_own_advice_continues(tiny, tmp_path, monkeypatch, capsys):
+    """No checkpoint before the NaN: the message's `--resume --on-nonfinite rollback` must not
+    meet 'no checkpoint in RUN' (issue 19: the folder was a dead end)."""
+    inject(monkeypatch, {1})
+    run = tmp_path / "run"
+    with pytest.raises(NonFiniteError) as err:
+        run_tiny(tiny, run, command=["runner", "train", str(tiny), "--out", str(run)])
+    assert "--resume --on-nonfinite rollback" in str(err.value) and not ck.candidates(run)
+    monkeypatch.undo()  # the retry trains clean
+    assert run_tiny(tiny, run, resume=True, on_nonfinite="rollback") == 0
+    assert "never wrote a checkpoint: starting it over" in capsys.readouterr().err
+    assert ck.candidates(run)
