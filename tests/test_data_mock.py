@@ -275,7 +275,7 @@ def test_a_painted_halo_is_the_projected_truncated_nfw_profile():
 
 
 def test_the_halo_sky_holds_the_originals_statistics_at_all_eleven_redshifts(tmp_path):
-    rows = generate_mock(tmp_path / "all.h5", grid=256, slices=2, progress=False)
+    rows = generate_mock(tmp_path / "all.h5", grid=128, slices=2, progress=False)
     with open_store(tmp_path / "all.h5") as store:
         for z in REDSHIFTS:
             dm, p = store.stats("dm", z), store.stats("pressure", z)
