@@ -23,9 +23,9 @@ two paintings differ only by what the network sees around the tile):
    tiles of P_painted/P_true) in the last bin, alone and in context.
 
 ``--padding-mode reflect`` (or replicate, circular) sets that padding on every padded Conv2d of
-the model (ConvTranspose2d has only zeros in torch): to measure a model trained with it, which
-``--train`` does for a spec, by the same substitution. This is an experiment, not a spec
-feature: the spec language has no padding mode.
+the model (ConvTranspose2d has only zeros in torch), by substitution. Since 2026-12-06 the spec
+language declares it (`padding_mode` in any defaults or on a row, docs/variants.md), so a model
+trained with it is measured as it is: `python bench/borders.py runs/RUN` on a run of such a spec.
 """
 from __future__ import annotations
 

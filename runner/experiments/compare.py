@@ -71,6 +71,7 @@ def summarise(run: Path) -> dict[str, Any]:
     row["elbo_without_constant"] = _without_constant(records)
     bands = _bands(evaluation[1]) if evaluation else {}
     return {"row": row, "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
+            "kl_curve": [(r["sample"], r["kl"]) for r in records if r["split"] == "test" and r.get("kl") is not None],
             "spectra": spectra, "path": str(run), "bands": bands, "group": _without_seed(spec),
             "seed": spec.training.seed}
 
@@ -216,7 +217,9 @@ def _spectra(summary: dict) -> dict[float, dict]:
     for entry in summary.get("per_redshift", []):
         try:
             out[float(entry["z"])] = {"k": entry["k"], "auto": entry["auto"]["ratio_of_means"],
-                                      "cross": entry["cross"]["ratio_of_means"]}
+                                      "cross": entry["cross"]["ratio_of_means"],
+                                      **{f"{kind}_{end}": entry[kind][f"ci_{end}"] for kind in ("auto", "cross")
+                                         for end in ("lo", "hi") if f"ci_{end}" in entry[kind]}}
         except (KeyError, TypeError, ValueError):
             continue
     return out
@@ -283,7 +286,8 @@ def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) ->
         from runner.science.figures import plot_comparison
 
         paths["png"] = plot_comparison(out / "compare.png", {r["row"]["run"]: r["curve"] for r in runs},
-                                       {r["row"]["run"]: r["spectra"] for r in runs})
+                                       {r["row"]["run"]: r["spectra"] for r in runs},
+                                       {r["row"]["run"]: r.get("kl_curve", []) for r in runs})
     return paths
 
 

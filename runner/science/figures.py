@@ -269,48 +269,90 @@ def plot_comparison(
     path: str | os.PathLike,
     curves: Mapping[str, Sequence[tuple[float, float]]],
     spectra: Mapping[str, Mapping[float, Mapping[str, Sequence]]],
+    kl_curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
 ) -> Path:
-    """Runs side by side: test ELBO against samples seen (top left), and for each run the ratio
-    of its mean painted to mean true spectrum, auto (top row) and cross (bottom row), one
-    column per redshift, on a log axis around 1 with the paper's ±35% shaded.
+    """Runs side by side: test ELBO (top left) and KL (bottom left) against samples seen, and for
+    each run the ratio of its mean painted to mean true spectrum, auto (top row) and cross
+    (bottom row), one column per redshift, on a log axis around 1 with the ±10% and ±5% goals
+    shaded and labelled, and the bootstrap interval of each line where the evaluation has one.
+
+    The ELBO axis is linear and spans the last 80% of training, where runs differ: the first
+    evaluations (hundreds of nats below) would squash the end on any axis that holds them.
+    Bins whose ratio is 0 or below (a cross spectrum of the wrong sign) cannot sit on a log
+    axis; the panel says how many were left out.
 
     Args:
         path: PNG to write.
         curves: run name -> [(samples, test ELBO), ...].
-        spectra: run name -> {z: {"k": [...], "auto": [ratio − 1, ...], "cross": [...]}}.
+        spectra: run name -> {z: {"k": [...], "auto": [ratio − 1, ...], "cross": [...],
+            and optionally "auto_lo", "auto_hi", "cross_lo", "cross_hi"}}.
+        kl_curves: run name -> [(samples, test KL), ...] (runs of a kind without a latent: none).
     """
     redshifts = sorted({z for by_z in spectra.values() for z in by_z})
-    ncols, nrows = 1 + len(redshifts), 2 if redshifts else 1  # without evaluations: the curves alone
-    fig = Figure(figsize=(3.0 * ncols + (1.5 if not redshifts else 0), 2.7 * nrows), layout="constrained")
+    ncols, nrows = 1 + len(redshifts), 2
+    fig = Figure(figsize=(3.0 * ncols + (1.5 if not redshifts else 0), 2.9 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     colors = {name: f"C{i % 10}" for i, name in enumerate(curves)}
     ax = axes[0, 0]
+    tail = []
     for name, curve in curves.items():
         if curve:
             samples, elbo = zip(*curve)
             ax.plot(samples, elbo, lw=1, color=colors[name], label=name)
+            cut = samples[-1] * 0.2
+            tail += [e for s, e in curve if s >= cut and np.isfinite(e)]
+    if tail:
+        low, high = np.percentile(tail, [2, 100])
+        pad = 0.1 * max(high - low, 1e-3)
+        ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("samples seen")
-    ax.set_ylabel("test ELBO [nats per sample]")
-    ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylabel("test ELBO [nats per sample]\n(last 80% of training)")
     ax.legend(fontsize=7, loc="lower right")
-    if redshifts:
-        axes[1, 0].axis("off")
+    ax = axes[1, 0]
+    drawn = False
+    for name, curve in (kl_curves or {}).items():
+        if curve:
+            samples, kl = zip(*curve)
+            ax.plot(samples, np.maximum(kl, 1e-6), lw=1, color=colors.get(name, "k"), label=name)
+            drawn = True
+    if drawn:
+        ax.set_yscale("log")
+        ax.set_xlabel("samples seen")
+        ax.set_ylabel("test KL(q ‖ p) [nats per sample]")
+    else:
+        ax.axis("off")
     for c, z in enumerate(redshifts, start=1):
         for r, kind in enumerate(("auto", "cross")):
             ax = axes[r, c]
-            ax.axhspan(0.65, 1.35, color="0.9", lw=0)
+            for width, shade, label in ((0.10, "0.92", "goal: within ±10%"), (0.05, "0.84", "goal: within ±5%")):
+                ax.axhspan(1 - width, 1 + width, color=shade, lw=0, zorder=0, label=label if (r, c) == (0, 1) else None)
             ax.axhline(1.0, color="0.5", lw=0.8)
+            hidden = 0
             for name, by_z in spectra.items():
-                if z in by_z:
-                    k = np.asarray(by_z[z]["k"], float)
-                    ratio = 1 + np.asarray([np.nan if v is None else v for v in by_z[z][kind]], float)
-                    ax.plot(k, np.where(ratio > 0, ratio, np.nan), color=colors.get(name, "k"), lw=1.2)
+                if z not in by_z:
+                    continue
+                entry = by_z[z]
+                k = np.asarray(entry["k"], float)
+                ratio = 1 + np.asarray([np.nan if v is None else v for v in entry[kind]], float)
+                hidden += int(np.sum(ratio <= 0))
+                color = colors.get(name, "k")
+                ax.plot(k, np.where(ratio > 0, ratio, np.nan), color=color, lw=1.2)
+                if f"{kind}_lo" in entry:
+                    lo, hi = (1 + np.asarray([np.nan if v is None else v for v in entry[f"{kind}_{e}"]], float)
+                              for e in ("lo", "hi"))
+                    ax.fill_between(k, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan), color=color,
+                                    alpha=0.15, lw=0)
             ax.set_xscale("log")
             ax.set_yscale("log")
-            for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
-                axis(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.9, not 9×10⁻¹
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.9, not 9×10⁻¹
+            ax.yaxis.set_minor_formatter(NullFormatter())  # minor labels overlapped ("0.8.9")
+            if hidden:
+                ax.text(0.02, 0.02, f"{hidden} bin(s) with ratio ≤ 0 not shown", transform=ax.transAxes, fontsize=7)
             ax.set_title(f"{kind}, z = {z:g}", fontsize=10)
             ax.set_xlabel(K_LABEL)
             if c == 1:
                 ax.set_ylabel(r"$P^{\rm painted}/P^{\rm true}$")
+    if redshifts:
+        fig.legend(handles=axes[0, 1].get_legend_handles_labels()[0], loc="outside lower center", ncols=2, fontsize=8)
+        fig.suptitle("lines: ratio of mean spectra over test tiles; bands: its 68% bootstrap interval", fontsize=9)
     return save_png(fig, path)
