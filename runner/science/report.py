@@ -183,7 +183,11 @@ def _spectra_entry(e: dict) -> dict:
     if e.get("interior"):
         for kind in ("auto", "cross"):
             ratios[kind]["interior"] = arrays(e["interior"][kind])
-    return {"power": arrays(e["power"]), "ratio": ratios}
+    entry = {"power": arrays(e["power"]), "ratio": ratios}
+    if e.get("r"):  # r(k) of painted vs true (evaluations since 2026-12-06)
+        entry["r"] = {"tile": arrays(e["r"]), **({"interior": arrays(e["interior"]["r"])}
+                                                  if (e.get("interior") or {}).get("r") else {})}
+    return entry
 
 
 def _short_units(units: str) -> str:

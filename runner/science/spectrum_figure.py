@@ -32,7 +32,8 @@ def plot_spectra(
     """Auto and cross spectra, true and painted, and their ratios; one column per redshift.
 
     Rows: k² P_pp (pressure auto power), P_pp painted/true, k² P_mp (dark matter × pressure),
-    P_mp painted/true; the spectra are means over tiles. ``view`` "log" draws the ratio of the
+    P_mp painted/true, and (log view, when the summary has it) r(k) between painted and true
+    pressure with its bootstrap interval; the spectra are means over tiles. ``view`` "log" draws the ratio of the
     mean spectra on a logarithmic axis (a ratio is positive, and too much power counts as much
     as too little), with its bootstrap 68% interval over test samples as the band (the same
     statistic as the line; older summaries: the 16-84% range of per-tile ratios, labelled so);
@@ -60,8 +61,10 @@ def plot_spectra(
     if view not in ("log", "paper"):
         raise ValueError(f"view must be 'log' or 'paper'. Received: {view!r}")
     redshifts = sorted(by_z)
-    fig = Figure(figsize=(3.0 * len(redshifts) + 0.9, 10.2), layout="constrained")
-    axes = fig.subplots(4, len(redshifts), sharex=True, sharey="row", squeeze=False)
+    with_r = view == "log" and all("r" in by_z[z] for z in redshifts)
+    rows = 5 if with_r else 4
+    fig = Figure(figsize=(3.0 * len(redshifts) + 0.9, 10.2 + (2.2 if with_r else 0)), layout="constrained")
+    axes = fig.subplots(rows, len(redshifts), sharex=True, sharey="row", squeeze=False)
     styles = {"true": dict(color="k", ls=":", lw=1.6, label="true"),
               "painted": dict(color="C0", lw=1.4, label="painted, each tile alone"),
               "interior": dict(color="C1", ls="--", lw=1.4, label=interior_label or "")}
@@ -71,11 +74,15 @@ def plot_spectra(
             _power_panel(axes[2 * r, c], k, entry["power"], kind, styles)
             _ratio_panel(axes[2 * r + 1, c], k, entry["ratio"][kind], view, styles)
             axes[2 * r, c].set_title(f"{kind}, z = {z:g}", fontsize=10)
+        if with_r:
+            _r_panel(axes[4, c], k, entry["r"], styles)
     power_units = (units or {}).get("power", "")
     for r, (kind, symbol) in enumerate((("auto", "pp"), ("cross", "mp"))):
         axes[2 * r, 0].set_ylabel(rf"$k^2 P_{{{symbol}}}(k)$" + ("\n" + _k2_units(power_units) if power_units else ""))
         axes[2 * r + 1, 0].set_ylabel(rf"$P_{{{symbol}}}^{{\rm painted}}/P_{{{symbol}}}^{{\rm true}}$"
                                       + (" − 1" if view == "paper" else ""))
+    if with_r:
+        axes[4, 0].set_ylabel("r(k), painted × true")
     for ax in axes[-1]:
         ax.set_xlabel(K_LABEL)
     for row in axes[1::2]:
@@ -126,6 +133,20 @@ def _ratio_panel(ax, k, ratios: Mapping, view: str, styles: Mapping) -> None:
         ax.fill_between(k, low, high, color=styles[name]["color"], alpha=0.2, lw=0)
         ax.plot(k, centre, **{key: v for key, v in styles[name].items() if key != "label"}, label=label)
     ax.set_xscale("log")
+
+
+def _r_panel(ax, k, r: Mapping, styles: Mapping) -> None:
+    """r(k) = <P_painted×true> / sqrt(<P_painted><P_true>) with its bootstrap interval: 1 where
+    the painting is the truth up to a scale, whatever its amplitude."""
+    ax.axhline(1.0, color="0.5", lw=0.8)
+    for mode, name in (("tile", "painted"), ("interior", "interior")):
+        if mode not in r or not styles[name]["label"]:
+            continue
+        v = {key: np.asarray(val, float) for key, val in r[mode].items()}
+        ax.fill_between(k, v["lo"], v["hi"], color=styles[name]["color"], alpha=0.2, lw=0)
+        ax.plot(k, v["value"], **{key: val for key, val in styles[name].items() if key != "label"})
+    ax.set_xscale("log")
+    ax.set_ylim(0, 1.05)
 
 
 def _ratio_limits(ax, view: str) -> None:
