@@ -125,7 +125,7 @@ def _evaluate(painter, args, out: Path, error_cls) -> dict:
     return evaluate_model(painter.model, painter.spec, test, out, device=painter.device, transforms=painter.transforms,
                           tiles=args.tiles, redshifts=args.redshifts, seed=args.seed,
                           latent="mean" if args.mean else "sample", batch_size=args.batch_size,
-                          provenance=painter.provenance, crop=args.crop, context=context)
+                          provenance=painter.provenance, crop=args.crop, context=context, precision=painter.precision)
 
 
 def _default_out(checkpoint: str, painter) -> Path:

@@ -42,6 +42,7 @@ import torch
 from archspec import spec_hash
 from runner.kinds import KINDS
 from runner.kinds.likelihood import LIKELIHOODS
+from runner.science.painter import autocast_for
 
 T_PAINT_MAX = 5.0  # network values above this are held here when painted maps are scored
 from runner.runtime import seeded
@@ -63,7 +64,8 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
                    tiles: int | None = DEFAULT_TILES, redshifts: Sequence[float] = DEFAULT_REDSHIFTS,
                    seed: int = 0, latent: str = "sample", batch_size: int = 8,
                    provenance: dict | None = None, title: str | None = None,
-                   figures: Sequence[str] = tuple(FIGURES), crop: int = 0, context: int | None = None) -> dict:
+                   figures: Sequence[str] = tuple(FIGURES), crop: int = 0, context: int | None = None,
+                   precision: str = "fp32") -> dict:
     """Paint test samples, compare them with the truth, write figures and summary.json.
 
     Args:
@@ -87,6 +89,8 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
             the cost on a CPU; the summary holds the numbers either way).
         crop: pixels cut from every side of every tile before any statistic (0: whole tiles,
             as the paper); the k bins are then those of the smaller maps.
+        precision: the arithmetic of the forward, as the model trained ("bf16": autocast; a
+            bf16-trained model can paint very differently in fp32).
         context: pixels of dark matter around each tile for the interior painting; None: the
             default of :func:`runner.science.choice.context_margin`; 0: no interior painting.
 
@@ -100,6 +104,7 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
         raise ValueError(f"unknown figure(s) {sorted(unknown)}; choose from {', '.join(FIGURES)}")
     start = time.monotonic()
     plan = _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context)
+    plan.precision = precision
     chosen = choose_redshifts(redshifts, plan.data.space.redshifts)
     was_training = model.training
     model.train(False)  # eval mode: BatchNorm uses its running statistics
@@ -119,8 +124,10 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
 def evaluate_in_run(model: torch.nn.Module, spec, test_data, run_dir: str | os.PathLike, samples_seen: int, *,
                     device: torch.device | str | None = None, seed: int = 0, tiles: int = QUICK_TILES,
                     figures: Sequence[str] = ("spectra", "one_point", "panels"),
-                    warn: Callable[[str], None] | None = None, label: str | None = None) -> dict | None:
-    """The training loop's hook: a quick evaluation into ``<run>/eval/<samples_seen>/``.
+                    warn: Callable[[str], None] | None = None, label: str | None = None,
+                    precision: str = "fp32") -> dict | None:
+    """The training loop's hook: a quick evaluation into ``<run>/eval/<samples_seen>/``, in the
+    run's own ``precision``.
 
     Never raises: a failure is reported through ``warn`` (an evaluation must not stop a run)
     and gives None. The training stream of random numbers is not touched. On two CPU cores the
@@ -130,7 +137,8 @@ def evaluate_in_run(model: torch.nn.Module, spec, test_data, run_dir: str | os.P
     try:
         return evaluate_model(model, spec, test_data, eval_dir(run_dir, samples_seen), device=device, tiles=tiles,
                               seed=seed, figures=figures, title=f"{label or spec.name}, {samples_seen:,} samples",
-                              provenance={"samples_seen": int(samples_seen), "spec_hash": spec_hash(spec)})
+                              provenance={"samples_seen": int(samples_seen), "spec_hash": spec_hash(spec)},
+                              precision=precision)
     except Exception as exc:  # noqa: BLE001 - reported, never fatal to training
         (warn or print)(f"runner: warning: evaluation at {samples_seen:,} samples failed: {type(exc).__name__}: {exc}")
         return None
@@ -186,6 +194,7 @@ class _Plan:
     edges: np.ndarray  # k bin edges [h/Mpc]
     rng: np.random.Generator  # of the sample choice
     loglik: object  # log p(x | mean): the spec's training.likelihood (runner.kinds.likelihood)
+    precision: str = "fp32"  # the forward's arithmetic (bf16: autocast, as the model trained)
 
 
 def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context) -> _Plan:
@@ -273,14 +282,17 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
 
 def _paint(plan: _Plan, model, y: torch.Tensor) -> np.ndarray:
     """The kind's painting of x for y (N, 2, H, W): (N, H, W) network values."""
-    return plan.kind.paint(model, y.to(plan.device), "sample" if plan.sample else "mean")[:, 0].float().cpu().numpy()
+    with autocast_for(plan.precision, plan.device):
+        out = plan.kind.paint(model, y.to(plan.device), "sample" if plan.sample else "mean")
+    return out[:, 0].float().cpu().numpy()
 
 
 def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """The kind's logged terms (elbo, loglik, kl for a cvae) of one batch, batch means."""
     x, y = x.to(plan.device), y.to(plan.device)
-    return torch.cat([phase.loss(model, x, y, plan.beta, loglik=plan.loglik)[1]
-                      for phase in plan.kind.phases]).double().cpu().numpy()
+    with autocast_for(plan.precision, plan.device):
+        terms = [phase.loss(model, x, y, plan.beta, loglik=plan.loglik)[1] for phase in plan.kind.phases]
+    return torch.cat(terms).double().cpu().numpy()
 
 
 def _power(plan: _Plan, a: np.ndarray, b: np.ndarray | None = None):

@@ -64,8 +64,12 @@ class Painter:
     """
 
     def __init__(self, model: torch.nn.Module, spec, transforms: dict, device: torch.device,
-                 provenance: dict | None = None):
+                 provenance: dict | None = None, precision: str = "fp32"):
         self.model = model.to(device).train(False)  # eval mode: BatchNorm uses its running statistics
+        # The arithmetic the model was trained in: a model trained under bf16 autocast can paint
+        # very differently in fp32 (measured: the quickstart's prior log-variance at z = 0 is 1.45
+        # in bf16 and 9.0 in fp32, so fp32 prior draws blew its z = 0 paintings up).
+        self.precision = precision
         self.spec = spec
         self.transforms = transforms
         self.device = torch.device(device)
@@ -107,9 +111,15 @@ class Painter:
             "transform_source": source,
             **({"imported_from": str(state[ck.KEY_IMPORTED].get("source", ""))} if ck.KEY_IMPORTED in state else {}),
         }
-        painter = cls(model, spec, transforms, target, provenance)
+        precision = trained_precision(path)
+        provenance["precision"] = precision
+        painter = cls(model, spec, transforms, target, provenance, precision=precision)
         painter.test_split = test_split
         return painter
+
+    def autocast(self):
+        """The forward in the precision the model was trained in (bf16 autocast, or as it is)."""
+        return autocast_for(self.precision, self.device)
 
     # -- painting ----------------------------------------------------------------------------
     @property
@@ -217,7 +227,7 @@ class Painter:
     def paint_tiles(self, y: np.ndarray, latent: str = "sample") -> np.ndarray:
         """The generator's mean of x for a batch of tiles y (N, 2, T, T): (N, 1, T, T), in
         network units; z drawn from the prior per tile ("sample") or the prior's mean ("mean")."""
-        with torch.no_grad():
+        with torch.no_grad(), self.autocast():
             y = torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
             out = self.kind.paint(self.model, y, latent)
         return out.float().cpu().numpy()
@@ -295,6 +305,27 @@ def _bar(total: int, enabled: bool):
 
 
 # -- reading a checkpoint --------------------------------------------------------------------
+
+
+def trained_precision(checkpoint: Path) -> str:
+    """The precision the run of ``checkpoint`` trained in (its folder's options.json, resolved),
+    "fp32" when it says nothing (an imported model, a run from before the fast path)."""
+    import json
+
+    try:
+        options = json.loads((Path(checkpoint).parent / "options.json").read_text())
+        precision = options.get("resolved", {}).get("precision")
+    except (OSError, ValueError, AttributeError):
+        return "fp32"
+    return precision if precision in ("bf16", "fp32", "tf32") else "fp32"
+
+
+def autocast_for(precision: str, device) -> "contextlib.AbstractContextManager":
+    import contextlib
+
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
 
 
 def read_checkpoint(path: str | Path, warn: Callable[[str], None] = _stderr) -> tuple[dict, Path]:

@@ -325,7 +325,8 @@ class Recipe(RunFolder, Recovery, TrainingState):
             self.background.start(path, eval_dir(self.out, self.seen), seed, self.device.type)
         else:
             evaluate_in_run(self.raw_model, self.spec, self.test_data, self.out, self.seen,
-                            device=self.device, seed=seed, warn=self._say, label=self.label)
+                            device=self.device, seed=seed, warn=self._say, label=self.label,
+                            precision=self.fast.precision)
 
     def _plot(self) -> None:
         from runner.science.figures import plot_curves
