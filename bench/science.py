@@ -129,6 +129,9 @@ def _seeds(args, argv) -> int:
             m, sd, n = seed_spread([b[0] for b in bands if b])
             cells.append(f"{m:+.3f} ± {sd:.3f}" if n else "-")
         lines.append(f"| {'alone' if mode == 'tile' else 'in context'} | " + " | ".join(cells) + " |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines.append(f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
+                 f"command: python bench/science.py {' '.join(argv)}")
     print("\n".join(lines))
     return 0
 
@@ -258,7 +261,8 @@ def evaluate(out: Path, args, spec) -> dict:
         last = path == paths[-1]
         summary = evaluate_model(painter.model, painter.spec, test, out / ("eval-bench" if last else f"eval-bench/{path.stem}"),
                                  device=painter.device, transforms=painter.transforms, tiles=tiles, redshifts=REDSHIFTS,
-                                 provenance=painter.provenance, figures=tuple(_figures()) if last else ())
+                                 provenance=painter.provenance, figures=tuple(_figures()) if last else (),
+                                 precision=painter.precision)
         state = torch.load(path, map_location="cpu", weights_only=True)
         curve.append({"samples": int(state[KEY_SAMPLES]), "elapsed_s": round(float(state[KEY_ELAPSED]), 1),
                       "scores": summary["scores"], "terms": summary["terms"]})
@@ -300,6 +304,14 @@ def format_report(r: dict) -> str:
                 z = row["z"] if isinstance(row["z"], str) else f"{row['z']:g}"
                 lines.append(f"| {z} | {'alone' if mode == 'tile' else 'in context'} | "
                              + " | ".join(_cell(v) for kind in SPECTRA for v in row[kind]) + " |")
+    bands = (final["scores"].get("tile") or {}).get("bands")
+    if bands:
+        lines.append("")
+        lines.append("band-averaged ratio - 1 of mean spectra (tiles alone, the redshift farthest from 0), "
+                     "68% bootstrap interval over test samples:")
+        for kind in SPECTRA:
+            lines.append(f"  {kind:<5} " + "   ".join(f"k {band}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}] (z={z:g})"
+                                                   for band, (v, lo, hi, z) in bands[kind].items()))
     kl = final["terms"].get("kl")
     lines.append("")
     lines.append(f"latent KL(q || p) on the test samples: {kl:.4g} nats per sample" if kl is not None

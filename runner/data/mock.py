@@ -375,13 +375,13 @@ def calibrate_halo_dm(sl: HaloSlices, halo_dm: dict, z: float, x0: float) -> tup
             rho[dp], bgs[dp] = [m / mean for m in maps], bg
         return rho, bgs
 
-    def excess(log_a: float) -> float:
+    def excess(x: float) -> float:
         try:
-            rho, bgs = total(log_a)
+            rho, bgs = total(x)
         except ValueError:
             return np.inf
         last.clear()
-        last[log_a] = rho, bgs
+        last[x] = rho, bgs
         return float(np.log(sum(weight[dp] * pooled(rho[dp])[1] for dp in DEPTHS) / goal))
 
     x = solve_increasing(excess, x0, 0.1, lo=-3.0, hi=BETA_MAX, tol=TOL,
@@ -399,24 +399,24 @@ def calibrate_halo_pressure(halo_p: dict, bgs: dict, z: float) -> tuple[float, f
     under ~40 Mpc/h), f = 0 and the halos' pressure is raised to the power q > 1 that reaches
     it. Returns (f, q, A, depth -> (H maps, D maps))."""
     goal = reference("pressure", "var", z) / reference("pressure", "mean", z) ** 2
+    diffuse = {}  # D_L: rho_bg², its depth's share of a unit mean; the same whatever q is
+    for dp in DEPTHS:
+        squares = [bg ** 2 for bg in bgs[dp]]
+        mean = pooled(squares)[0]
+        diffuse[dp] = [depth_share(dp) * sq / mean for sq in squares]
 
     def units(q: float) -> dict:
         powered = {dp: [h ** q for h in halo_p[dp]] for dp in DEPTHS} if q != 1 else halo_p
         total_h = sum(pooled(powered[dp])[0] for dp in DEPTHS)
-        out = {}
-        for dp in DEPTHS:
-            sq = [b ** 2 for b in bgs[dp]]
-            d_mean = pooled(sq)[0]
-            out[dp] = ([h / total_h for h in powered[dp]], [depth_share(dp) * q2 / d_mean for q2 in sq])
-        return out
+        return {dp: ([h / total_h for h in powered[dp]], diffuse[dp]) for dp in DEPTHS}
 
     unit = units(1.0)
     # Σ_L var((1 - f) H + f D) = (1 - f)² a + 2 f (1 - f) b + f² c, all pooled over slices
     a = b = c = 0.0
     for hs, ds in unit.values():
-        a += pooled(hs)[1]
-        c += pooled(ds)[1]
-        b += pooled([h + d for h, d in zip(hs, ds)])[1] / 2 - (pooled(hs)[1] + pooled(ds)[1]) / 2
+        var_h, var_d = pooled(hs)[1], pooled(ds)[1]
+        a, c = a + var_h, c + var_d
+        b += (pooled([h + d for h, d in zip(hs, ds)])[1] - var_h - var_d) / 2  # the covariance
     # (a - 2b + c) f² + 2 (b - a) f + a - goal = 0: the smallest root in [0, 1]
     roots = np.roots([a - 2 * b + c, 2 * (b - a), a - goal])
     fs = sorted(float(r.real) for r in roots if abs(r.imag) < 1e-12 and -1e-12 <= r.real <= 1)
@@ -434,13 +434,13 @@ def calibrate_halo_pressure(halo_p: dict, bgs: dict, z: float) -> tuple[float, f
 
 def _write_halo(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
     """The halo sky (mock_halos.py), calibrated per redshift."""
-    sl, rows, log_a = HaloSlices(opt), [], 0.0
+    sl, rows, x = HaloSlices(opt), [], 0.0
     for z in opt.redshifts:
         bar.set_postfix_str(f"z={z:g}")
         halo_dm, halo_p = {}, {}
         for depth in DEPTHS:
             halo_dm[depth], halo_p[depth] = sl.halo_maps(depth, z)
-        log_a, rho, bgs = calibrate_halo_dm(sl, halo_dm, z, log_a)
+        x, rho, bgs = calibrate_halo_dm(sl, halo_dm, z, x)  # the last z's x starts the next search
         for depth in DEPTHS:
             for s, r in enumerate(rho[depth]):
                 w.write("dm", z, depth, s, dm_scale(depth, z) * r)
@@ -451,7 +451,7 @@ def _write_halo(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
                 w.write("pressure", z, depth, s, amp * ((1 - f) * h + f * d))
         n_halos = sum(int(np.isfinite(c.masses(sl.volume(dp), z)).sum())
                       for dp in DEPTHS for c in sl.halos[dp])
-        beta, smooth = knob(log_a)
+        beta, smooth = knob(x)
         rows.append(Row(z, {"beta": beta, "smooth": smooth, "diffuse": f, "q": q, "halos": n_halos}))
         bar.update(1)
     return rows

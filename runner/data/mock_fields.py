@@ -166,11 +166,16 @@ class LognormalSynth:
         return rho / rho.mean()
 
 
-def gaussian_filter(grid: int, box: float, radius: float) -> np.ndarray:
-    """exp(-k^2 r^2 / 2) on the rfft grid."""
+def k_grid(grid: int, box: float) -> np.ndarray:
+    """|k| (h/Mpc) on the rfft2 grid of a (grid, grid) map of side ``box`` Mpc/h."""
     kx = 2 * np.pi * np.fft.fftfreq(grid, d=box / grid)
     ky = 2 * np.pi * np.fft.rfftfreq(grid, d=box / grid)
-    return np.exp(-0.5 * radius ** 2 * (kx[:, None] ** 2 + ky[None, :] ** 2))
+    return np.hypot(kx[:, None], ky[None, :])
+
+
+def gaussian_filter(grid: int, box: float, radius: float) -> np.ndarray:
+    """exp(-k^2 r^2 / 2) on the rfft grid."""
+    return np.exp(-0.5 * (radius * k_grid(grid, box)) ** 2)
 
 
 def smooth(a: np.ndarray, kernel: np.ndarray) -> np.ndarray:

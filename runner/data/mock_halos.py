@@ -134,13 +134,6 @@ def draw_catalogue(rng: np.random.Generator, volume: float, z_max_count: float,
     return Catalogue(counts, ix, iy, rng.standard_normal(n))
 
 
-def k_grid(grid: int, box: float) -> np.ndarray:
-    """|k| (h/Mpc) on the rfft2 grid."""
-    kx = 2 * np.pi * np.fft.fftfreq(grid, d=box / grid)
-    ky = 2 * np.pi * np.fft.rfftfreq(grid, d=box / grid)
-    return np.hypot(kx[:, None], ky[None, :])
-
-
 def cic_window_2d(grid: int, box: float) -> np.ndarray:
     """The cloud-in-cell amplitude window sinc²(k_x a/2) sinc²(k_y a/2) on the rfft2 grid."""
     sx = np.sinc(np.fft.fftfreq(grid))  # frequency f in cycles per pixel: k a / 2 = π f
@@ -177,7 +170,7 @@ def fourier_sum(kind: str, cat: Catalogue, mass: np.ndarray, weight: np.ndarray,
     edges = np.arange(np.log10(M_MIN), np.log10(M_MAX) + BIN_DEX, BIN_DEX)
     which = np.clip(np.digitize(lm, edges) - 1, 0, len(edges) - 2)
     used = np.unique(which)
-    kmag = k_grid(grid, box)
+    kmag = mf.k_grid(grid, box)
     k_tab = np.geomspace(np.pi / box, kmag.max() * 1.01, 256)
     table = profile_table(kind, edges[used] + BIN_DEX / 2, z, k_tab) if used.size else None
     total = np.zeros(kmag.shape, dtype=np.complex128)
@@ -196,7 +189,7 @@ def to_real(total: np.ndarray, grid: int, box: float, smooth: float = 0.0) -> np
     the cloud-in-cell window of the original's particle maps and a Gaussian of `smooth` Mpc/h."""
     window = cic_window_2d(grid, box)
     if smooth > 0:
-        window = window * np.exp(-0.5 * (smooth * k_grid(grid, box)) ** 2)
+        window = window * mf.gaussian_filter(grid, box, smooth)
     out = np.fft.irfft2(total * window, s=(grid, grid)) / (box / grid) ** 2
     # a truncated profile's transform rings: tiny negative values around halos; a projected
     # mass or pressure is never negative

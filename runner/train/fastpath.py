@@ -53,10 +53,10 @@ class FastPath:
     device_type: str = "cpu"
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The forward's precision: bf16 autocast, or nothing."""
-        if self.precision == "bf16":
-            return torch.autocast(self.device_type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """The forward's precision: bf16 autocast, or nothing (as painting and evaluation run it)."""
+        from runner.science.painter import autocast_for
+
+        return autocast_for(self.precision, self.device_type)
 
     def layout(self, tensor: torch.Tensor) -> torch.Tensor:
         """A 4-d input in the model's memory layout."""
