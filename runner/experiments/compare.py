@@ -108,7 +108,7 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
     """Lines that say, for each configuration against the first, whether their difference in the
     band score is beyond noise: with seeds, more than ``factor`` times the larger seed spread;
     with one run each, whether the bootstrap intervals of the evaluations are apart."""
-    from runner.science.uncertainty import seed_spread
+    from runner.science.uncertainty import distinguishable, seed_spread
 
     groups = seed_groups(runs)
     lines = []
@@ -135,7 +135,7 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
             diff = mb - ma
             if na > 1 and nb > 1:
                 spread = max(sa, sb)
-                beyond = abs(diff) > factor * spread
+                beyond = distinguishable([v[0] for v in a], [v[0] for v in b], factor)
                 lines.append(f"{names}, {kind} k {BAND}: {diff:+.3f}, {abs(diff) / spread if spread else float('inf'):.1f}x "
                              f"the seed spread ({spread:.3f}): " + ("beyond noise" if beyond else "within noise"))
             else:
