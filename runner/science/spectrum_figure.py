@@ -87,8 +87,11 @@ def plot_spectra(
         ax.set_xlabel(K_LABEL)
     for row in axes[1::2]:
         _ratio_limits(row[0], view)
-    handles = [h for ax in axes[:2, 0] for h in ax.get_legend_handles_labels()[0]]
-    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 3), fontsize=8)
+    # a legend on every row, in its first panel: what each line and band of that row is
+    for row in axes:
+        handles, labels = row[0].get_legend_handles_labels()
+        if handles:
+            row[0].legend(handles, labels, fontsize=6, loc="lower left", framealpha=0.8)
     if title:
         fig.suptitle(title)
     return save_png(fig, path)
@@ -144,7 +147,8 @@ def _r_panel(ax, k, r: Mapping, styles: Mapping) -> None:
             continue
         v = {key: np.asarray(val, float) for key, val in r[mode].items()}
         ax.fill_between(k, v["lo"], v["hi"], color=styles[name]["color"], alpha=0.2, lw=0)
-        ax.plot(k, v["value"], **{key: val for key, val in styles[name].items() if key != "label"})
+        ax.plot(k, v["value"], **{key: val for key, val in styles[name].items() if key != "label"},
+                label=f"{styles[name]['label']}: r(k), 68% bootstrap interval")
     ax.set_xscale("log")
     ax.set_ylim(0, 1.05)
 
