@@ -319,6 +319,7 @@ def plot_comparison(
         ax.set_yscale("log")
         ax.set_xlabel("samples seen")
         ax.set_ylabel("test KL(q ‖ p) [nats per sample]")
+        ax.legend(fontsize=7, loc="upper right")  # the runs' colours, for this row's spectra too
     else:
         ax.axis("off")
     for c, z in enumerate(redshifts, start=1):
