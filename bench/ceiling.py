@@ -62,6 +62,12 @@ def main(argv=None) -> int:
             for name, painted in _paintings(fitted, held, radius / float(test.store.pixel_size), sigma).items():
                 cells = _scores(test, held, painted)
                 print(f"| {z:g} | {radius:g} | {name} | " + " | ".join(cells) + " |")
+    import os
+    import time
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
+          f"command: python bench/ceiling.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     return 0
 
 
