@@ -240,3 +240,14 @@ def test_schema_accepts_a_variant_and_flags_a_misspelt_plain_key():
     assert list(validator.iter_errors({**data, "trainig": {"seed": 1}}))
     assert list(validator.iter_errors({**data, "training": {"seed": "one"}}))
     assert list(validator.iter_errors({k: v for k, v in parse(PAPER).data.items() if k != "model"}))  # without extends: all required
+
+
+def test_each_base_is_found_from_the_folder_of_the_file_that_names_it(tmp_path):
+    # a chain across folders of different depths: mid names its base relative to mid's folder,
+    # which is not the child's; resolving it from the child's folder would find nothing
+    _write(tmp_path, "lib/bases/base.yaml", QUICK)
+    _write(tmp_path, "lib/mid.yaml", "extends: bases/base.yaml\nname: mid\ntraining.seed: 3\n")
+    child = _write(tmp_path, "work/a/b/child.yaml", "extends: ../../../lib/mid.yaml\nname: child\n")
+    spec = archspec.load(child)
+    assert (spec.name, spec.training.seed) == ("child", 3)
+    assert list(spec.model.shapes["x"]) == yaml.safe_load(QUICK)["model"]["shapes"]["x"]

@@ -162,3 +162,36 @@ def test_a_chunk_hdf5_cannot_read_names_file_and_dataset_at_open_and_in_training
     unscanned = open_store(path, scan=False)
     with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: cannot read /dm/z1.000/100 \(.*\): the file is damaged"):
         TileDataset(unscanned, tile=32, split="train", in_memory=True).batch([0, 1, 2, 3, 20, 31])
+
+
+def test_a_store_whose_statistics_were_rescaled_in_place_is_refused_at_resume(tiny, store, tmp_path):
+    data, run = Path(shutil.copy(store, tmp_path / "data.h5")), tmp_path / "run"
+    assert train(spec_on(tiny, data), run, quiet=True, evaluate=False, max_samples=4) == 0
+    size = data.stat().st_size
+    with h5py.File(data, "r+") as f:  # one map and its statistics rescaled together: consistent, same size
+        ds = f["/pressure/z1.000/150"]
+        ds[...] = ds[...] * 1.5
+        for key, power in (("mean", 1), ("min", 1), ("max", 1), ("variance", 2)):
+            ds.attrs[key] = ds.attrs[key] * 1.5 ** power
+    assert data.stat().st_size == size
+    with pytest.raises(RunError, match="--accept-data-change"):
+        train(spec_on(tiny, data), run, resume=True, quiet=True, evaluate=False)
+
+
+def test_same_content_needs_both_the_header_hash_and_the_size():
+    from runner.data.identity import same_content
+
+    a = {"path": "/x.h5", "size": 100, "sha256": "aa"}
+    assert same_content(a, {**a, "path": "/elsewhere.h5"})
+    assert not same_content(a, {**a, "sha256": "bb"})  # statistics rescaled in place: same size
+    assert not same_content(a, {**a, "size": 101})
+
+
+@pytest.mark.parametrize("zs", [[0.0, 0.5, 0.5, 1.0], [0.0, 1.0, 0.5, 2.0], [1.0, 0.0]])
+def test_redshifts_repeated_or_descending_are_refused_naming_them(store, tmp_path, zs):
+    bad = Path(shutil.copy(store, tmp_path / "bad.h5"))
+    with h5py.File(bad, "r+") as f:
+        f.attrs["redshifts"] = np.array(zs)
+    with pytest.raises(DataError, match="strictly ascending") as err:
+        open_store(bad)
+    assert str(bad) in str(err.value) and str(zs) in str(err.value)

@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import types
+from collections import OrderedDict
 from pathlib import Path
 
 import h5py
@@ -20,7 +21,7 @@ from runner import checkpoint as ck
 from runner.cli import main
 from runner.data.original_stats import ORIGINAL_STATS, original_stats
 from runner.importers.original import OriginalImportError, import_original
-from runner.importers.original_meta import Refused, read_meta
+from runner.importers.original_meta import MetaError, Refused, read_meta
 from runner.science.painter import Painter, map_seed
 from tests.original_files import Pickle, model_meta, trained_like
 
@@ -248,9 +249,25 @@ def _payload(value):
     RAN.append(value)
 
 
+def _getattr_chain(p: Pickle) -> None:
+    """builtins.getattr from a placeholder to eval: Inert().__call__.__func__.__globals__
+    ['__builtins__']['eval'](...) -- every step a getattr or a dict's get, no other global."""
+    def getattr_(obj, name):
+        return lambda: (p.glob("builtins", "getattr").op(b"("), obj(), p.str(name), p.op(b"t").op(b"R"))
+
+    def called(f, arg):
+        return lambda: (f(), p.op(b"("), p.str(arg), p.op(b"t").op(b"R"))
+
+    inert = lambda: p.glob("baryon_painter.x", "Y").op(b"(").op(b"t").op(b"R")  # noqa: E731
+    module_globals = getattr_(getattr_(getattr_(inert, "__call__"), "__func__"), "__globals__")
+    builtins_ = called(getattr_(module_globals, "get"), "__builtins__")
+    called(called(getattr_(builtins_, "get"), "eval"), "__import__('os').system('touch PAYLOAD_RAN')")()
+
+
 @pytest.mark.parametrize("payload, named", [
     (_os_system, "it names os.system"), (_via_dill, "it imports the module 'os'"),
     (_eval, "it names builtins.eval"), (_this_module, f"it names {__name__}._payload"),
+    (_getattr_chain, "it names builtins.getattr"),
 ])
 def test_a_tampered_model_meta_is_refused_without_running_it(payload, named, fiducial, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
@@ -261,6 +278,27 @@ def test_a_tampered_model_meta_is_refused_without_running_it(payload, named, fid
     assert code == 1 and f"refused: {named}" in err and "nothing in it was run" in err, err
     assert "--statistics fiducial" in err and err.count("\n") == 1
     assert not (tmp_path / "PAYLOAD_RAN").exists() and RAN == [] and not (tmp_path / "run").exists()
+
+
+def test_the_reader_resolves_exactly_these_globals_to_real_objects():
+    # Written out here, not read from the module: a name added to REAL (builtins.getattr, say)
+    # must fail this test and be argued for, since a real object is what a tampered file can reach.
+    from runner.importers.original_meta import REAL
+
+    numpy_core = ("numpy.core.multiarray", "numpy._core.multiarray")
+    assert set(REAL) == {*((m, "_reconstruct") for m in numpy_core), *((m, "scalar") for m in numpy_core),
+                         ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+    assert REAL[("numpy", "ndarray")] is np.ndarray and REAL[("collections", "OrderedDict")] is OrderedDict
+
+
+@pytest.mark.parametrize("field, bad", [("pressure", -1.0), ("dm", 0.0), ("dm", float("nan"))])
+def test_statistics_with_a_variance_not_above_zero_are_refused_naming_field_and_redshift(field, bad, tmp_path):
+    stats = _stats()
+    z = sorted(stats[field])[3]
+    stats[field][z]["var"] = bad
+    (tmp_path / "model_meta").write_bytes(model_meta(stats))
+    with pytest.raises(MetaError, match=f"its {field} statistics at z = {z:g} are not usable"):
+        read_meta(tmp_path / "model_meta")
 
 
 def test_the_originals_own_names_stay_inert_placeholders_never_imported(tmp_path, monkeypatch):

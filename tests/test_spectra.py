@@ -162,3 +162,12 @@ def test_ratio_stats_is_mean_and_sample_scatter_of_ratio_minus_one_over_tiles():
     one_mean, one_std = ratio_stats(np.array([[2.0, 3.0]]), np.array([[1.0, 1.0]]))
     np.testing.assert_allclose(one_mean, [1.0, 2.0])
     assert np.isnan(one_std).all()  # one tile has no scatter
+
+
+def test_the_worst_bin_is_the_largest_departure_whichever_its_sign():
+    from runner.science.scores import worst_below
+
+    k = [0.1, 0.5, 1.0, 3.0]
+    assert worst_below(k, [-0.6, 0.2, None, -0.9], 2.0) == 0.6  # too little power counts as much as too much
+    assert worst_below(k, [0.1, -0.3, 0.25, 0.0], 2.0) == 0.3
+    assert worst_below(k, [float("nan"), None, None, 1.0], 2.0) is None

@@ -2,6 +2,8 @@
 mean before anything is painted, another depth is a warning, other units a refusal (or a rescale)."""
 from __future__ import annotations
 
+import math
+
 import h5py
 import numpy as np
 import pytest
@@ -136,3 +138,11 @@ def test_option_combinations_are_usage_errors(option, needle, tmp_path, capsys):
                  "--output", str(tmp_path / "p.h5"), *option])
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "nope.pt" not in err and err.count("\n") == 1
+
+
+def test_sigma_is_constant_beyond_the_stored_redshifts_on_both_paths():
+    t = ShiftLog([0.0, 1.0, 2.0], [1.0, 2.0, 3.0], field="pressure")
+    z = [-1.0, 0.0, 0.5, 2.0, 3.5]
+    by_hand = [1.0, 1.0, math.sqrt((1.0 + 4.0) / 2), 3.0, 3.0]  # sqrt of the variance interpolated, clamped
+    assert np.allclose(t.sigma(np.array(z)), by_hand, rtol=1e-12)
+    assert np.allclose(t.sigma(torch.tensor(z, dtype=torch.float64)).numpy(), by_hand, rtol=1e-12)
