@@ -64,3 +64,47 @@ def load_spec_or_report(path: str, overrides: Sequence[str] = (), user: Sequence
     except archspec.SpecError as exc:
         print(exc.report(), file=sys.stderr)
     return None
+
+
+def add_model_options(group, model) -> None:
+    """One flag per field of the pydantic ``model`` (see :class:`runner.train.options.RunOptions`):
+    booleans as switches (``--x/--no-x`` when the field may be None), Literals as choices, other
+    values checked by the model itself, so a flag and its field cannot disagree."""
+    import typing
+
+    for name, field in model.model_fields.items():
+        extra = field.json_schema_extra or {}
+        if extra.get("cli") is False:
+            continue
+        flag = extra.get("flag", "--" + name.replace("_", "-"))
+        kwargs: dict = {"dest": name, "help": field.description}
+        annotation, args = field.annotation, typing.get_args(field.annotation)
+        if annotation is bool:
+            kwargs["action"] = "store_false" if field.default else "store_true"
+        elif set(args) == {bool, type(None)}:
+            kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+        elif typing.get_origin(annotation) is typing.Literal:
+            kwargs.update(choices=args, default=field.default)
+        else:
+            kwargs.update(type=_field_type(model, name), default=field.default, metavar=extra.get("metavar"))
+        group.add_argument(flag, **kwargs)
+
+
+def _field_type(model, name: str):
+    """An argparse type: the text validated as the model's field ``name`` (its bounds, its pattern)."""
+    from pydantic import ValidationError
+
+    def convert(text: str):
+        try:
+            return getattr(model.model_validate({name: text}), name)
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise argparse.ArgumentTypeError(message if "Received" in message else f"{message}. Received: {text!r}") from None
+
+    return convert
+
+
+def model_options(model, args: argparse.Namespace, **given):
+    """The ``model`` (pydantic) of the flags :func:`add_model_options` added, ``given`` overriding."""
+    values = {name: getattr(args, name) for name in model.model_fields if hasattr(args, name)}
+    return model(**{**values, **given})

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 
-from runner.cli.args import add_device, add_set, int_at_least, load_spec_or_report, positive_int
+from runner.cli.args import add_model_options, add_set, load_spec_or_report, model_options, positive_int
 
 EPILOG = """\
 run options (--device, --precision, --compile, --data-on-device, --no-eval, --quiet, --label,
@@ -47,52 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_set(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last good checkpoint")
     parser.add_argument("--seed", type=int, metavar="S", help="same as --set training.seed=S")
-    run_options = parser.add_argument_group("run options (not part of the spec)")
-    add_device(run_options)
-    run_options.add_argument("--data-on-device", action=argparse.BooleanOptionalAction, default=None,
-                             help="hold both data splits on the training device and assemble batches there "
-                                  "(default: on a GPU when they take at most half its free memory)")
-    run_options.add_argument("--precision", choices=("auto", "fp32", "tf32", "bf16"), default="auto",
-                             help="bf16 autocast (the loss stays fp32), tf32 (CUDA) or fp32; auto: bf16 on CUDA "
-                                  "and on CPUs with native bf16, else fp32")
-    run_options.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                             help="torch.compile each batch size's step (default: on CUDA)")
-    run_options.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=None,
-                             help="replay compiled steps as CUDA graphs (default: with --compile on CUDA, one process)")
-    run_options.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
-                             help="NHWC memory layout for the model and its inputs (default: on)")
-    run_options.add_argument("--threads", type=positive_int, metavar="N",
-                             help="CPU threads per process (default: the cores available, shared among the node's processes)")
-    run_options.add_argument("--sync-every", type=positive_int, metavar="K",
-                             help="under DDP, steps between checks of the stop flag (Ctrl-C, SIGTERM): each waits "
-                                  "for the device (default: 16 on CUDA, 1 on the CPU)")
-    run_options.add_argument("--progress-every", type=progress_interval, default="60s", metavar="N[s]",
-                             help="away from a terminal, a progress line on stderr every N seconds (60s, the "
-                                  "default) or N samples (5000)")
-    run_options.add_argument("--quiet", action="store_true", help="no progress bar; only warnings and the final line")
-    run_options.add_argument("--label", metavar="TEXT", help="the run's name in figure titles and comparisons "
-                                                           "(default: the spec's name, and the --set overrides if any)")
-    run_options.add_argument("--no-eval", dest="evaluate", action="store_false",
-                             help="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint")
-    run_options.add_argument("--keep-last", type=int_at_least(0), default=3, metavar="K",
-                             help="keep the newest K checkpoints and eval/<N>/ folders (default 3; 0 keeps all)")
-    run_options.add_argument("--keep-every", type=int_at_least(0), default=5, metavar="M",
-                             help="also keep every M-th checkpoint and its eval/<N>/ (default 5; 0: none)")
-    run_options.add_argument("--on-nonfinite", choices=("stop", "rollback"), default="stop",
-                             help="a NaN/inf loss or gradient: stop (default), or go back to the last good "
-                                  "checkpoint with the learning rate halved (up to 3 times)")
     parser.add_argument("--accept-data-change", action="store_true",
                         help="resume even though the data store differs from the one the run recorded")
-    run_options.add_argument("--eval-in-background", action=argparse.BooleanOptionalAction, default=None,
-                             help="evaluate each checkpoint in a `runner evaluate` process while training goes on "
-                                  "(default: on CUDA)")
+    from runner.train.options import RunOptions  # the one definition of the run options (no torch)
 
-
-def progress_interval(text: str) -> str:
-    """An argparse type: '60s' (seconds) or '5000' (samples), positive."""
-    if not re.fullmatch(r"[1-9][0-9]*s?", text.strip()):
-        raise argparse.ArgumentTypeError(f"expected seconds like 60s or a number of samples like 5000. Received: {text!r}")
-    return text.strip()
+    add_model_options(parser.add_argument_group("run options (not part of the spec)"), RunOptions)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -110,11 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from runner.train.recipe import train  # torch is imported here, not for --help
 
     label = args.label or (f"{spec.name} [{', '.join(args.overrides)}]" if args.overrides else None)
-    options = RunOptions(device=args.device, data_on_device=args.data_on_device, evaluate=args.evaluate, quiet=args.quiet,
-                         label=label, keep_last=args.keep_last, keep_every=args.keep_every, on_nonfinite=args.on_nonfinite,
-                         precision=args.precision, compile=args.compile, cuda_graphs=args.cuda_graphs,
-                         channels_last=args.channels_last, threads=args.threads, sync_every=args.sync_every,
-                         progress_every=args.progress_every, eval_in_background=args.eval_in_background)
+    options = model_options(RunOptions, args, label=label)
     out = args.out
     if out is None:
         from archspec.dump import to_data

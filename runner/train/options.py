@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from runner.runtime import write_text_atomic
 
@@ -22,42 +22,100 @@ OPTIONS = "options.json"  # in the run folder: the options of the latest invocat
 
 
 class RunOptions(BaseModel):
-    """The options of one invocation of ``runner train``."""
+    """The options of one invocation of ``runner train``.
+
+    The one definition of every run option: ``runner train``'s flags are made from these fields
+    (:func:`runner.cli.args.add_model_options`): the flag is the field's name with dashes, or
+    ``flag`` in ``json_schema_extra``; its help is the description; ``cli: False`` keeps a field
+    off the command line. Descriptions are written for the user reading ``--help``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available")
-    data_on_device: bool | None = Field(None, description="hold both splits on the training device and assemble "
-                                        "batches there; None (auto): on a GPU when they take at most half its free memory")
-    evaluate: bool = Field(True, description="spectra and figures of every checkpoint into <run>/eval/<samples>/")
-    quiet: bool = Field(False, description="no progress bar and no notes; warnings and the final line only")
-    label: str | None = Field(None, max_length=200, description="the run's name in figure titles (default: the spec's name)")
-    keep_last: int = Field(3, ge=0, description="checkpoints (and eval/<N>/ folders) kept: the newest this many; 0 keeps all")
-    keep_every: int = Field(5, ge=0, description="also keep every this-many-th checkpoint (and its eval/<N>/); 0: none")
-    on_nonfinite: Literal["stop", "rollback"] = Field(
-        "stop", description="a NaN/inf loss or gradient: stop, or go back to the last good checkpoint with a lower lr")
-    rollback_lr_factor: float = Field(0.5, gt=0, lt=1, description="each rollback multiplies the learning rate by this")
-    max_rollbacks: int = Field(3, ge=1, description="rollbacks allowed in one invocation before the run stops")
-    eval_in_background: bool | None = Field(None, description="run each checkpoint's evaluation as a `runner evaluate` "
-                                            "process while training goes on; None: on CUDA (spare CPU cores), "
-                                            "off on the CPU (it would take the training's cores)")
-    # The fast path (runner.train.fastpath): None / "auto" is the device's default, decided there.
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available (default)")
+    data_on_device: bool | None = Field(
+        None,
+        description="hold both data splits on the training device and assemble batches there "
+        "(default: on a GPU when they take at most half its free memory)",
+    )
     precision: Literal["auto", "fp32", "tf32", "bf16"] = Field(
-        "auto", description="arithmetic of the model's convolutions: bf16 autocast (the loss stays fp32), tf32 "
-                            "(CUDA), or fp32; auto: bf16 on CUDA, and on CPUs with native bf16 dot products")
-    channels_last: bool | None = Field(None, description="NHWC memory layout for the model and its inputs; None: on")
-    compile: bool | None = Field(None, description="torch.compile the loss and forward, once per batch size; "
-                                                   "None: on CUDA, off on the CPU")
-    cuda_graphs: bool | None = Field(None, description="replay each compiled step as a CUDA graph; None: on with "
-                                                       "compile on CUDA in one process")
-    threads: int | None = Field(None, ge=1, description="CPU threads of each process; None: the cores this process "
-                                                        "may use (affinity, cgroup quota) divided by its node's processes")
-    sync_every: int | None = Field(None, ge=1, description="steps between the checks of the stop flag that every "
-                                   "process must agree on (DDP); each waits for the device once; None: 16 on CUDA, "
-                                   "1 on the CPU (where it costs nothing)")
-    progress_every: str = Field("60s", pattern=r"^[1-9][0-9]*s?$",
-                                description="away from a terminal, one progress line on stderr every N seconds "
-                                            "('60s') or N samples ('5000')")
+        "auto",
+        description="bf16 autocast (the loss stays fp32), tf32 (CUDA) or fp32; auto: bf16 on CUDA and on CPUs "
+        "with native bf16, else fp32",
+    )
+    # The fast path (runner.train.fastpath): None is the device's default, decided there.
+    compile: bool | None = Field(None, description="torch.compile each batch size's step (default: on CUDA)")
+    cuda_graphs: bool | None = Field(
+        None, description="replay compiled steps as CUDA graphs (default: with --compile on CUDA, one process)"
+    )
+    channels_last: bool | None = Field(None, description="NHWC memory layout for the model and its inputs (default: on)")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        description="CPU threads per process (default: the cores available, shared among the node's processes)",
+        json_schema_extra={"metavar": "N"},
+    )
+    sync_every: int | None = Field(
+        None,
+        ge=1,
+        description="under DDP, steps between checks of the stop flag (Ctrl-C, SIGTERM): each waits for the "
+        "device (default: 16 on CUDA, 1 on the CPU)",
+        json_schema_extra={"metavar": "K"},
+    )
+    progress_every: str = Field(
+        "60s",
+        description="away from a terminal, a progress line on stderr every N seconds (60s, the default) or N "
+        "samples (5000)",
+        json_schema_extra={"metavar": "N[s]"},
+    )
+    quiet: bool = Field(False, description="no progress bar; only warnings and the final line")
+    label: str | None = Field(
+        None,
+        max_length=200,
+        description="the run's name in figure titles and comparisons (default: the spec's name, and the --set "
+        "overrides if any)",
+        json_schema_extra={"metavar": "TEXT"},
+    )
+    evaluate: bool = Field(
+        True,
+        description="skip the spectra and figures written into <run>/eval/<samples>/ at each checkpoint",
+        json_schema_extra={"flag": "--no-eval"},
+    )
+    keep_last: int = Field(
+        3,
+        ge=0,
+        description="keep the newest K checkpoints and eval/<N>/ folders (default 3; 0 keeps all)",
+        json_schema_extra={"metavar": "K"},
+    )
+    keep_every: int = Field(
+        5,
+        ge=0,
+        description="also keep every M-th checkpoint and its eval/<N>/ (default 5; 0: none)",
+        json_schema_extra={"metavar": "M"},
+    )
+    on_nonfinite: Literal["stop", "rollback"] = Field(
+        "stop",
+        description="a NaN/inf loss or gradient: stop (default), or go back to the last good checkpoint with "
+        "the learning rate halved (up to 3 times)",
+    )
+    rollback_lr_factor: float = Field(
+        0.5, gt=0, lt=1, description="each rollback multiplies the learning rate by this", json_schema_extra={"cli": False}
+    )
+    max_rollbacks: int = Field(
+        3, ge=1, description="rollbacks allowed in one invocation before the run stops", json_schema_extra={"cli": False}
+    )
+    eval_in_background: bool | None = Field(
+        None,
+        description="evaluate each checkpoint in a `runner evaluate` process while training goes on (default: on "
+        "CUDA, where the CPU cores are spare; off on the CPU, where it would take the training's cores)",
+    )
+
+    @field_validator("progress_every")
+    @classmethod
+    def _seconds_or_samples(cls, text: str) -> str:
+        if not re.fullmatch(r"[1-9][0-9]*s?", text.strip()):
+            raise ValueError(f"expected seconds like 60s or a number of samples like 5000. Received: {text!r}")
+        return text.strip()
 
     def progress_interval(self) -> tuple[float | None, int | None]:
         """(seconds, samples) between progress lines; one of the two is None."""
