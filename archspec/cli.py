@@ -18,8 +18,7 @@ from archspec.diff import report
 from archspec.errors import SpecError
 from archspec.evolve import run_spec
 from archspec.dump import dump_resolved, to_data
-from archspec.load import load, loads, override_arg
-from archspec.overrides import report_unused
+from archspec.load import load, load_with_warnings, loads, override_arg
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -82,9 +81,9 @@ def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True
     try:
         if os.path.isdir(path):
             return _load_run(Path(path), overrides, notes), EXIT_OK
-        spec = load(path, overrides)
-        for warning in report_unused(path, overrides):
-            print(warning, file=sys.stderr)
+        spec, warnings = load_with_warnings(path, overrides)
+        for warning in warnings:
+            print(warning.format(), file=sys.stderr)
         return spec, EXIT_OK
     except FileNotFoundError as exc:
         print(f"archspec: error: {exc}", file=sys.stderr)

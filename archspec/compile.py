@@ -207,12 +207,15 @@ def build(spec: Spec, *, check: bool = True) -> Model:
     Args:
         spec: a spec, as :func:`archspec.load` returns it.
         check: run the semantic and shape checks first and raise
-            :class:`~archspec.errors.SpecError` on any problem (default). ``check=False``
-            builds whatever the spec says, and torch decides (the tests use it to compare).
+            :class:`~archspec.errors.SpecError` on any problem (default), unless ``spec`` is
+            one that :func:`archspec.load` (or ``loads``, ``load_saved``) returned: those were
+            checked, and are trusted. ``check=False`` builds whatever the spec says, and torch
+            decides (the tests use it to compare).
     """
-    if check:
+    from archspec.load import check_spec, is_checked
+
+    if check and not is_checked(spec):
         from archspec.errors import SpecError
-        from archspec.load import check_spec
 
         problems = check_spec(spec)
         if problems:

@@ -8,8 +8,10 @@ broken spec is skipped, and all problems found so far are raised together in one
 """
 from __future__ import annotations
 
+import copy
 import os
 import re
+import weakref
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any, Iterable, Sequence
@@ -31,6 +33,23 @@ _NAME_CODES = {"unknown_key", "removed_key", "duplicate_key", "unknown_network",
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     """Read, validate and shape-check the spec at ``path``. Raises :class:`SpecError`."""
+    return _trusted(_found(check_file(path, overrides)))
+
+
+def load_with_warnings(path: str | os.PathLike, overrides: Sequence[str] = (),
+                       among: Sequence[str] | None = None) -> tuple[Spec, list[Problem]]:
+    """:func:`load`, and its warnings: the overrides (of ``among``, default all) that change nothing.
+    The file is read and checked once; :func:`archspec.build` trusts the spec it returns."""
+    from archspec.overrides import unused_overrides
+
+    found = check_file(path, overrides)
+    spec = _trusted(_found(found))
+    return spec, unused_overrides(found, overrides, among) if overrides else []
+
+
+def check_file(path: str | os.PathLike, overrides: Sequence[str] = ()) -> "Loaded":
+    """:func:`check_text` of the file at ``path`` (bounded, UTF-8). Raises :class:`SpecError` for
+    a file too large or not text, FileNotFoundError for one that cannot be read."""
     path = FsPath(path)
     try:
         raw = read_bounded(path)
@@ -45,16 +64,34 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise SpecError([Problem("encoding", (), f"expected UTF-8 text, found a byte {raw[exc.start]:#04x} that is not",
                                  "save the spec as UTF-8", file=str(path), line=line, col=col)]) from None
-    return loads(text, filename=str(path), overrides=overrides)
+    return check_text(text, filename=str(path), overrides=overrides)
 
 
 def loads(text: str, filename: str = "<string>", overrides: Sequence[str] = ()) -> Spec:
     """Validate spec text. ``filename`` only labels the errors."""
-    found = check_text(text, filename, overrides)
+    return _trusted(_found(check_text(text, filename, overrides)))
+
+
+def _found(found: "Loaded") -> Spec:
     if found.problems:
         raise SpecError(found.problems)
     assert found.checked is not None and found.checked.spec is not None and not found.checked.problems
     return found.checked.spec
+
+
+# Specs that passed every check, by identity: archspec.build trusts these instead of checking
+# again (a spec is frozen; a copy made with model_copy is a new object and is checked).
+_CHECKED: weakref.WeakValueDictionary[int, Spec] = weakref.WeakValueDictionary()
+
+
+def _trusted(spec: Spec) -> Spec:
+    _CHECKED[id(spec)] = spec
+    return spec
+
+
+def is_checked(spec: Spec) -> bool:
+    """Whether ``spec`` is an object that :func:`load`, :func:`loads` or :func:`load_saved` checked."""
+    return _CHECKED.get(id(spec)) is spec
 
 
 # The stages of a check, in order; a stage runs only on a spec that passed the one before.
@@ -89,6 +126,7 @@ class Loaded:
     prior: list[Problem]  # YAML and --set problems, found before the data was checked
     checked: Checked | None
     problems: list[Problem]  # everything, placed at file:line:col
+    composed: Any = None  # the document's data after `extends:`, before the overrides (a copy)
 
     def place(self, problems: Iterable[Problem]) -> list[Problem]:
         """Problems about this document, placed at file:line:col (or at the --set that caused them)."""
@@ -112,9 +150,11 @@ def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] =
         return Loaded(text, filename, doc, {}, problems, None, problems)
     doc = composed
     origins: dict[tuple, str] = {}
+    before = copy.deepcopy(doc.data) if overrides else doc.data
     prior = problems + list(doc.problems) + _apply_overrides(doc, overrides, origins)
     checked = check_data(doc.data, prior)
-    loaded = Loaded(text, filename, doc, origins, prior, checked, _place(prior + checked.problems, doc, filename, origins))
+    loaded = Loaded(text, filename, doc, origins, prior, checked, _place(prior + checked.problems, doc, filename, origins),
+                    composed=before)
     if fixes and checked.problems:
         from archspec.repair import repair  # imported here: a valid spec never needs it
 
@@ -183,7 +223,26 @@ def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str
     problems = problems or check_spec(spec)
     if problems:
         raise SpecError([p.at(label, 0, 0) for p in problems])
-    return spec, notes
+    return _trusted(spec), notes
+
+
+def spec_with(loaded: "Loaded", overrides: Sequence[str]) -> Spec | None:
+    """The spec of ``loaded``'s composed document under other ``overrides``, through the form
+    stage only (types, placeholders, model.scale; no name or shape checks): what it would mean,
+    or None where it would not even have a form."""
+    if loaded.composed is None:
+        return None
+    doc = Document(copy.deepcopy(loaded.composed))
+    if _apply_overrides(doc, overrides, {}) or not isinstance(doc.data, dict):
+        return None
+    filled, problems = fill_placeholders(doc.data)
+    if problems:
+        return None
+    try:
+        spec = Spec.model_validate(filled)
+    except ValidationError:
+        return None
+    return scale.scaled(spec)[0]
 
 
 def check_spec(spec: Spec) -> list[Problem]:

@@ -8,12 +8,11 @@ differs, naming the rows that set the value themselves.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Sequence
 
 from archspec.errors import Problem, format_loc
 from archspec.dump import to_data
-from archspec.load import check_text, parse_override
+from archspec.load import Loaded, parse_override, spec_with
 from archspec.resolve import PLACEHOLDER, block_chain, part_chain, resolve
 from archspec.spec import LayerRow, Spec
 
@@ -43,21 +42,11 @@ def _resolve_rows(node: dict, table: list, chain: tuple) -> None:
             plain.update({column: getattr(resolved, column) for column in _COLUMNS})
 
 
-def report_unused(path: str, overrides: Sequence[str], among: Sequence[str] | None = None) -> list[str]:
-    """The warnings of :func:`unused_overrides` for the spec file at ``path``, as printed lines."""
-    if not overrides:
-        return []
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return []
-    return [w.format() for w in unused_overrides(text, str(path), overrides, among)]
-
-
-def unused_overrides(text: str, filename: str, overrides: Sequence[str], among: Sequence[str] | None = None) -> list[Problem]:
-    """A warning for each override (of ``among``, default all) without which the spec means
-    exactly the same."""
-    found = check_text(text, filename, overrides, fixes=False)
+def unused_overrides(found: Loaded, overrides: Sequence[str], among: Sequence[str] | None = None) -> list[Problem]:
+    """A warning for each override (of ``among``, default all) without which the spec of
+    ``found`` (one :func:`archspec.load.check_text` with ``overrides``) means exactly the same.
+    The file is not read or checked again: each spec without one override is built from the
+    composed document through the form stage only (:func:`archspec.load.spec_with`)."""
     if found.problems or found.checked is None or found.checked.spec is None:
         return []
     full = meaning(found.checked.spec)
@@ -65,11 +54,11 @@ def unused_overrides(text: str, filename: str, overrides: Sequence[str], among: 
     for i, item in enumerate(overrides):
         if among is not None and item not in among:
             continue
-        without = check_text(text, filename, [o for j, o in enumerate(overrides) if j != i], fixes=False)
-        if without.problems or without.checked is None or meaning(without.checked.spec) != full:
+        without = spec_with(found, [o for j, o in enumerate(overrides) if j != i])
+        if without is None or meaning(without) != full:
             continue
         path, value = parse_override(item)
-        message, fix = _why(path, value, without)
+        message, fix = _why(path, value, found)
         warnings.append(Problem("unused_override", path, f"this override changes nothing: {message}", fix,
                                 file=f"--set {item}", line=0, severity="warning"))
     return warnings

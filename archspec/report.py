@@ -79,7 +79,7 @@ def check_file(path: str, overrides: Sequence[str] = (), fix: bool = False) -> R
         result.fixed = text
     result.loaded = check_text(text, path, overrides)
     if overrides and not result.loaded.problems:
-        result.warnings = unused_overrides(text, path, overrides)
+        result.warnings = unused_overrides(result.loaded, overrides)
     return result
 
 

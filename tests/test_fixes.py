@@ -10,6 +10,7 @@ import pytest
 import archspec
 from archspec.fixes import apply_fix
 from archspec.load import check_text
+from archspec.load import check_text
 from archspec.overrides import unused_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,6 +22,10 @@ def one(text: str, filename: str = "q.yaml"):
     found = check_text(text, filename)
     assert len(found.problems) == 1, [p.format() for p in found.problems]
     return found.problems[0]
+
+
+def _unused(text: str, overrides: list[str]) -> list:
+    return unused_overrides(check_text(text, "p.yaml", overrides, fixes=False), overrides)
 
 
 def mutate(text: str, old: str, new: str) -> str:
@@ -171,18 +176,18 @@ def test_a_default_override_reaches_the_rows_that_write_underscore():
     spec = archspec.loads(PAPER, overrides=["model.defaults.activation=ELU"])
     rows = [r for n in spec.model.networks.values() for part in n.parts.values() for r in part.table if hasattr(r, "activation")]
     assert {r.activation for r in rows} == {"ELU", "PReLU", "Softplus"}  # every _ took the new default
-    assert unused_overrides(PAPER, "p.yaml", ["model.defaults.activation=ELU"]) == []
+    assert _unused(PAPER, ["model.defaults.activation=ELU"]) == []
 
 
 def test_an_override_that_changes_nothing_is_a_warning_naming_the_rows():
     explicit = PAPER.replace(", _, _, _]", ", F, T, ReLU]").replace(", _, _, none]", ", F, T, none]").replace(", _, F, ", ", F, F, ")
     assert archspec.spec_hash(archspec.loads(explicit)) == archspec.spec_hash(archspec.loads(PAPER))
-    (w,) = unused_overrides(explicit, "p.yaml", ["model.defaults.activation=ELU", "training.samples=2000"])
+    (w,) = _unused(explicit, ["model.defaults.activation=ELU", "training.samples=2000"])
     assert w.format() == (
         "--set model.defaults.activation=ELU: warning: model.defaults.activation: this override changes nothing: the 26 rows it "
         "reaches write activation themselves (lines 25, 26, 32, 33, 34, 38, 39, 40 and 18 more)\n"
         "    fix: write _ in a row's activation column to take the default")
-    (same,) = unused_overrides(PAPER, "p.yaml", ["training.samples=150000"])
+    (same,) = _unused(PAPER, ["training.samples=150000"])
     assert same.message == "this override changes nothing: training.samples is 150000 already"
 
 

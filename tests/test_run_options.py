@@ -54,3 +54,23 @@ def test_options_only_the_library_takes_stay_off_the_command_line():
     flags = {a.dest for a in _parser()._actions}
     assert "rollback_lr_factor" not in flags and "max_rollbacks" not in flags
     assert set(RunOptions.model_fields) - {"rollback_lr_factor", "max_rollbacks"} <= flags
+
+
+def test_one_training_checks_its_spec_once_with_overrides_and_a_rollback_build(tiny, tmp_path, monkeypatch):
+    """`runner train` with two --set: the shape check runs once (not once more per --set for the
+    "changes nothing" warnings, nor again when the compiler builds the model)."""
+    import archspec
+    import archspec.shapes
+    from runner.cli import main
+
+    calls = []
+    real = archspec.shapes.check
+    monkeypatch.setattr(archspec.shapes, "check", lambda spec: calls.append(1) or real(spec))
+    code = main(["train", str(tiny), "--out", str(tmp_path / "run"), "--set", "training.samples=8",
+                 "--set", "training.seed=0", "--no-eval", "--quiet", "--device", "cpu"])
+    assert code == 0 and len(calls) == 1
+    spec = archspec.load(tiny)
+    archspec.build(spec)  # a spec load returned is trusted by the compiler
+    assert len(calls) == 2
+    archspec.build(spec.model_copy(update={"name": "copy"}))  # a copy is a new object: checked again
+    assert len(calls) == 3

@@ -52,12 +52,12 @@ def load_spec_or_report(path: str, overrides: Sequence[str] = (), user: Sequence
     """The validated spec, or None after printing why not (the spec's own report, no traceback).
     Overrides (of ``user``, default all) that change nothing are warned about."""
     import archspec
-    from archspec.overrides import report_unused
+    from archspec.load import load_with_warnings
 
     try:
-        spec = archspec.load(path, overrides)
-        for warning in report_unused(path, overrides, user):
-            print(warning, file=sys.stderr)
+        spec, warnings = load_with_warnings(path, overrides, among=user)
+        for warning in warnings:
+            print(warning.format(), file=sys.stderr)
         return spec
     except FileNotFoundError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
