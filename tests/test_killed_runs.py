@@ -63,6 +63,7 @@ def assert_folder_consistent(run: Path) -> None:
         json.loads(line)
 
 
+@pytest.mark.slow  # six processes started and killed (~37 s); .ci/run runs it with the slow suite
 def test_killed_again_and_again_resumes_to_the_uninterrupted_result(tiny, tmp_path):
     reference = tmp_path / "reference"
     ref = start(tiny, reference)

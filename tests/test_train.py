@@ -74,10 +74,10 @@ def test_tiny_run_learns_and_leaves_a_complete_folder(reference, tiny):
 def test_stopped_resumed_and_extended_run_is_bit_identical(reference, tiny, tmp_path):
     run = tmp_path / "run"
     argv = ["runner", "train", str(tiny), "--out", str(run)]
-    assert train(load(tiny), run, quiet=True, max_samples=100, command=argv) == 0  # a pause mid-schedule
+    assert train(load(tiny), run, quiet=True, evaluate=False, max_samples=100, command=argv) == 0  # a pause mid-schedule; no checkpoint evaluations, which the reference ran: they must not touch training
     assert ck.candidates(run)[0].name == "checkpoint-104.pt"
-    assert train(load(tiny), run, resume=True, quiet=True, command=argv) == 0  # to the spec's end, 480
-    assert train(load(tiny, "training.samples=704"), run, resume=True, quiet=True, command=argv) == 0  # extended
+    assert train(load(tiny), run, resume=True, quiet=True, evaluate=False, command=argv) == 0  # to the spec's end, 480
+    assert train(load(tiny, "training.samples=704"), run, resume=True, quiet=True, evaluate=False, command=argv) == 0  # extended
     assert_same_state(final_state(reference, 704), final_state(run, 704))
     assert records(run, "test") == records(reference, "test") or [  # identical metrics but for wall time
         {k: v for k, v in r.items() if k != "time"} for r in records(run, "test")

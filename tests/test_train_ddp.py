@@ -40,8 +40,9 @@ def two_nodes(args: list[str], env: dict) -> list[subprocess.CompletedProcess]:
     return results
 
 
-# not slow: the one 2-process gloo run of the default suite (two torchrun agents at a c10d
-# endpoint, then a resume on one; ~20 s), so that CI trains under torchrun every time
+# slow (20-47 s: two torchrun agents at a c10d endpoint, then a resume on one): .ci/run runs the
+# slow suite after the default one, so CI still trains under torchrun every time
+@pytest.mark.slow
 def test_two_nodes_at_a_rendezvous_endpoint_then_resume_on_one(tiny, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
