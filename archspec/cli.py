@@ -18,7 +18,8 @@ from archspec.diff import report
 from archspec.errors import SpecError
 from archspec.evolve import run_spec
 from archspec.dump import dump_resolved, to_data
-from archspec.load import load, load_with_warnings, loads, override_arg
+from archspec.load import load, loads, override_arg
+from archspec.overrides import load_with_warnings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 

@@ -33,18 +33,7 @@ _NAME_CODES = {"unknown_key", "removed_key", "duplicate_key", "unknown_network",
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     """Read, validate and shape-check the spec at ``path``. Raises :class:`SpecError`."""
-    return _trusted(_found(check_file(path, overrides)))
-
-
-def load_with_warnings(path: str | os.PathLike, overrides: Sequence[str] = (),
-                       among: Sequence[str] | None = None) -> tuple[Spec, list[Problem]]:
-    """:func:`load`, and its warnings: the overrides (of ``among``, default all) that change nothing.
-    The file is read and checked once; :func:`archspec.build` trusts the spec it returns."""
-    from archspec.overrides import unused_overrides
-
-    found = check_file(path, overrides)
-    spec = _trusted(_found(found))
-    return spec, unused_overrides(found, overrides, among) if overrides else []
+    return trusted(check_file(path, overrides))
 
 
 def check_file(path: str | os.PathLike, overrides: Sequence[str] = ()) -> "Loaded":
@@ -69,14 +58,15 @@ def check_file(path: str | os.PathLike, overrides: Sequence[str] = ()) -> "Loade
 
 def loads(text: str, filename: str = "<string>", overrides: Sequence[str] = ()) -> Spec:
     """Validate spec text. ``filename`` only labels the errors."""
-    return _trusted(_found(check_text(text, filename, overrides)))
+    return trusted(check_text(text, filename, overrides))
 
 
-def _found(found: "Loaded") -> Spec:
+def trusted(found: "Loaded") -> Spec:
+    """The spec of a check that found no problem, marked as checked; raises :class:`SpecError`."""
     if found.problems:
         raise SpecError(found.problems)
     assert found.checked is not None and found.checked.spec is not None and not found.checked.problems
-    return found.checked.spec
+    return _trusted(found.checked.spec)
 
 
 # Specs that passed every check, by identity: archspec.build trusts these instead of checking

@@ -8,11 +8,12 @@ differs, naming the rows that set the value themselves.
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Sequence
 
 from archspec.errors import Problem, format_loc
 from archspec.dump import to_data
-from archspec.load import Loaded, parse_override, spec_with
+from archspec.load import Loaded, check_file, parse_override, spec_with, trusted
 from archspec.resolve import PLACEHOLDER, block_chain, part_chain, resolve
 from archspec.spec import LayerRow, Spec
 
@@ -40,6 +41,15 @@ def _resolve_rows(node: dict, table: list, chain: tuple) -> None:
         if isinstance(row, LayerRow):
             resolved = resolve(row, chain)
             plain.update({column: getattr(resolved, column) for column in _COLUMNS})
+
+
+def load_with_warnings(path: str | os.PathLike, overrides: Sequence[str] = (),
+                       among: Sequence[str] | None = None) -> tuple[Spec, list[Problem]]:
+    """:func:`archspec.load`, and its warnings: the overrides (of ``among``, default all) that
+    change nothing. The file is read and checked once; :func:`archspec.build` trusts the spec."""
+    found = check_file(path, overrides)
+    spec = trusted(found)
+    return spec, unused_overrides(found, overrides, among) if overrides else []
 
 
 def unused_overrides(found: Loaded, overrides: Sequence[str], among: Sequence[str] | None = None) -> list[Problem]:

@@ -69,8 +69,7 @@ def main(argv=None) -> int:
     import runner.science.painter as painter_module
     import runner.train.recipe as recipe
 
-    archspec_build = archspec.build
-    recipe.archspec.build = painter_module.archspec.build = with_padding_mode(archspec_build, args.padding_mode)
+    archspec.build = with_padding_mode(archspec.build, args.padding_mode)  # what training and painting call
     if args.train:
         code = recipe.train(archspec.load(args.checkpoint), args.train, device="cpu", quiet=True, evaluate=False, resume=True)
         if code:

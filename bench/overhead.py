@@ -155,9 +155,9 @@ def runner(spec, options: RunOptions, device, data, samples: int) -> dict:
     """The recipe over ``samples`` samples; its evaluations and one checkpoint timed apart."""
     t = {"evaluate": 0.0, "evaluations": 0}
     with tempfile.TemporaryDirectory() as out:
-        recipe = Recipe(spec, Path(out) / "run", options=options, max_samples=samples, data=data)
+        recipe = Recipe(spec, Path(out) / "run", options, max_samples=samples, data=data)
         recipe.setup()
-        evaluate, save = recipe.evaluate, recipe.save_checkpoint
+        evaluate, save = recipe.test_loss, recipe.save_checkpoint
 
         def timed_evaluate():
             begin = clock.now()
@@ -167,11 +167,11 @@ def runner(spec, options: RunOptions, device, data, samples: int) -> dict:
             t["evaluations"] += 1
             return result
 
-        recipe.evaluate = timed_evaluate
+        recipe.test_loss = timed_evaluate
         recipe.save_checkpoint = lambda: recipe.out  # timed apart below, once
         with contextlib.redirect_stderr(io.StringIO()):  # its closing line
             t["total"] = timed(recipe.train, device)
-        t["samples"] = recipe.seen
+        t["samples"] = recipe.state.seen
         t["checkpoint"] = timed(save, device)  # with its evaluation figures, as in a run
         recipe.cleanup()
     return t

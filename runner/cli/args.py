@@ -52,7 +52,7 @@ def load_spec_or_report(path: str, overrides: Sequence[str] = (), user: Sequence
     """The validated spec, or None after printing why not (the spec's own report, no traceback).
     Overrides (of ``user``, default all) that change nothing are warned about."""
     import archspec
-    from archspec.load import load_with_warnings
+    from archspec.overrides import load_with_warnings
 
     try:
         spec, warnings = load_with_warnings(path, overrides, among=user)

@@ -1,14 +1,15 @@
-"""The run folder's side of a :class:`~runner.train.recipe.Recipe`: which checkpoint to resume,
-whether the data is the run's own, what the folder holds when a run starts, what it keeps.
+"""The run folder: which checkpoint a run resumes, whether the data is the run's own, what the
+folder holds when a run starts (lock, spec, environment, options, metrics), what it keeps.
 
-Rank 0 decides (it alone reads the folder's files and writes them) and every process gets its
-verdict (:meth:`RunFolder._agree`), so a refusal stops them all with one message.
+:class:`RunFolder` never touches the model: it hands the recipe the checkpoint to start from and
+takes back the files to write. Rank 0 decides (it alone reads and writes the folder's files) and
+every process gets its verdict (:func:`agree`), so a refusal stops them all with one message.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import torch.distributed as dist
 
@@ -19,33 +20,50 @@ from runner.data.identity import store_identity
 from runner.kinds.likelihood import CONSTANT_KEY, record_constant
 from runner.runtime import RunError, disk_error_line, remove_stale_temporaries
 from runner.train import runlog
+from runner.train.options import RunOptions
 from runner.train.resume import check_same_data, check_same_run, resume_hint
 from runner.train.retention import prune
 
 
+def agree(decide: Callable[[], Any], master: bool, world: int) -> Any:
+    """Rank 0's ``decide()`` (a picklable result), given to every process; a refusal (RunError,
+    DataError) stops them all with rank 0's message."""
+    from runner.data.layout import DataError
+
+    verdict: list = [None, None]  # [error, result]
+    if master:
+        try:
+            verdict[1] = decide()
+        except (RunError, DataError) as exc:
+            verdict[0] = (type(exc), str(exc))
+    if world > 1:
+        dist.broadcast_object_list(verdict, src=0)
+    if verdict[0] is not None:
+        raise verdict[0][0](verdict[0][1])
+    return verdict[1]
+
+
 class RunFolder:
-    """Mixed into :class:`~runner.train.recipe.Recipe` (it uses the recipe's out, options,
-    spec, master, world, seen and the like)."""
+    """One run's folder, as one process sees it (only rank 0, ``master``, writes into it).
 
-    def _agree(self, decide) -> Any:
-        """Rank 0's ``decide()`` (a picklable result), given to every process; a refusal
-        (RunError, DataError) stops them all with rank 0's message."""
-        from runner.data.layout import DataError
+    Args:
+        out: the folder; spec: the run's (checked) spec; options: the run options.
+        resume, accept_data_change: the invocation's choices (``runner train --resume ...``).
+        command: the command line, for command.txt and the resume hint.
+        say, note: print a line (a warning; a note that --quiet silences).
+    """
 
-        verdict: list = [None, None]  # [error, result]
-        if self.master:
-            try:
-                verdict[1] = decide()
-            except (RunError, DataError) as exc:
-                verdict[0] = (type(exc), str(exc))
-        if self.world > 1:
-            dist.broadcast_object_list(verdict, src=0)
-        if verdict[0] is not None:
-            raise verdict[0][0](verdict[0][1])
-        return verdict[1]
+    def __init__(self, out: Path, spec, options: RunOptions, *, resume: bool, accept_data_change: bool,
+                 command: Sequence[str] | None, master: bool, world: int, say: Callable[[str], None],
+                 note: Callable[[str], None]):
+        self.out, self.spec, self.options = out, spec, options
+        self.resume, self.accept_data_change, self.command = resume, accept_data_change, command
+        self.master, self.world, self._say, self._note = master, world, say, note
+        self.lock = runlog.RunLock(out)
+        self._start_over = False  # a folder whose run never checkpointed: cleared once the lock is held
 
-    def _checked_folder(self) -> dict | None:
-        """The checkpoint to resume from (None: a new run), after the checks."""
+    def checkpoint_to_resume(self) -> dict | None:
+        """The checkpoint to resume from on this process (None: a new run), after the checks."""
         state = None  # rank 0's checkpoint, read once; a local, so it is freed when setup ends
 
         def choose():
@@ -53,22 +71,25 @@ class RunFolder:
             path, state = self._choose_checkpoint()
             return path
 
-        path = self._agree(choose)
+        path = agree(choose, self.master, self.world)
         if path is None:
             return None
         return state if self.master else ck.read(Path(path))
 
-    def _checked_data(self, resuming: bool) -> dict | None:
-        """Rank 0: the identity of the store the run trains on, checked against the one the run
-        folder recorded when resuming (:func:`runner.train.resume.check_same_data`)."""
-        store = getattr(self.train_data, "store", None)
-        if getattr(store, "path", None) is None:
-            return None  # data given in memory
-        identity = store_identity(store.path)
-        if resuming:
-            for note in check_same_data(runlog.read_data_identity(self.out), identity, self.accept_data_change):
-                (self._say if "warning" in note else self._note)(note)
-        return identity
+    def data_identity(self, train_data, resuming: bool) -> dict | None:
+        """The identity of the store the run trains on, on every process; checked by rank 0
+        against the one the folder recorded when resuming (:func:`runner.train.resume.check_same_data`)."""
+        def identify() -> dict | None:
+            store = getattr(train_data, "store", None)
+            if getattr(store, "path", None) is None:
+                return None  # data given in memory
+            identity = store_identity(store.path)
+            if resuming:
+                for line in check_same_data(runlog.read_data_identity(self.out), identity, self.accept_data_change):
+                    (self._say if "warning" in line else self._note)(line)
+            return identity
+
+        return agree(identify, self.master, self.world)
 
     def _choose_checkpoint(self) -> tuple[str | None, dict | None]:
         """Rank 0: (the path of the checkpoint to resume, its state), or (None, None) for a new run."""
@@ -100,59 +121,62 @@ class RunFolder:
         try:  # the run's spec under today's schema: a field added since takes its default on both sides
             saved, notes = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
         except archspec.SpecError as exc:
-            raise RunError(f"cannot resume {path}: its spec is not valid with this archspec ({exc.problems[0].format()})") from None
-        for note in [f"runner: {n}" for n in notes] + check_same_run(to_data(saved), to_data(self.spec), path, self.out / runlog.SPEC,
-                                                                        data_change_ok=self.accept_data_change):
-            self._note(note)
+            raise RunError(f"cannot resume {path}: its spec is not valid with this archspec "
+                           f"({exc.problems[0].format()})") from None
+        for line in [f"runner: {n}" for n in notes] + check_same_run(to_data(saved), to_data(self.spec), path,
+                                                                     self.out / runlog.SPEC,
+                                                                     data_change_ok=self.accept_data_change):
+            self._note(line)
         return str(path), state
 
-    def _start_folder(self, resumed: bool) -> None:
+    def start(self, *, kind, seen: int, step: int, resumed: bool, device, resolved: dict, data_identity: dict | None,
+              stop_at: int) -> tuple[runlog.Metrics, runlog.Progress, dict]:
+        """Rank 0, as training starts: lock the folder, clear what a dead run left, record the
+        spec, environment, command, options and data. Returns the metrics log, the progress
+        display and what each metrics record says of its log-likelihood constant."""
         self.out.mkdir(parents=True, exist_ok=True)
         self.lock.acquire()  # before anything is removed: a live run in the folder is refused here
-        if getattr(self, "_start_over", False):
+        if self._start_over:
             self._say(f"runner: {self.out} holds a run that never wrote a checkpoint: starting it over")
             runlog.clear_attempt(self.out)
         for path in remove_stale_temporaries(self.out, depth=2):  # the run folder and eval/<N>/
             self._note(f"runner: removed {path.relative_to(self.out)}, left by a write that was killed")
         runlog.write_spec(self.out, self.spec)
-        runlog.write_env(self.out, self.device, self.world)
+        runlog.write_env(self.out, device, self.world)
         runlog.append_command(self.out, self.command)
-        self.options.write(self.out, resolved=self.fast.describe())
-        if self.data_identity is not None:
-            runlog.write_data_identity(self.out, self.data_identity)
-        self.metrics = runlog.Metrics(self.out, self.kind.terms, resume_at=self.seen if resumed else None)
-        self._record_constant = record_constant(self.kind.terms, self.spec.model.shapes)
-        if resumed and self._record_constant and self.metrics.records and CONSTANT_KEY not in self.metrics.records[-1]:
-            self._say(f"runner: warning: the metrics up to {self.seen:,} samples were logged without the original's "
+        self.options.write(self.out, resolved=resolved)
+        if data_identity is not None:
+            runlog.write_data_identity(self.out, data_identity)
+        metrics = runlog.Metrics(self.out, kind.terms, resume_at=seen if resumed else None)
+        constant = record_constant(kind.terms, self.spec.model.shapes)
+        if resumed and constant and metrics.records and CONSTANT_KEY not in metrics.records[-1]:
+            self._say(f"runner: warning: the metrics up to {seen:,} samples were logged without the original's "
                       f"constant in the log-likelihood; from here on the ELBO includes it "
-                      f"({self._record_constant[CONSTANT_KEY]:.3f} nats), so the curve steps down by that much")
+                      f"({constant[CONSTANT_KEY]:.3f} nats), so the curve steps down by that much")
         seconds, samples = self.options.progress_interval()
-        self.progress = runlog.Progress(total=self.stop_at, initial=self.seen, enabled=not self.quiet,
-                                        every_seconds=seconds, every_samples=samples)
+        progress = runlog.Progress(total=stop_at, initial=seen, enabled=not self.options.quiet,
+                                   every_seconds=seconds, every_samples=samples)
         if resumed:
-            self._note(f"runner: resuming {self.out} at {self.seen:,} samples (step {self.step:,})")
-            self._evaluate_if_missing()
+            self._note(f"runner: resuming {self.out} at {seen:,} samples (step {step:,})")
+        return metrics, progress, constant
 
-    def _evaluate_if_missing(self) -> None:
-        """The evaluation of the checkpoint resumed from, when a kill cut it short."""
-        from runner.science.evaluate import eval_dir
-
-        if self.options.evaluate and not (eval_dir(self.out, self.seen) / "summary.json").is_file():
-            self._evaluate_checkpoint()
-
-    def _prune(self, newest: Path) -> None:
+    def prune(self, newest: Path) -> None:
         """Retention (run options keep_last, keep_every): old checkpoints and eval/<N>/ folders."""
         o = self.options
         for gone in prune(self.out, o.keep_last, o.keep_every * self.spec.training.checkpoint.every, protect=newest.name):
-            self._note(f"runner: removed {gone.relative_to(self.out)} (--keep-last {o.keep_last}, --keep-every {o.keep_every})")
+            self._note(f"runner: removed {gone.relative_to(self.out)} (--keep-last {o.keep_last}, "
+                       f"--keep-every {o.keep_every})")
 
-    def _last_good_name(self) -> str | None:
+    def last_good_name(self) -> str | None:
         """The checkpoint ``latest`` names (every one written is finite), if any."""
         found = ck.candidates(self.out) if self.out.is_dir() else []
         return found[0].name if found else None
 
+    def resume_hint(self) -> str:
+        return resume_hint(self.command, self.out)
+
     def disk_error_message(self, exc: OSError) -> str:
         """One line for a write the disk refused: what, why, what is still good, how to go on."""
-        last = self._last_good_name()
+        last = self.last_good_name()
         kept = f"the last checkpoint, {last}, is intact" if last else "no checkpoint was written"
-        return f"{disk_error_line(exc, where=self.out)}; {kept}; once fixed, continue with: {resume_hint(self.command, self.out)}"
+        return f"{disk_error_line(exc, where=self.out)}; {kept}; once fixed, continue with: {self.resume_hint()}"

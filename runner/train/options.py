@@ -126,10 +126,3 @@ class RunOptions(BaseModel):
         """options.json: the options as given, and (``resolved``) what their defaults became on this machine."""
         record = {**self.model_dump(), **({"resolved": resolved} if resolved else {})}
         write_text_atomic(Path(run_dir) / OPTIONS, json.dumps(record, indent=2) + "\n")
-
-
-def split_options(options: dict) -> tuple[RunOptions, dict]:
-    """(the RunOptions among ``options``, the rest): lets ``train(spec, out, quiet=True, ...)``
-    take run options and invocation arguments as keywords alike."""
-    fields = RunOptions.model_fields
-    return RunOptions(**{k: v for k, v in options.items() if k in fields}), {k: v for k, v in options.items() if k not in fields}

@@ -1,0 +1,59 @@
+"""The science of each checkpoint: spectra and figures into ``<run>/eval/<N>/`` (run option
+``evaluate``, ``--no-eval`` to skip), measured in the training process or, with
+``eval_in_background`` (the default on CUDA), by a ``runner evaluate`` child while training goes
+on (:mod:`runner.train.background`); and the loss curves redrawn at each checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from runner import checkpoint as ck
+from runner.train import runlog
+from runner.train.background import BackgroundEvaluation
+from runner.train.options import RunOptions
+
+
+class CheckpointScience:
+    """What a run measures of its checkpoints beyond the loss (rank 0 only)."""
+
+    def __init__(self, spec, out: Path, options: RunOptions, *, device, precision: str, label: str,
+                 say: Callable[[str], None]):
+        self.spec, self.out, self.options, self.device, self.precision = spec, out, options, device, precision
+        self.label, self._say = label, say
+        background = options.eval_in_background
+        in_background = background if background is not None else device.type == "cuda"
+        self.background = BackgroundEvaluation(say) if in_background else None
+
+    def measure(self, model, test_data, seen: int) -> None:
+        """The spectra and figures of the checkpoint at ``seen`` samples (nothing with --no-eval)."""
+        if not self.options.evaluate:
+            return
+        from runner.science.evaluate import eval_dir, evaluate_in_run
+
+        seed = self.spec.training.seed
+        if self.background is not None:
+            self.background.start(self.out / ck.checkpoint_name(seen), eval_dir(self.out, seen), seed, self.device.type)
+        else:
+            evaluate_in_run(model, self.spec, test_data, self.out, seen, device=self.device, seed=seed,
+                            warn=self._say, label=self.label, precision=self.precision)
+
+    def measure_if_missing(self, model, test_data, seen: int) -> None:
+        """The science of the checkpoint a run resumes from, when a kill cut it short."""
+        from runner.science.evaluate import eval_dir
+
+        if self.options.evaluate and not (eval_dir(self.out, seen) / "summary.json").is_file():
+            self.measure(model, test_data, seen)
+
+    def draw_curves(self, records: list, seen: int) -> None:
+        from runner.science.figures import plot_curves
+
+        try:
+            plot_curves(self.out / runlog.CURVES, records, title=f"{self.label}: {seen:,} samples")
+        except Exception as exc:  # a figure must never stop a run
+            self._say(f"runner: warning: could not draw {runlog.CURVES}: {exc}")
+
+    def wait(self) -> None:
+        """Until the child measuring the last checkpoint is done (it may read a checkpoint that
+        pruning would remove; a run's folder is complete when it ends)."""
+        if self.background is not None:
+            self.background.wait()
