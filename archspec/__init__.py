@@ -5,10 +5,10 @@
 """
 from __future__ import annotations
 
-from archspec.errors import Problem, SpecError
-from archspec.dump import dump, spec_hash
-from archspec.load import load, load_saved, loads
-from archspec.spec import Spec
+from archspec.language.errors import Problem, SpecError
+from archspec.language.dump import dump, spec_hash
+from archspec.checking.load import load, load_saved, loads
+from archspec.language.spec import Spec
 
 __all__ = ["Problem", "Spec", "SpecError", "build", "dump", "load", "load_saved", "loads", "spec_hash"]
 __version__ = "0.1.0"

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from archspec.diff import report
-from archspec.errors import SpecError
-from archspec.evolve import run_spec
-from archspec.dump import dump_resolved, to_data
-from archspec.load import load, loads, override_arg
-from archspec.overrides import load_with_warnings
+from archspec.presenting.diff import report
+from archspec.language.errors import SpecError
+from archspec.language.evolve import run_spec
+from archspec.language.dump import dump_resolved, to_data
+from archspec.checking.load import load, loads, override_arg
+from archspec.checking.overrides import load_with_warnings
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -95,7 +95,7 @@ def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True
 
 
 def _load_run(folder: Path, overrides: Sequence[str], say_notes: bool = True):
-    """The spec a run folder saved, read under today's language (archspec.evolve)."""
+    """The spec a run folder saved, read under today's language (archspec.language.evolve)."""
     text, path, notes = run_spec(folder)
     for note in notes if say_notes else ():
         print(note, file=sys.stderr)
@@ -103,7 +103,7 @@ def _load_run(folder: Path, overrides: Sequence[str], say_notes: bool = True):
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from archspec.report import check_command
+    from archspec.presenting.report import check_command
 
     if args.dry_run and not args.fix:
         print("archspec check: error: --dry-run goes with --fix", file=sys.stderr)
@@ -121,7 +121,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     spec, code = _load_or_report(args.spec, args.overrides)
     if spec is None:
         return code
-    from archspec import show
+    from archspec.presenting import show
 
     if args.resolved:
         sys.stdout.write(json.dumps(to_data(spec), indent=2) + "\n" if args.json else dump_resolved(spec))
@@ -133,7 +133,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from archspec.schema import schema_text
+    from archspec.presenting.schema import schema_text
 
     sys.stdout.write(schema_text())
     return EXIT_OK
@@ -150,7 +150,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def cmd_new(args: argparse.Namespace) -> int:
-    from archspec.variant import variant_text
+    from archspec.presenting.variant import variant_text
 
     base, code = _load_or_report(args.extends)
     if base is None:

@@ -10,7 +10,7 @@ Module names follow the spec, so a state dict reads like the spec's tables::
 
 A row runs layer -> BatchNorm -> activation. A residual block computes act(x + table(x)).
 Layer and activation classes come from the registries below, keyed by the names of
-:data:`archspec.registry.LAYERS` and :data:`archspec.registry.ACTIVATIONS` (a test keeps the key
+:data:`archspec.language.registry.LAYERS` and :data:`archspec.language.registry.ACTIVATIONS` (a test keeps the key
 sets equal); a spec never names a torch attribute. Weights keep PyTorch's default initialisation.
 """
 from __future__ import annotations
@@ -20,11 +20,11 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from archspec.registry import Registry
-from archspec.resolve import Resolved, block_chain, part_chain, resolve
-from archspec.arith import auto_padding
-from archspec.kinds import KINDS, Kind
-from archspec.spec import BlockRow, Defaults, LayerRow, Spec
+from archspec.language.registry import Registry
+from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
+from archspec.checking.arith import auto_padding
+from archspec.language.kinds import KINDS, Kind
+from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
 
 # --- torch-side registries ---------------------------------------------------------------------
 
@@ -46,7 +46,7 @@ def _conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_
 @TORCH_LAYERS.register("ConvTransp")
 def _conv_transpose(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool,
                     padding_mode: str = "zeros") -> nn.Module:
-    if padding_mode != "zeros":  # the checker says so at the row (archspec.semantics)
+    if padding_mode != "zeros":  # the checker says so at the row (archspec.checking.semantics)
         raise ValueError(f"a ConvTransp pads with zeros only; found padding_mode={padding_mode!r}")
     return nn.ConvTranspose2d(c_in, c_out, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
 
@@ -182,7 +182,7 @@ class Network(nn.Module):
 class Model(nn.Module):
     """A compiled spec: its networks as submodules named as in the spec (``recognition``,
     ``prior``, ``generator`` for a cvae), run by the model kind's ``forward``
-    (:mod:`archspec.kinds`). ``model.kind`` is the kind's declaration."""
+    (:mod:`archspec.language.kinds`). ``model.kind`` is the kind's declaration."""
 
     def __init__(self, kind: Kind, networks: dict[str, Network]):
         super().__init__()
@@ -207,15 +207,15 @@ def build(spec: Spec, *, check: bool = True) -> Model:
     Args:
         spec: a spec, as :func:`archspec.load` returns it.
         check: run the semantic and shape checks first and raise
-            :class:`~archspec.errors.SpecError` on any problem (default), unless ``spec`` is
+            :class:`~archspec.language.errors.SpecError` on any problem (default), unless ``spec`` is
             one that :func:`archspec.load` (or ``loads``, ``load_saved``) returned: those were
             checked, and are trusted. ``check=False`` builds whatever the spec says, and torch
             decides (the tests use it to compare).
     """
-    from archspec.load import check_spec, is_checked
+    from archspec.checking.load import check_spec, is_checked
 
     if check and not is_checked(spec):
-        from archspec.errors import SpecError
+        from archspec.language.errors import SpecError
 
         problems = check_spec(spec)
         if problems:

@@ -17,9 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archspec.fixes import apply_fix  # noqa: E402
-from archspec.load import check_text  # noqa: E402
-from archspec.report import fix_text  # noqa: E402
+from archspec.fixing.fixes import apply_fix  # noqa: E402
+from archspec.checking.load import check_text  # noqa: E402
+from archspec.presenting.report import fix_text  # noqa: E402
 from tests.mutants import mutants  # noqa: E402
 
 SPECS = ["specs/quickstart.yaml", "specs/regression.yaml", "specs/paper_cvae.yaml", "specs/variants/free_latent.yaml",

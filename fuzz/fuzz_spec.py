@@ -19,7 +19,7 @@ import atheris
 
 with atheris.instrument_imports(include=["archspec"]):
     import archspec
-    from archspec.errors import SpecError
+    from archspec.language.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 

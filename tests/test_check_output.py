@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from archspec.report import github_line
-from archspec.errors import Problem
+from archspec.presenting.report import github_line
+from archspec.language.errors import Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPOS = ROOT / "examples" / "typos.yaml"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.show import summary_data
+from archspec.presenting.show import summary_data
 from runner.data import SampleSpace, StoreWriter, TileDataset
 from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
 from tests.spec_texts import BASE, TINY_REGRESSION

@@ -16,11 +16,11 @@ from torch import nn
 
 import archspec
 from archspec import compile as compiler
-from archspec import semantics, shapes
-from archspec.errors import SpecError
-from archspec.kinds.cvae import CVAEOutput
-from archspec.registry import ACTIVATIONS, LAYERS
-from archspec.spec import Spec
+from archspec.checking import semantics, shapes
+from archspec.language.errors import SpecError
+from archspec.language.kinds.cvae import CVAEOutput
+from archspec.language.registry import ACTIVATIONS, LAYERS
+from archspec.language.spec import Spec
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "specs" / "paper_cvae.yaml"

@@ -11,10 +11,10 @@ import yaml
 
 import archspec
 from archspec.cli import main as archspec_main
-from archspec.compose import resolve
-from archspec.errors import SpecError
-from archspec.dump import dump, dump_resolved
-from archspec.yamlpos import parse
+from archspec.composition.compose import resolve_extends
+from archspec.language.errors import SpecError
+from archspec.language.dump import dump, dump_resolved
+from archspec.text.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = (ROOT / "specs" / "quickstart.yaml").read_text()
@@ -127,7 +127,7 @@ def test_positions_follow_each_node_through_a_chain(base, tmp_path):
 
 
 def _resolved(path: Path) -> dict:
-    doc, problems = resolve(parse(path.read_text()), str(path))
+    doc, problems = resolve_extends(parse(path.read_text()), str(path))
     assert not problems, [p.format() for p in problems]
     return doc.data
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 import archspec
-from archspec.dump import dump_resolved
+from archspec.language.dump import dump_resolved
 from runner import checkpoint as ck
 from runner.cli import main as runner_main
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import archspec
 from archspec.cli import main as archspec_main
-from archspec.yamlpos import parse
+from archspec.text.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "tests" / "data" / "run_v1"  # a run folder written by an earlier version

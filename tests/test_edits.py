@@ -1,4 +1,4 @@
-"""Fixes as edits by position (archspec/fixes.py) and `_` cells (archspec/resolve.py).
+"""Fixes as edits by position (archspec/fixing/fixes.py) and `_` cells (archspec/language/resolve.py).
 
 The two ways an edit is made must agree: applied to the plain data (how a fix is checked) and
 applied to the text by position, then parsed (how --fix writes it). Everything an edit does not
@@ -14,11 +14,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.diff import diff_data
-from archspec.fixes import CannotEdit, Edit, Fix, Spans, apply_fix, apply_to_data, render
-from archspec.dump import to_data
-from archspec.load import check_text
-from archspec.yamlpos import _Loader, parse
+from archspec.presenting.diff import diff_data
+from archspec.fixing.fixes import CannotEdit, Edit, Fix, Spans, apply_fix, apply_to_data, render
+from archspec.language.dump import to_data
+from archspec.checking.load import check_text
+from archspec.text.yamlpos import _Loader, parse
 from tests.spec_texts import BASE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,7 @@ import torch
 from pydantic import Field
 
 import archspec
-from archspec.spec import Spec, Training
+from archspec.language.spec import Spec, Training
 from runner import checkpoint as ck
 from runner.science.evaluate import evaluate_model
 from runner.science.painter import Painter, open_test_split
@@ -65,7 +65,7 @@ def test_old_run_resumes_to_the_end_under_todays_schema(old_run, capsys):
 
 
 def test_old_run_resumes_after_a_new_optional_field_joins_the_language(old_run, monkeypatch):
-    monkeypatch.setattr(importlib.import_module("archspec.load"), "Spec", _SpecWithWarmup)  # the language grows a field with a default
+    monkeypatch.setattr(importlib.import_module("archspec.checking.load"), "Spec", _SpecWithWarmup)  # the language grows a field with a default
     spec = archspec.load(OLD_SPEC)
     assert spec.training.warmup == 0  # the field is there, at its default
     assert train(spec, old_run, resume=True, quiet=True, evaluate=False, max_samples=300) == 0

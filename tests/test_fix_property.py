@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.fixes import apply_fix
-from archspec.load import check_text
-from archspec.report import fix_text
+from archspec.fixing.fixes import apply_fix
+from archspec.checking.load import check_text
+from archspec.presenting.report import fix_text
 from tests.mutants import mutants
 
 ROOT = Path(__file__).resolve().parents[1]

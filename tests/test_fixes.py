@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.fixes import apply_fix
-from archspec.load import check_text
-from archspec.load import check_text
-from archspec.overrides import unused_overrides
+from archspec.fixing.fixes import apply_fix
+from archspec.checking.load import check_text
+from archspec.checking.load import check_text
+from archspec.checking.overrides import unused_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = (ROOT / "specs" / "quickstart.yaml").read_text()

@@ -88,3 +88,27 @@ def test_archspec_never_imports_the_runner_and_only_the_compiler_imports_torch()
             top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
             names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names} | {n.module for n in top if isinstance(n, ast.ImportFrom)}
             assert not any(str(m).split(".")[0] == "torch" for m in names), name
+
+
+# archspec's subpackages by concept, lowest first: each imports only those before it. The one
+# edge upwards, decided and named here: loading asks the fix search for checked fixes (lazily,
+# only for a spec with problems), so that every error `archspec.load` raises comes with its fix.
+LAYERS = ("language", "text", "composition", "checking", "fixing", "presenting")
+UPWARD = {("archspec.checking.load", "archspec.fixing.repair"), ("archspec.checking.load", "archspec.fixing.yamlhints")}
+
+
+def _layer(name: str) -> int | None:
+    parts = name.split(".")
+    return LAYERS.index(parts[1]) if len(parts) > 1 and parts[1] in LAYERS else None
+
+
+def test_archspec_is_arranged_by_concept_and_its_layers_only_import_downwards():
+    top = {p.stem for p in (ROOT / "archspec").glob("*.py")}
+    assert top == {"__init__", "__main__", "cli", "compile"}, "a module at archspec/'s top: put it in its concept's package"
+    assert {p.name for p in (ROOT / "archspec").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
+    upward = {(a, b) for a, deps in GRAPH.items() for b in deps
+              if _layer(a) is not None and _layer(b) is not None and _layer(b) > _layer(a)}
+    assert upward == UPWARD
+    lower = [(a, b) for a, deps in GRAPH.items() if _layer(a) is not None for b in deps
+             if b in ("archspec.cli", "archspec.compile")]
+    assert not lower, "the command line and the compiler sit above every package"

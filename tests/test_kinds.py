@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import archspec
-from archspec.kinds import KINDS as SPEC_KINDS
+from archspec.language.kinds import KINDS as SPEC_KINDS
 from runner.kinds import KINDS as RUNNER_KINDS
 from runner.kinds import LATENTS
 from runner.science.painter import Painter

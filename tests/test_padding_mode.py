@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 import archspec
-from archspec.dump import spec_hash
-from archspec.errors import SpecError
+from archspec.language.dump import spec_hash
+from archspec.language.errors import SpecError
 
 ROOT_SPEC = "specs/paper_cvae.yaml"
 # spec_hash of the shipped specs before padding_mode existed (measured on the previous main, d6c56ec)

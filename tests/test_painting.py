@@ -12,7 +12,7 @@ import torch
 from scipy import ndimage
 
 import archspec
-from archspec.dump import to_data
+from archspec.language.dump import to_data
 from runner import checkpoint as ck
 from runner.cli import main
 from tests.seams import seam_jump

@@ -60,12 +60,12 @@ def test_one_training_checks_its_spec_once_with_overrides_and_a_rollback_build(t
     """`runner train` with two --set: the shape check runs once (not once more per --set for the
     "changes nothing" warnings, nor again when the compiler builds the model)."""
     import archspec
-    import archspec.shapes
+    import archspec.checking.shapes
     from runner.cli import main
 
     calls = []
-    real = archspec.shapes.check
-    monkeypatch.setattr(archspec.shapes, "check", lambda spec: calls.append(1) or real(spec))
+    real = archspec.checking.shapes.check
+    monkeypatch.setattr(archspec.checking.shapes, "check", lambda spec: calls.append(1) or real(spec))
     code = main(["train", str(tiny), "--out", str(tmp_path / "run"), "--set", "training.samples=8",
                  "--set", "training.seed=0", "--no-eval", "--quiet", "--device", "cpu"])
     assert code == 0 and len(calls) == 1

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import archspec
-from archspec.errors import SpecError
-from archspec.scale import exact, times
+from archspec.language.errors import SpecError
+from archspec.composition.scale import exact, times
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "specs" / "quickstart.yaml"

@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import archspec
-from archspec.errors import SpecError
+from archspec.language.errors import SpecError
 from runner import checkpoint as ck
 from runner.cli import main as runner_main
 from runner.runtime import child

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec import shapes, show
-from archspec.errors import SpecError
-from archspec.arith import auto_padding, conv_out, conv_transpose_out
+from archspec.checking import shapes
+from archspec.presenting import show
+from archspec.language.errors import SpecError
+from archspec.checking.arith import auto_padding, conv_out, conv_transpose_out
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "specs" / "paper_cvae.yaml"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import archspec
-from archspec import show
+from archspec.presenting import show
 from archspec.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -58,7 +58,7 @@ def test_a_requeued_job_preempted_before_its_first_checkpoint_starts_over(tiny, 
     import json
 
     import archspec
-    from archspec.dump import dump_resolved
+    from archspec.language.dump import dump_resolved
 
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

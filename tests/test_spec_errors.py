@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.errors import SpecError
+from archspec.language.errors import SpecError
 from tests.spec_texts import BASE, locate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.cli import main as archspec_main
-from archspec.errors import SpecError
+from archspec.language.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = sorted([*ROOT.glob("specs/**/*.yaml"), *ROOT.glob("examples/**/*.yaml")])

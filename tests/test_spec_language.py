@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 import archspec
 from archspec.cli import main as archspec_main
-from archspec.errors import SpecError
-from archspec.schema import schema_text
-from archspec.yamlpos import parse
+from archspec.language.errors import SpecError
+from archspec.presenting.schema import schema_text
+from archspec.text.yamlpos import parse
 from tests.spec_texts import BASE
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.diff import diff_paths
-from archspec.dump import to_data
-from archspec.yamlpos import parse
+from archspec.presenting.diff import diff_paths
+from archspec.language.dump import to_data
+from archspec.text.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = sorted((ROOT / "specs" / "variants").glob("*.yaml"))

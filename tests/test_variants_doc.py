@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.show import summary_data
+from archspec.presenting.show import summary_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = (ROOT / "docs" / "variants.md").read_text()

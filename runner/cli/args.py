@@ -42,7 +42,7 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 
 
 def add_set(parser: argparse.ArgumentParser, example: str = "training.samples=2000") -> None:
-    from archspec.load import override_arg
+    from archspec.checking.load import override_arg
 
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
                         help=f"override a spec value, e.g. --set {example} (repeatable)")
@@ -52,7 +52,7 @@ def load_spec_or_report(path: str, overrides: Sequence[str] = (), user: Sequence
     """The validated spec, or None after printing why not (the spec's own report, no traceback).
     Overrides (of ``user``, default all) that change nothing are warned about."""
     import archspec
-    from archspec.overrides import load_with_warnings
+    from archspec.checking.overrides import load_with_warnings
 
     try:
         spec, warnings = load_with_warnings(path, overrides, among=user)

@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     options = model_options(RunOptions, args, label=label)
     out = args.out
     if out is None:
-        from archspec.dump import to_data
+        from archspec.language.dump import to_data
         from runner.train.resume import default_run_folder
 
         out, note = default_run_folder(to_data(spec))

@@ -48,7 +48,7 @@ def expand(paths: Sequence[str | Path]) -> list[Path]:
 def summarise(run: Path) -> dict[str, Any]:
     """One run as a table row, plus the curves and spectra the figure draws."""
     import archspec
-    from archspec.shapes import flow
+    from archspec.checking.shapes import flow
 
     try:
         spec = archspec.load(run / "spec.yaml")
@@ -87,7 +87,7 @@ def _without_seed(spec) -> str:
     """What a run is apart from its seed: runs that share it are one configuration's seeds."""
     import hashlib
 
-    from archspec.dump import to_data
+    from archspec.language.dump import to_data
 
     data = to_data(spec)
     data.get("training", {}).pop("seed", None)

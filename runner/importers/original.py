@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import archspec
-from archspec.dump import to_data
+from archspec.language.dump import to_data
 from runner import checkpoint as ck
 from runner.data.original_stats import original_stats, transforms_from_stats
 from runner.importers.original_meta import MetaError, read_meta

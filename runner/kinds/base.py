@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from archspec.registry import Registry
+from archspec.language.registry import Registry
 
 LATENTS = ("sample", "mean")  # how painting chooses z: a draw from the prior (the original), or its mean
 
@@ -44,7 +44,7 @@ class RunnerKind:
     """How the runner trains, evaluates and paints one model kind.
 
     Attributes:
-        name: the kind's name, as in :data:`archspec.kinds.KINDS`.
+        name: the kind's name, as in :data:`archspec.language.kinds.KINDS`.
         terms: the scalars a record logs, the phases' terms in order. The first is ``elbo``:
             the evidence lower bound, or the log-likelihood itself for a kind without a latent,
             in nats per sample, so that runs of different kinds compare on one axis.

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from archspec.kinds.cvae import sample_gaussian
+from archspec.language.kinds.cvae import sample_gaussian
 from runner.kinds.base import KINDS, Phase, RunnerKind
 from runner.kinds.likelihood import gaussian_kl, gaussian_loglik
 

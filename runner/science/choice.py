@@ -135,7 +135,7 @@ def context_margin(spec, tile: int, requested: int | None = None) -> int:
     Raises:
         ValueError: ``requested`` < 0, or no window up to 64 steps larger flows.
     """
-    from archspec.shapes import flow, scaled_shapes
+    from archspec.checking.shapes import flow, scaled_shapes
 
     reference = next(iter(spec.model.shapes))
 

@@ -14,7 +14,7 @@ from typing import Any, Callable, Sequence
 import torch.distributed as dist
 
 import archspec
-from archspec.dump import spec_hash, to_data
+from archspec.language.dump import spec_hash, to_data
 from runner import checkpoint as ck
 from runner.data.identity import store_identity
 from runner.kinds.likelihood import CONSTANT_KEY, record_constant

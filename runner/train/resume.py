@@ -8,7 +8,7 @@ import shlex
 from pathlib import Path
 from typing import Sequence
 
-from archspec.diff import diff_data
+from archspec.presenting.diff import diff_data
 from runner.runtime import RunError, child
 
 EXTENDABLE = ("training.samples",)  # what may change when a run is resumed
@@ -23,7 +23,7 @@ def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path, data_
     allowed differences.
 
     ``saved`` must already be the checkpoint's spec re-validated under today's schema
-    (:func:`archspec.evolve.upgrade`), so that a field added since it was written takes its
+    (:func:`archspec.language.evolve.upgrade`), so that a field added since it was written takes its
     default on both sides and never blocks a resume.
     """
     changes = list(diff_data(saved, current))
@@ -77,7 +77,7 @@ def default_run_folder(spec_data: dict, root: Path = Path("runs")) -> tuple[Path
     a run of another spec; then ``runs/<name>-<identity>``, so two different specs never share a
     folder and the same spec (even extended) always finds its own. Returns (folder, a note or None)."""
     import archspec
-    from archspec.dump import to_data
+    from archspec.language.dump import to_data
 
     name = str(spec_data["name"])
     plain = child(root, name)  # a spec's name is one plain folder name (its schema); checked again here

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 import archspec
-from archspec.dump import dump_resolved
+from archspec.language.dump import dump_resolved
 from runner.runtime import RunError, write_text_atomic
 
 METRICS = "metrics.jsonl"
@@ -365,7 +365,7 @@ def never_checkpointed(run_dir: Path) -> bool:
 
 
 def saved_spec_hash(run_dir: Path) -> str | None:
-    """The spec_hash line of the folder's spec.yaml (archspec.dump.dump_resolved), or None."""
+    """The spec_hash line of the folder's spec.yaml (archspec.language.dump.dump_resolved), or None."""
     try:
         with open(run_dir / SPEC, encoding="utf-8") as f:
             head = [f.readline() for _ in range(3)]

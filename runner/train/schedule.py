@@ -80,7 +80,7 @@ class Schedule:
 
     @classmethod
     def from_training(cls, training) -> "Schedule":
-        """From a spec's ``training`` section (:class:`archspec.spec.Training`)."""
+        """From a spec's ``training`` section (:class:`archspec.language.spec.Training`)."""
         pe = training.pseudo_epoch
         lr = training.lr
         # Two fractional milestones may round onto the same sample; the later one wins then.

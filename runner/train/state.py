@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 
 import archspec
-from archspec.dump import to_data
+from archspec.language.dump import to_data
 from runner import checkpoint as ck
 from runner.data.samples import Sampler
 from runner.runtime import RunError
