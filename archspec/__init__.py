@@ -3,11 +3,12 @@
 ``archspec.load(path)`` reads and validates a spec; ``archspec.build(spec)`` compiles it into a
 ``torch.nn.Module`` (torch is imported only then).
 """
+
 from __future__ import annotations
 
-from archspec.language.errors import Problem, SpecError
-from archspec.language.dump import dump, spec_hash
 from archspec.checking.load import load, load_saved, loads
+from archspec.language.dump import dump, spec_hash
+from archspec.language.errors import Problem, SpecError
 from archspec.language.spec import Spec
 
 __all__ = ["Problem", "Spec", "SpecError", "build", "dump", "load", "load_saved", "loads", "spec_hash"]
@@ -21,6 +22,8 @@ def build(spec: Spec, **kwargs):
     except ModuleNotFoundError as exc:
         if exc.name != "torch":
             raise
-        raise ModuleNotFoundError('archspec.build needs torch: pip install "archspec[runner]" (or any torch >= 2.3)', name="torch") from None
+        raise ModuleNotFoundError(
+            'archspec.build needs torch: pip install "archspec[runner]" (or any torch >= 2.3)', name="torch"
+        ) from None
 
     return _build(spec, **kwargs)

@@ -5,21 +5,22 @@ an unknown option); `archspec diff` answers as diff(1) does: 0 the same, 1 diffe
 `archspec check` never imports torch: checking a spec is instant. Wherever a command reads a
 spec, a run folder stands for the resolved spec it saved (its ``spec.yaml``).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
-from archspec.presenting.diff import report
+from archspec.checking.load import loads, override_arg
+from archspec.checking.overrides import load_with_warnings
+from archspec.language.dump import dump_resolved, to_data
 from archspec.language.errors import SpecError
 from archspec.language.evolve import run_spec
-from archspec.language.dump import dump_resolved, to_data
-from archspec.checking.load import load, loads, override_arg
-from archspec.checking.overrides import load_with_warnings
+from archspec.presenting.diff import report
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -40,41 +41,71 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="validate specs and prove their shapes flow")
     p.add_argument("specs", nargs="+", metavar="SPEC", help="a spec, or a run folder (its saved spec.yaml)")
     _add_set(p)
-    p.add_argument("--fix", action="store_true", help="apply each problem's best checked fix in place, print the diff, check again")
+    p.add_argument(
+        "--fix", action="store_true", help="apply each problem's best checked fix in place, print the diff, check again"
+    )
     p.add_argument("--dry-run", action="store_true", help="with --fix: print the diff, leave the files as they are")
-    p.add_argument("--format", choices=("text", "json", "sarif", "github"), default="text",
-                   help="json, sarif or github (annotations): problems and fixes as edits, for editors and CI")
+    p.add_argument(
+        "--format",
+        choices=("text", "json", "sarif", "github"),
+        default="text",
+        help="json, sarif or github (annotations): problems and fixes as edits, for editors and CI",
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("show", help="per-layer shapes, parameters, multiply-adds, memory, receptive field")
     p.add_argument("spec", metavar="SPEC")
     p.add_argument("--json", action="store_true", help="print the same data as JSON")
     p.add_argument("--sizes", action="store_true", help="list the input sizes for which the whole model flows")
-    p.add_argument("--resolved", action="store_true",
-                   help="print the resolved spec (bases of extends and model.scale applied, defaults written): what a run saves and hashes")
+    p.add_argument(
+        "--resolved",
+        action="store_true",
+        help="print the resolved spec (bases of extends and model.scale applied, defaults written): "
+        "what a run saves and hashes",
+    )
     _add_set(p)
     p.set_defaults(func=cmd_show)
 
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p.set_defaults(func=cmd_schema)
 
-    p = sub.add_parser("diff", help="what differs between two specs, key by key (after defaults), and what it costs; "
-                                    "exit 0 the same, 1 different, 2 trouble")
+    p = sub.add_parser(
+        "diff",
+        help="what differs between two specs, key by key (after defaults), and what it costs; "
+        "exit 0 the same, 1 different, 2 trouble",
+    )
     p.add_argument("old", metavar="A", help="a spec, or a run folder (its saved spec.yaml)")
-    p.add_argument("new", metavar="B", nargs="?", help="a spec or a run folder (default: A again, so that A --set K=V shows what the overrides change)")
+    p.add_argument(
+        "new",
+        metavar="B",
+        nargs="?",
+        help="a spec or a run folder (default: A again, so that A --set K=V shows what the overrides change)",
+    )
     _add_set(p, "applied to B")
     p.set_defaults(func=cmd_diff)
 
-    p = sub.add_parser("new", help="start a variant: a spec that extends another, with $schema and extends paths that work from where it is")
-    p.add_argument("out", metavar="VARIANT", help="the new spec file, e.g. specs/variants/wide.yaml (never overwritten)")
+    p = sub.add_parser(
+        "new",
+        help="start a variant: a spec that extends another, with $schema and extends paths that work from where it is",
+    )
+    p.add_argument(
+        "out", metavar="VARIANT", help="the new spec file, e.g. specs/variants/wide.yaml (never overwritten)"
+    )
     p.add_argument("--extends", required=True, metavar="BASE", help="the spec it starts from")
     p.set_defaults(func=cmd_new)
     return parser
 
 
 def _add_set(p: argparse.ArgumentParser, note: str = "") -> None:
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
-                   help=f"override a value, e.g. --set training.samples=2000 ({note + '; ' if note else ''}repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=override_arg,
+        help=f"override a value, e.g. --set training.samples=2000 ({note + '; ' if note else ''}repeatable)",
+    )
 
 
 def _load_or_report(path: str, overrides: Sequence[str] = (), notes: bool = True):
@@ -111,8 +142,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.dry_run and args.format != "text":
         # a dry run's report would describe the fixed text while the file stays broken: a CI step
         # reading it would pass an invalid spec. The formats carry each problem's fix already.
-        print(f"archspec check: error: --dry-run shows a diff, in text only; --format {args.format} without --fix "
-              f"reports the file as it is, each problem with its fix as edits", file=sys.stderr)
+        print(
+            f"archspec check: error: --dry-run shows a diff, in text only; --format {args.format} without --fix "
+            f"reports the file as it is, each problem with its fix as edits",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     return check_command(args.specs, args.overrides, args.format, args.fix, args.dry_run)
 

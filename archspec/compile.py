@@ -13,17 +13,18 @@ Layer and activation classes come from the registries below, keyed by the names 
 :data:`archspec.language.registry.LAYERS` and :data:`archspec.language.registry.ACTIVATIONS` (a test keeps the key
 sets equal); a spec never names a torch attribute. Weights keep PyTorch's default initialisation.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
 
-from archspec.language.registry import Registry
-from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.checking.arith import auto_padding
 from archspec.language.kinds import KINDS, Kind
+from archspec.language.registry import Registry
+from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
 
 # --- torch-side registries ---------------------------------------------------------------------
@@ -36,19 +37,37 @@ TORCH_ACTIVATIONS: Registry[ActivationBuilder] = Registry("activation")
 
 
 @TORCH_LAYERS.register("Conv")
-def _conv(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool,
-          padding_mode: str = "zeros") -> nn.Module:
+def _conv(
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    output_padding: int,
+    bias: bool,
+    padding_mode: str = "zeros",
+) -> nn.Module:
     if output_padding:
         raise ValueError(f"output_padding applies to ConvTransp only; found output_padding={output_padding} on a Conv")
     return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias, padding_mode=padding_mode)
 
 
 @TORCH_LAYERS.register("ConvTransp")
-def _conv_transpose(c_in: int, c_out: int, kernel: int, stride: int, padding: int, output_padding: int, bias: bool,
-                    padding_mode: str = "zeros") -> nn.Module:
+def _conv_transpose(
+    c_in: int,
+    c_out: int,
+    kernel: int,
+    stride: int,
+    padding: int,
+    output_padding: int,
+    bias: bool,
+    padding_mode: str = "zeros",
+) -> nn.Module:
     if padding_mode != "zeros":  # the checker says so at the row (archspec.checking.semantics)
         raise ValueError(f"a ConvTransp pads with zeros only; found padding_mode={padding_mode!r}")
-    return nn.ConvTranspose2d(c_in, c_out, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
+    return nn.ConvTranspose2d(
+        c_in, c_out, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias
+    )
 
 
 def _register_activations() -> None:
@@ -94,8 +113,16 @@ class Row(nn.Module):
     def __init__(self, r: Resolved, c_in: int):
         super().__init__()
         padding = auto_padding(r.kernel, r.stride) if r.padding == "auto" else int(r.padding)
-        self.conv = TORCH_LAYERS.get(r.layer)(c_in, r.c_out, r.kernel, r.stride, padding, r.output_padding, r.bias,
-                                              **({"padding_mode": r.padding_mode} if r.padding_mode != "zeros" else {}))
+        self.conv = TORCH_LAYERS.get(r.layer)(
+            c_in,
+            r.c_out,
+            r.kernel,
+            r.stride,
+            padding,
+            r.output_padding,
+            r.bias,
+            **({"padding_mode": r.padding_mode} if r.padding_mode != "zeros" else {}),
+        )
         self.bn = nn.BatchNorm2d(r.c_out) if r.batchnorm else None
         self.act = TORCH_ACTIVATIONS.get(r.activation)()
 
@@ -127,7 +154,10 @@ class Block(nn.Module):
             h = self._modules[str(i)](h)
         if self.residual:
             if h.shape != x.shape:
-                raise RuntimeError(f"residual block {self.block_name}: its table turns {tuple(x.shape)} into {tuple(h.shape)}; x + table(x) needs equal shapes")
+                raise RuntimeError(
+                    f"residual block {self.block_name}: its table turns {tuple(x.shape)} into {tuple(h.shape)}; x "
+                    "+ table(x) needs equal shapes"
+                )
             h = x + h  # (N, C, H, W)
         return self.act(h) if self.act is not None else h
 
@@ -147,7 +177,9 @@ class Network(nn.Module):
     channels are split in halves and returned as ``(mean, logvar)``.
     """
 
-    def __init__(self, name: str, parts: dict[str, Part], output: str, accepts: tuple[str, ...], gaussian: bool = False):
+    def __init__(
+        self, name: str, parts: dict[str, Part], output: str, accepts: tuple[str, ...], gaussian: bool = False
+    ):
         super().__init__()
         self.network_name = name
         self.part_names = list(parts)
@@ -157,15 +189,19 @@ class Network(nn.Module):
         self.gaussian = gaussian
         for part_name, part in parts.items():
             if hasattr(self, part_name):
-                raise ValueError(f"network {name}: a part may not be named {part_name!r} (an attribute of the compiled module)")
+                raise ValueError(
+                    f"network {name}: a part may not be named {part_name!r} (an attribute of the compiled module)"
+                )
             self.add_module(part_name, part)
 
     def forward(self, **tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         unknown = [k for k in tensors if k not in self.accepts]
         missing = [k for k in self.reads if k not in tensors]
         if unknown or missing:
-            raise TypeError(f"{self.network_name}() takes {', '.join(f'{t}=' for t in self.reads)}; "
-                            + (f"missing {missing}" if missing else f"unknown {unknown}"))
+            raise TypeError(
+                f"{self.network_name}() takes {', '.join(f'{t}=' for t in self.reads)}; "
+                + (f"missing {missing}" if missing else f"unknown {unknown}")
+            )
         values: dict[str, Tensor] = dict(tensors)
         for name in self.part_names:
             part: Part = self._modules[name]  # type: ignore[assignment]
@@ -258,4 +294,3 @@ def _rows(spec: Spec, table: list, chain: tuple[Defaults, ...], c: int) -> tuple
             modules.append(Row(r, r.c_in if r.c_in is not None else c))
             c = r.c_out
     return modules, c
-

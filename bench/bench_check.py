@@ -8,6 +8,7 @@ are printed, and each check's ratio to `import torch` (medians).
 
     python bench/bench_check.py [--repeat 7] [--spec specs/paper_cvae.yaml]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,7 +51,10 @@ def main(argv: list[str] | None = None) -> int:
             times[label].append(timed(command))
     medians = {label: statistics.median(t) for label, t in times.items()}
     for label, t in times.items():
-        print(f"{label:32s} median {medians[label] * 1e3:7.0f} ms  best {min(t) * 1e3:7.0f} ms  ({args.repeat} runs: {' '.join(commands[label][-3:])})")
+        print(
+            f"{label:32s} median {medians[label] * 1e3:7.0f} ms  best {min(t) * 1e3:7.0f} ms  ({args.repeat} "
+            f"runs: {' '.join(commands[label][-3:])})"
+        )
     ok = True
     for label in list(commands)[:-1]:
         ratio = medians["import torch"] / medians[label]

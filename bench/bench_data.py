@@ -11,6 +11,7 @@ Prints samples/s of
   - the on-device path (DeviceTiles);
 and each loader's ratio to the training step: above 1, it is faster than training consumes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,13 +31,20 @@ from runner.runtime import RunError, resolve_device  # noqa: E402
 
 def stand_in() -> nn.Module:
     """Convolutions of the paper's sizes: 512 -> 256 -> 64 (128 channels) -> 256 -> 512."""
+
     def conv(cin, cout, k, s, transposed=False):
         layer = (nn.ConvTranspose2d if transposed else nn.Conv2d)(cin, cout, k, s, (k - s) // 2, bias=False)
         return [layer, nn.BatchNorm2d(cout), nn.ReLU()]
 
-    return nn.Sequential(*conv(3, 8, 4, 2), *conv(8, 32, 8, 4), *conv(32, 128, 3, 1),
-                         *conv(128, 128, 3, 1), *conv(128, 32, 8, 4, True), *conv(32, 8, 4, 2, True),
-                         nn.Conv2d(8, 1, 5, 1, 2, bias=False))
+    return nn.Sequential(
+        *conv(3, 8, 4, 2),
+        *conv(8, 32, 8, 4),
+        *conv(32, 128, 3, 1),
+        *conv(128, 128, 3, 1),
+        *conv(128, 32, 8, 4, True),
+        *conv(32, 8, 4, 2, True),
+        nn.Conv2d(8, 1, 5, 1, 2, bias=False),
+    )
 
 
 def training_step(tile: int):
@@ -92,11 +100,12 @@ def main() -> None:
         sys.exit(f"bench_data: error: {exc}")
     gpu = device.type == "cuda"
     batch, steps = a.batch or (24 if gpu else 4), a.steps or (20 if gpu else 2)
-    path = a.store or ensure_mock_store(cache_dir(), grid=1024, slices=3, redshifts=(0.0, 1.0, 2.0),
-                                        progress=True)
+    path = a.store or ensure_mock_store(cache_dir(), grid=1024, slices=3, redshifts=(0.0, 1.0, 2.0), progress=True)
     store = open_store(path)
-    print(f"{store}\ndevice {device}, batch {batch}, tile {a.tile}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} CPU threads")
+    print(
+        f"{store}\ndevice {device}, batch {batch}, tile {a.tile}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} CPU threads"
+    )
 
     name, model, loss = training_step(a.tile)
     model.to(device).train()
@@ -118,17 +127,22 @@ def main() -> None:
         def load():
             x, y = ds.batch(sampler.next(batch))
             return x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
         return load
 
     def on_device():
         return dev.batch(torch.from_numpy(sampler.next(batch)).to(device, non_blocking=True))
 
     loops = max(steps, 5)
-    rows = [(f"training step: {name}", rate(step, batch, steps, device)),
-            ("CPU loader, maps in RAM (+ copy to device)", rate(cpu_loader(ram), batch, loops, device)),
-            ("CPU loader, HDF5 reads (+ copy to device)", rate(cpu_loader(disk), batch, loops, device)),
-            (f"on-device batches (load {load_s:.1f} s, {dev.nbytes / 2**20:,.0f} MiB)",
-             rate(on_device, batch, loops * 4, device))]
+    rows = [
+        (f"training step: {name}", rate(step, batch, steps, device)),
+        ("CPU loader, maps in RAM (+ copy to device)", rate(cpu_loader(ram), batch, loops, device)),
+        ("CPU loader, HDF5 reads (+ copy to device)", rate(cpu_loader(disk), batch, loops, device)),
+        (
+            f"on-device batches (load {load_s:.1f} s, {dev.nbytes / 2**20:,.0f} MiB)",
+            rate(on_device, batch, loops * 4, device),
+        ),
+    ]
     train = rows[0][1]
     print(f"\n{'':<58}{'samples/s':>11}{'x training':>12}")
     for label, r in rows:

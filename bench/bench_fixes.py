@@ -7,6 +7,7 @@ bar: none), and the time a check (with its fix search) and a `--fix` take per mu
 
     python bench/bench_fixes.py [--per-cell 9] [SPEC ...]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,13 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archspec.fixing.fixes import apply_fix  # noqa: E402
 from archspec.checking.load import check_text  # noqa: E402
+from archspec.fixing.fixes import apply_fix  # noqa: E402
 from archspec.presenting.report import fix_text  # noqa: E402
 from tests.mutants import mutants  # noqa: E402
 
-SPECS = ["specs/quickstart.yaml", "specs/regression.yaml", "specs/paper_cvae.yaml", "specs/variants/free_latent.yaml",
-         "specs/variants/quickstart/free_latent.yaml"]
+SPECS = [
+    "specs/quickstart.yaml",
+    "specs/regression.yaml",
+    "specs/paper_cvae.yaml",
+    "specs/variants/free_latent.yaml",
+    "specs/variants/quickstart/free_latent.yaml",
+]
 
 
 def failing_fixes(text: str, path: str, shown) -> list[str]:
@@ -36,7 +42,9 @@ def failing_fixes(text: str, path: str, shown) -> list[str]:
             after = check_text(apply_fix(text, fix), path, fixes=False)
             if after.checked is not None and before.checked is not None and after.checked.stage > before.checked.stage:
                 continue  # a later stage's problem, found once this one is gone
-            if len(after.problems) >= len(before.problems) or any((q.code, tuple(q.loc)) not in keys for q in after.problems):
+            if len(after.problems) >= len(before.problems) or any(
+                (q.code, tuple(q.loc)) not in keys for q in after.problems
+            ):
                 bad.append(f"{problem.format()} | {fix.title}")
     return bad
 
@@ -65,8 +73,11 @@ def measure(name: str, per_cell: int) -> bool:
         else:
             converged += 1
     rate = converged / invalid if invalid else 1.0
-    print(f"{name}: {total} mutants, {invalid} invalid, --fix converges on {converged} ({rate:.1%}), "
-          f"{len(bad)} fixes shown that fail; check {t_check / max(total, 1) * 1e3:.0f} ms, --fix {t_fix / max(invalid, 1) * 1e3:.0f} ms per mutant")
+    print(
+        f"{name}: {total} mutants, {invalid} invalid, --fix converges on {converged} ({rate:.1%}), "
+        f"{len(bad)} fixes shown that fail; check {t_check / max(total, 1) * 1e3:.0f} ms, --fix "
+        f"{t_fix / max(invalid, 1) * 1e3:.0f} ms per mutant"
+    )
     for line in misses[:10] + bad[:10]:
         print("   ", line)
     return rate >= 0.95 and not bad

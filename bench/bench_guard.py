@@ -10,6 +10,7 @@ metrics are read back anyway. Both loops train the same model from the same seed
 random batch; blocks of steps alternate between the two, so that a loaded machine slows both
 alike. Printed: milliseconds per step of each (median over blocks) and their ratio.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,10 +70,14 @@ def main(argv=None) -> int:
     plain, watched = [], []
     for _ in range(args.blocks):
         plain.append(block(model, optimizer, x, y, args.steps, None, device))
-        watched.append(block(model, optimizer, x, y, args.steps, FiniteWatch(("elbo", "loglik", "kl", GRAD), device), device))
+        watched.append(
+            block(model, optimizer, x, y, args.steps, FiniteWatch(("elbo", "loglik", "kl", GRAD), device), device)
+        )
     a, b = statistics.median(plain), statistics.median(watched)
-    print(f"{args.spec}, batch {args.batch}, {args.device}: step {a * 1e3:.2f} ms plain, {b * 1e3:.2f} ms watched; "
-          f"ratio {b / a:.4f} ({args.blocks} alternating blocks of {args.steps} steps, medians)")
+    print(
+        f"{args.spec}, batch {args.batch}, {args.device}: step {a * 1e3:.2f} ms plain, {b * 1e3:.2f} ms watched; "
+        f"ratio {b / a:.4f} ({args.blocks} alternating blocks of {args.steps} steps, medians)"
+    )
     return 0
 
 

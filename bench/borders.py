@@ -27,6 +27,7 @@ the model (ConvTranspose2d has only zeros in torch), by substitution. Since 2026
 language declares it (`padding_mode` in any defaults or on a row, docs/variants.md), so a model
 trained with it is measured as it is: `python bench/borders.py runs/RUN` on a run of such a spec.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,12 +50,14 @@ MODES = ("reflect", "replicate", "circular")
 
 def with_padding_mode(build, mode: str | None):
     """``archspec.build`` whose padded Conv2d layers pad with ``mode``."""
+
     def build_mode(spec, *args, **kwargs):
         model = build(spec, *args, **kwargs)
         for module in model.modules():
             if type(module) is torch.nn.Conv2d and module.padding[0] > 0:
                 module.padding_mode = mode
         return model
+
     return build if mode is None else build_mode
 
 
@@ -71,7 +74,9 @@ def main(argv=None) -> int:
 
     archspec.build = with_padding_mode(archspec.build, args.padding_mode)  # what training and painting call
     if args.train:
-        code = recipe.train(archspec.load(args.checkpoint), args.train, device="cpu", quiet=True, evaluate=False, resume=True)
+        code = recipe.train(
+            archspec.load(args.checkpoint), args.train, device="cpu", quiet=True, evaluate=False, resume=True
+        )
         if code:
             return code
         args.checkpoint = args.train
@@ -104,7 +109,7 @@ def measure(painter, data, z: float, n: int, layers: bool = True) -> None:
     for m in (8, 16, 24, 32, 48):
         if m < tile:
             d = paint(centre(y, tile - m).contiguous(), m) - ref
-            print(f"   m = {m:2d}: max {np.abs(d).max():.2e}, rms {np.sqrt((d ** 2).mean()):.2e}")
+            print(f"   m = {m:2d}: max {np.abs(d).max():.2e}, rms {np.sqrt((d**2).mean()):.2e}")
     if layers:  # the substitution pads with zeros: it describes a zero-padded model only
         _layers(painter, y, tile, alone, ref)
     _tile_sizes(painter, data, x, y, tile, z)
@@ -125,8 +130,13 @@ def _profile(values: np.ndarray) -> np.ndarray:
 
 def _layers(painter, y: torch.Tensor, tile: int, alone: np.ndarray, ref: np.ndarray) -> None:
     model = painter.model
-    convs = [(f"{net}.{name}", m) for net in ("prior", "generator", "painter") if hasattr(model, net)
-             for name, m in getattr(model, net).named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    convs = [
+        (f"{net}.{name}", m)
+        for net in ("prior", "generator", "painter")
+        if hasattr(model, net)
+        for name, m in getattr(model, net).named_modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))
+    ]
     size = y.shape[-1]
     clean: dict = {}
 
@@ -137,6 +147,7 @@ def _layers(painter, y: torch.Tensor, tile: int, alone: np.ndarray, ref: np.ndar
         hooks = []
         for name, module in convs:
             if name in padded:
+
                 def zero_outside(mod, args):
                     r = region(args[0].shape[-1])
                     kept = torch.zeros_like(args[0])
@@ -148,9 +159,12 @@ def _layers(painter, y: torch.Tensor, tile: int, alone: np.ndarray, ref: np.ndar
                     merged = clean[name].clone()
                     merged[..., r, r] = out[..., r, r]
                     return merged
+
                 hooks += [module.register_forward_pre_hook(zero_outside), module.register_forward_hook(clean_outside)]
             elif not padded:
-                hooks.append(module.register_forward_hook(lambda mod, args, out, name=name: clean.__setitem__(name, out)))
+                hooks.append(
+                    module.register_forward_hook(lambda mod, args, out, name=name: clean.__setitem__(name, out))
+                )
         try:
             return centre(_paint(painter, y), tile)
         finally:
@@ -162,8 +176,10 @@ def _layers(painter, y: torch.Tensor, tile: int, alone: np.ndarray, ref: np.ndar
     total = rms(alone)
     names = [n for n, _ in convs]
     check = float(np.abs(run(tuple(names)) - alone).max())
-    print(f"3. zero padding by layer: RMS(alone - in context) = {total:.4f} (every layer padded at the tile: "
-          f"max difference to the tile painted alone {check:.1e})")
+    print(
+        f"3. zero padding by layer: RMS(alone - in context) = {total:.4f} (every layer padded at the tile: "
+        f"max difference to the tile painted alone {check:.1e})"
+    )
     groups: dict[str, list[str]] = {}
     for name, module in convs:
         net, part = name.split(".")[:2]
@@ -174,28 +190,43 @@ def _layers(painter, y: torch.Tensor, tile: int, alone: np.ndarray, ref: np.ndar
     print(f"   {'layers':42s} {'only these padded':>20s} {'all but these padded':>22s}")
     for label, members in groups.items():
         only, rest = rms(run(tuple(members))), rms(run(tuple(n for n in names if n not in members)))
-        print(f"   {label + f' ({len(members)})':42s} {only:9.4f} ({only / total:6.0%}) {rest:11.4f} ({rest / total:6.0%})")
+        print(
+            f"   {label + f' ({len(members)})':42s} {only:9.4f} ({only / total:6.0%}) {rest:11.4f} "
+            f"({rest / total:6.0%})"
+        )
 
 
 def _tile_sizes(painter, data, x: torch.Tensor, y: torch.Tensor, tile: int, z: float) -> None:
     """The stripes' power: <P_alone>/<P_context> (mean spectra over tiles) by k, and the paper's
     statistic, the mean over tiles of P_painted/P_true, alone and in context, at the last bin."""
-    print("4. tile size: <P_alone> / <P_in context> of the auto spectrum near k = 1, 2, 5, 10 h/Mpc and Nyquist; "
-          "mean over tiles of P/P_true at Nyquist, alone | in context")
+    print(
+        "4. tile size: <P_alone> / <P_in context> of the auto spectrum near k = 1, 2, 5, 10 h/Mpc and Nyquist; "
+        "mean over tiles of P/P_true at Nyquist, alone | in context"
+    )
     context = _paint(painter, y)
     for size in (tile, 2 * tile):
         m = (3 * tile - size) // 2
-        alone, inner, truth = _paint(painter, centre(y, m).contiguous()), centre(context, m), centre(x[:, 0].double().numpy(), m)
+        alone, inner, truth = (
+            _paint(painter, centre(y, m).contiguous()),
+            centre(context, m),
+            centre(x[:, 0].double().numpy(), m),
+        )
         box = size * float(data.store.pixel_size)
         edges = log_bins(box, (size, size), 20)
-        spectrum = lambda t: power_spectrum(painter.transforms["pressure"].inverse(t, z), box_size=box, bins=edges)  # noqa: E731
+
+        def spectrum(t, box=box, edges=edges):
+            return power_spectrum(painter.transforms["pressure"].inverse(t, z), box_size=box, bins=edges)
+
         p_alone, p_inner, p_true = spectrum(alone), spectrum(inner), spectrum(truth)
         keep = np.flatnonzero(p_true.n_modes > 0)
         at = sorted({int(keep[np.argmin(np.abs(p_true.k[keep] - k))]) for k in (1, 2, 5, 10)} | {int(keep[-1])})
         excess = p_alone.power.mean(0) / p_inner.power.mean(0)
         paper = [(p.power[:, keep[-1]] / p_true.power[:, keep[-1]]).mean() for p in (p_alone, p_inner)]
-        print(f"   {size:4d}^2  " + "  ".join(f"k {p_true.k[i]:5.2f}: {excess[i]:6.2f}" for i in at)
-              + f"   |   {paper[0]:8.3g} | {paper[1]:6.3g}")
+        print(
+            f"   {size:4d}^2  "
+            + "  ".join(f"k {p_true.k[i]:5.2f}: {excess[i]:6.2f}" for i in at)
+            + f"   |   {paper[0]:8.3g} | {paper[1]:6.3g}"
+        )
 
 
 if __name__ == "__main__":

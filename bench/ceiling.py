@@ -16,6 +16,7 @@ where even E[p | s] misses the truth by far, the missing power is not in the sum
 map (pressure that is non-linear in each slice's own density, scatter at fixed density), and
 only a latent that carries it, sampled when painting, can restore it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -66,16 +67,20 @@ def main(argv=None) -> int:
     import time
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
-          f"command: python bench/ceiling.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    print(
+        f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
+        f"command: python bench/ceiling.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
     return 0
 
 
 def _samples(data, zi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     """(summed dark matter, summed pressure), (n, T, T) float64 each."""
     parts = read_windows(data, choose_samples(data.space, zi, n, np.random.default_rng(1)), 0)
-    return ((parts[("dm", 100)] + parts[("dm", 150)]).astype(np.float64),
-            (parts[("pressure", 100)] + parts[("pressure", 150)]).astype(np.float64))
+    return (
+        (parts[("dm", 100)] + parts[("dm", 150)]).astype(np.float64),
+        (parts[("pressure", 100)] + parts[("pressure", 150)]).astype(np.float64),
+    )
 
 
 def _paintings(fitted, held, radius_px: float, sigma: float) -> dict:
@@ -85,8 +90,10 @@ def _paintings(fitted, held, radius_px: float, sigma: float) -> dict:
     p = fitted[1]
     t = np.log(np.maximum(p, 0) / sigma + 1) / 4  # the shift-log transform of docs/data.md
     mean_t = conditional_mean(feature[0], t + 1.0, feature[1]) - 1.0  # shifted positive: log interpolation
-    return {"E[p|s]": conditional_mean(feature[0], np.maximum(p, 1e-30), feature[1]),
-            "inv E[t|s]": (np.exp(4 * mean_t) - 1) * sigma}
+    return {
+        "E[p|s]": conditional_mean(feature[0], np.maximum(p, 1e-30), feature[1]),
+        "inv E[t|s]": (np.exp(4 * mean_t) - 1) * sigma,
+    }
 
 
 def _smooth(maps: np.ndarray, radius_px: float) -> np.ndarray:

@@ -8,6 +8,7 @@ of a ratio are always timed with the same clock, in the same process.
     parser = argparse.ArgumentParser(); add_argument(parser); args = parser.parse_args()
     use(args.clock, args.device);  start = now(); ...; seconds = now() - start
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,9 +18,13 @@ _CLOCK = [time.perf_counter]
 
 
 def add_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--clock", choices=("wall", "process"), default="wall",
-                        help="process: this process's CPU seconds instead of wall seconds -- with --threads 1 on a "
-                             "machine shared with other work, the work done rather than the time waited")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "process"),
+        default="wall",
+        help="process: this process's CPU seconds instead of wall seconds -- with --threads 1 on a "
+        "machine shared with other work, the work done rather than the time waited",
+    )
 
 
 def use(kind: str, device: str) -> None:

@@ -11,6 +11,7 @@ records' own clock, between the first record after a quarter of the samples and 
 what a long run settles to). The spec's evaluation cadence is kept: the test ELBO every
 ``evaluation.every`` samples, and a checkpoint with its figures at the end.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,8 +46,21 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "runner", "train", args.spec, "--out", str(out), "--device", args.device,
-               "--max-samples", str(args.samples), "--progress-every", "30s"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "runner",
+            "train",
+            args.spec,
+            "--out",
+            str(out),
+            "--device",
+            args.device,
+            "--max-samples",
+            str(args.samples),
+            "--progress-every",
+            "30s",
+        ]
         cmd += [x for kv in args.overrides for x in ("--set", kv)] + args.runner_args
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         start = time.perf_counter()
@@ -60,14 +74,23 @@ def main(argv=None) -> int:
     seen = max(r["sample"] for r in records)
     steady = steady_rate(records, seen)
     tests = [r["elbo"] for r in records if r["split"] == "test" and r.get("elbo") is not None]
-    result = {"spec": Path(args.spec).stem, "samples": seen, "wall_s": wall, "wall_samples_per_s": seen / wall,
-              "steady_samples_per_s": steady, "last_test_elbo": tests[-1] if tests else None,
-              "fast_path": options.get("resolved"), "overrides": args.overrides,
-              "load": "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())}
-    print(f"runner train {result['spec']} {' '.join(args.overrides)}: {seen:,} samples in {wall:.1f} s: "
-          f"{seen / wall:.1f} samples/s wall (all included), "
-          + (f"{steady:.1f} samples/s steady" if steady else "too short for a steady rate")
-          + f"; fast path {options.get('resolved')}; {result['load']}")
+    result = {
+        "spec": Path(args.spec).stem,
+        "samples": seen,
+        "wall_s": wall,
+        "wall_samples_per_s": seen / wall,
+        "steady_samples_per_s": steady,
+        "last_test_elbo": tests[-1] if tests else None,
+        "fast_path": options.get("resolved"),
+        "overrides": args.overrides,
+        "load": "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()),
+    }
+    print(
+        f"runner train {result['spec']} {' '.join(args.overrides)}: {seen:,} samples in {wall:.1f} s: "
+        f"{seen / wall:.1f} samples/s wall (all included), "
+        + (f"{steady:.1f} samples/s steady" if steady else "too short for a steady rate")
+        + f"; fast path {options.get('resolved')}; {result['load']}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     return 0

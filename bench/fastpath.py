@@ -12,6 +12,7 @@ spec's shapes; one round of ``--steps`` steps per configuration, the configurati
 turn ``--repeat`` times, so that a busy machine slows all alike. Printed: samples/s (median of
 the rounds) and the ratio to the first configuration, with the load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import archspec  # noqa: E402
 import clock  # noqa: E402
+
+import archspec  # noqa: E402
 from runner.kinds import KINDS  # noqa: E402
 from runner.runtime import resolve_device  # noqa: E402
 from runner.train import fastpath  # noqa: E402
@@ -44,8 +46,14 @@ def options_of(config: str, device: str, threads: int | None) -> RunOptions:
     if words - WORDS:
         raise SystemExit(f"unknown words {sorted(words - WORDS)} in {config!r}; expected some of {sorted(WORDS)}")
     precision = next((p for p in ("bf16", "tf32", "fp32") if p in words), "fp32")
-    return RunOptions(device=device, precision=precision, channels_last="cl" in words, compile="compile" in words,
-                      cuda_graphs="graphs" in words, threads=threads)
+    return RunOptions(
+        device=device,
+        precision=precision,
+        channels_last="cl" in words,
+        compile="compile" in words,
+        cuda_graphs="graphs" in words,
+        threads=threads,
+    )
 
 
 class Timed:
@@ -67,8 +75,6 @@ class Timed:
     def run(self, steps: int) -> None:
         for _ in range(steps):
             self.step.train(self.model, self.optimizers, self.x, self.y, 1.0, 1.0)
-
-
 
 
 def sync(device: torch.device) -> None:
@@ -109,9 +115,11 @@ def main(argv=None) -> int:
     clock.use(args.clock, args.device)
     device = resolve_device(args.device)
     configs = args.configs.split(",")
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch "
-          f"{torch.__version__}, {fastpath.decide(RunOptions(threads=args.threads), device.type, 1).threads} threads; "
-          "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
+    print(
+        f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else 'cpu'}), torch "
+        f"{torch.__version__}, {fastpath.decide(RunOptions(threads=args.threads), device.type, 1).threads} threads; "
+        "load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg())
+    )
     print(f"{'spec':<12} {'batch':>5}  " + "  ".join(f"{c:>22}" for c in configs))
     results: dict = {"device": str(device), "clock": args.clock, "rates": {}}
     for path in args.specs.split(","):

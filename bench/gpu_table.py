@@ -6,14 +6,19 @@ Reads fastpath.json (bench/fastpath.py), model.json and runner.json (bench/overh
 e2e.json (bench/e2e.py) and tests.txt (pytest's last line); a missing file is a step that did
 not finish, shown as such.
 """
+
 from __future__ import annotations
 
 import json
 import sys
 from pathlib import Path
 
-FASTPATH_ROWS = (("fp32", "fp32 eager"), ("tf32+cl", "tf32 + channels-last"), ("bf16+cl", "bf16 autocast + channels-last"),
-                 ("bf16+cl+compile+graphs", "fast path: bf16 + channels-last + compile + CUDA graphs"))
+FASTPATH_ROWS = (
+    ("fp32", "fp32 eager"),
+    ("tf32+cl", "tf32 + channels-last"),
+    ("bf16+cl", "bf16 autocast + channels-last"),
+    ("bf16+cl+compile+graphs", "fast path: bf16 + channels-last + compile + CUDA graphs"),
+)
 
 
 def read(folder: Path, name: str) -> dict | None:
@@ -33,26 +38,52 @@ def rows(folder: Path) -> list[tuple[str, str, str]]:
     for batch, by_config in rates.items():
         for config, words in FASTPATH_ROWS:
             value = by_config.get(config)
-            out.append((f"training step, batch {batch}: {words}", f"{value:,.1f} samples/s" if value else "not measured", ""))
+            out.append(
+                (f"training step, batch {batch}: {words}", f"{value:,.1f} samples/s" if value else "not measured", "")
+            )
     model = read(folder, "model.json")
-    out.append(("archspec.build / hand-written CVAE, fast path, batch 24",
-                f"{model['model']['ratio']:.3f}" if model else "not measured", ">= 0.98"))
+    out.append(
+        (
+            "archspec.build / hand-written CVAE, fast path, batch 24",
+            f"{model['model']['ratio']:.3f}" if model else "not measured",
+            ">= 0.98",
+        )
+    )
     runner = read(folder, "runner.json")
-    out.append(("runner train step over the bare step (test ELBO of 24 every 72)",
-                f"{runner['runner']['overhead']:+.1%}" if runner else "not measured", "<= 5%"))
+    out.append(
+        (
+            "runner train step over the bare step (test ELBO of 24 every 72)",
+            f"{runner['runner']['overhead']:+.1%}" if runner else "not measured",
+            "<= 5%",
+        )
+    )
     e2e = read(folder, "e2e.json")
     if e2e:
         steady = e2e.get("steady_samples_per_s")
-        out.append((f"runner train end to end, {e2e['samples']:,} samples, batch 24: wall, all included",
-                    f"{e2e['wall_samples_per_s']:,.0f} samples/s ({e2e['wall_s']:.0f} s)", ">= 1,000; goal 2,000"))
-        out.append(("  the same, steady (the records' clock, after a quarter of the samples)",
-                    f"{steady:,.0f} samples/s" if steady else "too short", ">= 1,000; goal 2,000"))
+        out.append(
+            (
+                f"runner train end to end, {e2e['samples']:,} samples, batch 24: wall, all included",
+                f"{e2e['wall_samples_per_s']:,.0f} samples/s ({e2e['wall_s']:.0f} s)",
+                ">= 1,000; goal 2,000",
+            )
+        )
+        out.append(
+            (
+                "  the same, steady (the records' clock, after a quarter of the samples)",
+                f"{steady:,.0f} samples/s" if steady else "too short",
+                ">= 1,000; goal 2,000",
+            )
+        )
     else:
         out.append(("runner train end to end, batch 24", "not measured", ">= 1,000; goal 2,000"))
     tests = folder / "tests.txt"
-    out.append(("tests on the GPU: bf16 vs fp32 ELBO, device lr, compile fallback",
-                tests.read_text().strip().splitlines()[-1] if tests.is_file() and tests.read_text().strip() else "not run",
-                "passed"))
+    out.append(
+        (
+            "tests on the GPU: bf16 vs fp32 ELBO, device lr, compile fallback",
+            tests.read_text().strip().splitlines()[-1] if tests.is_file() and tests.read_text().strip() else "not run",
+            "passed",
+        )
+    )
     return out
 
 

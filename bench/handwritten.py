@@ -6,6 +6,7 @@ convolutions, part B with four residual blocks of 128 channels and the PReLU / S
 ``bench/overhead.py`` times a training step of this against ``archspec.build(paper spec)``;
 a test checks that both have the same parameters, so the comparison is of equal work.
 """
+
 from __future__ import annotations
 
 import torch
@@ -24,8 +25,13 @@ class ResBlock(nn.Module):
 
     def __init__(self, c: int):
         super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(),
-                                  nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c))
+        self.body = nn.Sequential(
+            nn.Conv2d(c, c, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c),
+            nn.ReLU(),
+            nn.Conv2d(c, c, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(c),
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.relu(x + self.body(x))
@@ -48,11 +54,18 @@ class HandCVAE(nn.Module):
         self.gen_a = nn.Sequential(*row(1, 1, 4, 2, True), *row(1, 1, 8, 4, True), *row(1, 1, 8, 4, True))
         c = 16 * w  # 128
         self.gen_b = nn.Sequential(
-            *row(3, 2 * w, 5, 1), *row(2 * w, 4 * w, 4, 2), *row(4 * w, 8 * w, 4, 2), *row(8 * w, c, 4, 2),
+            *row(3, 2 * w, 5, 1),
+            *row(2 * w, 4 * w, 4, 2),
+            *row(4 * w, 8 * w, 4, 2),
+            *row(8 * w, c, 4, 2),
             *[ResBlock(c) for _ in range(4)],
-            *row(c, 8 * w, 4, 2, True), *row(8 * w, 4 * w, 4, 2, True), *row(4 * w, 2 * w, 4, 2, True),
-            *row(2 * w, w, 7, 1, bn=False, act=nn.PReLU()), *row(w, 1, 5, 1, bn=False, act=nn.PReLU()),
-            *row(1, 1, 3, 1, bn=False, act=nn.Softplus()))
+            *row(c, 8 * w, 4, 2, True),
+            *row(8 * w, 4 * w, 4, 2, True),
+            *row(4 * w, 2 * w, 4, 2, True),
+            *row(2 * w, w, 7, 1, bn=False, act=nn.PReLU()),
+            *row(w, 1, 5, 1, bn=False, act=nn.PReLU()),
+            *row(1, 1, 3, 1, bn=False, act=nn.Softplus()),
+        )
 
     def forward(self, x: Tensor, y: Tensor):
         q_mean, q_logvar = self.rec_c(torch.cat([self.rec_x(x), self.rec_y(y)], 1)).chunk(2, 1)  # (N, 1, 16, 16) each
@@ -66,6 +79,7 @@ def negative_elbo(out, x: Tensor) -> Tensor:
     """−(log N(x; x_mean, 1) − KL(q ‖ p)), batch mean, without the −½ log 2π per pixel."""
     q_mean, q_logvar, p_mean, p_logvar, x_mean = (t.float() for t in out)  # the loss in fp32
     loglik = -0.5 * (x - x_mean).square().flatten(1).sum(1)
-    kl = 0.5 * ((q_logvar - p_logvar).exp() + (q_mean - p_mean).square() * (-p_logvar).exp() - 1
-                - (q_logvar - p_logvar)).flatten(1).sum(1)
+    kl = 0.5 * (
+        (q_logvar - p_logvar).exp() + (q_mean - p_mean).square() * (-p_logvar).exp() - 1 - (q_logvar - p_logvar)
+    ).flatten(1).sum(1)
     return (kl - loglik).mean()

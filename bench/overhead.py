@@ -20,6 +20,7 @@ once and amortised over ``checkpoint.every`` samples, as a long run pays it. Goa
 Ratios are of loops alternated in one process, so a machine busy with other work slows both
 alike; the load average is printed with each figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,9 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-import archspec  # noqa: E402
 import clock  # noqa: E402
 from handwritten import HandCVAE, negative_elbo  # noqa: E402
+
+import archspec  # noqa: E402
 from runner.data.open import open_data  # noqa: E402
 from runner.data.samples import Sampler  # noqa: E402
 from runner.kinds.cvae import loss as spec_loss  # noqa: E402
@@ -49,8 +51,6 @@ from runner.train import fastpath  # noqa: E402
 from runner.train.options import RunOptions  # noqa: E402
 from runner.train.recipe import Recipe  # noqa: E402
 from runner.train.schedule import Schedule  # noqa: E402
-
-
 
 
 def sync(device: torch.device) -> None:
@@ -113,17 +113,21 @@ def part_model(spec, fast, device, batch: int, steps: int, repeat: int) -> dict:
     built, hand = archspec.build(spec), HandCVAE()
     sizes = [sorted(p.numel() for p in m.parameters()) for m in (built, hand)]
     if sizes[0] != sizes[1]:
-        raise SystemExit(f"--part model compares the paper's tables: {spec.name} has {sum(sizes[0]):,} parameters, "
-                         f"the hand-written CVAE {sum(sizes[1]):,}; use specs/paper_cvae.yaml")
-    loops = {"archspec.build": HandLoop(built, spec_objective, fast, device),
-             "hand-written": HandLoop(hand, hand_objective, fast, device)}
+        raise SystemExit(
+            f"--part model compares the paper's tables: {spec.name} has {sum(sizes[0]):,} parameters, "
+            f"the hand-written CVAE {sum(sizes[1]):,}; use specs/paper_cvae.yaml"
+        )
+    loops = {
+        "archspec.build": HandLoop(built, spec_objective, fast, device),
+        "hand-written": HandLoop(hand, hand_objective, fast, device),
+    }
     for loop in loops.values():  # warm-up: kernels, allocator, compilation
         for _ in range(2):
             loop.step(x, y)
     seconds = {name: [] for name in loops}
     for _ in range(repeat):
         for name, loop in loops.items():
-            seconds[name].append(timed(lambda: [loop.step(x, y) for _ in range(steps)], device))
+            seconds[name].append(timed(lambda: [loop.step(x, y) for _ in range(steps)], device))  # noqa: B023 (called within this iteration)
     rates = {name: batch * steps / statistics.median(s) for name, s in seconds.items()}
     ratios = [h / s for s, h in zip(seconds["archspec.build"], seconds["hand-written"])]
     return {"rates": rates, "ratios": ratios}
@@ -178,8 +182,9 @@ def runner(spec, options: RunOptions, device, data, samples: int) -> dict:
 
 
 def part_runner(spec, options, fast, device, samples: int, repeat: int) -> dict:
-    data = open_data(spec, device, on_device=options.data_on_device if options.data_on_device is not None
-                     else device.type == "cuda")
+    data = open_data(
+        spec, device, on_device=options.data_on_device if options.data_on_device is not None else device.type == "cuda"
+    )
     bare(spec, fast, device, data[0], Schedule.from_training(spec.training).batch_size(0) * 2)  # warm-up
     if fast.compile:  # compilation of every batch size it meets, train and eval, before the clock runs
         runner(spec, options, device, data, samples)
@@ -204,8 +209,12 @@ def main(argv=None) -> int:
     parser.add_argument("--part", default="both", choices=("model", "runner", "both"))
     parser.add_argument("--batch", type=int, help="part 1's batch (default: 2 on the CPU, 24 on CUDA)")
     parser.add_argument("--steps", type=int, help="part 1's steps per timed round (default: 2 on the CPU, 20 on CUDA)")
-    parser.add_argument("--samples", type=int, default=144, help="part 2's samples per loop (default 144: two "
-                        "evaluation periods of the paper spec)")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=144,
+        help="part 2's samples per loop (default 144: two evaluation periods of the paper spec)",
+    )
     parser.add_argument("--repeat", type=int, default=3, help="alternations (default 3)")
     parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "tf32", "bf16"))
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
@@ -220,39 +229,72 @@ def main(argv=None) -> int:
     spec = archspec.load(args.spec, args.overrides)
     device = resolve_device(args.device)
     cuda = device.type == "cuda"
-    options = RunOptions(device=device.type, quiet=True, precision=args.precision, compile=args.compile,
-                         cuda_graphs=args.cuda_graphs, channels_last=args.channels_last, threads=args.threads)
+    options = RunOptions(
+        device=device.type,
+        quiet=True,
+        precision=args.precision,
+        compile=args.compile,
+        cuda_graphs=args.cuda_graphs,
+        channels_last=args.channels_last,
+        threads=args.threads,
+    )
     fast = fastpath.decide(options, device.type, 1)
     fast.apply_globals()
-    print(f"{spec.name} on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}; fast path: "
-          + ", ".join(f"{k}={v}" for k, v in fast.describe().items() if k not in ("device_type",)) + f"; {load()}")
+    print(
+        f"{spec.name} on {device} ({torch.get_num_threads()} threads), torch {torch.__version__}; fast path: "
+        + ", ".join(f"{k}={v}" for k, v in fast.describe().items() if k not in ("device_type",))
+        + f"; {load()}"
+    )
     results: dict = {"spec": spec.name, "device": str(device), "fast_path": fast.describe(), "clock": args.clock}
     if args.part in ("model", "both"):
         batch, steps = args.batch or (24 if cuda else 2), args.steps or (20 if cuda else 2)
         m = part_model(spec, fast, device, batch, steps, args.repeat)
         for name, rate in m["rates"].items():
-            print(f"  {name:<16} {rate:10.2f} samples/s  (batch {batch}, median of {args.repeat} rounds of {steps} steps)")
-        print(f"model: archspec / hand-written samples/s {' '.join(f'{r:.3f}' for r in m['ratios'])} "
-              f"(median {statistics.median(m['ratios']):.3f}; goal >= 0.98); {load()}")
-        results["model"] = {"batch": batch, "samples_per_s": m["rates"], "ratio": statistics.median(m["ratios"]),
-                            "ratios": m["ratios"], "load": load()}
+            print(
+                f"  {name:<16} {rate:10.2f} samples/s  (batch {batch}, median of {args.repeat} rounds of {steps} steps)"
+            )
+        print(
+            f"model: archspec / hand-written samples/s {' '.join(f'{r:.3f}' for r in m['ratios'])} "
+            f"(median {statistics.median(m['ratios']):.3f}; goal >= 0.98); {load()}"
+        )
+        results["model"] = {
+            "batch": batch,
+            "samples_per_s": m["rates"],
+            "ratio": statistics.median(m["ratios"]),
+            "ratios": m["ratios"],
+            "load": load(),
+        }
     if args.part in ("runner", "both"):
         r = part_runner(spec, options, fast, device, args.samples, args.repeat)
         seconds_bare, seconds_runner, amortised, t = r["last"]
         n = t["samples"]
         e = spec.training.evaluation
-        rows = [("bare step (hand loop, same data)", seconds_bare), ("runner train, all included", seconds_runner),
-                (f"  evaluation ({t['evaluations']} x {e.batch_size} test samples every {e.every})", t["evaluate"]),
-                (f"  checkpoint + its figures ({t['checkpoint']:.2f} s each, every {spec.training.checkpoint.every:,})", amortised)]
+        rows = [
+            ("bare step (hand loop, same data)", seconds_bare),
+            ("runner train, all included", seconds_runner),
+            (f"  evaluation ({t['evaluations']} x {e.batch_size} test samples every {e.every})", t["evaluate"]),
+            (
+                f"  checkpoint + its figures ({t['checkpoint']:.2f} s each, every {spec.training.checkpoint.every:,})",
+                amortised,
+            ),
+        ]
         for name, seconds in rows:
             print(f"  {name:<64} {seconds / n * 1e3:9.2f} ms/sample  {seconds / seconds_bare:8.2%} of bare")
         overheads = [x - 1 for x in r["ratios"]]
-        print(f"runner: overhead over the bare step {' '.join(f'{o:+.2%}' for o in overheads)} "
-              f"(median {statistics.median(overheads):+.2%}; goal <= 5%); {load()}")
-        results["runner"] = {"samples": n, "overhead": statistics.median(overheads), "overheads": overheads,
-                             "bare_samples_per_s": n / seconds_bare, "runner_samples_per_s": n / seconds_runner,
-                             "evaluation_share": t["evaluate"] / seconds_bare, "checkpoint_share": amortised / seconds_bare,
-                             "load": load()}
+        print(
+            f"runner: overhead over the bare step {' '.join(f'{o:+.2%}' for o in overheads)} "
+            f"(median {statistics.median(overheads):+.2%}; goal <= 5%); {load()}"
+        )
+        results["runner"] = {
+            "samples": n,
+            "overhead": statistics.median(overheads),
+            "overheads": overheads,
+            "bare_samples_per_s": n / seconds_bare,
+            "runner_samples_per_s": n / seconds_runner,
+            "evaluation_share": t["evaluate"] / seconds_bare,
+            "checkpoint_share": amortised / seconds_bare,
+            "load": load(),
+        }
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

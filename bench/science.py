@@ -29,6 +29,7 @@ written.
 Goal of issue 10, checked at the end: at every redshift, for k < 2 h/Mpc, cross within 5% and
 auto within 10% of the truth.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,8 +47,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import archspec  # noqa: E402
 from runner.science.protocol import K_BELOW, REDSHIFTS, TILES  # noqa: E402
-from runner.science.scores import SPECTRA  # noqa: E402
-from runner.science.scores import MODES  # noqa: E402
+from runner.science.scores import (
+    MODES,  # noqa: E402
+    SPECTRA,  # noqa: E402
+)
 
 GOAL = {"k_below": 2.0, "cross": 0.05, "auto": 0.10}  # issue 10: k < 2 h/Mpc, all four redshifts
 CALIBRATION_CPU_S = 3.0  # process CPU seconds timed per batch size (after WARMUP steps)
@@ -70,30 +73,53 @@ def main(argv=None) -> int:
     spec = budget_spec(args.spec, args.overrides, base, samples, args.keep_schedule, args.curve)
     trained = train(spec, out, args.device)
     results = evaluate(out, args, spec)
-    report = {"spec": args.spec, "overrides": args.overrides, "samples": samples, "threads": args.threads,
-              "pseudo_epoch": spec.training.pseudo_epoch, "calibration": calibration, "training": trained,
-              "command": " ".join(["python", "bench/science.py", *(argv if argv is not None else sys.argv[1:])]),
-              "date": time.strftime("%Y-%m-%d"), **results}
+    report = {
+        "spec": args.spec,
+        "overrides": args.overrides,
+        "samples": samples,
+        "threads": args.threads,
+        "pseudo_epoch": spec.training.pseudo_epoch,
+        "calibration": calibration,
+        "training": trained,
+        "command": " ".join(["python", "bench/science.py", *(argv if argv is not None else sys.argv[1:])]),
+        "date": time.strftime("%Y-%m-%d"),
+        **results,
+    }
     (out / "bench.json").write_text(json.dumps(report, indent=1) + "\n")
     print(format_report(report))
     return 0
 
 
 def _parse(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("spec", help="the spec to train")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a spec value")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="override a spec value"
+    )
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--samples", type=int, help="training samples (default: the spec's training.samples)")
-    budget.add_argument("--minutes", type=float, help="minutes of an idle machine with --threads cores, turned into samples")
+    budget.add_argument(
+        "--minutes", type=float, help="minutes of an idle machine with --threads cores, turned into samples"
+    )
     p.add_argument("--threads", type=int, default=2, help="torch threads, and the cores of --minutes (default 2)")
     p.add_argument("--keep-schedule", action="store_true", help="do not scale the schedule to the budget")
-    p.add_argument("--curve", type=int, default=0, metavar="K", help="keep K checkpoints and score each (quality vs time)")
-    p.add_argument("--tiles", default=str(TILES), help=f"test samples per redshift, or 'all' (default {TILES}, the paper's)")
+    p.add_argument(
+        "--curve", type=int, default=0, metavar="K", help="keep K checkpoints and score each (quality vs time)"
+    )
+    p.add_argument(
+        "--tiles", default=str(TILES), help=f"test samples per redshift, or 'all' (default {TILES}, the paper's)"
+    )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", help="run folder (default runs/bench-<spec name>)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N",
-                   help="train N seeds (training.seed = 0 .. N-1, folders <out>-seed<s>) and report mean ± sd over them")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N seeds (training.seed = 0 .. N-1, folders <out>-seed<s>) and report mean ± sd over them",
+    )
     return p.parse_args(argv)
 
 
@@ -105,17 +131,29 @@ def _seeds(args, argv) -> int:
     base = archspec.load(args.spec, args.overrides)
     out = Path(args.out or f"runs/bench-{base.name}")
     argv = list(argv if argv is not None else sys.argv[1:])
-    rest = [a for i, a in enumerate(argv) if a != "--seeds" and (i == 0 or argv[i - 1] != "--seeds")
-            and not a.startswith("--seeds=") and a != "--out" and (i == 0 or argv[i - 1] != "--out")]
+    rest = [
+        a
+        for i, a in enumerate(argv)
+        if a != "--seeds"
+        and (i == 0 or argv[i - 1] != "--seeds")
+        and not a.startswith("--seeds=")
+        and a != "--out"
+        and (i == 0 or argv[i - 1] != "--out")
+    ]
     reports = []
     for seed in range(args.seeds):
         folder = Path(f"{out}-seed{seed}")
         main([*rest, "--set", f"training.seed={seed}", "--out", str(folder)])
         reports.append(json.loads((folder / "bench.json").read_text()))
     i = K_BELOW.index(GOAL["k_below"])
-    lines = ["", f"{args.seeds} seeds of {args.spec}: mean ± sd over seeds (worst over z, k < {GOAL['k_below']:g} h/Mpc; "
-             "band: ratio - 1 of mean spectra for k in 0.5-2 h/Mpc at its worst z)", "",
-             "| painted | auto worst | cross worst | auto band | cross band |", "|---|---|---|---|---|"]
+    lines = [
+        "",
+        f"{args.seeds} seeds of {args.spec}: mean ± sd over seeds (worst over z, k < {GOAL['k_below']:g} h/Mpc; "
+        "band: ratio - 1 of mean spectra for k in 0.5-2 h/Mpc at its worst z)",
+        "",
+        "| painted | auto worst | cross worst | auto band | cross band |",
+        "|---|---|---|---|---|",
+    ]
     for mode in MODES:
         tables = [r["final"]["scores"].get(mode) for r in reports]
         if not all(tables):
@@ -130,8 +168,10 @@ def _seeds(args, argv) -> int:
             cells.append(f"{m:+.3f} ± {sd:.3f}" if n else "-")
         lines.append(f"| {'alone' if mode == 'tile' else 'in context'} | " + " | ".join(cells) + " |")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    lines.append(f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
-                 f"command: python bench/science.py {' '.join(argv)}")
+    lines.append(
+        f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
+        f"command: python bench/science.py {' '.join(argv)}"
+    )
     print("\n".join(lines))
     return 0
 
@@ -183,9 +223,11 @@ def calibrate(spec, device: torch.device) -> dict:
         model.train()
 
     sizes = sorted({s.size for s in spec.training.batch_size})
-    out = {"train": {str(b): _timed(lambda b=b: step(b), b) for b in sizes},
-           "eval": _timed(lambda: evaluate(spec.training.evaluation.batch_size), spec.training.evaluation.batch_size),
-           "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
+    out = {
+        "train": {str(b): _timed(lambda b=b: step(b), b) for b in sizes},
+        "eval": _timed(lambda: evaluate(spec.training.evaluation.batch_size), spec.training.evaluation.batch_size),
+        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
     return out
 
 
@@ -196,8 +238,11 @@ def _timed(fn, samples: int) -> dict:
     while time.process_time() - cpu0 < CALIBRATION_CPU_S or n < 3:
         fn()
         n += 1
-    return {"cpu_s_per_sample": (time.process_time() - cpu0) / (n * samples),
-            "wall_s_per_sample": (time.perf_counter() - wall0) / (n * samples), "steps": n}
+    return {
+        "cpu_s_per_sample": (time.process_time() - cpu0) / (n * samples),
+        "wall_s_per_sample": (time.perf_counter() - wall0) / (n * samples),
+        "steps": n,
+    }
 
 
 def samples_for(base, calibration: dict, seconds: float, threads: int, keep_schedule: bool) -> int:
@@ -211,7 +256,7 @@ def samples_for(base, calibration: dict, seconds: float, threads: int, keep_sche
     samples = t.samples
     for _ in range(6):  # the scaled schedule depends on the samples: a few rounds settle it
         training = t if keep_schedule else t.model_copy(update={"pseudo_epoch": scaled_pseudo_epoch(t, samples)})
-        schedule = Schedule.from_training(training.model_copy(update={"samples": 10 ** 12}))
+        schedule = Schedule.from_training(training.model_copy(update={"samples": 10**12}))
         seen, spent = 0, 0.0
         while True:
             size = schedule.batch_size(seen)
@@ -259,15 +304,32 @@ def evaluate(out: Path, args, spec) -> dict:
     for path in chosen:
         painter = Painter.load(path, device=args.device)
         last = path == paths[-1]
-        summary = evaluate_model(painter.model, painter.spec, test, out / ("eval-bench" if last else f"eval-bench/{path.stem}"),
-                                 device=painter.device, transforms=painter.transforms, tiles=tiles, redshifts=REDSHIFTS,
-                                 provenance=painter.provenance, figures=tuple(_figures()) if last else (),
-                                 precision=painter.precision)
+        summary = evaluate_model(
+            painter.model,
+            painter.spec,
+            test,
+            out / ("eval-bench" if last else f"eval-bench/{path.stem}"),
+            device=painter.device,
+            transforms=painter.transforms,
+            tiles=tiles,
+            redshifts=REDSHIFTS,
+            provenance=painter.provenance,
+            figures=tuple(_figures()) if last else (),
+            precision=painter.precision,
+        )
         state = torch.load(path, map_location="cpu", weights_only=True)
-        curve.append({"samples": int(state[KEY_SAMPLES]), "elapsed_s": round(float(state[KEY_ELAPSED]), 1),
-                      "scores": summary["scores"], "terms": summary["terms"]})
-    return {"final": {key: summary[key] for key in ("scores", "terms", "choice", "context", "tiles_per_redshift")},
-            "curve": curve if args.curve else []}
+        curve.append(
+            {
+                "samples": int(state[KEY_SAMPLES]),
+                "elapsed_s": round(float(state[KEY_ELAPSED]), 1),
+                "scores": summary["scores"],
+                "terms": summary["terms"],
+            }
+        )
+    return {
+        "final": {key: summary[key] for key in ("scores", "terms", "choice", "context", "tiles_per_redshift")},
+        "curve": curve if args.curve else [],
+    }
 
 
 def _figures():
@@ -281,17 +343,24 @@ def _figures():
 
 def format_report(r: dict) -> str:
     final, cal = r["final"], r["calibration"]
-    lines = [f"{r['spec']}{''.join(f' --set {o}' for o in r['overrides'])}: {r['samples']:,} samples "
-             f"(pseudo_epoch {r['pseudo_epoch']}), {r['threads']} threads; training took {r['training']['wall_s']:,.0f} s wall, "
-             f"{r['training']['cpu_s']:,.0f} s process CPU in this call"]
+    lines = [
+        f"{r['spec']}{''.join(f' --set {o}' for o in r['overrides'])}: {r['samples']:,} samples "
+        f"(pseudo_epoch {r['pseudo_epoch']}), {r['threads']} threads; training took "
+        f"{r['training']['wall_s']:,.0f} s wall, "
+        f"{r['training']['cpu_s']:,.0f} s process CPU in this call"
+    ]
     if cal:
         per = {b: c["cpu_s_per_sample"] * 1e3 for b, c in cal["train"].items()}
-        lines.append("calibration (process CPU ms per sample by batch size): "
-                     + ", ".join(f"{b}: {v:.2f}" for b, v in per.items())
-                     + f"; load average {cal['load_average']:.1f} while calibrating")
+        lines.append(
+            "calibration (process CPU ms per sample by batch size): "
+            + ", ".join(f"{b}: {v:.2f}" for b, v in per.items())
+            + f"; load average {cal['load_average']:.1f} while calibrating"
+        )
     choice = final["choice"]
-    lines.append(f"{final['tiles_per_redshift']} test samples per redshift ({choice['independent']} independent, of "
-                 f"{choice['available']} combinations); interior painted with {final['context']['margin']} px of context")
+    lines.append(
+        f"{final['tiles_per_redshift']} test samples per redshift ({choice['independent']} independent, of "
+        f"{choice['available']} combinations); interior painted with {final['context']['margin']} px of context"
+    )
     lines.append("worst |<P_painted>/<P_true> - 1| in the k bins below k [h/Mpc], <> the mean over test tiles:")
     lines.append("")
     heads = [f"{kind} k<{kb:g}" for kind in SPECTRA for kb in K_BELOW]
@@ -302,30 +371,54 @@ def format_report(r: dict) -> str:
         if table:
             for row in table["per_z"] + [{"z": "all", **table["worst"]}]:
                 z = row["z"] if isinstance(row["z"], str) else f"{row['z']:g}"
-                lines.append(f"| {z} | {'alone' if mode == 'tile' else 'in context'} | "
-                             + " | ".join(_cell(v) for kind in SPECTRA for v in row[kind]) + " |")
+                lines.append(
+                    f"| {z} | {'alone' if mode == 'tile' else 'in context'} | "
+                    + " | ".join(_cell(v) for kind in SPECTRA for v in row[kind])
+                    + " |"
+                )
     bands = (final["scores"].get("tile") or {}).get("bands")
     if bands:
         lines.append("")
-        lines.append("band-averaged ratio - 1 of mean spectra (tiles alone, the redshift farthest from 0), "
-                     "68% bootstrap interval over test samples:")
+        lines.append(
+            "band-averaged ratio - 1 of mean spectra (tiles alone, the redshift farthest from 0), "
+            "68% bootstrap interval over test samples:"
+        )
         for kind in SPECTRA:
-            lines.append(f"  {kind:<5} " + "   ".join(f"k {band}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}] (z={z:g})"
-                                                   for band, (v, lo, hi, z) in bands[kind].items()))
+            lines.append(
+                f"  {kind:<5} "
+                + "   ".join(
+                    f"k {band}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}] (z={z:g})"
+                    for band, (v, lo, hi, z) in bands[kind].items()
+                )
+            )
     kl = final["terms"].get("kl")
     lines.append("")
-    lines.append(f"latent KL(q || p) on the test samples: {kl:.4g} nats per sample" if kl is not None
-                 else "no latent (the kind has no KL)")
+    lines.append(
+        f"latent KL(q || p) on the test samples: {kl:.4g} nats per sample"
+        if kl is not None
+        else "no latent (the kind has no KL)"
+    )
     lines += [_goal(final["scores"], mode) for mode in MODES if final["scores"].get(mode)]
     if r["curve"]:
-        lines += ["", "quality against training (worst over redshifts, k < 2 h/Mpc):", "",
-                  "| samples | wall s | auto alone | cross alone | auto in context | cross in context | KL |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "quality against training (worst over redshifts, k < 2 h/Mpc):",
+            "",
+            "| samples | wall s | auto alone | cross alone | auto in context | cross in context | KL |",
+            "|---|---|---|---|---|---|---|",
+        ]
         i = K_BELOW.index(GOAL["k_below"])
         for c in r["curve"]:
-            cells = [_cell((c["scores"].get(mode) or {}).get("worst", {}).get(kind, [None] * len(K_BELOW))[i])
-                     for mode in MODES for kind in SPECTRA]
-            lines.append(f"| {c['samples']:,} | {c['elapsed_s']:,.0f} | " + " | ".join(cells) + f" | {_cell(c['terms'].get('kl'))} |")
+            cells = [
+                _cell((c["scores"].get(mode) or {}).get("worst", {}).get(kind, [None] * len(K_BELOW))[i])
+                for mode in MODES
+                for kind in SPECTRA
+            ]
+            lines.append(
+                f"| {c['samples']:,} | {c['elapsed_s']:,.0f} | "
+                + " | ".join(cells)
+                + f" | {_cell(c['terms'].get('kl'))} |"
+            )
     return "\n".join(lines)
 
 
@@ -333,9 +426,11 @@ def _goal(scores: dict, mode: str) -> str:
     i = K_BELOW.index(GOAL["k_below"])
     worst = {kind: scores[mode]["worst"][kind][i] for kind in SPECTRA}
     met = all(worst[kind] is not None and worst[kind] <= GOAL[kind] for kind in SPECTRA)
-    return (f"goal (k < {GOAL['k_below']:g}, every z: cross <= {GOAL['cross']:.0%}, auto <= {GOAL['auto']:.0%}), "
-            f"painted {'alone' if mode == 'tile' else 'in context'}: {'met' if met else 'not met'} "
-            f"(auto {_cell(worst['auto'])}, cross {_cell(worst['cross'])})")
+    return (
+        f"goal (k < {GOAL['k_below']:g}, every z: cross <= {GOAL['cross']:.0%}, auto <= {GOAL['auto']:.0%}), "
+        f"painted {'alone' if mode == 'tile' else 'in context'}: {'met' if met else 'not met'} "
+        f"(auto {_cell(worst['auto'])}, cross {_cell(worst['cross'])})"
+    )
 
 
 def _cell(v) -> str:

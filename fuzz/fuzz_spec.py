@@ -9,6 +9,7 @@ names no position in the file; libFuzzer writes the input that caused it to ``cr
 The structured fuzzing that runs in the test suite is tests/test_spec_fuzz.py; this target
 finds what no mutation there thinks of (scanner corners, odd Unicode, deep nesting).
 """
+
 from __future__ import annotations
 
 import sys

@@ -9,6 +9,7 @@ For notebooks, three names (imported on first use, so ``import runner`` stays li
 
 See docs/python-api.md.
 """
+
 from __future__ import annotations
 
 import importlib

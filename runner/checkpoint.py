@@ -6,6 +6,7 @@ naming the newest. A checkpoint is a plain dict of tensors, numbers, strings, li
 crash leaves either the old file or the new one. Reading always uses
 ``torch.load(weights_only=True)``: nothing in a checkpoint is unpickled as an object.
 """
+
 from __future__ import annotations
 
 import io
@@ -45,8 +46,19 @@ KEY_LR_SCALE = "lr_scale"  # factor on the schedule's lr after rollbacks (runner
 KEY_IMPORTED = "imported"  # {"source", "files": {name: sha256}, ...}: a model trained elsewhere
 # (runner import-original): no optimizer, sampler or RNG state; it paints and evaluates, never resumes
 
-REQUIRED_KEYS = (KEY_FORMAT, KEY_FORMAT_VERSION, KEY_MODEL, KEY_OPTIMIZER, KEY_SAMPLES, KEY_STEP,
-                 KEY_SAMPLERS, KEY_RNG, KEY_SPEC, KEY_SPEC_HASH, KEY_VERSIONS)
+REQUIRED_KEYS = (
+    KEY_FORMAT,
+    KEY_FORMAT_VERSION,
+    KEY_MODEL,
+    KEY_OPTIMIZER,
+    KEY_SAMPLES,
+    KEY_STEP,
+    KEY_SAMPLERS,
+    KEY_RNG,
+    KEY_SPEC,
+    KEY_SPEC_HASH,
+    KEY_VERSIONS,
+)
 LATEST = "latest"  # the pointer file's name
 _NAME = re.compile(r"^checkpoint-(\d+)\.pt$")
 
@@ -80,8 +92,12 @@ def save(run_dir: Path, state: dict[str, Any]) -> Path:
 def versions() -> dict[str, str]:
     import archspec
 
-    return {"archspec": str(archspec.__version__), "torch": str(torch.__version__),  # plain str, not TorchVersion
-            "numpy": str(np.__version__), "python": platform.python_version()}
+    return {
+        "archspec": str(archspec.__version__),
+        "torch": str(torch.__version__),  # plain str, not TorchVersion
+        "numpy": str(np.__version__),
+        "python": platform.python_version(),
+    }
 
 
 # --- reading -----------------------------------------------------------------------------------
@@ -91,8 +107,10 @@ def read(path: Path) -> dict[str, Any]:
     """Load and check a checkpoint. Raises :class:`CheckpointError` naming the file and the reason."""
     damaged = _damaged_member(path)
     if damaged:
-        raise CheckpointError(f"{path}: damaged on disk: the stored checksum (CRC-32) of {damaged} does not match "
-                              "its bytes (a flipped bit or a bad copy)")
+        raise CheckpointError(
+            f"{path}: damaged on disk: the stored checksum (CRC-32) of {damaged} does not match "
+            "its bytes (a flipped bit or a bad copy)"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -104,15 +122,19 @@ def read(path: Path) -> dict[str, Any]:
     if state.get(KEY_FORMAT) != FORMAT:
         raise CheckpointError(f"{path}: not an archspec checkpoint (format {state.get(KEY_FORMAT)!r})")
     if state.get(KEY_FORMAT_VERSION) != FORMAT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {state.get(KEY_FORMAT_VERSION)} cannot be read by "
-                              f"this version (format {FORMAT_VERSION})")
+        raise CheckpointError(
+            f"{path}: checkpoint format {state.get(KEY_FORMAT_VERSION)} cannot be read by "
+            f"this version (format {FORMAT_VERSION})"
+        )
     missing = [k for k in REQUIRED_KEYS if k not in state]
     if missing:
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     bad = nonfinite_entries(state[KEY_MODEL]) if isinstance(state[KEY_MODEL], dict) else []
     if bad:  # never written by this version (runner.train.guard); an older run's NaN
-        raise CheckpointError(f"{path}: non-finite weights (NaN or inf) in {', '.join(bad[:3])}"
-                              + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
+        raise CheckpointError(
+            f"{path}: non-finite weights (NaN or inf) in {', '.join(bad[:3])}"
+            + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        )
     return state
 
 
@@ -147,8 +169,10 @@ def _reason(exc: BaseException, path: Path | None = None) -> str:
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     # the line that names the object; never torch's advice to retry with weights_only=False,
     # which would run the payload (cut at 200 characters it read as a plain suggestion)
-    named = [l for l in lines if l.startswith("WeightsUnpickler error") or "GLOBAL" in l or "global" in l.split(" ")[:4]]
-    line = named[0] if named else next((l for l in lines if "weights_only" not in l), lines[0] if lines else "")
+    named = [
+        s for s in lines if s.startswith("WeightsUnpickler error") or "GLOBAL" in s or "global" in s.split(" ")[:4]
+    ]
+    line = named[0] if named else next((s for s in lines if "weights_only" not in s), lines[0] if lines else "")
     if named or "weights_only" in line:
         line = line.split(". Please use")[0].split(" Re-running")[0]
         line += " (a pickled object, not plain data: never loaded; see SECURITY.md)"
@@ -159,8 +183,11 @@ def _reason(exc: BaseException, path: Path | None = None) -> str:
 
 def candidates(run_dir: Path) -> list[Path]:
     """Checkpoints of a run folder, best first: the one ``latest`` names, then by samples, newest first."""
-    found = sorted((p for p in run_dir.glob("checkpoint-*.pt") if _NAME.match(p.name)),
-                   key=lambda p: int(_NAME.match(p.name).group(1)), reverse=True)
+    found = sorted(
+        (p for p in run_dir.glob("checkpoint-*.pt") if _NAME.match(p.name)),
+        key=lambda p: int(_NAME.match(p.name).group(1)),
+        reverse=True,
+    )
     pointer = run_dir / LATEST
     if pointer.is_file():
         named = run_dir / pointer.read_text().strip()
@@ -212,8 +239,12 @@ def rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                  "cached_gaussian": float(cached)},
+        "numpy": {
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
         "python": {"version": version, "state": list(internal), "gauss_next": gauss_next},
     }
 
@@ -224,7 +255,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
 

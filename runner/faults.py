@@ -16,6 +16,7 @@ folder without write permission raises). The one point today is ``write``, in
 
 Unset (always, outside tests) this costs one dictionary lookup per atomic write.
 """
+
 from __future__ import annotations
 
 import errno
@@ -44,7 +45,9 @@ def parse(text: str) -> list[Fault]:
     for entry in filter(None, (e.strip() for e in text.split(","))):
         parts = entry.split(":")
         if len(parts) != 4 or not parts[2].isdigit() or int(parts[2]) < 1 or parts[3] not in ACTIONS:
-            raise ValueError(f"{ENV}: {entry!r} is not POINT:GLOB:N:ACTION with N >= 1 and ACTION one of {', '.join(ACTIONS)}")
+            raise ValueError(
+                f"{ENV}: {entry!r} is not POINT:GLOB:N:ACTION with N >= 1 and ACTION one of {', '.join(ACTIONS)}"
+            )
         faults.append(Fault(parts[0], parts[1], int(parts[2]), parts[3]))
     return faults
 

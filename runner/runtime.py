@@ -17,14 +17,16 @@ starts again.
 Torch is imported inside the functions that need it, so that the data commands, which only
 write files, never pay for it.
 """
+
 from __future__ import annotations
 
 import errno
 import os
 import re
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING
 
 from runner import faults
 
@@ -95,7 +97,9 @@ def _started_at(pid: int) -> float | None:
     """When process ``pid`` started (seconds since the epoch), where /proc says; else None."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime"))
+        boot = next(
+            float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+        )
         return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
     except (OSError, ValueError, IndexError, StopIteration):
         return None
@@ -125,8 +129,11 @@ def remove_stale_temporaries(folder: str | os.PathLike, depth: int = 1) -> list[
         return removed
     for entry in folder.iterdir():
         match = _TEMP.match(entry.name)
-        if match and entry.is_file() and (int(match["pid"]) == os.getpid()
-                                          or not _alive(int(match["pid"]), entry.stat().st_mtime)):
+        if (
+            match
+            and entry.is_file()
+            and (int(match["pid"]) == os.getpid() or not _alive(int(match["pid"]), entry.stat().st_mtime))
+        ):
             entry.unlink(missing_ok=True)
             removed.append(entry)
         elif depth > 0 and entry.is_dir() and not entry.is_symlink():
@@ -149,11 +156,14 @@ def disk_error_line(exc: OSError, doing: str = "write", where: str | os.PathLike
     """'cannot write runs/x/checkpoint-8.pt: No space left on device (free some space ...)'.
     ``where`` names the folder when the error has no file name (a write to an open file)."""
     what = f" {exc.filename}" if exc.filename else f" in {where}" if where else ""
-    advice = {errno.ENOSPC: "free some space", errno.EDQUOT: "free some space within your quota",
-              errno.EFBIG: "the file exceeds a size limit (ulimit -f?)",
-              errno.EROFS: "the filesystem is read-only: choose a writable folder",
-              errno.EACCES: "no permission: choose a folder you can write to",
-              errno.EPERM: "no permission: choose a folder you can write to"}.get(exc.errno)
+    advice = {
+        errno.ENOSPC: "free some space",
+        errno.EDQUOT: "free some space within your quota",
+        errno.EFBIG: "the file exceeds a size limit (ulimit -f?)",
+        errno.EROFS: "the filesystem is read-only: choose a writable folder",
+        errno.EACCES: "no permission: choose a folder you can write to",
+        errno.EPERM: "no permission: choose a folder you can write to",
+    }.get(exc.errno)
     return f"cannot {doing}{what}: {exc.strerror or exc}" + (f" ({advice})" if advice else "")
 
 
@@ -172,8 +182,7 @@ def child(folder: str | os.PathLike, name: str) -> Path:
 # --- device and processes ----------------------------------------------------------------------------
 
 
-
-def resolve_device(choice: str) -> "torch.device":
+def resolve_device(choice: str) -> torch.device:
     """'auto' -> cuda when available, else cpu; 'cuda' without CUDA is a :class:`RunError`."""
     import torch
 
@@ -186,7 +195,7 @@ def resolve_device(choice: str) -> "torch.device":
     return torch.device(choice)
 
 
-def init_distributed(device_choice: str) -> tuple[int, int, "torch.device"]:
+def init_distributed(device_choice: str) -> tuple[int, int, torch.device]:
     """(rank, world size, device). Under torchrun (RANK and WORLD_SIZE set) this joins the
     process group: NCCL with one GPU per process (LOCAL_RANK), gloo on CPUs."""
     import torch
@@ -248,7 +257,7 @@ def cpu_threads(choice: int | None = None) -> int:
 
 
 @contextmanager
-def seeded(device: "torch.device", seed: int) -> Iterator[None]:
+def seeded(device: torch.device, seed: int) -> Iterator[None]:
     """Run the block on its own random stream, seeded with ``seed`` (CPU, and ``device``'s when
     it is a GPU); the caller's stream is restored afterwards, as if the block had drawn nothing."""
     import torch
@@ -259,7 +268,23 @@ def seeded(device: "torch.device", seed: int) -> Iterator[None]:
         yield
 
 
-__all__ = ["DISK_ERRNOS", "RunError", "atomic_path", "available_cores", "cgroup_cpu_quota", "child", "commit",
-           "cpu_threads", "disk_error_line", "init_distributed", "is_disk_error", "node_processes",
-           "remove_stale_temporaries", "resolve_device", "seeded", "temp_path", "write_atomic",
-           "write_text_atomic"]
+__all__ = [
+    "DISK_ERRNOS",
+    "RunError",
+    "atomic_path",
+    "available_cores",
+    "cgroup_cpu_quota",
+    "child",
+    "commit",
+    "cpu_threads",
+    "disk_error_line",
+    "init_distributed",
+    "is_disk_error",
+    "node_processes",
+    "remove_stale_temporaries",
+    "resolve_device",
+    "seeded",
+    "temp_path",
+    "write_atomic",
+    "write_text_atomic",
+]

@@ -9,6 +9,7 @@ fundamental to the Nyquist frequency; then k^2 P relative to its value at 3 h/Mp
 store the first ratio should sit at 1 up to sample variance and the calibrated taper; on the
 original's BAHAMAS maps (`runner data import-npy`) it says how far the mock's model is from them.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def table(store, z: float, depth: int, n_bins: int = 12) -> list[str]:
     k, p = spec.k, spec.power.mean(axis=0)
     halofit, model = binned_model(store, z, depth, edges)
     k3 = int(np.argmin(np.abs(k - 3.0)))
-    rows = [("k [h/Mpc]", k, "{:7.3g}"), ("P / model", p / model, "{:7.2f}"),
-            ("P / halofit", p / halofit, "{:7.2f}"), ("k2P / at 3", k ** 2 * p / (k[k3] ** 2 * p[k3]), "{:7.2g}")]
+    rows = [
+        ("k [h/Mpc]", k, "{:7.3g}"),
+        ("P / model", p / model, "{:7.2f}"),
+        ("P / halofit", p / halofit, "{:7.2f}"),
+        ("k2P / at 3", k**2 * p / (k[k3] ** 2 * p[k3]), "{:7.2g}"),
+    ]
     return [f"  {name:<12}" + "".join(fmt.format(v) for v in values) for name, values, fmt in rows]
 
 
@@ -58,8 +63,10 @@ def main() -> None:
         zs = [float(z) for z in args.redshifts.split(",")] if args.redshifts else store.redshifts
         for z in zs:
             for depth in store.depths:
-                print(f"z = {z:g}, {depth} Mpc/h, mean of {store.n_slices} slices of "
-                      f"{store.grid}^2 ({store.box_size:g} Mpc/h)")
+                print(
+                    f"z = {z:g}, {depth} Mpc/h, mean of {store.n_slices} slices of "
+                    f"{store.grid}^2 ({store.box_size:g} Mpc/h)"
+                )
                 print("\n".join(table(store, z, depth)))
 
 

@@ -5,11 +5,12 @@ flipped, a channel count, kernel or stride changed, an explicit padding added, a
 They are made by plain string operations on the row's line (never by archspec's own editor, which
 is under test), so every mutant has a one-cell repair: undoing it.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 ROW = re.compile(r"^(\s*(?:- |[\w.\[\]]+: )\[)([^\]]*)(\].*)$")  # a table's row, or a variant's row written at its path
 CLASSES = ("layer", "channels_in", "channels_out", "kernel", "stride", "padding", "name")
@@ -78,5 +79,5 @@ def mutants(text: str, kinds: tuple[str, ...] = CLASSES, per_cell: int | None = 
                     old = new[index]
                     new[index] = value
                 match = ROW.match(lines[number - 1])
-                changed = lines[:number - 1] + [match.group(1) + ", ".join(new) + match.group(3)] + lines[number:]
+                changed = lines[: number - 1] + [match.group(1) + ", ".join(new) + match.group(3)] + lines[number:]
                 yield Mutant(number, kind, old, value, "\n".join(changed))

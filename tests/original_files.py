@@ -17,6 +17,7 @@ row; every Conv2d / ConvTranspose2d has bias=False, every BatchNorm2d eps=1e-05,
     prior_network  Conv2d(2, 8, 4, 2, 1) BN ReLU  Conv2d(8, 16, 8, 4, 2) BN ReLU  Conv2d(16, 32, 8, 4, 2) BN ReLU
                    Conv2d(32, 2, 5, 1, 2) BN(2) ReLU UnFlatten
 """
+
 from __future__ import annotations
 
 import struct
@@ -32,15 +33,19 @@ def _conv(c_in, c_out, k, s, p, transposed=False):
 
 def _down(*channels_kernels):
     """[Conv2d, BatchNorm2d, ReLU] per (c_in, c_out, k, s, p)."""
-    return [m for c_in, c_out, k, s, p in channels_kernels
-            for m in (_conv(c_in, c_out, k, s, p), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))]
+    return [
+        m
+        for c_in, c_out, k, s, p in channels_kernels
+        for m in (_conv(c_in, c_out, k, s, p), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    ]
 
 
 class ResidualBlock(nn.Module):
     def __init__(self, n: int = 128):
         super().__init__()
-        self.res_block = nn.Sequential(_conv(n, n, 3, 1, 1), nn.BatchNorm2d(n), nn.ReLU(inplace=True),
-                                       _conv(n, n, 3, 1, 1), nn.BatchNorm2d(n))
+        self.res_block = nn.Sequential(
+            _conv(n, n, 3, 1, 1), nn.BatchNorm2d(n), nn.ReLU(inplace=True), _conv(n, n, 3, 1, 1), nn.BatchNorm2d(n)
+        )
         self.activation = nn.ReLU(inplace=True)
 
     def forward(self, x):
@@ -59,15 +64,29 @@ class OriginalCVAE(nn.Module):
         self.q_y_in = nn.Sequential(*_down((2, 8, 4, 2, 1), (8, 16, 8, 4, 2), (16, 32, 8, 4, 2)))
         self.q_out = nn.Sequential(*_down((64, 2, 5, 1, 2)))
         self.p_y_in = lambda y: y  # architecture["p_y_in"] is None: build_sequential gives the identity
-        self.p_z_in = nn.Sequential(*[m for k, s, p in ((4, 2, 1), (8, 4, 2), (8, 4, 2))
-                                      for m in (_conv(1, 1, k, s, p, True), nn.BatchNorm2d(1), nn.ReLU(inplace=True))])
-        up = [m for c_in, c_out in ((128, 64), (64, 32), (32, 16))
-              for m in (_conv(c_in, c_out, 4, 2, 1, True), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))]
-        self.p_y_z_in = nn.Sequential(*_down((3, 16, 5, 1, 2), (16, 32, 4, 2, 1), (32, 64, 4, 2, 1), (64, 128, 4, 2, 1)),
-                                      *[ResidualBlock() for _ in range(4)], *up)
-        self.p_mu_out = nn.Sequential(_conv(16, 8, 7, 1, 3), nn.PReLU(), _conv(8, 1, 5, 1, 2), nn.PReLU(),
-                                      _conv(1, 1, 3, 1, 1), nn.Softplus())
-        self.prior_network = nn.Sequential(*_down((2, 8, 4, 2, 1), (8, 16, 8, 4, 2), (16, 32, 8, 4, 2), (32, 2, 5, 1, 2)))
+        self.p_z_in = nn.Sequential(
+            *[
+                m
+                for k, s, p in ((4, 2, 1), (8, 4, 2), (8, 4, 2))
+                for m in (_conv(1, 1, k, s, p, True), nn.BatchNorm2d(1), nn.ReLU(inplace=True))
+            ]
+        )
+        up = [
+            m
+            for c_in, c_out in ((128, 64), (64, 32), (32, 16))
+            for m in (_conv(c_in, c_out, 4, 2, 1, True), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+        ]
+        self.p_y_z_in = nn.Sequential(
+            *_down((3, 16, 5, 1, 2), (16, 32, 4, 2, 1), (32, 64, 4, 2, 1), (64, 128, 4, 2, 1)),
+            *[ResidualBlock() for _ in range(4)],
+            *up,
+        )
+        self.p_mu_out = nn.Sequential(
+            _conv(16, 8, 7, 1, 3), nn.PReLU(), _conv(8, 1, 5, 1, 2), nn.PReLU(), _conv(1, 1, 3, 1, 1), nn.Softplus()
+        )
+        self.prior_network = nn.Sequential(
+            *_down((2, 8, 4, 2, 1), (8, 16, 8, 4, 2), (16, 32, 8, 4, 2), (32, 2, 5, 1, 2))
+        )
 
     # The original's cvae.py, for one input at a time (L = 1):
     def prior(self, y):
@@ -165,6 +184,7 @@ class Pickle:
 
 def _numpy_scalar(value: float):
     """A numpy float64 as dill pickles it: _get_attr(_import_module('numpy.core.multiarray'), 'scalar')(dtype, bytes)."""
+
     def emit(p: Pickle):
         p.glob("dill._dill", "_get_attr").op(b"(")
         p.call("dill._dill", "_import_module", lambda q: q.str("numpy.core.multiarray"))
@@ -172,11 +192,13 @@ def _numpy_scalar(value: float):
         p.op(b"(").call("numpy", "dtype", lambda q: q.str("f8"), lambda q: q.int(0), lambda q: q.int(1))
         p.op(b"(").int(3).str("<").op(b"NNN").int(-1).int(-1).int(0).op(b"t").op(b"b")  # dtype's BUILD state
         p.bytes(struct.pack("<d", value)).op(b"t").op(b"R")
+
     return emit
 
 
 def _stats(stats: dict):
     """OrderedDict(field -> OrderedDict(z -> {"mean": scalar, "var": scalar}))."""
+
     def emit(p: Pickle):
         p.call("collections", "OrderedDict").op(b"(")
         for field, table in stats.items():
@@ -189,11 +211,13 @@ def _stats(stats: dict):
                 p.op(b"u")
             p.op(b"u")
         p.op(b"u")
+
     return emit
 
 
 def _closure(stats: dict):
     """A dill-pickled lambda x, field, z: func(x, field, z, s) with s = stats in its closure."""
+
     def emit(p: Pickle):
         p.glob("dill._dill", "_create_function").op(b"(")
         p.call("dill._dill", "_load_type", lambda q: q.str("CodeType"))
@@ -205,6 +229,7 @@ def _closure(stats: dict):
         p.call("dill._dill", "_create_cell", lambda q: q.glob("baryon_painter.utils.data_transforms", "atleast_3d"))
         p.call("dill._dill", "_create_cell", _stats(stats))
         p.op(b"t").op(b"t").op(b"R")
+
     return emit
 
 

@@ -1,4 +1,5 @@
 """The README's "What happens when" messages, as patterns the tests match what the runner prints against."""
+
 from __future__ import annotations
 
 import re

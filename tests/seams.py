@@ -1,4 +1,5 @@
 """How far a tiled painting jumps across its tile edges: shared by the painting tests."""
+
 from __future__ import annotations
 
 import numpy as np

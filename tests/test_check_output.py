@@ -1,5 +1,6 @@
 """`archspec check --fix [--dry-run]` and `--format json|sarif|github`: what a person, an editor
 and a CI job get, and the exit status."""
+
 from __future__ import annotations
 
 import json
@@ -9,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from archspec.presenting.report import github_line
 from archspec.language.errors import Problem
+from archspec.presenting.report import github_line
 
 ROOT = Path(__file__).resolve().parents[1]
 TYPOS = ROOT / "examples" / "typos.yaml"
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "archspec", "check", *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", "check", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
 
 
 def test_fix_rewrites_the_file_keeping_everything_else(tmp_path):
@@ -42,7 +45,10 @@ def test_dry_run_leaves_the_file_and_says_what_would_change(tmp_path):
     path.write_text(TYPOS.read_text())
     res = run("--fix", "--dry-run", str(path))
     assert res.returncode == 0 and path.read_text() == TYPOS.read_text()
-    assert f"would fix 3 problems in {path}" in res.stdout and "ok (cvae: 3 networks, 19 rows) after these fixes" in res.stdout
+    assert (
+        f"would fix 3 problems in {path}" in res.stdout
+        and "ok (cvae: 3 networks, 19 rows) after these fixes" in res.stdout
+    )
     assert run("--dry-run", str(path)).returncode == 2  # --dry-run goes with --fix
     for fmt in ("json", "sarif", "github"):  # a report of the fixed text would pass a broken file in CI
         res = run("--fix", "--dry-run", "--format", fmt, str(path))
@@ -68,10 +74,22 @@ def test_json_gives_every_problem_with_its_fixes_as_edits():
     assert entry["file"] == "examples/typos.yaml" and entry["valid"] is False
     first = entry["problems"][0]
     assert {k: first[k] for k in ("code", "severity", "line", "col", "path", "fix")} == {
-        "code": "unknown_layer", "severity": "error", "line": 31, "col": 14, "path": "model.networks.recognition.B.table[1].layer",
-        "fix": "did you mean 'Conv'?"}
-    assert first["fixes"] == [{"title": "did you mean 'Conv'?", "applicability": "checked",
-                               "edits": [{"file": "examples/typos.yaml", "line": 31, "col": 14, "end_line": 31, "end_col": 17, "text": "Conv"}]}]
+        "code": "unknown_layer",
+        "severity": "error",
+        "line": 31,
+        "col": 14,
+        "path": "model.networks.recognition.B.table[1].layer",
+        "fix": "did you mean 'Conv'?",
+    }
+    assert first["fixes"] == [
+        {
+            "title": "did you mean 'Conv'?",
+            "applicability": "checked",
+            "edits": [
+                {"file": "examples/typos.yaml", "line": 31, "col": 14, "end_line": 31, "end_col": 17, "text": "Conv"}
+            ],
+        }
+    ]
 
 
 def test_sarif_results_carry_location_and_replacements():
@@ -83,17 +101,21 @@ def test_sarif_results_carry_location_and_replacements():
     region = results[2]["locations"][0]["physicalLocation"]["region"]
     assert region == {"startLine": 55, "startColumn": 31}
     replacement = results[2]["fixes"][0]["artifactChanges"][0]["replacements"][0]
-    assert replacement == {"deletedRegion": {"startLine": 55, "startColumn": 31, "endLine": 55, "endColumn": 37},
-                           "insertedContent": {"text": "repeat"}}
+    assert replacement == {
+        "deletedRegion": {"startLine": 55, "startColumn": 31, "endLine": 55, "endColumn": 37},
+        "insertedContent": {"text": "repeat"},
+    }
     assert {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]} == {r["ruleId"] for r in results}
 
 
 def test_github_annotations_escape_what_the_workflow_syntax_needs():
     res = run("--format", "github", str(TYPOS.relative_to(ROOT)))
     lines = res.stdout.splitlines()
-    assert lines[0] == ("::error file=examples/typos.yaml,line=31,col=14,title=archspec unknown_layer::"
-                        "model.networks.recognition.B.table[1].layer: unknown layer 'Cnv'; expected one of Conv, ConvTransp%0A"
-                        "fix: did you mean 'Conv'?")
+    assert lines[0] == (
+        "::error file=examples/typos.yaml,line=31,col=14,title=archspec unknown_layer::"
+        "model.networks.recognition.B.table[1].layer: unknown layer 'Cnv'; expected one of Conv, ConvTransp%0A"
+        "fix: did you mean 'Conv'?"
+    )
     odd = Problem("x", ("a",), "50% done\nnext", file="a,b:c.yaml", line=2, col=3, severity="warning")
     assert github_line(odd) == "::warning file=a%2Cb%3Ac.yaml,line=2,col=3,title=archspec x::a: 50%25 done%0Anext"
 

@@ -1,5 +1,6 @@
 """A checkpoint damaged on disk is detected by its zip container's CRC-32 on every read, and a
 run, a painting and an evaluation fall back to the previous checkpoint (issue 19, item 3)."""
+
 from __future__ import annotations
 
 import zipfile
@@ -34,8 +35,23 @@ def flip(path, offset, bit=6):
 @pytest.fixture(scope="module")
 def run(tiny, tmp_path_factory):
     out = tmp_path_factory.mktemp("integrity") / "run"
-    assert runner_main(["train", str(tiny), "--out", str(out), "--quiet", "--no-eval", "--set", "training.samples=48",
-                        "--set", "training.checkpoint.every=16"]) == 0
+    assert (
+        runner_main(
+            [
+                "train",
+                str(tiny),
+                "--out",
+                str(out),
+                "--quiet",
+                "--no-eval",
+                "--set",
+                "training.samples=48",
+                "--set",
+                "training.checkpoint.every=16",
+            ]
+        )
+        == 0
+    )
     return out
 
 

@@ -1,4 +1,5 @@
 """Which test samples an evaluation paints, the dark matter around them, and the context margin."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -91,13 +92,23 @@ def test_windows_wrap_around_a_periodic_slice_and_mirror_a_sub_box(store, kind):
             expected = np.roll(full, (-r0, -c0), axis=(0, 1))[:42, :42]
         else:  # numpy's "reflect" mirrors without repeating the edge pixel
             padded = np.pad(full, margin, mode="reflect")
-            expected = padded[r0 + margin:r0 + margin + 42, c0 + margin:c0 + margin + 42]
+            expected = padded[r0 + margin : r0 + margin + 42, c0 + margin : c0 + margin + 42]
         np.testing.assert_array_equal(windows[("dm", 150)][k], expected)
-        np.testing.assert_array_equal(centre(windows[("dm", 150)][k], margin), data.tiles(idx[k:k + 1])[0][("dm", 150)][0])
+        np.testing.assert_array_equal(
+            centre(windows[("dm", 150)][k], margin), data.tiles(idx[k : k + 1])[0][("dm", 150)][0]
+        )
 
 
-@pytest.mark.parametrize("text", [BASE, TINY_REGRESSION, (ROOT / "specs" / "quickstart.yaml").read_text(),
-                                  (ROOT / "specs" / "paper_cvae.yaml").read_text()], ids=["tiny", "regression", "quickstart", "paper"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        BASE,
+        TINY_REGRESSION,
+        (ROOT / "specs" / "quickstart.yaml").read_text(),
+        (ROOT / "specs" / "paper_cvae.yaml").read_text(),
+    ],
+    ids=["tiny", "regression", "quickstart", "paper"],
+)
 def test_context_margin_covers_half_the_receptive_field_and_the_model_accepts_the_window(text):
     spec = archspec.loads(text)
     tile = spec.model.shapes["y"][1]

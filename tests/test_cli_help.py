@@ -1,5 +1,6 @@
 """Every command's --help answers at once: it imports neither torch nor the science stack (the
 imports that take seconds), only argparse and the light modules the options need."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,9 @@ def test_runner_help_imports_nothing_heavy(command):
     assert loaded == [] and "usage: runner" in text
 
 
-@pytest.mark.parametrize("command", [[], ["check"], ["show"], ["diff"], ["schema"]], ids=lambda c: " ".join(["archspec", *c]))
+@pytest.mark.parametrize(
+    "command", [[], ["check"], ["show"], ["diff"], ["schema"]], ids=lambda c: " ".join(["archspec", *c])
+)
 def test_archspec_help_imports_nothing_heavy(command):
     loaded, text = _help("archspec.cli", [*command, "--help"])
     assert loaded == [] and "usage: archspec" in text

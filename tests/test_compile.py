@@ -1,6 +1,7 @@
 """The compiler, held against the static checker: for random specs the checker accepts exactly
 when the compiled module runs, every static shape is the shape torch produces, and every static
 parameter count is ``sum(p.numel())``. Then the paper model's contract and module names."""
+
 from __future__ import annotations
 
 import io
@@ -34,8 +35,12 @@ FLAGS = st.sampled_from([True, False, "T", "F"])
 @st.composite
 def defaults(draw) -> dict:
     out = {}
-    for column, values in (("bias", FLAGS), ("batchnorm", FLAGS), ("activation", st.sampled_from(ACTIVATIONS.names())),
-                           ("padding", st.one_of(st.just("auto"), st.integers(0, 2)))):
+    for column, values in (
+        ("bias", FLAGS),
+        ("batchnorm", FLAGS),
+        ("activation", st.sampled_from(ACTIVATIONS.names())),
+        ("padding", st.one_of(st.just("auto"), st.integers(0, 2))),
+    ):
         if draw(st.booleans()):
             out[column] = draw(values)
     return out
@@ -55,7 +60,12 @@ def layer_row(draw, incoming: int | None, keep_size: bool, c_out: int | None = N
         c_in = incoming
     else:
         c_in = draw(st.one_of(st.none(), st.none(), st.integers(1, 4)))
-    row: dict = {"layer": layer, "channels": f"{'' if c_in is None else c_in}/{out}", "kernel": kernel, "stride": stride}
+    row: dict = {
+        "layer": layer,
+        "channels": f"{'' if c_in is None else c_in}/{out}",
+        "kernel": kernel,
+        "stride": stride,
+    }
     for column, values in (("bias", FLAGS), ("batchnorm", FLAGS), ("activation", st.sampled_from(ACTIVATIONS.names()))):
         if draw(st.booleans()):
             row[column] = draw(values)
@@ -63,11 +73,21 @@ def layer_row(draw, incoming: int | None, keep_size: bool, c_out: int | None = N
         row["padding"] = "auto"
     elif draw(st.booleans()):
         row["padding"] = draw(st.one_of(st.just("auto"), st.integers(0, 3)))
-    if not keep_size and draw(st.integers(0, 3 if layer == "ConvTransp" else 19)) == 0:  # a Conv has none: both refuse it
+    if (
+        not keep_size and draw(st.integers(0, 3 if layer == "ConvTransp" else 19)) == 0
+    ):  # a Conv has none: both refuse it
         row["output_padding"] = draw(st.integers(0, 2))
     if "output_padding" not in row and draw(st.booleans()):  # the seed's flow-list form
-        row = [row["layer"], row["channels"], row["kernel"], row["stride"], row.get("bias"), row.get("batchnorm"),
-               row.get("activation"), row.get("padding")]
+        row = [
+            row["layer"],
+            row["channels"],
+            row["kernel"],
+            row["stride"],
+            row.get("bias"),
+            row.get("batchnorm"),
+            row.get("activation"),
+            row.get("padding"),
+        ]
         while row[-1] is None:
             row.pop()
     return row, out
@@ -124,7 +144,9 @@ def network(draw, allowed: tuple[str, ...], channels: dict, blocks: dict, keep_s
                 row = {"block": draw(st.sampled_from(list(blocks))), "repeat": draw(st.integers(1, 2))}
                 c = block_channels(blocks, row["block"], c)
             else:
-                wanted = target if keep_size and name == names[-1] and j == n_rows - 1 and draw(st.integers(0, 4)) else None
+                wanted = (
+                    target if keep_size and name == names[-1] and j == n_rows - 1 and draw(st.integers(0, 4)) else None
+                )
                 row, c = draw(layer_row(c, keep_size, c_out=wanted))
             table.append(row)
         part: dict = {"input": inputs if len(inputs) > 1 or draw(st.booleans()) else inputs[0], "table": table}
@@ -154,7 +176,9 @@ def spec_dicts(draw) -> dict:
         "kind": "cvae",
         "shapes": {t: [channels[t], *sizes[t]] for t in ("x", "y", "z")},
         "defaults": draw(defaults()),
-        "networks": {name: draw(network(INPUTS[name], channels, found_blocks, keep_size, targets[name])) for name in INPUTS},
+        "networks": {
+            name: draw(network(INPUTS[name], channels, found_blocks, keep_size, targets[name])) for name in INPUTS
+        },
     }
     if found_blocks:
         model["blocks"] = found_blocks
@@ -223,6 +247,7 @@ def _limit(module, args):
 def _recorder(seen: dict, path: str):
     def hook(module, args, output):
         seen[path] = (tuple(args[0].shape[1:]), tuple(output.shape[1:]))
+
     return hook
 
 
@@ -241,7 +266,11 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(
+    max_examples=400,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 @given(spec_dicts())
 @example(yaml.safe_load(SMALL))
 def test_checker_accepts_exactly_what_torch_runs_with_the_same_shapes_and_parameters(one_thread, data):
@@ -322,11 +351,20 @@ def test_paper_forward_on_512(paper):
 def test_paper_module_names_read_like_the_spec(paper):
     _, model = paper
     keys = set(model.state_dict())
-    for key in ("generator.B.3.conv.weight", "generator.B.3.bn.running_mean", "generator.B.4.0.1.conv.weight",
-                "generator.B.4.3.1.bn.weight", "generator.B.8.act.weight", "recognition.C.0.conv.weight", "prior.A.3.bn.bias"):
+    for key in (
+        "generator.B.3.conv.weight",
+        "generator.B.3.bn.running_mean",
+        "generator.B.4.0.1.conv.weight",
+        "generator.B.4.3.1.bn.weight",
+        "generator.B.8.act.weight",
+        "recognition.C.0.conv.weight",
+        "prior.A.3.bn.bias",
+    ):
         assert key in keys, key
     assert not any(key.endswith("conv.bias") for key in keys)  # the paper's tables say F
-    assert isinstance(model.generator.A[0].conv, nn.ConvTranspose2d) and isinstance(model.generator.B[10].conv, nn.Conv2d)
+    assert isinstance(model.generator.A[0].conv, nn.ConvTranspose2d) and isinstance(
+        model.generator.B[10].conv, nn.Conv2d
+    )
     assert isinstance(model.generator.B[10].act, nn.Softplus)
 
 
@@ -378,11 +416,12 @@ def test_network_takes_the_model_tensors_by_keyword(paper):
 # --- rows and blocks ---------------------------------------------------------------------------------
 
 
-
 def test_row_is_layer_then_batchnorm_then_activation_and_bias_only_where_written():
     model = archspec.build(archspec.loads(SMALL))
     row = model.prior.A[0]
-    assert row.conv.bias is None and isinstance(row.bn, nn.BatchNorm2d) and isinstance(row.act, nn.Tanh)  # row F beats part T
+    assert (
+        row.conv.bias is None and isinstance(row.bn, nn.BatchNorm2d) and isinstance(row.act, nn.Tanh)
+    )  # row F beats part T
     assert model.recognition.A[0].conv.bias is not None
     row.eval()
     x = torch.randn(1, 2, 8, 8)
@@ -429,15 +468,26 @@ def test_paper_resblock_is_relu_of_x_plus_bn_conv_relu_bn_conv(paper):
             block = model.generator.B[4][rep]
             rows = [block.get_submodule(str(i)) for i in (0, 1)]
             convs, bns = [row.conv for row in rows], [row.bn for row in rows]
-            assert all(isinstance(bn, nn.BatchNorm2d) for bn in bns)  # BatchNorm on both convolutions, as the table says
+            assert all(
+                isinstance(bn, nn.BatchNorm2d) for bn in bns
+            )  # BatchNorm on both convolutions, as the table says
             for bn in bns:
                 bn.running_mean.copy_(torch.randn(128, generator=g))
                 bn.running_var.copy_(torch.rand(128, generator=g) * 3 + 0.5)
                 bn.weight.copy_(torch.randn(128, generator=g))
                 bn.bias.copy_(torch.randn(128, generator=g))
 
-            def bn(i, h):
-                return F.batch_norm(h, bns[i].running_mean, bns[i].running_var, bns[i].weight, bns[i].bias, False, 0.0, bns[i].eps)
+            def bn(i, h, bns=bns):
+                return F.batch_norm(
+                    h,
+                    bns[i].running_mean,
+                    bns[i].running_var,
+                    bns[i].weight,
+                    bns[i].bias,
+                    False,
+                    0.0,
+                    bns[i].eps,
+                )
 
             h = F.relu(bn(0, F.conv2d(x, convs[0].weight, padding=1)))
             expected = F.relu(x + bn(1, F.conv2d(h, convs[1].weight, padding=1)))

@@ -1,5 +1,6 @@
 """`extends:`: a spec over another spec. What each kind of key does to the base, and where each
 error points: at the key of the file that said it, or at the inherited text in the base file."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,8 @@ import yaml
 import archspec
 from archspec.cli import main as archspec_main
 from archspec.composition.compose import resolve_extends
-from archspec.language.errors import SpecError
 from archspec.language.dump import dump, dump_resolved
+from archspec.language.errors import SpecError
 from archspec.text.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,19 +50,31 @@ def base(tmp_path: Path) -> Path:
 
 
 def test_wrong_overrides_are_errors_at_the_childs_key(base, tmp_path):
-    child = _write(tmp_path, "variants/wrong.yaml", """\
+    child = _write(
+        tmp_path,
+        "variants/wrong.yaml",
+        """\
 # two overrides of things the base does not have
 extends: ../base.yaml
 model:
   networks:
     recognition.D.table[0]: [Conv, 32/2, 5, 1]
     prior.A.table[3].kernel: 3
-""")
+""",
+    )
     found = {(p.file, p.line, p.col): p for p in _problems(child)}
     assert set(found) == {(str(child), 5, 5), (str(child), 6, 5)}
     missing_part, out_of_range = found[(str(child), 5, 5)], found[(str(child), 6, 5)]
-    assert missing_part.code == "override_missing" and "no part 'D'" in missing_part.message and "A, B, C" in missing_part.message
-    assert out_of_range.code == "override_missing" and "from 0 to 2" in out_of_range.message and "found 3" in out_of_range.message
+    assert (
+        missing_part.code == "override_missing"
+        and "no part 'D'" in missing_part.message
+        and "A, B, C" in missing_part.message
+    )
+    assert (
+        out_of_range.code == "override_missing"
+        and "from 0 to 2" in out_of_range.message
+        and "found 3" in out_of_range.message
+    )
     assert out_of_range.loc == ("model", "networks", "prior", "A", "table", 3)
 
 
@@ -94,7 +107,9 @@ def test_cli_prints_file_line_and_column(base, tmp_path, capsys):
 
 
 def test_an_error_in_an_inherited_row_names_the_base_file_and_line(base, tmp_path):
-    child = _write(tmp_path, "small_z.yaml", "extends: base.yaml\nmodel.shapes.z: [1, 4, 4]\n")  # the prior still gives 8²
+    child = _write(
+        tmp_path, "small_z.yaml", "extends: base.yaml\nmodel.shapes.z: [1, 4, 4]\n"
+    )  # the prior still gives 8²
     problems = {p.loc: p for p in _problems(child)}
     problem = problems[("model", "networks", "prior")]
     at = QUICK.index("A:", QUICK.index("prior:"))  # the prior network's mapping, in the base
@@ -104,7 +119,11 @@ def test_an_error_in_an_inherited_row_names_the_base_file_and_line(base, tmp_pat
 
 
 def test_an_error_the_variants_own_row_causes_is_told_and_fixed_at_that_row(base, tmp_path):
-    child = _write(tmp_path, "narrow.yaml", "extends: base.yaml\nmodel.networks.generator.B.table[4]: [ConvTransp, 32/12, 4, 2, F, T, ReLU]\n")
+    child = _write(
+        tmp_path,
+        "narrow.yaml",
+        "extends: base.yaml\nmodel.networks.generator.B.table[4]: [ConvTransp, 32/12, 4, 2, F, T, ReLU]\n",
+    )
     (problem,) = _problems(child)
     line, _ = _where(QUICK, "16/8")  # generator B's row 5, [ConvTransp, 16/8, ...], which still expects 16 in
     assert "[ConvTransp, 16/8, 4, 2" in QUICK.splitlines()[line - 1]
@@ -114,7 +133,11 @@ def test_an_error_the_variants_own_row_causes_is_told_and_fixed_at_that_row(base
 
 
 def test_positions_follow_each_node_through_a_chain(base, tmp_path):
-    mid = _write(tmp_path, "mid.yaml", "extends: base.yaml\nname: mid\nmodel.networks.generator.B.table[6]: [Conv, 8/4, 7, 1, F, F, PReLU]\n")
+    mid = _write(
+        tmp_path,
+        "mid.yaml",
+        "extends: base.yaml\nname: mid\nmodel.networks.generator.B.table[6]: [Conv, 8/4, 7, 1, F, F, PReLU]\n",
+    )
     top = _write(tmp_path, "top.yaml", "extends: mid.yaml\nmodel.networks.generator.B.table[5].channels: 16/6\n")
     (problem,) = _problems(top)
     # top's row 5 gives 6 channels, mid's row 6 (mid.yaml line 3) reads 8: told at top's cell, naming mid's line
@@ -133,7 +156,10 @@ def _resolved(path: Path) -> dict:
 
 
 def test_rows_cells_insertions_and_removals_count_the_bases_rows(base, tmp_path):
-    child = _write(tmp_path, "edits.yaml", """\
+    child = _write(
+        tmp_path,
+        "edits.yaml",
+        """\
 extends: base.yaml
 model.networks.generator.B:
   table[0].kernel: 3
@@ -146,26 +172,40 @@ model.networks.generator.B:
   +table[9]: {block: ResBlock}
   table[7].padding: 2
   table[8].output_padding: 0
-""")
+""",
+    )
     table = _resolved(child)["model"]["networks"]["generator"]["B"]["table"]
     assert table == [
-        ["Conv", "3/3", 1, 1],                                   # + before row 0
-        ["Conv", "3/8", 3, 1, "_", "_", "_"],                    # row 0, kernel 5 -> 3
-        ["Conv", "8/16", 8, 2, "_", "_", "_"],                   # row 1, column 2 (kernel) 4 -> 8
-        ["Conv", "16/32", 4, 2, "_", "_", "_"],                  # row 2 as it was
-        {"block": "ResBlock", "repeat": 5},                      # row 3, repeat 2 -> 5
-        ["ConvTransp", "32/16", 4, 2, "F", "T", "ELU"],          # row 4 replaced
-        ["Conv", "16/16", 3, 1], ["Conv", "16/8", 3, 1],         # row 5 removed, two rows in its place
-        ["Conv", "8/4", 7, 1, "_", "F", "PReLU"],                # row 6 as it was
-        ["Conv", "4/1", 5, 1, "_", "F", "PReLU", 2],             # row 7 with an eighth column
-        {"layer": "Conv", "channels": "1/1", "kernel": 3, "stride": 1, "bias": "_", "batchnorm": "F",
-         "activation": "Softplus", "output_padding": 0},         # row 8, as a mapping: output_padding is no column
-        {"block": "ResBlock"},                                   # + after the last (index 9 = the base's length)
+        ["Conv", "3/3", 1, 1],  # + before row 0
+        ["Conv", "3/8", 3, 1, "_", "_", "_"],  # row 0, kernel 5 -> 3
+        ["Conv", "8/16", 8, 2, "_", "_", "_"],  # row 1, column 2 (kernel) 4 -> 8
+        ["Conv", "16/32", 4, 2, "_", "_", "_"],  # row 2 as it was
+        {"block": "ResBlock", "repeat": 5},  # row 3, repeat 2 -> 5
+        ["ConvTransp", "32/16", 4, 2, "F", "T", "ELU"],  # row 4 replaced
+        ["Conv", "16/16", 3, 1],
+        ["Conv", "16/8", 3, 1],  # row 5 removed, two rows in its place
+        ["Conv", "8/4", 7, 1, "_", "F", "PReLU"],  # row 6 as it was
+        ["Conv", "4/1", 5, 1, "_", "F", "PReLU", 2],  # row 7 with an eighth column
+        {
+            "layer": "Conv",
+            "channels": "1/1",
+            "kernel": 3,
+            "stride": 1,
+            "bias": "_",
+            "batchnorm": "F",
+            "activation": "Softplus",
+            "output_padding": 0,
+        },  # row 8, as a mapping: output_padding is no column
+        {"block": "ResBlock"},  # + after the last (index 9 = the base's length)
     ]
 
 
 def test_mappings_merge_keys_are_removed_and_the_name_is_the_files(base, tmp_path):
-    child = _write(tmp_path, "merge_me.yaml", "extends: base.yaml\ntraining:\n  seed: 5\n  lr: {start: 0.01}\n~training.evaluation:\n")
+    child = _write(
+        tmp_path,
+        "merge_me.yaml",
+        "extends: base.yaml\ntraining:\n  seed: 5\n  lr: {start: 0.01}\n~training.evaluation:\n",
+    )
     data = _resolved(child)
     base_data = parse(QUICK).data
     assert data["training"]["seed"] == 5 and data["training"]["samples"] == base_data["training"]["samples"]
@@ -175,18 +215,31 @@ def test_mappings_merge_keys_are_removed_and_the_name_is_the_files(base, tmp_pat
 
 
 def test_a_new_part_is_written_whole(base, tmp_path):
-    child = _write(tmp_path, "newpart.yaml", "extends: base.yaml\nmodel.networks.prior.B: {input: A, table: [[Conv, 2/2, 3, 1]]}\n")
+    child = _write(
+        tmp_path, "newpart.yaml", "extends: base.yaml\nmodel.networks.prior.B: {input: A, table: [[Conv, 2/2, 3, 1]]}\n"
+    )
     assert _resolved(child)["model"]["networks"]["prior"]["B"] == {"input": "A", "table": [["Conv", "2/2", 3, 1]]}
 
 
-@pytest.mark.parametrize("edits, message", [
-    ("model.networks.generator.B.table[4]: [Conv, 32/16, 3, 1]\n~model.networks.generator.B.table[4]:\n", "already sets"),
-    ("+model.networks.generator.B.table[2]: [Conv, 16/16, 3, 1]\nmodel.networks.generator.B:\n  +table[2]: [Conv, 16/16, 3, 1]\n",
-     "already inserts before"),
-    ("+model.networks.generator.B: [Conv, 16/16, 3, 1]\n", None),
-    ("model.networks.generator.B.table: [[Conv, 3/1, 3, 1]]\nmodel.networks.generator.B.table[0].kernel: 5\n", "already sets"),
-    ("~model.networks.generator.B.table[2]:\nmodel.networks.generator.B.table[2].kernel: 5\n", "already removes"),
-])
+@pytest.mark.parametrize(
+    "edits, message",
+    [
+        (
+            "model.networks.generator.B.table[4]: [Conv, 32/16, 3, 1]\n~model.networks.generator.B.table[4]:\n",
+            "already sets",
+        ),
+        (
+            "+model.networks.generator.B.table[2]: [Conv, 16/16, 3, 1]\nmodel.networks.generator.B:\n  +table[2]: [Conv, 16/16, 3, 1]\n",
+            "already inserts before",
+        ),
+        ("+model.networks.generator.B: [Conv, 16/16, 3, 1]\n", None),
+        (
+            "model.networks.generator.B.table: [[Conv, 3/1, 3, 1]]\nmodel.networks.generator.B.table[0].kernel: 5\n",
+            "already sets",
+        ),
+        ("~model.networks.generator.B.table[2]:\nmodel.networks.generator.B.table[2].kernel: 5\n", "already removes"),
+    ],
+)
 def test_two_edits_of_one_row_are_an_error_at_the_second(base, tmp_path, edits, message):
     child = _write(tmp_path, "clash.yaml", "extends: base.yaml\n" + edits)
     problems = _problems(child)
@@ -195,7 +248,11 @@ def test_two_edits_of_one_row_are_an_error_at_the_second(base, tmp_path, edits, 
         return
     (problem,) = problems
     line = 4 if "+table" in edits else 3
-    assert (problem.file, problem.line, problem.code) == (str(child), line, "override_conflict") and message in problem.message
+    assert (problem.file, problem.line, problem.code) == (
+        str(child),
+        line,
+        "override_conflict",
+    ) and message in problem.message
 
 
 def test_a_removal_takes_no_value_and_a_path_must_be_well_formed(base, tmp_path):
@@ -239,7 +296,9 @@ def test_schema_accepts_a_variant_and_flags_a_misspelt_plain_key():
     assert not list(validator.iter_errors(data))
     assert list(validator.iter_errors({**data, "trainig": {"seed": 1}}))
     assert list(validator.iter_errors({**data, "training": {"seed": "one"}}))
-    assert list(validator.iter_errors({k: v for k, v in parse(PAPER).data.items() if k != "model"}))  # without extends: all required
+    assert list(
+        validator.iter_errors({k: v for k, v in parse(PAPER).data.items() if k != "model"})
+    )  # without extends: all required
 
 
 def test_each_base_is_found_from_the_folder_of_the_file_that_names_it(tmp_path):

@@ -1,4 +1,5 @@
 """`runner data mock | import-npy | info`: outputs, refusals and one-line errors."""
+
 from __future__ import annotations
 
 import subprocess
@@ -13,8 +14,7 @@ from runner.data import ensure_mock_store, open_store
 
 @pytest.fixture(scope="module")
 def source(tmp_path_factory):
-    return open_store(ensure_mock_store(tmp_path_factory.mktemp("cli"), grid=64, slices=2,
-                                        redshifts=(0.0, 1.0)))
+    return open_store(ensure_mock_store(tmp_path_factory.mktemp("cli"), grid=64, slices=2, redshifts=(0.0, 1.0)))
 
 
 def run(capsys, *argv):
@@ -25,8 +25,7 @@ def run(capsys, *argv):
 
 def test_mock_writes_prints_the_table_and_refuses_to_overwrite(tmp_path, capsys):
     out = tmp_path / "m.h5"
-    rc, stdout, _ = run(capsys, "mock", str(out), "--grid", "64", "--slices", "2",
-                        "--redshifts", "0,2", "--quiet")
+    rc, stdout, _ = run(capsys, "mock", str(out), "--grid", "64", "--slices", "2", "--redshifts", "0,2", "--quiet")
     assert rc == 0 and open_store(out).redshifts == (0.0, 2.0)
     assert "dm var" in stdout and "p mean" in stdout and f"wrote {out}" in stdout
     rc, _, err = run(capsys, "mock", str(out), "--grid", "64", "--quiet")
@@ -72,15 +71,25 @@ def export_npy(store, folder, names=("dm", "pressure")):
 def test_import_npy_round_trips_the_maps_with_custom_field_names(source, tmp_path, capsys):
     src = export_npy(source, tmp_path / "npy", names=("dens", "pe"))
     out = tmp_path / "imported.h5"
-    rc, stdout, _ = run(capsys, "import-npy", str(src), str(out), "--dm-name", "dens",
-                        "--pressure-name", "pe", "--dm-scale", "1", "--quiet")
+    rc, stdout, _ = run(
+        capsys,
+        "import-npy",
+        str(src),
+        str(out),
+        "--dm-name",
+        "dens",
+        "--pressure-name",
+        "pe",
+        "--dm-scale",
+        "1",
+        "--quiet",
+    )
     assert rc == 0 and "2 fields x 2 redshifts" in stdout
     store = open_store(out)
     assert store.box_size == source.box_size and store.redshifts == source.redshifts
     for field in ("dm", "pressure"):
         assert store.stats(field, 1.0).var == pytest.approx(source.stats(field, 1.0).var, rel=1e-12)
-        np.testing.assert_array_equal(store.dataset(field, 0.0, 150)[...],
-                                      source.dataset(field, 0.0, 150)[...])
+        np.testing.assert_array_equal(store.dataset(field, 0.0, 150)[...], source.dataset(field, 0.0, 150)[...])
 
 
 def test_import_npy_scales_raw_dark_matter_as_the_original_loads_it(source, tmp_path, capsys):
@@ -95,8 +104,7 @@ def test_import_npy_scales_raw_dark_matter_as_the_original_loads_it(source, tmp_
     store = open_store(tmp_path / "raw.h5")
     for z in source.redshifts:
         assert store.stats("dm", z).sum_mean == pytest.approx(source.stats("dm", z).sum_mean, rel=1e-5)
-    np.testing.assert_allclose(store.dataset("dm", 1.0, 100)[...], source.dataset("dm", 1.0, 100)[...],
-                               rtol=1e-5)
+    np.testing.assert_allclose(store.dataset("dm", 1.0, 100)[...], source.dataset("dm", 1.0, 100)[...], rtol=1e-5)
     assert store.attrs["dm_scale"] == pytest.approx(factor)
     assert "mean ~1" in store.dataset("dm", 0.0, 150).attrs["units"]
 
@@ -107,8 +115,7 @@ def test_import_npy_refuses_dark_matter_off_the_convention_with_a_working_fix(so
     assert rc == 1 and err.count("\n") == 1 and "expected ~1" in err and "--dm-scale 1;" in err
     assert not (tmp_path / "o.h5").exists()
     fix = err.rsplit("--dm-scale ", 1)[1].split()[0]
-    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet",
-                     "--dm-scale", fix)
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet", "--dm-scale", fix)
     assert rc == 0, err
     assert open_store(tmp_path / "o.h5").stats("dm", 0.0).sum_mean == pytest.approx(1.0, rel=1e-3)
     rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "p.h5"), "--dm-scale", "-2")
@@ -134,8 +141,7 @@ def test_import_npy_rejects_nan_naming_file_and_slice(source, tmp_path, capsys):
     a = np.load(src / "dm_z1.000_train_100.npy")
     a[1, 3, 3] = np.nan
     np.save(src / "dm_z1.000_train_100.npy", a)
-    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet",
-                     "--dm-scale", "1")
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet", "--dm-scale", "1")
     assert rc == 1 and "dm_z1.000_train_100.npy[1]: 1 NaN/inf values" in err
     assert [p.name for p in tmp_path.iterdir()] == ["npy"]  # no output, no temporary
 
@@ -144,15 +150,14 @@ def test_import_npy_of_constant_maps_writes_nothing(source, tmp_path, capsys):
     src = export_npy(source, tmp_path / "npy")
     for npy in src.glob("pressure_*.npy"):
         np.save(npy, np.ones_like(np.load(npy)))
-    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet",
-                     "--dm-scale", "1")
+    rc, _, err = run(capsys, "import-npy", str(src), str(tmp_path / "o.h5"), "--quiet", "--dm-scale", "1")
     assert rc == 1 and "variance" in err and err.count("\n") == 1 and "Traceback" not in err
     assert [p.name for p in tmp_path.iterdir()] == ["npy"]  # no unusable output, no temporary
 
 
 def test_data_commands_do_not_import_torch(source):
-    code = ("import sys; from runner.cli import main; main(['data', 'info', sys.argv[1]]); "
-            "print('torch' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code, str(source.path)], capture_output=True,
-                         text=True, check=True).stdout
+    code = "import sys; from runner.cli import main; main(['data', 'info', sys.argv[1]]); print('torch' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(source.path)], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().endswith("False")

@@ -1,5 +1,6 @@
 """Damaged HDF5 metadata is one line naming the file and the object, never a traceback (issue 19,
 item 2): 300 single-byte corruptions of a small store's header bytes, opened, read and described."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,6 @@ import sys
 import textwrap
 
 import h5py
-import numpy as np
 import pytest
 
 from runner.data import generate_mock
@@ -26,9 +26,11 @@ def header_length(path) -> int:
     """Bytes before the first dataset's data: the superblock, object headers, attributes."""
     with h5py.File(path, "r") as f:
         offsets = []
+
         def first_byte(name, obj):
             if isinstance(obj, h5py.Dataset):  # contiguous, or the first of its chunks
                 offsets.append(obj.id.get_offset() if obj.chunks is None else obj.id.get_chunk_info(0).byte_offset)
+
         f.visititems(first_byte)
     return min(o for o in offsets if o is not None)
 
@@ -67,8 +69,12 @@ FUZZ = textwrap.dedent("""
 def test_300_corruptions_of_the_header_give_no_traceback(small, tmp_path):
     n = header_length(small)
     assert n > 1000
-    done = subprocess.run([sys.executable, "-c", FUZZ, str(small), str(tmp_path / "bad.h5"), str(n), "300"],
-                          capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, "-c", FUZZ, str(small), str(tmp_path / "bad.h5"), str(n), "300"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome["traceback"] == [], outcome["traceback"][:5]

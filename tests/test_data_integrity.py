@@ -1,10 +1,10 @@
 """The run folder records its data store; a resume on a changed store is refused naming both;
 damaged stores are one line naming the file and the dataset, at open or when read in training."""
+
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -142,7 +142,9 @@ def test_finite_garbage_in_a_chunk_is_caught_by_the_statistics(store, tmp_path):
 def test_nan_pixels_name_file_and_dataset(store, tmp_path):
     path = Path(shutil.copy(store, tmp_path / "nan.h5"))
     corrupt_chunk(path, "/pressure/z1.000/100", 0, np.float32(np.nan).tobytes())
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: /pressure/z1.000/100 has 16 NaN/inf values \(first in slice 0\)$"):
+    with pytest.raises(
+        DataError, match=rf"^{re.escape(str(path))}: /pressure/z1.000/100 has 16 NaN/inf values \(first in slice 0\)$"
+    ):
         open_store(path, scan=True)
     unscanned = open_store(path, scan=False)  # as for a store too large to scan up front: found when read
     with pytest.raises(DataError, match=r"^nan.h5: /pressure/z1.000/100\[0\] has NaN/inf values$"):
@@ -160,7 +162,9 @@ def test_a_chunk_hdf5_cannot_read_names_file_and_dataset_at_open_and_in_training
         open_store(path, scan=True)
     assert "\n" not in str(err.value)
     unscanned = open_store(path, scan=False)
-    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: cannot read /dm/z1.000/100 \(.*\): the file is damaged"):
+    with pytest.raises(
+        DataError, match=rf"^{re.escape(str(path))}: cannot read /dm/z1.000/100 \(.*\): the file is damaged"
+    ):
         TileDataset(unscanned, tile=32, split="train", in_memory=True).batch([0, 1, 2, 3, 20, 31])
 
 
@@ -172,7 +176,7 @@ def test_a_store_whose_statistics_were_rescaled_in_place_is_refused_at_resume(ti
         ds = f["/pressure/z1.000/150"]
         ds[...] = ds[...] * 1.5
         for key, power in (("mean", 1), ("min", 1), ("max", 1), ("variance", 2)):
-            ds.attrs[key] = ds.attrs[key] * 1.5 ** power
+            ds.attrs[key] = ds.attrs[key] * 1.5**power
     assert data.stat().st_size == size
     with pytest.raises(RunError, match="--accept-data-change"):
         train(spec_on(tiny, data), run, resume=True, quiet=True, evaluate=False)

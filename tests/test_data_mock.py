@@ -4,6 +4,7 @@ Every expected value comes from outside the generator: the original's statistics
 gives them, pyccl's halofit spectrum projected here by its own integral, colossus's growth factor
 and Tinker et al. (2008) mass function, the NFW profile's formula written out here.
 """
+
 from __future__ import annotations
 
 import functools
@@ -19,37 +20,47 @@ from runner.data import REDSHIFTS, ensure_mock_store, generate_mock, open_store
 
 # docs/data.md: the original's mean and variance of a summed 100 + 150 Mpc/h sample.
 #      z: (dm mean, dm var, pressure mean, pressure var)
-TABLE = {0.0: (1.001776, 1.472509, 0.04423535, 0.13492714),
-         0.5: (1.001420, 0.669049, 0.03057353, 0.02898421),
-         1.0: (1.001141, 0.345349, 0.01977290, 0.00669399),
-         2.0: (1.000799, 0.116476, 0.00752851, 0.00038426)}
+TABLE = {
+    0.0: (1.001776, 1.472509, 0.04423535, 0.13492714),
+    0.5: (1.001420, 0.669049, 0.03057353, 0.02898421),
+    1.0: (1.001141, 0.345349, 0.01977290, 0.00669399),
+    2.0: (1.000799, 0.116476, 0.00752851, 0.00038426),
+}
 # docs/data.md, all 11 redshifts: (dm mean, dm var, pressure mean, pressure var)
-ORIGINAL = {0.0: (1.001776, 1.472509, 0.04423535, 0.13492714), 0.125: (1.001684, 1.192838, 0.04115529, 0.10697187),
-            0.25: (1.001594, 0.974809, 0.03752633, 0.06813702), 0.375: (1.001504, 0.804829, 0.03399706, 0.04863641),
-            0.5: (1.001420, 0.669049, 0.03057353, 0.02898421), 0.75: (1.001275, 0.474351, 0.02468901, 0.01544838),
-            1.0: (1.001141, 0.345349, 0.01977290, 0.00669399), 1.25: (1.001035, 0.256639, 0.01563459, 0.00302507),
-            1.5: (1.000943, 0.194183, 0.01233014, 0.00144609), 1.75: (1.000865, 0.149478, 0.00968407, 0.00073233),
-            2.0: (1.000799, 0.116476, 0.00752851, 0.00038426)}
+ORIGINAL = {
+    0.0: (1.001776, 1.472509, 0.04423535, 0.13492714),
+    0.125: (1.001684, 1.192838, 0.04115529, 0.10697187),
+    0.25: (1.001594, 0.974809, 0.03752633, 0.06813702),
+    0.375: (1.001504, 0.804829, 0.03399706, 0.04863641),
+    0.5: (1.001420, 0.669049, 0.03057353, 0.02898421),
+    0.75: (1.001275, 0.474351, 0.02468901, 0.01544838),
+    1.0: (1.001141, 0.345349, 0.01977290, 0.00669399),
+    1.25: (1.001035, 0.256639, 0.01563459, 0.00302507),
+    1.5: (1.000943, 0.194183, 0.01233014, 0.00144609),
+    1.75: (1.000865, 0.149478, 0.00968407, 0.00073233),
+    2.0: (1.000799, 0.116476, 0.00752851, 0.00038426),
+}
 # BAHAMAS's WMAP9 cosmology (docs/data.md), for the two independent oracles below.
 OM, OB, H, S8, NS = 0.2793, 0.0463, 0.7, 0.821, 0.972
-GROWTH = colossus.Cosmology(name="oracle", persistence="", flat=True, H0=100 * H, Om0=OM, Ob0=OB,
-                            sigma8=S8, ns=NS)
+GROWTH = colossus.Cosmology(name="oracle", persistence="", flat=True, H0=100 * H, Om0=OM, Ob0=OB, sigma8=S8, ns=NS)
 colossus.setCurrent(GROWTH)  # the mass function and concentration oracles below use it
 
 
 @pytest.fixture(scope="module", params=["halo", "lognormal"])
 def store(tmp_path_factory, request):
     # 512 px = 100 Mpc/h: large enough for a few linear modes (k >= 0.063 h/Mpc); ~3-5 s to make
-    path = ensure_mock_store(tmp_path_factory.mktemp("mock"), grid=512, slices=2,
-                             redshifts=tuple(TABLE), sky=request.param)
+    path = ensure_mock_store(
+        tmp_path_factory.mktemp("mock"), grid=512, slices=2, redshifts=tuple(TABLE), sky=request.param
+    )
     return open_store(path)
 
 
 @pytest.fixture(scope="module")
 def lognormal(tmp_path_factory):
     """The older sky (mock v2), whose dark matter is a lognormal of the projected halofit P(k)."""
-    path = ensure_mock_store(tmp_path_factory.mktemp("mock"), grid=512, slices=2,
-                             redshifts=tuple(TABLE), sky="lognormal")
+    path = ensure_mock_store(
+        tmp_path_factory.mktemp("mock"), grid=512, slices=2, redshifts=tuple(TABLE), sky="lognormal"
+    )
     return open_store(path)
 
 
@@ -94,11 +105,18 @@ def halofit_2d(z: float, depth: float) -> tuple[np.ndarray, np.ndarray]:
     """pyccl's halofit P(k) projected through a top-hat of `depth` Mpc/h: (k, P) on 80 log-spaced
     k from 0.04 to 30 h/Mpc, P in (Mpc/h)^2, as
     (1/pi) int dk_z P(sqrt(k^2 + k_z^2)) sinc^2(k_z L / 2), integrated in u = k_z L / 2."""
-    halofit = pyccl.Cosmology(Omega_c=OM - OB, Omega_b=OB, h=H, sigma8=S8, n_s=NS,
-                              transfer_function="eisenstein_hu", matter_power_spectrum="halofit")
+    halofit = pyccl.Cosmology(
+        Omega_c=OM - OB,
+        Omega_b=OB,
+        h=H,
+        sigma8=S8,
+        n_s=NS,
+        transfer_function="eisenstein_hu",
+        matter_power_spectrum="halofit",
+    )
     k, u = np.geomspace(0.04, 30.0, 80), np.linspace(0.0, 200.0, 8001)
     kk = np.hypot(k[:, None], 2 * u[None, :] / depth)
-    p3 = pyccl.nonlin_matter_power(halofit, kk.ravel() * H, 1 / (1 + z)).reshape(kk.shape) * H ** 3
+    p3 = pyccl.nonlin_matter_power(halofit, kk.ravel() * H, 1 / (1 + z)).reshape(kk.shape) * H**3
     return k, np.trapezoid(p3 * np.sinc(u / np.pi) ** 2, 2 * u / depth, axis=1) / np.pi
 
 
@@ -108,8 +126,9 @@ def binned(store, z: float, depth: float, edges: np.ndarray) -> np.ndarray:
     sinc^4(k_x a / 2) sinc^4(k_y a / 2) for pixels of side a."""
     kx = 2 * np.pi * np.fft.fftfreq(store.grid, d=store.pixel_size)
     kk = np.hypot(kx[:, None], kx[None, :]).ravel()
-    window = (np.sinc(kx[:, None] * store.pixel_size / (2 * np.pi))
-              * np.sinc(kx[None, :] * store.pixel_size / (2 * np.pi))).ravel() ** 4
+    window = (
+        np.sinc(kx[:, None] * store.pixel_size / (2 * np.pi)) * np.sinc(kx[None, :] * store.pixel_size / (2 * np.pi))
+    ).ravel() ** 4
     keep = (kk >= edges[0]) & (kk < edges[-1])
     kk, window = kk[keep], window[keep]
     k, p = halofit_2d(z, depth)
@@ -123,8 +142,11 @@ def measured(store, z, depth, edges) -> np.ndarray:
     ps = []
     for s in range(store.n_slices):
         m = store.read_slice("dm", z, depth, s).astype(np.float64)
-        ps.append(powerbox.get_power(m / m.mean() - 1, store.box_size, bins=edges,
-                                     dimensionless=False, bins_upto_boxlen=True).power)
+        ps.append(
+            powerbox.get_power(
+                m / m.mean() - 1, store.box_size, bins=edges, dimensionless=False, bins_upto_boxlen=True
+            ).power
+        )
     return np.mean(ps, axis=0)
 
 
@@ -133,8 +155,7 @@ def test_dark_matter_power_is_projected_halofit_below_1_h_per_mpc(lognormal, z):
     # Tolerance: seeds 0-4 and a 256^2 store measure the mean ratio at 0.93-1.13, bins 0.84-1.21
     # (2 slices x 2 depths of 100 Mpc/h: few modes). A linear-theory mock measures 0.54.
     edges = np.array([0.1, 0.2, 0.35, 0.6, 1.0])
-    ratios = np.array([measured(lognormal, z, d, edges)
-                       / binned(lognormal, z, d, edges) for d in (100, 150)])
+    ratios = np.array([measured(lognormal, z, d, edges) / binned(lognormal, z, d, edges) for d in (100, 150)])
     assert ratios.mean() == pytest.approx(1.0, abs=0.15)
     assert np.all(np.abs(ratios.mean(axis=0) - 1) < 0.3), ratios
 
@@ -154,7 +175,7 @@ def test_no_high_k_collapse_and_monotone_power(lognormal, z):
         assert np.all(np.diff(p) < 0), p  # smooth and falling, as a projected P(k) is
         ratio = p / binned(store, z, depth, edges)
         assert np.all((ratio[high] > 0.7) & (ratio[high] < 1.5)), ratio
-        k2p = (k ** 2 * p)[high]
+        k2p = (k**2 * p)[high]
         assert k2p.min() > 0.2 * k2p[0], k2p / k2p[0]
 
 
@@ -162,8 +183,7 @@ def test_dark_matter_power_grows_as_d_squared_at_linear_scales(lognormal):
     store = lognormal
     edges = np.array([0.05, 0.1])  # halofit is linear theory to 2% here
     for z in (1.0, 2.0):
-        ratio = np.mean([measured(store, z, d, edges) / measured(store, 0.0, d, edges)
-                         for d in (100, 150)])
+        ratio = np.mean([measured(store, z, d, edges) / measured(store, 0.0, d, edges) for d in (100, 150)])
         d2 = (GROWTH.growthFactor(z) / GROWTH.growthFactor(0.0)) ** 2
         assert ratio == pytest.approx(d2, rel=0.15)  # seeds 0-4 measure +2% to +12%
         variance_ratio = TABLE[z][1] / TABLE[0.0][1]  # what it would be if P were merely rescaled
@@ -192,8 +212,7 @@ def test_same_seed_same_file_other_seed_other_maps(tmp_path):
     generate_mock(tmp_path / "a.h5", seed=4, **kw)
     generate_mock(tmp_path / "b.h5", seed=4, **kw)
     generate_mock(tmp_path / "c.h5", seed=5, **kw)
-    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b, \
-            h5py.File(tmp_path / "c.h5") as c:
+    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b, h5py.File(tmp_path / "c.h5") as c:
         for name in ("/dm/z1.000/150", "/pressure/z0.000/100"):
             assert np.array_equal(a[name][...], b[name][...])
             assert not np.allclose(a[name][...], c[name][...])
@@ -218,6 +237,7 @@ def test_cache_reuses_a_valid_store_and_remakes_a_broken_one_saying_so(tmp_path,
 
 # --- the halo sky: its parts against independent oracles -------------------------------------
 
+
 def test_halo_abundance_is_tinkers_mass_function_as_colossus_computes_it():
     from colossus.lss import mass_function
     from scipy.integrate import quad
@@ -226,14 +246,14 @@ def test_halo_abundance_is_tinkers_mass_function_as_colossus_computes_it():
 
     volume = 2e7  # (Mpc/h)^3: ~7e4 halos above 1e12 Msun/h
     rng = np.random.default_rng(3)
-    cat = mh.draw_catalogue(rng, volume, mh.cumulative_density(0.0)[0] * volume * 1.05,
-                            np.zeros((8, 8)))
+    cat = mh.draw_catalogue(rng, volume, mh.cumulative_density(0.0)[0] * volume * 1.05, np.zeros((8, 8)))
     for z in (0.0, 1.0):
         mass = cat.masses(volume, z)
         for lo, hi in ((1e12, 1e13), (1e13, 1e14), (1e14, 1e15)):
+
             def dn_dlnm(lnm):
-                return mass_function.massFunction(np.exp(lnm), z, mdef="200c", model="tinker08",
-                                                  q_out="dndlnM")
+                return mass_function.massFunction(np.exp(lnm), z, mdef="200c", model="tinker08", q_out="dndlnM")  # noqa: B023 (called within this iteration)
+
             expected = volume * quad(dn_dlnm, np.log(lo), np.log(hi))[0]
             found = np.count_nonzero((mass >= lo) & (mass < hi))
             # pyccl's and colossus's linear spectra differ by ~2% (Eisenstein-Hu both, other
@@ -252,18 +272,19 @@ def test_a_painted_halo_is_the_projected_truncated_nfw_profile():
     cat = mh.Catalogue(np.zeros(1), np.array([grid // 2]), np.array([grid // 2]), np.zeros(1))
     sigma = mh.paint("dm", cat, np.array([mass]), np.array([mass]), z, grid, box)
     # mass kept; clipping the transform's ringing (negative values) adds < 1%
-    assert sigma.sum() * pixel ** 2 == pytest.approx(mass, rel=0.01)
+    assert sigma.sum() * pixel**2 == pytest.approx(mass, rel=0.01)
     # NFW truncated at R_200c, written out: rho_crit today is 2.775e11 h^2 Msun / Mpc^3
     r200 = (3 * mass / (4 * np.pi * 200 * 2.77536627e11)) ** (1 / 3)
     c = concentration.concentration(mass, "200c", z, model="duffy08")
     rs = r200 / c
-    norm = mass / (4 * np.pi * rs ** 3 * (np.log(1 + c) - c / (1 + c)))
+    norm = mass / (4 * np.pi * rs**3 * (np.log(1 + c) - c / (1 + c)))
 
     def projected(r):  # 2 int_0^sqrt(R200^2 - r^2) rho(sqrt(r^2 + l^2)) dl
-        def rho(l):
+        def rho(l):  # noqa: E741 (the line-of-sight coordinate, as in the formula above)
             x = np.hypot(r, l) / rs
             return norm / (x * (1 + x) ** 2)
-        return 2 * quad(rho, 0, np.sqrt(r200 ** 2 - r ** 2))[0]
+
+        return 2 * quad(rho, 0, np.sqrt(r200**2 - r**2))[0]
 
     idx = np.arange(grid) - grid // 2
     rr = np.hypot(idx[:, None], idx[None, :]) * pixel
@@ -306,11 +327,16 @@ def test_pressure_sits_in_the_halos_the_dark_matter_shows():
                 cat = sl.halos[d][s]
                 mass = cat.masses(sl.volume(d), z)
                 no_scatter = mh.paint("pressure", cat, mass, mass ** (5 / 3 + mh.ALPHA_P), z, sl.grid, sl.box)
-                oracle = oracle + (1 - f) * (no_scatter ** q) * (unit[d][0][s].sum() / (halo_p[d][s] ** q).sum()) + f * unit[d][1][s]
+                oracle = (
+                    oracle
+                    + (1 - f) * (no_scatter**q) * (unit[d][0][s].sum() / (halo_p[d][s] ** q).sum())
+                    + f * unit[d][1][s]
+                )
             pt = powerbox.get_power(true - true.mean(), sl.box, bins=edges, bins_upto_boxlen=True).power
             po = powerbox.get_power(oracle - oracle.mean(), sl.box, bins=edges, bins_upto_boxlen=True).power
-            pc = powerbox.get_power(true - true.mean(), sl.box, deltax2=oracle - oracle.mean(), bins=edges,
-                                    bins_upto_boxlen=True).power
+            pc = powerbox.get_power(
+                true - true.mean(), sl.box, deltax2=oracle - oracle.mean(), bins=edges, bins_upto_boxlen=True
+            ).power
             assert np.all(np.abs(po / pt - 1) < 0.1), (z, po / pt)
             assert np.all(np.abs(pc / pt - 1) < 0.05), (z, pc / pt)
 
@@ -323,7 +349,9 @@ def test_a_spec_chooses_its_sky(tmp_path, monkeypatch):
     monkeypatch.setenv("ARCHSPEC_CACHE", str(tmp_path))
     paths = {}
     for sky in ("halo", "lognormal"):
-        spec = archspec.loads(BASE, overrides=["data.mock.grid=32", "data.mock.redshifts=[0.0]", f"data.mock.sky={sky}"])
+        spec = archspec.loads(
+            BASE, overrides=["data.mock.grid=32", "data.mock.redshifts=[0.0]", f"data.mock.sky={sky}"]
+        )
         paths[sky] = store_path(spec.data)
         with h5py.File(paths[sky]) as f:
             assert ("halo model" in f.attrs["provenance"]) == (sky == "halo")

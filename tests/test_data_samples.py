@@ -1,4 +1,5 @@
 """Samples: the index space, the split, the values of a sample, the sampler, the transform."""
+
 from __future__ import annotations
 
 import pickle
@@ -12,23 +13,30 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runner.data import (DataError, DeviceTiles, Sampler, SampleSpace, ShiftLog, TileDataset,
-                         ensure_mock_store, open_store, split_slices)
+from runner.data import (
+    DataError,
+    DeviceTiles,
+    Sampler,
+    SampleSpace,
+    ShiftLog,
+    TileDataset,
+    ensure_mock_store,
+    open_store,
+    split_slices,
+)
 
 TILE = 64
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    path = ensure_mock_store(tmp_path_factory.mktemp("samples"), grid=128, slices=3,
-                             redshifts=(0.0, 1.0, 2.0))
+    path = ensure_mock_store(tmp_path_factory.mktemp("samples"), grid=128, slices=3, redshifts=(0.0, 1.0, 2.0))
     return open_store(path)
 
 
 def fake_store(grid: int, n_slices: int, n_z: int) -> SimpleNamespace:
     """Enough of a TileStore for the index arithmetic."""
-    return SimpleNamespace(grid=grid, n_slices=n_slices, redshifts=tuple(np.linspace(0, 2, n_z)),
-                           path=Path("full.h5"))
+    return SimpleNamespace(grid=grid, n_slices=n_slices, redshifts=tuple(np.linspace(0, 2, n_z)), path=Path("full.h5"))
 
 
 # -- the index space --------------------------------------------------------------------------
@@ -84,7 +92,7 @@ def test_a_split_without_train_or_test_is_an_error(bad):
 
 # -- the values of a sample -------------------------------------------------------------------
 def raw_tile(f, field, z, depth, s, row, col):
-    return f[f"/{field}/z{z:.3f}/{depth}"][s, row * TILE:(row + 1) * TILE, col * TILE:(col + 1) * TILE]
+    return f[f"/{field}/z{z:.3f}/{depth}"][s, row * TILE : (row + 1) * TILE, col * TILE : (col + 1) * TILE]
 
 
 def test_every_sample_is_the_sum_of_the_two_tiles_it_names(store):
@@ -98,8 +106,9 @@ def test_every_sample_is_the_sum_of_the_two_tiles_it_names(store):
             s = ds.space.sample(int(i))
             want = {}
             for field in ("pressure", "dm"):
-                total = (raw_tile(f, field, s.z, 100, s.slice_100, *s.tile_100).astype(np.float64)
-                         + raw_tile(f, field, s.z, 150, s.slice_150, *s.tile_150))
+                total = raw_tile(f, field, s.z, 100, s.slice_100, *s.tile_100).astype(np.float64) + raw_tile(
+                    f, field, s.z, 150, s.slice_150, *s.tile_150
+                )
                 var = sum(f[f"/{field}/z{s.z:.3f}/{d}"].attrs["variance"] for d in (100, 150))
                 want[field] = np.log(total / np.sqrt(var) + 1) / 4  # the original's formula
             np.testing.assert_allclose(x[k, 0].numpy(), want["pressure"], rtol=1e-5, atol=1e-7)
@@ -170,7 +179,7 @@ def shift(store):
 
 
 @settings(max_examples=60, deadline=None)
-@given(z=st.floats(0, 2), scale=st.floats(1e-6, 1e4), seed=st.integers(0, 2 ** 16))
+@given(z=st.floats(0, 2), scale=st.floats(1e-6, 1e4), seed=st.integers(0, 2**16))
 def test_inverse_recovers_the_field_to_float32_precision(shift, z, scale, seed):
     v = (np.random.default_rng(seed).exponential(scale, 256)).astype(np.float32)
     t = shift.forward(v, z)
@@ -184,7 +193,7 @@ def test_sigma_is_the_stored_one_and_its_variance_linear_in_between(store, shift
     # the original's interpolate_z: the variance is interpolated in z, then its square root taken
     s0, s1 = (store.stats("pressure", z).sigma for z in (0.0, 1.0))
     assert shift.sigma(0.0) == s0 and shift.sigma(1.0) == s1
-    assert shift.sigma(0.25) == pytest.approx(np.sqrt(0.75 * s0 ** 2 + 0.25 * s1 ** 2), rel=1e-12)
+    assert shift.sigma(0.25) == pytest.approx(np.sqrt(0.75 * s0**2 + 0.25 * s1**2), rel=1e-12)
     last = store.redshifts[-1]  # constant beyond the stored redshifts, on both paths
     s_last = store.stats("pressure", last).sigma
     assert shift.sigma(last + 3.0) == pytest.approx(s_last, rel=1e-12)

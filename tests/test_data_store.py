@@ -1,9 +1,9 @@
 """The tile store: layout round trip, atomic writing, and one-line errors for bad files."""
+
 from __future__ import annotations
 
-import re
-
 import pickle
+import re
 import shutil
 
 import h5py
@@ -19,11 +19,14 @@ GRID, SLICES, ZS = 32, 2, (0.0, 0.5)
 def written(tmp_path_factory):
     """A store written from known random arrays: (path, {(field, z, depth): array})."""
     rng = np.random.default_rng(7)
-    arrays = {(f, z, d): rng.lognormal(0.0, 0.5, (SLICES, GRID, GRID)).astype(np.float32)
-              for f in ("dm", "pressure") for z in ZS for d in (100, 150)}
+    arrays = {
+        (f, z, d): rng.lognormal(0.0, 0.5, (SLICES, GRID, GRID)).astype(np.float32)
+        for f in ("dm", "pressure")
+        for z in ZS
+        for d in (100, 150)
+    }
     path = tmp_path_factory.mktemp("store") / "known.h5"
-    with StoreWriter(path, grid=GRID, n_slices=SLICES, redshifts=list(ZS),
-                     provenance="test arrays") as w:
+    with StoreWriter(path, grid=GRID, n_slices=SLICES, redshifts=list(ZS), provenance="test arrays") as w:
         for (f, z, d), a in arrays.items():
             for s in range(SLICES):
                 w.write(f, z, d, s, a[s])
@@ -32,8 +35,7 @@ def written(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mock(tmp_path_factory):
-    return ensure_mock_store(tmp_path_factory.mktemp("mock"), grid=64, slices=2,
-                             redshifts=(0.0, 1.0, 2.0))
+    return ensure_mock_store(tmp_path_factory.mktemp("mock"), grid=64, slices=2, redshifts=(0.0, 1.0, 2.0))
 
 
 def test_layout_round_trips(written):
@@ -81,8 +83,7 @@ def test_existing_output_is_refused_then_replaced_with_force(written, tmp_path):
 
 def write_constant(path, force=False, stop_after=None):
     with StoreWriter(path, grid=8, n_slices=2, redshifts=[0.0], provenance="c", force=force) as w:
-        for k, (f, d, s) in enumerate((f, d, s) for f in ("dm", "pressure") for d in (100, 150)
-                                      for s in range(2)):
+        for k, (f, d, s) in enumerate((f, d, s) for f in ("dm", "pressure") for d in (100, 150) for s in range(2)):
             if k == stop_after:
                 raise RuntimeError("interrupted")
             w.write(f, 0.0, d, s, np.full((8, 8), 3.0) + s)
@@ -128,20 +129,26 @@ def nan_in_slice(f):
 
 
 BREAKAGES = {
-    "missing dataset": (lambda f: f.__delitem__("/pressure/z1.000/150"),
-                        r"missing /pressure/z1.000/150"),
+    "missing dataset": (lambda f: f.__delitem__("/pressure/z1.000/150"), r"missing /pressure/z1.000/150"),
     "missing redshift": (lambda f: f.__delitem__("/dm/z2.000"), r"missing /dm/z2.000 \(redshift 2\)"),
-    "wrong shape": (lambda f: replace_dataset(f, "/pressure/z0.000/150",
-                                              np.ones((2, 64, 63), np.float32)),
-                    r"/pressure/z0.000/150 has shape \(2, 64, 63\), expected \(2, 64, 64\)"),
-    "wrong dtype": (lambda f: replace_dataset(f, "/dm/z0.000/100", np.ones((2, 64, 64))),
-                    r"/dm/z0.000/100 has dtype float64, expected float32"),
+    "wrong shape": (
+        lambda f: replace_dataset(f, "/pressure/z0.000/150", np.ones((2, 64, 63), np.float32)),
+        r"/pressure/z0.000/150 has shape \(2, 64, 63\), expected \(2, 64, 64\)",
+    ),
+    "wrong dtype": (
+        lambda f: replace_dataset(f, "/dm/z0.000/100", np.ones((2, 64, 64))),
+        r"/dm/z0.000/100 has dtype float64, expected float32",
+    ),
     "NaN": (nan_in_slice, r"/dm/z1.000/100 has 1 NaN/inf values \(first in slice 1\)"),
-    "no statistics": (lambda f: f["/dm/z0.000/150"].attrs.__delitem__("variance"),
-                      r"/dm/z0.000/150 lacks statistics attribute\(s\) variance"),
+    "no statistics": (
+        lambda f: f["/dm/z0.000/150"].attrs.__delitem__("variance"),
+        r"/dm/z0.000/150 lacks statistics attribute\(s\) variance",
+    ),
     "foreign file": (lambda f: f.attrs.__delitem__("grid"), r"missing root attribute\(s\) grid"),
-    "grid not a number": (lambda f: f.attrs.__setitem__("grid", "abc"),
-                          r"root attribute grid must be an integer, found 'abc'"),
+    "grid not a number": (
+        lambda f: f.attrs.__setitem__("grid", "abc"),
+        r"root attribute grid must be an integer, found 'abc'",
+    ),
 }
 
 

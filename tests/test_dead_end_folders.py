@@ -1,5 +1,6 @@
 """A run folder that never got a checkpoint is no dead end (issue 19, item 1): --resume starts the
 run over and says so, the same spec only; what the messages suggest works."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,6 @@ import archspec
 from archspec.language.dump import dump_resolved
 from runner import checkpoint as ck
 from runner.cli import main as runner_main
-
 
 SHORT = ["--set", "training.samples=48", "--set", "training.checkpoint.every=24"]
 

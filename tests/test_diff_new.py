@@ -1,4 +1,5 @@
 """`archspec diff` (exit status as diff's, costs, run folders, --set) and `archspec new --extends`."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,13 +34,20 @@ def test_diff_reads_a_run_folder_on_either_side_and_set(capsys):
 
 
 def test_diff_says_what_the_deeper_generator_costs(capsys):
-    assert archspec_main(["diff", str(ROOT / "specs" / "paper_cvae.yaml"), str(ROOT / "specs" / "variants" / "deep_generator.yaml")]) == 1
+    assert (
+        archspec_main(
+            ["diff", str(ROOT / "specs" / "paper_cvae.yaml"), str(ROOT / "specs" / "variants" / "deep_generator.yaml")]
+        )
+        == 1
+    )
     out = capsys.readouterr().out
     # a ResBlock: two 3x3 convolutions 128 -> 128 without bias, each with BatchNorm (256 parameters)
     block = 2 * (128 * 128 * 9 + 2 * 128)
     macs = 2 * 128 * 128 * 9 * 64 * 64  # per block, at the 64² bottleneck
-    assert f"generator.B row 4: parameters {4 * block:,} -> {8 * block:,} (+{4 * block:,}, +100%); " \
-           f"multiply-adds {4 * macs:,} -> {8 * macs:,} (+{4 * macs:,}, +100%)" in out
+    assert (
+        f"generator.B row 4: parameters {4 * block:,} -> {8 * block:,} (+{4 * block:,}, +100%); "
+        f"multiply-adds {4 * macs:,} -> {8 * macs:,} (+{4 * macs:,}, +100%)" in out
+    )
     assert "model.networks.generator.B.table[4].repeat: 4 -> 8" in out
 
 

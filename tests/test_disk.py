@@ -1,5 +1,6 @@
 """Full disks, read-only folders and size limits are one line and a non-zero exit, with the
 previous checkpoint intact; old checkpoints and evaluations are pruned by the retention policy."""
+
 from __future__ import annotations
 
 import os
@@ -25,7 +26,16 @@ from runner.data.write import StoreWriter
 from runner.train.retention import prune, retained
 from tests.readme import quoted
 
-ARGS = ["--set", "training.samples=24", "--set", "training.checkpoint.every=8", "--no-eval", "--quiet", "--device", "cpu"]
+ARGS = [
+    "--set",
+    "training.samples=24",
+    "--set",
+    "training.checkpoint.every=8",
+    "--no-eval",
+    "--quiet",
+    "--device",
+    "cpu",
+]
 
 
 @pytest.fixture
@@ -75,9 +85,14 @@ def test_a_file_size_limit_hit_by_a_real_write_is_one_line(tiny, tmp_path):
     """ulimit -f: the kernel refuses the first checkpoint's bytes (EFBIG), no simulation involved."""
     store_path(archspec.load(tiny).data)  # the mock store exists before the limit applies
     limit = 100_000  # bytes: the run folder's small files fit, a checkpoint (~170 kB) does not
-    out = subprocess.run([sys.executable, "-m", "runner", "train", str(tiny), "--out", str(tmp_path / "run"), *ARGS],
-                         capture_output=True, text=True, timeout=180, env={**os.environ, "OMP_NUM_THREADS": "1"},
-                         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)))
+    out = subprocess.run(
+        [sys.executable, "-m", "runner", "train", str(tiny), "--out", str(tmp_path / "run"), *ARGS],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit)),
+    )
     assert out.returncode == 1, out.stderr
     line = one_error_line(out.stderr)
     assert "checkpoint-8.pt: File too large" in line and "no checkpoint was written" in line
@@ -101,11 +116,18 @@ def test_a_really_full_and_then_read_only_filesystem(tiny, tmp_path):
     mnt.mkdir()
     run = mnt / "run"
     train = f"{sys.executable} -m runner train {tiny} --out {run} {' '.join(ARGS)} --keep-last 0"
-    script = (f"mount -t tmpfs -o size=400k tmpfs {mnt} && {train}; echo rc=$?; "
-              f"ls {run}; echo latest=$(cat {run}/latest); "
-              f"mount -o remount,ro {mnt} && {train} --resume; echo rc=$?")
-    out = subprocess.run(["unshare", "-rm", "sh", "-c", script], capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    script = (
+        f"mount -t tmpfs -o size=400k tmpfs {mnt} && {train}; echo rc=$?; "
+        f"ls {run}; echo latest=$(cat {run}/latest); "
+        f"mount -o remount,ro {mnt} && {train} --resume; echo rc=$?"
+    )
+    out = subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     first, second = out.stdout.split("rc=")[1:3]
     assert first.startswith("1") and second.startswith("1"), out.stdout + out.stderr
     errors = [line for line in out.stderr.splitlines() if line.startswith("runner: error:")]
@@ -121,8 +143,13 @@ def test_a_really_full_and_then_read_only_filesystem(tiny, tmp_path):
 def test_a_store_that_cannot_fit_is_refused_before_writing(tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda p: SimpleNamespace(total=10**9, used=10**9, free=1000))
     with pytest.raises(DataError, match=r"store.h5: needs about 1,409.0 MiB, but .* has 0.0 MiB free"):
-        StoreWriter(tmp_path / "store.h5", grid=1024, n_slices=8, redshifts=[0, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-                    provenance="test")  # 2 fields x 11 z x 2 depths x 8 slices x 4 MiB, and 1 MiB
+        StoreWriter(
+            tmp_path / "store.h5",
+            grid=1024,
+            n_slices=8,
+            redshifts=[0, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+            provenance="test",
+        )  # 2 fields x 11 z x 2 depths x 8 slices x 4 MiB, and 1 MiB
     assert list(tmp_path.iterdir()) == []
 
 
@@ -144,8 +171,11 @@ def expected_kept(samples: list[int], keep_last: int, every: int | None) -> set[
 
 
 @settings(max_examples=200, deadline=None)
-@given(samples=st.lists(st.integers(1, 5000), min_size=1, max_size=40), keep_last=st.integers(0, 6),
-       every=st.one_of(st.none(), st.integers(1, 2000)))
+@given(
+    samples=st.lists(st.integers(1, 5000), min_size=1, max_size=40),
+    keep_last=st.integers(0, 6),
+    every=st.one_of(st.none(), st.integers(1, 2000)),
+)
 def test_retained_is_the_last_k_and_the_first_at_each_multiple(samples, keep_last, every):
     assert retained(samples, keep_last, every) == expected_kept(samples, keep_last, every)
 
@@ -170,8 +200,12 @@ def test_prune_deletes_old_checkpoints_and_their_evaluations_but_nothing_else(tm
     (tmp_path / "eval" / "readme").mkdir()
     (tmp_path / "notes-24.txt").write_text("mine")
     gone = prune(tmp_path, keep_last=2, every=48, protect="checkpoint-24.pt")
-    assert sorted(p.name for p in tmp_path.glob("checkpoint-*.pt")) == ["checkpoint-120.pt", "checkpoint-24.pt",
-                                                                         "checkpoint-48.pt", "checkpoint-96.pt"]
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*.pt")) == [
+        "checkpoint-120.pt",
+        "checkpoint-24.pt",
+        "checkpoint-48.pt",
+        "checkpoint-96.pt",
+    ]
     assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == ["120", "48", "96", "readme"]
     assert {p.name for p in gone} == {"checkpoint-72.pt", "24", "72"} and (tmp_path / "notes-24.txt").exists()
 

@@ -1,4 +1,5 @@
 """Evaluation: a tiny model trained here paints test tiles closer to the truth than untrained."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ TILES = 6
 
 
 def _spec_text(store) -> str:
-    return BASE.split("training:")[0] + f"""\
+    return (
+        BASE.split("training:")[0]
+        + f"""\
 data: {{store: {json.dumps(str(store))}, tile: 32}}
 training:
   samples: {SAMPLES}
@@ -36,6 +39,7 @@ training:
   log_every: 800
   seed: 0
 """
+    )
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -79,26 +83,44 @@ def test_a_trained_checkpoint_paints_closer_to_the_truth_than_an_untrained_model
         assert (out / name).stat().st_size > 10_000
 
     torch.manual_seed(trained.spec.training.seed)  # the weights the run started from
-    untrained = evaluate_model(archspec.build(trained.spec), trained.spec, open_test_split(trained.spec),
-                               tmp_path / "untrained", tiles=TILES, figures=())
+    untrained = evaluate_model(
+        archspec.build(trained.spec),
+        trained.spec,
+        open_test_split(trained.spec),
+        tmp_path / "untrained",
+        tiles=TILES,
+        figures=(),
+    )
     (auto, cross), (auto0, cross0) = _worst(summary), _worst(untrained)
     assert auto < 0.5 * auto0 and cross < 0.5 * cross0, (summary["overall"], untrained["overall"])
-    dex = {kind: (summary["overall"][kind]["worst_dex"], untrained["overall"][kind]["worst_dex"]) for kind in ("auto", "cross")}
+    dex = {
+        kind: (summary["overall"][kind]["worst_dex"], untrained["overall"][kind]["worst_dex"])
+        for kind in ("auto", "cross")
+    }
     # Measured on mock v2: 1.23 vs 1.85 (auto), 0.56 vs 0.62 (cross); 600 steps give 1.28, 0.60.
     # The worst dex is at z = 0, where the truth of 6 tiles of 6.25 Mpc/h is dominated by one
     # tile's peak (the original's pressure has std/mean 8.3 there, docs/mock.md) that a small
     # model under-paints; the |ratio - 1| figures above are the discriminating ones.
     assert dex["auto"][0] < 0.75 * dex["auto"][1] and dex["cross"][0] < dex["cross"][1], dex
-    print(f"trained {SAMPLES} samples in {trained.train_seconds:.1f} s: worst |ratio - 1| auto {auto:.3g} "
-          f"(untrained {auto0:.3g}), cross {cross:.3g} (untrained {cross0:.3g}); worst dex {dex}")
+    print(
+        f"trained {SAMPLES} samples in {trained.train_seconds:.1f} s: worst |ratio - 1| auto {auto:.3g} "
+        f"(untrained {auto0:.3g}), cross {cross:.3g} (untrained {cross0:.3g}); worst dex {dex}"
+    )
 
 
 def test_summary_holds_the_numbers_and_is_reproducible(trained, tmp_path):
     painter = Painter.load(trained.run, device="cpu")
     model, spec = painter.model.train(), trained.spec  # evaluation must leave the mode as it found it
     rng = torch.get_rng_state()
-    run = lambda data, seed=0: evaluate_model(model, spec, data, tmp_path / str(seed), tiles=TILES,  # noqa: E731
-                                              seed=seed, figures=())
+    run = lambda data, seed=0: evaluate_model(
+        model,
+        spec,
+        data,
+        tmp_path / str(seed),
+        tiles=TILES,  # noqa: E731
+        seed=seed,
+        figures=(),
+    )
     first = run(open_test_split(spec))
     assert model.training and torch.equal(torch.get_rng_state(), rng)
     on_device = run(DeviceTiles(trained.store, tile=32, split="test", device="cpu"))
@@ -184,10 +206,18 @@ def test_the_interior_is_painted_with_the_dark_matter_around_the_tile(tmp_path):
     from runner.data import TileDataset
 
     # the truth is the filter applied to whole periodic slices (scipy, independently of the evaluation)
-    data = TileDataset(_store(tmp_path / "s.h5", lambda dm: 0.01 * ndimage.uniform_filter(dm, 3, mode="wrap")), tile=32,
-                       split="test")
-    summary = evaluate_model(_BoxFilter(data.transforms), archspec.loads(TINY_REGRESSION), data, tmp_path / "out",
-                             redshifts=[0.0, 1.0], figures=(), tiles=None)
+    data = TileDataset(
+        _store(tmp_path / "s.h5", lambda dm: 0.01 * ndimage.uniform_filter(dm, 3, mode="wrap")), tile=32, split="test"
+    )
+    summary = evaluate_model(
+        _BoxFilter(data.transforms),
+        archspec.loads(TINY_REGRESSION),
+        data,
+        tmp_path / "out",
+        redshifts=[0.0, 1.0],
+        figures=(),
+        tiles=None,
+    )
     assert summary["context"]["margin"] > 0 and summary["tiles_per_redshift"] == 16  # 4 x 4 combinations
     assert summary["choice"]["independent"] == 4
     for entry in summary["per_redshift"]:
@@ -203,28 +233,55 @@ def test_spectra_are_of_physical_maps_painted_exactly_or_scaled(factor, crop, tm
     from runner.data import TileDataset
 
     data = TileDataset(_store(tmp_path / "s.h5", lambda dm: 0.01 * dm), tile=32, split="test")
-    summary = evaluate_model(_Oracle(data.transforms, factor), archspec.loads(TINY_REGRESSION), data, tmp_path / "out",
-                             redshifts=[0.0, 1.0], figures=(), crop=crop)
+    summary = evaluate_model(
+        _Oracle(data.transforms, factor),
+        archspec.loads(TINY_REGRESSION),
+        data,
+        tmp_path / "out",
+        redshifts=[0.0, 1.0],
+        figures=(),
+        crop=crop,
+    )
     assert summary["data"]["box_size"] == pytest.approx((32 - 2 * crop) * 0.1953125)
     for entry in summary["per_redshift"]:  # auto: factor^2 - 1, cross: factor - 1, the same on every tile
-        np.testing.assert_allclose(entry["auto"]["mean"], factor ** 2 - 1, atol=1e-4)
+        np.testing.assert_allclose(entry["auto"]["mean"], factor**2 - 1, atol=1e-4)
         np.testing.assert_allclose(entry["cross"]["mean"], factor - 1, atol=1e-4)
         np.testing.assert_allclose(entry["auto"]["std"], 0, atol=1e-4)
-        np.testing.assert_allclose(entry["auto"]["ratio_of_means"], factor ** 2 - 1, atol=1e-4)
+        np.testing.assert_allclose(entry["auto"]["ratio_of_means"], factor**2 - 1, atol=1e-4)
         np.testing.assert_allclose(entry["interior"]["cross"]["p50"], factor - 1, atol=1e-4)  # pointwise: no border
         assert entry["mean_pressure"]["painted"] == pytest.approx(factor * entry["mean_pressure"]["true"], rel=1e-5)
-    assert summary["overall"]["auto"]["worst"] == pytest.approx(factor ** 2 - 1, abs=1e-4)
+    assert summary["overall"]["auto"]["worst"] == pytest.approx(factor**2 - 1, abs=1e-4)
 
 
 def test_every_combination_and_whole_tiles_only_from_the_command_line(trained, tmp_path, capsys):
     out = tmp_path / "all"
-    code = main(["evaluate", str(trained.run), "--out", str(out), "--tiles", "all", "--context", "0", "--redshifts", "0",
-                 "--device", "cpu"])
+    code = main(
+        [
+            "evaluate",
+            str(trained.run),
+            "--out",
+            str(out),
+            "--tiles",
+            "all",
+            "--context",
+            "0",
+            "--redshifts",
+            "0",
+            "--device",
+            "cpu",
+        ]
+    )
     report = capsys.readouterr().out
     assert code == 0
     summary = json.loads((out / SUMMARY).read_text())
-    assert summary["tiles_per_redshift"] == 81 and summary["tiles_requested"] is None  # 9 x 9: one test slice of 3 x 3 tiles
-    assert summary["choice"]["independent"] == 9 and "81 test samples per redshift" in report and "9 of them sharing no tile" in report
+    assert (
+        summary["tiles_per_redshift"] == 81 and summary["tiles_requested"] is None
+    )  # 9 x 9: one test slice of 3 x 3 tiles
+    assert (
+        summary["choice"]["independent"] == 9
+        and "81 test samples per redshift" in report
+        and "9 of them sharing no tile" in report
+    )
     assert summary["context"]["margin"] == 0 and summary["per_redshift"][0]["interior"] is None
     assert summary["scores"]["interior"] is None and "interior" not in report
     with pytest.raises(SystemExit) as stop:
@@ -238,16 +295,24 @@ def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():
     assert "note" not in chosen[0] and "z = 3 is not in the store" in chosen[2]["note"]
 
 
-@pytest.mark.parametrize("kind, needle", [("missing checkpoint", "no such file"), ("crop", "--crop 13 leaves less than 8"),
-                                          ("existing", "already holds an evaluation; pass --force"),
-                                          ("out is a file", "is a file; --out names the folder")])
+@pytest.mark.parametrize(
+    "kind, needle",
+    [
+        ("missing checkpoint", "no such file"),
+        ("crop", "--crop 13 leaves less than 8"),
+        ("existing", "already holds an evaluation; pass --force"),
+        ("out is a file", "is a file; --out names the folder"),
+    ],
+)
 def test_evaluate_errors_are_one_line(kind, needle, trained, tmp_path, capsys):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / SUMMARY).write_text("{}")
-    argv = {"missing checkpoint": [str(tmp_path / "nope.pt"), "--out", str(tmp_path / "new")],
-            "crop": [str(trained.run), "--crop", "13", "--out", str(tmp_path / "new")],
-            "existing": [str(trained.run), "--out", str(tmp_path / "out")],
-            "out is a file": [str(trained.run), "--out", str(tmp_path / "out" / SUMMARY)]}[kind]
+    argv = {
+        "missing checkpoint": [str(tmp_path / "nope.pt"), "--out", str(tmp_path / "new")],
+        "crop": [str(trained.run), "--crop", "13", "--out", str(tmp_path / "new")],
+        "existing": [str(trained.run), "--out", str(tmp_path / "out")],
+        "out is a file": [str(trained.run), "--out", str(tmp_path / "out" / SUMMARY)],
+    }[kind]
     code = main(["evaluate", *argv, "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1 and needle in err and err.count("\n") == 1 and "Traceback" not in err, err

@@ -1,6 +1,7 @@
 """Specs that evolve: a run folder written before the runner's redesign (tests/data/run_v1,
 checked in byte for byte) still resumes, paints and evaluates, and a field added to the spec
 language later never orphans it; a removed field is named, in a spec file and in a saved spec."""
+
 from __future__ import annotations
 
 import importlib
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from pydantic import Field
 
 import archspec
@@ -61,11 +61,16 @@ def test_old_run_resumes_to_the_end_under_todays_schema(old_run, capsys):
     assert all(r["loglik_constant"] == pytest.approx(-0.5 * math.log(2 * math.pi)) for r in new)
     end = Schedule.from_training(spec.training).end()  # the first batch boundary at or after training.samples
     assert (old_run / "latest").read_text().strip() == f"checkpoint-{end}.pt"
-    assert "data:\n  store: mock" in (old_run / "spec.yaml").read_text() and "on_device" not in (old_run / "spec.yaml").read_text()
+    assert (
+        "data:\n  store: mock" in (old_run / "spec.yaml").read_text()
+        and "on_device" not in (old_run / "spec.yaml").read_text()
+    )
 
 
 def test_old_run_resumes_after_a_new_optional_field_joins_the_language(old_run, monkeypatch):
-    monkeypatch.setattr(importlib.import_module("archspec.checking.load"), "Spec", _SpecWithWarmup)  # the language grows a field with a default
+    monkeypatch.setattr(
+        importlib.import_module("archspec.checking.load"), "Spec", _SpecWithWarmup
+    )  # the language grows a field with a default
     spec = archspec.load(OLD_SPEC)
     assert spec.training.warmup == 0  # the field is there, at its default
     assert train(spec, old_run, resume=True, quiet=True, evaluate=False, max_samples=300) == 0
@@ -81,8 +86,16 @@ def test_old_checkpoint_paints_and_evaluates(old_run, tmp_path):
     dm = np.exp(0.5 * np.random.default_rng(1).standard_normal((40, 40)))
     pressure = painter.paint(dm, 0.0)
     assert pressure.shape == (40, 40) and np.all(np.isfinite(pressure)) and np.all(pressure > 0)
-    summary = evaluate_model(painter.model, painter.spec, open_test_split(painter.spec), tmp_path / "eval",
-                             device="cpu", transforms=painter.transforms, tiles=2, figures=())
+    summary = evaluate_model(
+        painter.model,
+        painter.spec,
+        open_test_split(painter.spec),
+        tmp_path / "eval",
+        device="cpu",
+        transforms=painter.transforms,
+        tiles=2,
+        figures=(),
+    )
     assert [entry["z"] for entry in summary["per_redshift"]] == [0.0, 1.0]
 
 

@@ -1,6 +1,7 @@
 """Sweeps and comparisons: a grid of two values runs into one folder per value, is interrupted,
 resumes where it stopped when the same command runs again, and `runner compare` writes the table
 and the figure from the folders alone."""
+
 from __future__ import annotations
 
 import csv
@@ -47,8 +48,21 @@ def test_folder_names_never_leave_the_sweep_folder():
 
 
 def _sweep(tiny: Path, out: Path, **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "runner", "sweep", str(tiny), "--set", "training.lr.start=1e-3,3e-3", "--out", str(out),
-           "--gpus", "0", "--", "--no-eval"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "runner",
+        "sweep",
+        str(tiny),
+        "--set",
+        "training.lr.start=1e-3,3e-3",
+        "--out",
+        str(out),
+        "--gpus",
+        "0",
+        "--",
+        "--no-eval",
+    ]
     return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ), **kw)
 
 
@@ -76,10 +90,15 @@ def test_a_sweep_is_interrupted_resumed_and_compared(tiny, tmp_path):
     statuses = {r["name"]: r["status"] for r in json.loads((out / "sweep.json").read_text())["runs"]}
     assert set(statuses.values()) == {"done"}
 
-    done = subprocess.run([sys.executable, "-m", "runner", "compare", str(out)], capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "compare", str(out)], capture_output=True, text=True, cwd=ROOT
+    )
     assert done.returncode == 0, done.stderr
     table = done.stdout.splitlines()
-    assert table[0].startswith("| run | kind | precision | parameters") and len([line for line in table if "training.lr.start=" in line]) == 2
+    assert (
+        table[0].startswith("| run | kind | precision | parameters")
+        and len([line for line in table if "training.lr.start=" in line]) == 2
+    )
     rows = list(csv.DictReader((out / "compare" / "table.csv").open()))
     assert [r["run"] for r in rows] == ["training.lr.start=1e-3", "training.lr.start=3e-3"]
     assert all(float(r["test_elbo"]) < 0 and int(r["samples"]) > 0 for r in rows)
@@ -88,15 +107,28 @@ def test_a_sweep_is_interrupted_resumed_and_compared(tiny, tmp_path):
 
 def test_compare_refuses_a_folder_that_is_neither_run_nor_sweep(tmp_path):
     (tmp_path / "empty").mkdir()
-    done = subprocess.run([sys.executable, "-m", "runner", "compare", str(tmp_path / "empty"), str(tmp_path / "nope")],
-                          capture_output=True, text=True, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "compare", str(tmp_path / "empty"), str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     assert done.returncode == 1 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
 def test_sweep_refuses_options_it_controls_before_running_anything(tiny, tmp_path):
-    for extra in (["--", "--resume"], ["--", "--out", "x"], ["--", "--no-such-option"], ["--set", "training.lr.start=1,"]):
-        done = subprocess.run([sys.executable, "-m", "runner", "sweep", str(tiny), "--out", str(tmp_path / "s"), *extra],
-                              capture_output=True, text=True, cwd=ROOT)
+    for extra in (
+        ["--", "--resume"],
+        ["--", "--out", "x"],
+        ["--", "--no-such-option"],
+        ["--set", "training.lr.start=1,"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "sweep", str(tiny), "--out", str(tmp_path / "s"), *extra],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert done.returncode == 2 and "Traceback" not in done.stderr, (extra, done.stderr)
     assert not (tmp_path / "s").exists()
 
@@ -113,7 +145,9 @@ def test_compare_says_each_runs_precision_and_counts_samples_to_its_last_checkpo
         (run / "spec.yaml").write_text(archspec.dump(archspec.loads(TINY_SPEC)))
         (run / "options.json").write_text(json.dumps({"precision": "auto", "resolved": {"precision": precision}}))
         # the last record is a log step before the end; the checkpoint at 160 is the run's end
-        (run / "metrics.jsonl").write_text(json.dumps({"sample": 144, "step": 20, "split": "test", "elbo": -5.0, "kl": 0.1}) + "\n")
+        (run / "metrics.jsonl").write_text(
+            json.dumps({"sample": 144, "step": 20, "split": "test", "elbo": -5.0, "kl": 0.1}) + "\n"
+        )
         (run / "latest").write_text("checkpoint-160.pt\n")
         runs.append(summarise(run))
     assert [(r["row"]["precision"], r["row"]["samples"]) for r in runs] == [("fp32", 160), ("bf16", 160)]

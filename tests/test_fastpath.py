@@ -1,6 +1,7 @@
 """The fast path: the defaults each device gets, the compile fallback, the optimizer on a device
 lr, threads, and the bf16 path's numerics against fp32 (CPU autocast here; the same code runs on
 CUDA, where bench/gpu.sh runs this file with ARCHSPEC_TEST_DEVICE=cuda)."""
+
 from __future__ import annotations
 
 import copy
@@ -30,7 +31,13 @@ def fast_for(device: str, world: int = 1, bf16_native: bool = True, **options) -
 
 def test_cuda_defaults_are_the_whole_fast_path():
     f = fast_for("cuda")
-    assert (f.precision, f.channels_last, f.compile, f.cuda_graphs, f.fused_optimizer) == ("bf16", True, True, True, True)
+    assert (f.precision, f.channels_last, f.compile, f.cuda_graphs, f.fused_optimizer) == (
+        "bf16",
+        True,
+        True,
+        True,
+        True,
+    )
     assert f.sync_every == 16 and fast_for("cuda", sync_every=4).sync_every == 4
     assert not fast_for("cuda", world=2).cuda_graphs  # DDP's collectives run inside backward
     assert fast_for("cuda", compile=False).cuda_graphs is False
@@ -45,11 +52,14 @@ def test_cpu_defaults_follow_the_cpu():
     assert fast_for("cpu", precision="fp32", channels_last=False, compile=True).describe()["compile"] is True
 
 
-@pytest.mark.parametrize("device, options, words", [
-    ("cpu", {"cuda_graphs": True}, "needs a CUDA device"),
-    ("cuda", {"cuda_graphs": True, "compile": False}, "needs --compile"),
-    ("cpu", {"precision": "tf32"}, "tf32"),
-])
+@pytest.mark.parametrize(
+    "device, options, words",
+    [
+        ("cpu", {"cuda_graphs": True}, "needs a CUDA device"),
+        ("cuda", {"cuda_graphs": True, "compile": False}, "needs --compile"),
+        ("cpu", {"precision": "tf32"}, "tf32"),
+    ],
+)
 def test_impossible_combinations_are_refused_in_one_line(device, options, words):
     with pytest.raises(RunError, match=words):
         fast_for(device, **options)
@@ -222,7 +232,9 @@ def test_the_loss_stays_fp32_under_bf16_autocast():
     assert out.x_mean.dtype == torch.bfloat16  # the convolutions ran in bf16 ...
     assert objective.dtype == torch.float32 and terms.dtype == torch.float32  # ... the ELBO does not
     # fp64, by hand, with the original's constant: ½ ln 2π once per channel of x (docs/paper.md)
-    expected = (-0.5 * (x.double() - out.x_mean.double()).square().flatten(1).sum(1) - x.shape[1] * 0.5 * math.log(2 * math.pi)).mean()
+    expected = (
+        -0.5 * (x.double() - out.x_mean.double()).square().flatten(1).sum(1) - x.shape[1] * 0.5 * math.log(2 * math.pi)
+    ).mean()
     # fp32 sums of 1,024 pixels agree with fp64 to ~1e-7; bf16 sums (8 bits) would miss by ~1e-3
     assert abs(terms[1].item() - expected.item()) <= 1e-5 * abs(expected.item())
 
@@ -243,8 +255,19 @@ def test_bf16_training_reaches_the_elbo_of_fp32(tiny, tmp_path):
     tests = {}
     for precision in ("fp32", "bf16"):
         run = tmp_path / precision
-        assert train(spec, run, quiet=True, evaluate=False, precision=precision, channels_last=False,
-                     device=DEVICE.type, compile=False) == 0
+        assert (
+            train(
+                spec,
+                run,
+                quiet=True,
+                evaluate=False,
+                precision=precision,
+                channels_last=False,
+                device=DEVICE.type,
+                compile=False,
+            )
+            == 0
+        )
         assert json.loads((run / "options.json").read_text())["resolved"]["precision"] == precision
         records = map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
         tests[precision] = [r["elbo"] for r in records if r["split"] == "test"]

@@ -1,4 +1,5 @@
 """Figures: each writes one readable PNG of the documented size, warns about nothing, leaks nothing."""
+
 from __future__ import annotations
 
 import warnings
@@ -49,12 +50,21 @@ def _maps(seed: int, n: int = 64) -> dict[float, np.ndarray]:
 def _spectra(k: np.ndarray, scale: float, interior: bool = True) -> dict:
     """One redshift's spectra: painted = (1 + scale sin k) x true, a cross spectrum that turns
     negative at high k (a bad painting), quantiles around the ratio."""
-    true = 1e-2 * k ** -1.5
+    true = 1e-2 * k**-1.5
     ratio = scale * np.sin(k)
-    stats = {"mean": ratio, "std": np.full(k.size, 0.05), "ratio_of_means": ratio, "p16": ratio - 0.05,
-             "p84": ratio + 0.05}
-    power = {"true_auto": true, "painted_auto": true * (1 + ratio), "true_cross": true,
-             "painted_cross": true * (1 + ratio) - (k > 10) * 1.0}
+    stats = {
+        "mean": ratio,
+        "std": np.full(k.size, 0.05),
+        "ratio_of_means": ratio,
+        "p16": ratio - 0.05,
+        "p84": ratio + 0.05,
+    }
+    power = {
+        "true_auto": true,
+        "painted_auto": true * (1 + ratio),
+        "true_cross": true,
+        "painted_cross": true * (1 + ratio) - (k > 10) * 1.0,
+    }
     modes = {"tile": stats}
     if interior:
         power |= {"interior_auto": true, "interior_cross": true}
@@ -71,7 +81,9 @@ def test_spectra_rows_of_power_and_ratio_for_auto_and_cross_one_column_per_redsh
     _nothing_clipped(image)
 
     paper = tmp_path / "sub" / "paper.png"  # missing folders are created
-    plot_spectra(paper, k, {z: _spectra(k, 30.0, interior=False) for z in REDSHIFTS[:2]}, view="paper")  # a bad painting
+    plot_spectra(
+        paper, k, {z: _spectra(k, 30.0, interior=False) for z in REDSHIFTS[:2]}, view="paper"
+    )  # a bad painting
     assert _read_png(paper).shape[:2] == (1020, 690)
     _only_file_is(paper)
     with pytest.raises(ValueError, match="view must be"):

@@ -8,6 +8,7 @@ and of random valid specs:
 
 The default suite checks a fixed sample; ``-m slow`` runs every mutant of every shipped spec.
 """
+
 from __future__ import annotations
 
 import random
@@ -18,14 +19,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import archspec
-from archspec.fixing.fixes import apply_fix
 from archspec.checking.load import check_text
+from archspec.fixing.fixes import apply_fix
 from archspec.presenting.report import fix_text
 from tests.mutants import mutants
 
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = [ROOT / "specs" / "quickstart.yaml", ROOT / "specs" / "regression.yaml", ROOT / "specs" / "paper_cvae.yaml",
-           ROOT / "specs" / "variants" / "free_latent.yaml", ROOT / "specs" / "variants" / "quickstart" / "free_latent.yaml"]
+SHIPPED = [
+    ROOT / "specs" / "quickstart.yaml",
+    ROOT / "specs" / "regression.yaml",
+    ROOT / "specs" / "paper_cvae.yaml",
+    ROOT / "specs" / "variants" / "free_latent.yaml",
+    ROOT / "specs" / "variants" / "quickstart" / "free_latent.yaml",
+]
 CONVERGENCE = 0.95  # the issue's bar: --fix repairs at least this share of single-cell mutants
 
 
@@ -40,10 +46,16 @@ def judge(text: str, filename: str = "m.yaml") -> bool | None:
     for problem in shown.problems:
         for fix in problem.fixes:
             after = check_text(apply_fix(text, fix), filename, fixes=False)
-            later = after.checked is not None and before.checked is not None and after.checked.stage > before.checked.stage
+            later = (
+                after.checked is not None and before.checked is not None and after.checked.stage > before.checked.stage
+            )
             new = [q.format() for q in after.problems if (q.code, tuple(q.loc)) not in keys]
             if not later:  # a problem a later stage finds once this one is gone is found and fixed in turn
-                assert len(after.problems) < len(before.problems), (problem.format(), fix.title, [q.format() for q in after.problems])
+                assert len(after.problems) < len(before.problems), (
+                    problem.format(),
+                    fix.title,
+                    [q.format() for q in after.problems],
+                )
                 assert not new, (problem.format(), fix.title, new)
     fixed, applied = fix_text(text, filename)
     final = check_text(fixed, filename, fixes=False)
@@ -93,8 +105,14 @@ def random_spec(rng: random.Random) -> str:
         out = rng.choice([4, 8])
         rows.append(f"[ConvTransp, {c}/{out}, {rng.choice([stride, stride + 2])}, {stride}, _, _, _]")
         c = out
-    blocks = (f"  blocks:\n    Res:\n      residual: T\n      activation: ReLU\n      table:\n"
-              f"        - [Conv, {block}/{block}, 3, 1, _, _, _]\n        - [Conv, {block}/{block}, 3, 1, _, _, none]\n") if block else ""
+    blocks = (
+        (
+            f"  blocks:\n    Res:\n      residual: T\n      activation: ReLU\n      table:\n"
+            f"        - [Conv, {block}/{block}, 3, 1, _, _, _]\n        - [Conv, {block}/{block}, 3, 1, _, _, none]\n"
+        )
+        if block
+        else ""
+    )
     table = "".join(f"          - {row}\n" for row in rows)
     return (
         "archspec: 1\nname: random\nmodel:\n  kind: regression\n"
@@ -125,14 +143,22 @@ def test_fix_converges_on_mutants_of_random_specs():
     texts = []
     for n in range(6):
         spec = random_spec(rng)
-        texts += [(f"spec {n} line {m.line} {m.kind} {m.old}->{m.new}", m.text) for i, m in enumerate(mutants(spec, per_cell=1)) if i % 3 == n % 3]
+        texts += [
+            (f"spec {n} line {m.line} {m.kind} {m.old}->{m.new}", m.text)
+            for i, m in enumerate(mutants(spec, per_cell=1))
+            if i % 3 == n % 3
+        ]
     converged, total, misses = convergence(texts)
     assert total >= 20 and converged / total >= CONVERGENCE, (converged, total, misses)
 
 
 def test_fix_converges_on_a_sample_of_quickstart_mutants():
     text = (ROOT / "specs" / "quickstart.yaml").read_text()
-    sample = [(f"line {m.line} {m.kind} {m.old}->{m.new}", m.text) for i, m in enumerate(mutants(text, per_cell=1)) if i % 4 == 0]
+    sample = [
+        (f"line {m.line} {m.kind} {m.old}->{m.new}", m.text)
+        for i, m in enumerate(mutants(text, per_cell=1))
+        if i % 4 == 0
+    ]
     converged, total, misses = convergence(sample)
     assert total >= 30 and converged / total >= CONVERGENCE, (converged, total, misses)
 

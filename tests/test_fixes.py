@@ -1,6 +1,7 @@
 """Diagnostics whose fixes work: each case of issue 12 with its exact message and fix, the fix
 applied (it makes the spec valid, and where it undoes the slip, the spec is the original again),
 and the advice the checker used to give, applied, failing: why it is no longer shown."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +9,9 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.fixing.fixes import apply_fix
-from archspec.checking.load import check_text
 from archspec.checking.load import check_text
 from archspec.checking.overrides import unused_overrides
+from archspec.fixing.fixes import apply_fix
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = (ROOT / "specs" / "quickstart.yaml").read_text()
@@ -45,7 +45,8 @@ def test_a_channel_typo_is_blamed_at_its_row_not_at_the_consumer():
         "q.yaml:31:20: error: model.networks.recognition.A.table[1].channels: part A gives 12 channels, but part C reads 32 "
         "from [A, B] (line 40) and B gives 16, so A must give 16. Received: channels 8/12\n"
         "    fix: write 8/16; or channels 28/2 at model.networks.recognition.C.table[0] (line 40); "
-        "or channels 8/20 at model.networks.recognition.B.table[1] (line 36)")
+        "or channels 8/20 at model.networks.recognition.B.table[1] (line 36)"
+    )
     fixed = apply_fix(text, p.fixes[0])
     assert fixed == QUICK  # the typo undone, nothing else touched
     # the fix the checker used to give ("write 28/2" at part C) passes, but builds another network
@@ -75,10 +76,16 @@ def test_stride_3_in_a_32_pixel_path_says_why_and_offers_only_what_flows():
         "q.yaml:31:13: error: model.networks.recognition.A.table[1]: padding auto = (kernel − stride) / 2 = (8 − 3) / 2 is not "
         "a whole number ≥ 0 (kernel − stride is odd); 32 is not divisible by 3: no padding or kernel makes a stride-3 row exact "
         "here. Received: input 32, kernel=8, stride=3, padding=auto\n"
-        "    fix: stride 4 (32² → 8²)")
+        "    fix: stride 4 (32² → 8²)"
+    )
     assert apply_fix(text, p.fixes[0]) == QUICK
     # the advice it used to give: padding 2 or 3, or a kernel of 7 or 9; each gives 10² or 11², which part C cannot concatenate with B's 8²
-    for row in ("[Conv, 8/16, 8, 3, _, _, _, 2]", "[Conv, 8/16, 8, 3, _, _, _, 3]", "[Conv, 8/16, 7, 3, _, _, _]", "[Conv, 8/16, 9, 3, _, _, _]"):
+    for row in (
+        "[Conv, 8/16, 8, 3, _, _, _, 2]",
+        "[Conv, 8/16, 8, 3, _, _, _, 3]",
+        "[Conv, 8/16, 7, 3, _, _, _]",
+        "[Conv, 8/16, 9, 3, _, _, _]",
+    ):
         assert fails(mutate(text, "[Conv, 8/16, 8, 3, _, _, _]", row)) == ["concat_size"], row
 
 
@@ -89,7 +96,8 @@ def test_a_transposed_row_at_stride_1_is_fixed_by_its_stride():
         "q.yaml:61:13: error: model.networks.generator.B.table[4]: padding auto = (kernel − stride) / 2 = (4 − 1) / 2 is not a "
         "whole number ≥ 0 (kernel − stride is odd), so no padding makes this ConvTransp give exactly 16. Received: input 16, "
         "kernel=4, stride=1, padding=auto\n"
-        "    fix: stride 2 (16² → 32²)")
+        "    fix: stride 2 (16² → 32²)"
+    )
     assert apply_fix(text, p.fixes[0]) == QUICK
     # "a kernel of 3 (exact downsampling)", applied: the generator gives 32², not x's 64²
     assert fails(mutate(text, "[ConvTransp, 32/16, 4, 1,", "[ConvTransp, 32/16, 3, 1,")) == ["contract"]
@@ -103,7 +111,8 @@ def test_a_residual_blocks_kernel_is_fixed_in_the_block():
         "(model.blocks.ResBlock.table[0]): padding auto = (kernel − stride) / 2 = (4 − 1) / 2 is not a whole number ≥ 0 "
         "(kernel − stride is odd), so no padding makes this Conv give exactly 16. Received: input 16, kernel=4, stride=1, padding=auto\n"
         "    fix: kernel 3 at model.blocks.ResBlock.table[0] (line 23); or kernel 5 at model.blocks.ResBlock.table[0] (line 23); "
-        "or kernel 1 at model.blocks.ResBlock.table[0] (line 23)")
+        "or kernel 1 at model.blocks.ResBlock.table[0] (line 23)"
+    )
     assert apply_fix(text, p.fixes[0]) == QUICK
     # "padding 1 (16 → 15)", applied: the block no longer gives back what it was given
     assert fails(mutate(text, "[Conv, 32/32, 4, 1, _, _, _]", "[Conv, 32/32, 4, 1, _, _, _, 1]")) == ["residual_shape"]
@@ -133,17 +142,33 @@ def test_a_larger_latent_is_fixed_by_one_stride_per_path():
     assert spec.model.networks["recognition"].parts["A"].table[1].stride == 2
 
 
-@pytest.mark.parametrize("old, new, message, fix", [
-    ("        input: y\n        table:\n          - [Conv, 2/8", "        input: y\n         table:\n          - [Conv, 2/8",
-     "p.yaml:37:10: error: model.networks.recognition.B.table: invalid YAML: key 'table' is at column 10, but the keys beside it "
-     "are at column 9 ('input' at line 36); YAML reads a line by its indentation", "indent it to column 9 (1 space left)"),
-    ("    prior:  ", "   prior:  ",
-     "p.yaml:47:4: error: model.networks.prior: invalid YAML: key 'prior' is at column 4, but the keys beside it are at column 5 "
-     "('recognition' at line 28); YAML reads a line by its indentation", "indent it to column 5 (1 space right)"),
-    ("          - [Conv, 8/16, 8, 4, _, _, _]\n", "           - [Conv, 8/16, 8, 4, _, _, _]\n",
-     "p.yaml:33:12: error: model.networks.recognition.A.table[1]: invalid YAML: this list item is at column 12, but the items "
-     "above it are at column 11 (line 32); YAML reads a line by its indentation", "indent it to column 11 (1 space left)"),
-], ids=["key-too-deep", "key-between-levels", "row-too-deep"])
+@pytest.mark.parametrize(
+    "old, new, message, fix",
+    [
+        (
+            "        input: y\n        table:\n          - [Conv, 2/8",
+            "        input: y\n         table:\n          - [Conv, 2/8",
+            "p.yaml:37:10: error: model.networks.recognition.B.table: invalid YAML: key 'table' is at column 10, but the keys beside it "
+            "are at column 9 ('input' at line 36); YAML reads a line by its indentation",
+            "indent it to column 9 (1 space left)",
+        ),
+        (
+            "    prior:  ",
+            "   prior:  ",
+            "p.yaml:47:4: error: model.networks.prior: invalid YAML: key 'prior' is at column 4, but the keys beside it are at column 5 "
+            "('recognition' at line 28); YAML reads a line by its indentation",
+            "indent it to column 5 (1 space right)",
+        ),
+        (
+            "          - [Conv, 8/16, 8, 4, _, _, _]\n",
+            "           - [Conv, 8/16, 8, 4, _, _, _]\n",
+            "p.yaml:33:12: error: model.networks.recognition.A.table[1]: invalid YAML: this list item is at column 12, but the items "
+            "above it are at column 11 (line 32); YAML reads a line by its indentation",
+            "indent it to column 11 (1 space left)",
+        ),
+    ],
+    ids=["key-too-deep", "key-between-levels", "row-too-deep"],
+)
 def test_an_indentation_slip_names_the_key_and_the_column(old, new, message, fix):
     text = mutate(PAPER, old, new)
     p = one(text, "p.yaml")
@@ -158,7 +183,8 @@ def test_a_row_with_a_column_missing_names_the_column():
         "q.yaml:31:13: error: model.networks.recognition.A.table[1]: row has 6 of 7 columns: layer, channels, kernel, stride, "
         "bias, batchnorm, activation — the bias or the batchnorm is missing ('ReLU' in the batchnorm column is an activation, "
         "not a flag). Received: [Conv, 8/16, 8, 4, T, ReLU]\n"
-        "    fix: write [Conv, 8/16, 8, 4, _, T, ReLU] (_ takes the default); or write [Conv, 8/16, 8, 4, T, _, ReLU] (_ takes the default)")
+        "    fix: write [Conv, 8/16, 8, 4, _, T, ReLU] (_ takes the default); or write [Conv, 8/16, 8, 4, T, _, ReLU] (_ takes the default)"
+    )
     assert archspec.spec_hash(archspec.loads(apply_fix(text, p.fixes[0]))) == archspec.spec_hash(archspec.loads(QUICK))
     stride = one(mutate(QUICK, "- [Conv, 8/16, 8, 4, _, _, _]", "- [Conv, 8/16, 8, F, T, ReLU]"))
     assert "— the stride is missing ('F' in the stride column is a flag, not an integer)" in stride.message
@@ -169,24 +195,36 @@ def test_a_set_past_the_end_of_a_table_names_the_rows_it_has():
     assert [p.format() for p in found.problems] == [
         "--set model.networks.recognition.C.table[5].activation=none: error: model.networks.recognition.C.table[5]: there is no "
         "row 5: the table has 1 row (only table[0])\n"
-        "    fix: --set model.networks.recognition.C.table[0].activation=none"]
+        "    fix: --set model.networks.recognition.C.table[0].activation=none"
+    ]
 
 
 def test_a_default_override_reaches_the_rows_that_write_underscore():
     spec = archspec.loads(PAPER, overrides=["model.defaults.activation=ELU"])
-    rows = [r for n in spec.model.networks.values() for part in n.parts.values() for r in part.table if hasattr(r, "activation")]
+    rows = [
+        r
+        for n in spec.model.networks.values()
+        for part in n.parts.values()
+        for r in part.table
+        if hasattr(r, "activation")
+    ]
     assert {r.activation for r in rows} == {"ELU", "PReLU", "Softplus"}  # every _ took the new default
     assert _unused(PAPER, ["model.defaults.activation=ELU"]) == []
 
 
 def test_an_override_that_changes_nothing_is_a_warning_naming_the_rows():
-    explicit = PAPER.replace(", _, _, _]", ", F, T, ReLU]").replace(", _, _, none]", ", F, T, none]").replace(", _, F, ", ", F, F, ")
+    explicit = (
+        PAPER.replace(", _, _, _]", ", F, T, ReLU]")
+        .replace(", _, _, none]", ", F, T, none]")
+        .replace(", _, F, ", ", F, F, ")
+    )
     assert archspec.spec_hash(archspec.loads(explicit)) == archspec.spec_hash(archspec.loads(PAPER))
     (w,) = _unused(explicit, ["model.defaults.activation=ELU", "training.samples=2000"])
     assert w.format() == (
         "--set model.defaults.activation=ELU: warning: model.defaults.activation: this override changes nothing: the 26 rows it "
         "reaches write activation themselves (lines 25, 26, 32, 33, 34, 38, 39, 40 and 18 more)\n"
-        "    fix: write _ in a row's activation column to take the default")
+        "    fix: write _ in a row's activation column to take the default"
+    )
     (same,) = _unused(PAPER, ["training.samples=150000"])
     assert same.message == "this override changes nothing: training.samples is 150000 already"
 

@@ -1,6 +1,7 @@
 """The architecture as rules on the import graph (lazy imports inside functions included):
 no import cycle; only command-line modules import command-line modules; science never imports
 training; archspec never imports the runner. A new module that breaks a rule fails here."""
+
 from __future__ import annotations
 
 import ast
@@ -71,22 +72,35 @@ def _is_cli(name: str) -> bool:
 
 
 def test_only_command_line_modules_import_command_line_modules():
-    bad = [(a, b) for a, deps in GRAPH.items() for b in deps
-           if _is_cli(b) and not _is_cli(a) and a not in ("runner.__main__", "archspec.__main__")]
+    bad = [
+        (a, b)
+        for a, deps in GRAPH.items()
+        for b in deps
+        if _is_cli(b) and not _is_cli(a) and a not in ("runner.__main__", "archspec.__main__")
+    ]
     assert not bad
 
 
 def test_science_never_imports_training():
-    assert not [(a, b) for a, deps in GRAPH.items() for b in deps if a.startswith("runner.science") and b.startswith("runner.train")]
+    assert not [
+        (a, b)
+        for a, deps in GRAPH.items()
+        for b in deps
+        if a.startswith("runner.science") and b.startswith("runner.train")
+    ]
 
 
 def test_archspec_never_imports_the_runner_and_only_the_compiler_imports_torch():
-    assert not [(a, b) for a, deps in GRAPH.items() for b in deps if a.startswith("archspec") and b.startswith("runner")]
+    assert not [
+        (a, b) for a, deps in GRAPH.items() for b in deps if a.startswith("archspec") and b.startswith("runner")
+    ]
     for name, path in MODULES.items():
         if name.startswith("archspec") and name != "archspec.compile":
             tree = ast.parse(path.read_text())
             top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-            names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names} | {n.module for n in top if isinstance(n, ast.ImportFrom)}
+            names = {a.name for n in top if isinstance(n, ast.Import) for a in n.names} | {
+                n.module for n in top if isinstance(n, ast.ImportFrom)
+            }
             assert not any(str(m).split(".")[0] == "torch" for m in names), name
 
 
@@ -104,11 +118,22 @@ def _layer(name: str) -> int | None:
 
 def test_archspec_is_arranged_by_concept_and_its_layers_only_import_downwards():
     top = {p.stem for p in (ROOT / "archspec").glob("*.py")}
-    assert top == {"__init__", "__main__", "cli", "compile"}, "a module at archspec/'s top: put it in its concept's package"
+    assert top == {"__init__", "__main__", "cli", "compile"}, (
+        "a module at archspec/'s top: put it in its concept's package"
+    )
     assert {p.name for p in (ROOT / "archspec").iterdir() if p.is_dir() and p.name != "__pycache__"} == set(LAYERS)
-    upward = {(a, b) for a, deps in GRAPH.items() for b in deps
-              if _layer(a) is not None and _layer(b) is not None and _layer(b) > _layer(a)}
+    upward = {
+        (a, b)
+        for a, deps in GRAPH.items()
+        for b in deps
+        if _layer(a) is not None and _layer(b) is not None and _layer(b) > _layer(a)
+    }
     assert upward == UPWARD
-    lower = [(a, b) for a, deps in GRAPH.items() if _layer(a) is not None for b in deps
-             if b in ("archspec.cli", "archspec.compile")]
+    lower = [
+        (a, b)
+        for a, deps in GRAPH.items()
+        if _layer(a) is not None
+        for b in deps
+        if b in ("archspec.cli", "archspec.compile")
+    ]
     assert not lower, "the command line and the compiler sit above every package"

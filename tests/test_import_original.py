@@ -1,6 +1,7 @@
 """`runner import-original`: the original's published CVAE, rebuilt from its printed module tree
 (tests/original_files.py), imports into the paper spec and paints what the original's wiring
 paints; every key and shape is checked; a tampered model_meta is refused without running it."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,8 @@ from scipy import ndimage
 from runner import checkpoint as ck
 from runner.cli import main
 from runner.data.original_stats import ORIGINAL_STATS, original_stats
-from runner.importers.original import OriginalImportError, import_original
-from runner.importers.original_meta import MetaError, Refused, read_meta
+from runner.importers.original import import_original
+from runner.importers.original_meta import MetaError, read_meta
 from runner.science.painter import Painter, map_seed
 from tests.original_files import Pickle, model_meta, trained_like
 
@@ -105,8 +106,9 @@ def test_import_then_paint_equals_the_originals_wiring(original, imported):
     expected = _original_paint(original, dm, Z, stats, seed=map_seed(7, 0))
     np.testing.assert_allclose(drawn, expected, rtol=2e-5, atol=1e-6 * np.abs(expected).max())
     at_mean = painter.paint(dm, Z, latent="mean")
-    np.testing.assert_allclose(at_mean, _original_paint(original, dm, Z, stats, seed=None), rtol=2e-5,
-                               atol=1e-6 * np.abs(expected).max())
+    np.testing.assert_allclose(
+        at_mean, _original_paint(original, dm, Z, stats, seed=None), rtol=2e-5, atol=1e-6 * np.abs(expected).max()
+    )
     assert np.abs(drawn - at_mean).max() > 1e-4 * np.abs(expected).max()  # the draw is not the mean
 
 
@@ -114,8 +116,21 @@ def test_runner_paint_on_the_imported_run_writes_the_originals_painting(original
     dm = _dm(2)
     with h5py.File(tmp_path / "dm.h5", "w") as f:
         f.create_dataset("dm", data=dm).attrs["redshift"] = Z
-    code = main(["paint", str(imported), "--input", str(tmp_path / "dm.h5"), "--output", str(tmp_path / "p.h5"),
-                 "--quiet", "--device", "cpu", "--seed", "3"])
+    code = main(
+        [
+            "paint",
+            str(imported),
+            "--input",
+            str(tmp_path / "dm.h5"),
+            "--output",
+            str(tmp_path / "p.h5"),
+            "--quiet",
+            "--device",
+            "cpu",
+            "--seed",
+            "3",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     with h5py.File(tmp_path / "p.h5", "r") as f:
         painted, attrs = f["pressure"][()], dict(f.attrs)
@@ -127,10 +142,18 @@ def test_runner_paint_on_the_imported_run_writes_the_originals_painting(original
 
 def test_the_run_folder_records_what_was_read(imported, fiducial):
     record = json.loads((imported / "imported.json").read_text())
-    assert record["checkpoint"] == "checkpoint-252928.pt" and (imported / "latest").read_text().strip() == record["checkpoint"]
-    assert record["statistics"].startswith("model_meta") and set(record["files"]) == {"model_state", "model_meta", "training_stats.txt"}
+    assert (
+        record["checkpoint"] == "checkpoint-252928.pt"
+        and (imported / "latest").read_text().strip() == record["checkpoint"]
+    )
+    assert record["statistics"].startswith("model_meta") and set(record["files"]) == {
+        "model_state",
+        "model_meta",
+        "training_stats.txt",
+    }
     assert any("differ from the published ones by up to 10.00%" in note for note in record["notes"])
     import hashlib
+
     assert record["files"]["model_state"] == hashlib.sha256((fiducial / "model_state").read_bytes()).hexdigest()
     assert (imported / "spec.yaml").read_text().startswith("# yaml-language-server")
 
@@ -170,13 +193,19 @@ def _mutated(original, how: str) -> dict:
     return state
 
 
-@pytest.mark.parametrize("how, message", [
-    ("shape", "model_state: p_y_z_in.13.res_block.3.weight has shape (128, 128, 5, 5); "
-              "paper_cvae's generator.B.4.1.1.conv.weight needs (128, 128, 3, 3)"),
-    ("missing", "model_state lacks p_z_in.3.weight, which paper_cvae's generator.A.1.conv.weight needs"),
-    ("extra", "model_state: p_var_out.0.weight has no place in paper_cvae"),
-    ("not a tensor", "model_state: q_out.0.weight is a list, not a tensor"),
-])
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        (
+            "shape",
+            "model_state: p_y_z_in.13.res_block.3.weight has shape (128, 128, 5, 5); "
+            "paper_cvae's generator.B.4.1.1.conv.weight needs (128, 128, 3, 3)",
+        ),
+        ("missing", "model_state lacks p_z_in.3.weight, which paper_cvae's generator.A.1.conv.weight needs"),
+        ("extra", "model_state: p_var_out.0.weight has no place in paper_cvae"),
+        ("not a tensor", "model_state: q_out.0.weight is a list, not a tensor"),
+    ],
+)
 def test_the_first_key_that_does_not_fit_is_named_and_nothing_is_written(original, how, message, tmp_path, capsys):
     folder = _write_folder(tmp_path / "bad", _mutated(original, how))
     code = main(["import-original", str(folder), "--out", str(tmp_path / "run")])
@@ -195,7 +224,9 @@ def test_a_model_state_holding_objects_is_refused_by_weights_only(tmp_path, caps
     assert code == 1 and "cannot be read as tensors" in err and "SimpleNamespace" in err and err.count("\n") == 1
 
 
-def test_existing_runs_are_never_overwritten_and_a_previous_import_only_with_force(imported, fiducial, tmp_path, capsys):
+def test_existing_runs_are_never_overwritten_and_a_previous_import_only_with_force(
+    imported, fiducial, tmp_path, capsys
+):
     (tmp_path / "trained").mkdir()
     (tmp_path / "trained" / "checkpoint-5.pt").write_text("a run")
     assert main(["import-original", str(fiducial), "--out", str(tmp_path / "trained"), "--force"]) == 1
@@ -209,7 +240,9 @@ def test_existing_runs_are_never_overwritten_and_a_previous_import_only_with_for
 
 
 def test_an_imported_run_cannot_be_resumed(imported, capsys):
-    code = main(["train", str(imported / "spec.yaml"), "--out", str(imported), "--resume", "--device", "cpu", "--quiet"])
+    code = main(
+        ["train", str(imported / "spec.yaml"), "--out", str(imported), "--resume", "--device", "cpu", "--quiet"]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "cannot resume" in err and "imported from" in err and "Traceback" not in err, err
 
@@ -252,6 +285,7 @@ def _payload(value):
 def _getattr_chain(p: Pickle) -> None:
     """builtins.getattr from a placeholder to eval: Inert().__call__.__func__.__globals__
     ['__builtins__']['eval'](...) -- every step a getattr or a dict's get, no other global."""
+
     def getattr_(obj, name):
         return lambda: (p.glob("builtins", "getattr").op(b"("), obj(), p.str(name), p.op(b"t").op(b"R"))
 
@@ -264,11 +298,16 @@ def _getattr_chain(p: Pickle) -> None:
     called(called(getattr_(builtins_, "get"), "eval"), "__import__('os').system('touch PAYLOAD_RAN')")()
 
 
-@pytest.mark.parametrize("payload, named", [
-    (_os_system, "it names os.system"), (_via_dill, "it imports the module 'os'"),
-    (_eval, "it names builtins.eval"), (_this_module, f"it names {__name__}._payload"),
-    (_getattr_chain, "it names builtins.getattr"),
-])
+@pytest.mark.parametrize(
+    "payload, named",
+    [
+        (_os_system, "it names os.system"),
+        (_via_dill, "it imports the module 'os'"),
+        (_eval, "it names builtins.eval"),
+        (_this_module, f"it names {__name__}._payload"),
+        (_getattr_chain, "it names builtins.getattr"),
+    ],
+)
 def test_a_tampered_model_meta_is_refused_without_running_it(payload, named, fiducial, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     folder = _write_folder(tmp_path / "tampered", {}, meta=model_meta(_stats(), payload=payload))
@@ -286,8 +325,13 @@ def test_the_reader_resolves_exactly_these_globals_to_real_objects():
     from runner.importers.original_meta import REAL
 
     numpy_core = ("numpy.core.multiarray", "numpy._core.multiarray")
-    assert set(REAL) == {*((m, "_reconstruct") for m in numpy_core), *((m, "scalar") for m in numpy_core),
-                         ("numpy", "ndarray"), ("numpy", "dtype"), ("collections", "OrderedDict")}
+    assert set(REAL) == {
+        *((m, "_reconstruct") for m in numpy_core),
+        *((m, "scalar") for m in numpy_core),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("collections", "OrderedDict"),
+    }
     assert REAL[("numpy", "ndarray")] is np.ndarray and REAL[("collections", "OrderedDict")] is OrderedDict
 
 
@@ -306,8 +350,12 @@ def test_the_originals_own_names_stay_inert_placeholders_never_imported(tmp_path
     fake = types.ModuleType("baryon_painter.utils.data_transforms")
     fake.atleast_3d = lambda *a: called.append(a)
     monkeypatch.setitem(sys.modules, "baryon_painter.utils.data_transforms", fake)
-    (tmp_path / "model_meta").write_bytes(model_meta(_stats(), payload=lambda p: p.call(
-        "baryon_painter.utils.data_transforms", "atleast_3d", lambda q: q.str("x"))))
+    (tmp_path / "model_meta").write_bytes(
+        model_meta(
+            _stats(),
+            payload=lambda p: p.call("baryon_painter.utils.data_transforms", "atleast_3d", lambda q: q.str("x")),
+        )
+    )
     assert read_meta(tmp_path / "model_meta").stats == _stats()
     assert called == []
 
@@ -317,21 +365,29 @@ def test_the_originals_own_names_stay_inert_placeholders_never_imported(tmp_path
 
 def test_the_packaged_paper_spec_is_specs_paper_cvae():
     packaged = ROOT / "runner" / "importers" / "paper_cvae.yaml"
-    assert packaged.read_text() == (ROOT / "specs" / "paper_cvae.yaml").read_text(), \
+    assert packaged.read_text() == (ROOT / "specs" / "paper_cvae.yaml").read_text(), (
         "cp specs/paper_cvae.yaml runner/importers/paper_cvae.yaml"
+    )
 
 
 def test_the_published_statistics_are_the_table_of_docs_data_md():
-    rows = re.findall(r"^\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
-                      (ROOT / "docs" / "data.md").read_text(), flags=re.M)
+    rows = re.findall(
+        r"^\| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$",
+        (ROOT / "docs" / "data.md").read_text(),
+        flags=re.M,
+    )
     assert {float(r[0]): tuple(float(v) for v in r[1:]) for r in rows} == ORIGINAL_STATS
 
 
 # -- the real published folder, where one is at hand ---------------------------------------------------
 
 REAL = os.environ.get("ARCHSPEC_ORIGINAL_FIDUCIAL")  # the original's trained_models/CVAE/fiducial
-PARAMS = {"Conv2d": ("weight",), "ConvTranspose2d": ("weight",), "PReLU": ("weight",),
-          "BatchNorm2d": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+PARAMS = {
+    "Conv2d": ("weight",),
+    "ConvTranspose2d": ("weight",),
+    "PReLU": ("weight",),
+    "BatchNorm2d": ("weight", "bias", "running_mean", "running_var", "num_batches_tracked"),
+}
 
 
 def printed_keys(text: str) -> set[str]:
@@ -356,7 +412,9 @@ def test_the_real_published_folder(tmp_path):
     folder = Path(REAL)
     assert _worst_difference(read_meta(folder / "model_meta").stats, original_stats()) < 1e-5
     spec = paper_spec()
-    assert printed_keys((folder / "architecture_built.txt").read_text()) == {k for k, _ in key_map(archspec.build(spec), spec)}
+    assert printed_keys((folder / "architecture_built.txt").read_text()) == {
+        k for k, _ in key_map(archspec.build(spec), spec)
+    }
     if (folder / "model_state").is_file():
         painter = Painter.load(import_original(folder, tmp_path / "run").checkpoint, device="cpu")
         assert np.all(np.isfinite(painter.paint(_dm(0), 0.0)))

@@ -2,6 +2,7 @@
 writes through the ARCHSPEC_FAULTS test hook) and resumed each time ends exactly where an
 uninterrupted run ends: no half-written file is read, no metrics record is lost or written
 twice, and the temporaries of the killed writes are removed at the next start."""
+
 from __future__ import annotations
 
 import json
@@ -21,15 +22,33 @@ from tests.readme import named_test_files, quoted
 from tests.test_train import assert_same_state
 
 # 160 samples in 30 steps (batches of 4 to 80 samples, then of 8), a checkpoint at 32, 64, 96, 128 and 160
-ARGS = ["--set", "training.samples=160", "--set", "training.checkpoint.every=32", "--set", "training.evaluation.every=16",
-        "--set", "training.log_every=16", "--no-eval", "--quiet", "--keep-last", "0", "--device", "cpu"]
+ARGS = [
+    "--set",
+    "training.samples=160",
+    "--set",
+    "training.checkpoint.every=32",
+    "--set",
+    "training.evaluation.every=16",
+    "--set",
+    "training.log_every=16",
+    "--no-eval",
+    "--quiet",
+    "--keep-last",
+    "0",
+    "--device",
+    "cpu",
+]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # one thread: the same arithmetic in every process
 
 
 def start(spec: Path, run: Path, *extra: str, faults: str | None = None) -> subprocess.Popen:
     env = {**ENV, **({"ARCHSPEC_FAULTS": faults} if faults else {})}
-    return subprocess.Popen([sys.executable, "-m", "runner", "train", str(spec), "--out", str(run), *ARGS, *extra],
-                            stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "runner", "train", str(spec), "--out", str(run), *ARGS, *extra],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def finish(proc: subprocess.Popen, timeout: float = 120) -> str:
@@ -110,8 +129,11 @@ def test_stale_temporaries_of_dead_writers_are_removed_and_live_ones_kept(tmp_pa
     (tmp_path / "eval" / "8").mkdir(parents=True)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = [tmp_path / f".checkpoint-8.pt.{dead.pid}.tmp", tmp_path / "eval" / "8" / f".summary.json.{dead.pid}.tmp",
-             temp_path(tmp_path / "latest")]  # this process's own: it has not written yet when it cleans
+    stale = [
+        tmp_path / f".checkpoint-8.pt.{dead.pid}.tmp",
+        tmp_path / "eval" / "8" / f".summary.json.{dead.pid}.tmp",
+        temp_path(tmp_path / "latest"),
+    ]  # this process's own: it has not written yet when it cleans
     live = tmp_path / f".metrics.jsonl.{os.getppid()}.tmp"  # a live process's write in progress
     kept = [tmp_path / "checkpoint-8.pt", tmp_path / ".lock", tmp_path / ".hidden.tmp", live]
     for p in stale + kept:
@@ -145,7 +167,9 @@ def test_killed_inside_an_evaluation_redoes_it_on_resume(tiny, tmp_path):
     run = tmp_path / "run"
     args = [a for a in ARGS if a != "--no-eval"]
     cmd = [sys.executable, "-m", "runner", "train", str(tiny), "--out", str(run), *args, "--set", "training.samples=40"]
-    out = subprocess.run(cmd, env={**ENV, "ARCHSPEC_FAULTS": "write:summary.json:1:kill"}, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        cmd, env={**ENV, "ARCHSPEC_FAULTS": "write:summary.json:1:kill"}, capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == -signal.SIGKILL
     assert (run / "checkpoint-32.pt").is_file() and not (run / "eval" / "32" / "summary.json").exists()
     out = subprocess.run(cmd + ["--resume"], env=ENV, capture_output=True, text=True, timeout=300)

@@ -1,6 +1,7 @@
 """Model kinds: each is declared once per side (archspec: contract and forward; runner: training
 phases and painting), the two registries agree, and the second kind, regression, trains,
 evaluates and paints through the same runner as the cvae."""
+
 from __future__ import annotations
 
 import json
@@ -51,7 +52,9 @@ def test_regression_contract_is_checked_like_the_cvae_one():
     broken = TINY_REGRESSION.replace("[Conv, 8/1, 3, 1, F, F, Softplus]", "[Conv, 8/2, 3, 1, F, F, Softplus]")
     with pytest.raises(archspec.SpecError, match="regression': painter must give x's shape, \\[1, 32, 32\\]"):
         archspec.loads(broken)
-    reads_z = TINY_REGRESSION.replace("shapes: {x: [1, 32, 32], y: [2, 32, 32]}", "shapes: {x: [1, 32, 32], y: [2, 32, 32], z: [1, 4, 4]}")
+    reads_z = TINY_REGRESSION.replace(
+        "shapes: {x: [1, 32, 32], y: [2, 32, 32]}", "shapes: {x: [1, 32, 32], y: [2, 32, 32], z: [1, 4, 4]}"
+    )
     with pytest.raises(archspec.SpecError, match="unknown tensor 'z' for model kind 'regression'"):
         archspec.loads(reads_z)
 
@@ -105,11 +108,31 @@ def test_regression_spec_trains_and_evaluates_from_the_command_line(tmp_path):
     env = {**os.environ, "ARCHSPEC_CACHE": str(tmp_path / "cache")}
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "runner"]
-    done = subprocess.run(cmd + ["train", str(ROOT / "specs" / "regression.yaml"), "--out", str(run), "--max-samples", "8",
-                                 "--quiet", "--no-eval"], capture_output=True, text=True, env=env, cwd=ROOT)
+    done = subprocess.run(
+        cmd
+        + [
+            "train",
+            str(ROOT / "specs" / "regression.yaml"),
+            "--out",
+            str(run),
+            "--max-samples",
+            "8",
+            "--quiet",
+            "--no-eval",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
-    done = subprocess.run(cmd + ["evaluate", str(run), "--out", str(tmp_path / "eval"), "--tiles", "2", "--redshifts", "0,1"],
-                          capture_output=True, text=True, env=env, cwd=ROOT)
+    done = subprocess.run(
+        cmd + ["evaluate", str(run), "--out", str(tmp_path / "eval"), "--tiles", "2", "--redshifts", "0,1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "eval" / "summary.json").is_file() and "worst |<P_painted>/<P_true> - 1|" in done.stdout
     assert "latent KL" not in done.stdout  # a regression has no latent

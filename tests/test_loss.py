@@ -1,4 +1,5 @@
 """The ELBO: closed-form KL against torch.distributions, the likelihood with the original's constant."""
+
 from __future__ import annotations
 
 import math

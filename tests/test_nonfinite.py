@@ -1,6 +1,7 @@
 """A NaN or inf in the loss or the gradients: the run stops naming the step, the samples and the
 term, never checkpoints the poisoned weights, or (run option) rolls back with a lower learning
 rate. NaNs are injected into the cvae's ELBO at a chosen training step."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,12 @@ from tests.readme import quoted
 
 # The tiny spec's schedule: batches of 4 up to 80 samples, so step k (from 1) trains samples 4(k-1) to 4k;
 # checkpoints at 12, 24, 36 and 48.
-OVERRIDES = ["training.samples=48", "training.checkpoint.every=12", "training.evaluation.every=12", "training.log_every=6"]
+OVERRIDES = [
+    "training.samples=48",
+    "training.checkpoint.every=12",
+    "training.evaluation.every=12",
+    "training.log_every=6",
+]
 
 
 class InfGradient(torch.autograd.Function):
@@ -80,8 +86,11 @@ def test_a_nan_loss_stops_the_run_naming_step_samples_and_term(tiny, tmp_path, m
 
 def test_an_infinite_gradient_with_a_finite_loss_is_named_as_such(tiny, tmp_path, monkeypatch):
     inject(monkeypatch, {4}, how="inf-gradient")
-    with pytest.raises(NonFiniteError, match=r"step 4 \(samples 12 to 16\): the gradient norm is (inf|nan) "
-                                             r"\(ELBO -?[0-9.e+]+, log-likelihood -?[0-9.e+]+, KL [0-9.e+-]+\)"):
+    with pytest.raises(
+        NonFiniteError,
+        match=r"step 4 \(samples 12 to 16\): the gradient norm is (inf|nan) "
+        r"\(ELBO -?[0-9.e+]+, log-likelihood -?[0-9.e+]+, KL [0-9.e+-]+\)",
+    ):
         run_tiny(tiny, tmp_path / "run")
     assert [p.name for p in ck.candidates(tmp_path / "run")] == ["checkpoint-12.pt"]
 
@@ -111,9 +120,19 @@ def test_rollbacks_that_do_not_help_stop_the_run(tiny, tmp_path, monkeypatch):
 
 
 def test_a_checkpoint_with_nan_weights_is_refused_and_the_previous_one_used(tmp_path):
-    good = {ck.KEY_FORMAT: ck.FORMAT, ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION, ck.KEY_MODEL: {"w": torch.ones(3)},
-            ck.KEY_OPTIMIZER: {}, ck.KEY_SAMPLES: 8, ck.KEY_STEP: 2, ck.KEY_SAMPLERS: {}, ck.KEY_RNG: {},
-            ck.KEY_SPEC: {}, ck.KEY_SPEC_HASH: "", ck.KEY_VERSIONS: {}}
+    good = {
+        ck.KEY_FORMAT: ck.FORMAT,
+        ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
+        ck.KEY_MODEL: {"w": torch.ones(3)},
+        ck.KEY_OPTIMIZER: {},
+        ck.KEY_SAMPLES: 8,
+        ck.KEY_STEP: 2,
+        ck.KEY_SAMPLERS: {},
+        ck.KEY_RNG: {},
+        ck.KEY_SPEC: {},
+        ck.KEY_SPEC_HASH: "",
+        ck.KEY_VERSIONS: {},
+    }
     ck.save(tmp_path, good)
     ck.save(tmp_path, {**good, ck.KEY_SAMPLES: 16, ck.KEY_MODEL: {"w": torch.tensor([1.0, math.nan, 2.0])}})
     with pytest.raises(ck.CheckpointError, match=r"checkpoint-16.pt: non-finite weights \(NaN or inf\) in w"):
@@ -129,8 +148,10 @@ values = st.one_of(st.floats(-1e3, 1e3), st.sampled_from([math.nan, math.inf, -m
 
 
 @settings(max_examples=60, deadline=None)
-@given(steps=st.lists(st.tuples(st.integers(1, 12), st.lists(values, min_size=3, max_size=3)), min_size=1, max_size=12),
-       read_at=st.sets(st.integers(0, 12)))
+@given(
+    steps=st.lists(st.tuples(st.integers(1, 12), st.lists(values, min_size=3, max_size=3)), min_size=1, max_size=12),
+    read_at=st.sets(st.integers(0, 12)),
+)
 def test_the_watch_names_the_first_bad_step_of_each_window(steps, read_at):
     names = ("elbo", "loglik", GRAD)
     watch, seen, found = FiniteWatch(names, torch.device("cpu")), 0, []
@@ -143,7 +164,9 @@ def test_the_watch_names_the_first_bad_step_of_each_window(steps, read_at):
         if i in read_at or i == len(steps):
             fault = watch.read()
             found.append(None if fault is None else (fault.step, *fault.samples, list(fault.values.values())))
-            expected.append(None if first is None else [*first[:3], [float(torch.tensor(v, dtype=torch.float32)) for v in first[3]]])
+            expected.append(
+                None if first is None else [*first[:3], [float(torch.tensor(v, dtype=torch.float32)) for v in first[3]]]
+            )
             if first is not None:
                 break  # a run acts on its first fault
     for f, e in zip(found, expected):

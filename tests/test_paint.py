@@ -1,4 +1,5 @@
 """Tiled painting: exact where tiles agree, continuous where they do not, every pixel covered."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from tests.seams import seam_jump
 from runner.science.tiling import blend_weights, paint_tiled, tile_origins
+from tests.seams import seam_jump
 
 TILE, OVERLAP = 64, 16
 SIZE_3X3 = 3 * (TILE - OVERLAP) + OVERLAP  # 160: exactly three tiles a side

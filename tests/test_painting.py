@@ -1,4 +1,5 @@
 """Applying a checkpoint: files in and out with provenance, seamless tiles, one-line errors."""
+
 from __future__ import annotations
 
 import datetime
@@ -15,22 +16,34 @@ import archspec
 from archspec.language.dump import to_data
 from runner import checkpoint as ck
 from runner.cli import main
-from tests.seams import seam_jump
+from runner.data.transforms import ShiftLog
 from runner.science.painted_files import paint_file
 from runner.science.painter import KEY_TRANSFORMS, Painter
-from runner.data.transforms import ShiftLog
+from tests.seams import seam_jump
 from tests.spec_texts import BASE
 
 TILE, OVERLAP = 32, 8  # BASE's tile; the overlap of the seam test
 SIZE_3X3 = 3 * (TILE - OVERLAP) + OVERLAP  # 80: exactly three tiles a side
-TRANSFORMS = {"dm": ShiftLog([0, 1, 2], [1.21, 0.59, 0.34], "dm"),
-              "pressure": ShiftLog([0, 1, 2], [0.367, 0.0818, 0.0196], "pressure")}
+TRANSFORMS = {
+    "dm": ShiftLog([0, 1, 2], [1.21, 0.59, 0.34], "dm"),
+    "pressure": ShiftLog([0, 1, 2], [0.367, 0.0818, 0.0196], "pressure"),
+}
 
 
 def _state(spec, model, transforms=TRANSFORMS) -> dict:
-    state = {ck.KEY_FORMAT: ck.FORMAT, ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION, ck.KEY_MODEL: model.state_dict(),
-             ck.KEY_OPTIMIZER: {}, ck.KEY_SAMPLES: 123, ck.KEY_STEP: 7, ck.KEY_SAMPLERS: {}, ck.KEY_RNG: {},
-             ck.KEY_SPEC: to_data(spec), ck.KEY_SPEC_HASH: archspec.spec_hash(spec), ck.KEY_VERSIONS: ck.versions()}
+    state = {
+        ck.KEY_FORMAT: ck.FORMAT,
+        ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
+        ck.KEY_MODEL: model.state_dict(),
+        ck.KEY_OPTIMIZER: {},
+        ck.KEY_SAMPLES: 123,
+        ck.KEY_STEP: 7,
+        ck.KEY_SAMPLERS: {},
+        ck.KEY_RNG: {},
+        ck.KEY_SPEC: to_data(spec),
+        ck.KEY_SPEC_HASH: archspec.spec_hash(spec),
+        ck.KEY_VERSIONS: ck.versions(),
+    }
     if transforms is not None:
         state[KEY_TRANSFORMS] = {f: t.to_config() for f, t in transforms.items()}
     return state
@@ -90,7 +103,9 @@ def test_painted_maps_round_trip_through_the_file_with_their_provenance(run_dir,
     assert json.loads(attrs["transforms"])["pressure"] == TRANSFORMS["pressure"].to_config()
     age = datetime.datetime.now(datetime.timezone.utc) - datetime.datetime.fromisoformat(attrs["created"])
     assert datetime.timedelta(0) <= age < datetime.timedelta(minutes=5)
-    assert list(ds_attrs["redshift"]) == [0.5, 1.0] and ds_attrs["source"] == "/dm" and "1 draw(s)" in ds_attrs["latent"]
+    assert (
+        list(ds_attrs["redshift"]) == [0.5, 1.0] and ds_attrs["source"] == "/dm" and "1 draw(s)" in ds_attrs["latent"]
+    )
     assert "250 Mpc/h-deep projection has mean ≈ 1" in attrs["dm_units"]
 
 
@@ -174,7 +189,9 @@ def test_a_real_model_paints_3x3_tiles_without_seams(painter):
     dm, z = _density(8, (SIZE_3X3, SIZE_3X3)), 0.5
     y = torch.from_numpy(painter.network_input(dm, z)[None])
     with torch.no_grad():  # the generator is fully convolutional: the whole map at once is the reference
-        reference = painter.transforms["pressure"].inverse(painter.model.generator(z=painter.model.prior(y=y)[0], y=y)[0, 0].double().numpy(), z)
+        reference = painter.transforms["pressure"].inverse(
+            painter.model.generator(z=painter.model.prior(y=y)[0], y=y)[0, 0].double().numpy(), z
+        )
     typical = np.median(np.abs(np.diff(reference, axis=1))[4:-4, 4:-4])
 
     blended = painter.paint(dm, z, latent="mean", overlap=OVERLAP)
@@ -213,14 +230,20 @@ def _bad_input(kind: str, tmp_path):
     return path
 
 
-@pytest.mark.parametrize("kind, needle", [
-    ("missing input", "no such file"), ("not hdf5", "not a readable HDF5 file"),
-    ("wrong layout", "expected a dataset /dm"), ("no redshift", "no 'redshift' attribute"),
-    ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
-    ("negative density", "has mean -5: dark matter must be a positive projected density"),
-    ("density below -sigma", "shift-log transform is undefined"),
-    ("redshift not a number", "'redshift' attribute must be a number"), ("input is a folder", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "kind, needle",
+    [
+        ("missing input", "no such file"),
+        ("not hdf5", "not a readable HDF5 file"),
+        ("wrong layout", "expected a dataset /dm"),
+        ("no redshift", "no 'redshift' attribute"),
+        ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
+        ("negative density", "has mean -5: dark matter must be a positive projected density"),
+        ("density below -sigma", "shift-log transform is undefined"),
+        ("redshift not a number", "'redshift' attribute must be a number"),
+        ("input is a folder", "is a folder"),
+    ],
+)
 def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
     code, err = _paint([run_dir, "--input", _bad_input(kind, tmp_path), "--output", tmp_path / "p.h5"], capsys)
     assert code == 1 and needle in err, err
@@ -228,11 +251,17 @@ def test_bad_inputs_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
     assert not (tmp_path / "p.h5").exists() and not list(tmp_path.glob(".p.h5*"))
 
 
-@pytest.mark.parametrize("kind, needle", [
-    ("corrupt checkpoint", "unreadable"), ("missing checkpoint", "no such file"),
-    ("empty run folder", "no checkpoint in"), ("existing output", "already exists; pass --force"),
-    ("overlap too large", "--overlap must be in [0, 32)"), ("output is a folder", "is a folder"),
-])
+@pytest.mark.parametrize(
+    "kind, needle",
+    [
+        ("corrupt checkpoint", "unreadable"),
+        ("missing checkpoint", "no such file"),
+        ("empty run folder", "no checkpoint in"),
+        ("existing output", "already exists; pass --force"),
+        ("overlap too large", "--overlap must be in [0, 32)"),
+        ("output is a folder", "is a folder"),
+    ],
+)
 def test_bad_checkpoints_and_options_fail_with_one_line(kind, needle, run_dir, tmp_path, capsys):
     _write_plain(tmp_path / "dm.h5", np.ones((40, 40), np.float32), 0.0)
     checkpoint, extra = run_dir, []
@@ -255,19 +284,31 @@ def test_bad_checkpoints_and_options_fail_with_one_line(kind, needle, run_dir, t
     assert err.count("\n") == 1 and err.startswith("runner: error: ") and "Traceback" not in err
     if kind == "existing output":
         assert (tmp_path / "p.h5").read_text() == "keep me"
-        assert _paint([run_dir, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5", "--force"], capsys)[0] == 0
+        assert (
+            _paint([run_dir, "--input", tmp_path / "dm.h5", "--output", tmp_path / "p.h5", "--force"], capsys)[0] == 0
+        )
 
 
 def test_a_map_smaller_than_the_tile_is_named_with_its_file(run_dir, tmp_path, capsys):
-    code, err = _paint([run_dir, "--input", _bad_input("map smaller than the tile", tmp_path),
-                        "--output", tmp_path / "p.h5"], capsys)
+    code, err = _paint(
+        [run_dir, "--input", _bad_input("map smaller than the tile", tmp_path), "--output", tmp_path / "p.h5"], capsys
+    )
     assert code == 1 and f"{tmp_path / 'in.h5'}:/dm: a 20x40 map is smaller" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("option", [["--samples", "0"], ["--batch-size", "0"]])
 def test_bad_option_ranges_are_usage_errors_before_the_checkpoint_is_read(option, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["paint", str(tmp_path / "nope.pt"), "--input", str(tmp_path / "dm.h5"),
-              "--output", str(tmp_path / "p.h5"), *option])
+        main(
+            [
+                "paint",
+                str(tmp_path / "nope.pt"),
+                "--input",
+                str(tmp_path / "dm.h5"),
+                "--output",
+                str(tmp_path / "p.h5"),
+                *option,
+            ]
+        )
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "must be at least" in err and "nope.pt" not in err and "Traceback" not in err

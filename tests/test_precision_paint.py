@@ -1,6 +1,7 @@
 """Painting and evaluation run in the precision the model trained in (a bf16-trained model can
 paint very differently in fp32: the quickstart's prior log-variance at z = 0 was 1.45 under bf16
 autocast and 9.0 in fp32, and fp32 prior draws blew its z = 0 paintings up)."""
+
 from __future__ import annotations
 
 import json

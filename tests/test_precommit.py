@@ -1,5 +1,6 @@
 """Other repositories check their specs with this one's pre-commit hook, which installs the
 package's core dependencies alone: those must be everything `archspec check` imports, and no torch."""
+
 from __future__ import annotations
 
 import importlib.metadata as md
@@ -7,9 +8,9 @@ import json
 import re
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 from runner.cli import RUNNER_EXTRA
@@ -30,7 +31,9 @@ def test_hook_runs_archspec_check_from_this_package_on_spec_files():
     program, *args = hook["entry"].split()
     assert PROJECT["scripts"][program] == "archspec.cli:main" and args == ["check"]
     files = re.compile(hook["files"])  # pre-commit matches with re.search
-    assert all(files.search(p) for p in ("specs/paper_cvae.yaml", "specs/variants/quickstart/free_latent.yaml", "specs/x.yml"))
+    assert all(
+        files.search(p) for p in ("specs/paper_cvae.yaml", "specs/variants/quickstart/free_latent.yaml", "specs/x.yml")
+    )
     assert not any(files.search(p) for p in (".github/workflows/ci.yaml", "docs/specs.yaml", "specs/schema.json"))
 
 
@@ -46,28 +49,35 @@ def test_core_dependencies_are_what_check_imports_and_no_torch():
             if "extra ==" not in req and _name(req) not in allowed:
                 allowed.add(_name(req))
                 todo.append(_name(req))
-    code = ("import sys, json\n"
-            "before = set(sys.modules)  # what the interpreter's site hooks loaded, not archspec\n"
-            "import archspec.cli\n"
-            f"rc = archspec.cli.main(['check', {str(ROOT / 'specs' / 'variants' / 'laptop.yaml')!r}, {str(ROOT / 'specs' / 'regression.yaml')!r}])\n"
-            "print(json.dumps([rc, sorted({m.split('.')[0] for m in set(sys.modules) - before})]))\n")
+    code = (
+        "import sys, json\n"
+        "before = set(sys.modules)  # what the interpreter's site hooks loaded, not archspec\n"
+        "import archspec.cli\n"
+        f"rc = archspec.cli.main(['check', {str(ROOT / 'specs' / 'variants' / 'laptop.yaml')!r}, "
+        f"{str(ROOT / 'specs' / 'regression.yaml')!r}])\n"
+        "print(json.dumps([rc, sorted({m.split('.')[0] for m in set(sys.modules) - before})]))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     rc, modules = json.loads(done.stdout.splitlines()[-1])
     assert rc == 0, done.stderr
     owners = md.packages_distributions()
     third_party = {m for m in modules if m not in sys.stdlib_module_names and m in owners and m != "archspec"}
     dists = {_name(d) for m in third_party for d in owners[m]}
-    assert dists <= allowed, f"archspec check imports {sorted(dists - allowed)}, which `pip install archspec` does not install"
+    assert dists <= allowed, (
+        f"archspec check imports {sorted(dists - allowed)}, which `pip install archspec` does not install"
+    )
 
 
 def test_runner_without_its_extra_says_which_to_install():
-    code = ("import sys\n"
-            "class Block:\n"
-            "    def find_spec(self, name, path=None, target=None):\n"
-            "        if name.split('.')[0] in ('numpy', 'torch'): raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
-            "sys.meta_path.insert(0, Block())\n"
-            "from runner.cli import main\n"
-            f"sys.exit(main(['train', {str(ROOT / 'specs' / 'quickstart.yaml')!r}, '--out', 'never']))\n")
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('numpy', 'torch'): raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from runner.cli import main\n"
+        f"sys.exit(main(['train', {str(ROOT / 'specs' / 'quickstart.yaml')!r}, '--out', 'never']))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2
     assert 'is not installed; the runner needs its extra: pip install "archspec[runner]"' in done.stderr

@@ -1,13 +1,13 @@
 """The Python API a notebook uses: docs/python-api.md's example runs as written (on a tiny run
 trained in its place), `import runner` stays light, and evaluate_maps gives the spectra a hand
 calculation predicts."""
+
 from __future__ import annotations
 
 import re
 import shlex
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +36,21 @@ def workdir(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ARCHSPEC_CACHE", str(root / "cache"))
         (root / "tiny.yaml").write_text(TINY_SPEC)
-        assert main(["train", str(root / "tiny.yaml"), "--out", str(root / "runs" / "quickstart"), "--quiet",
-                     "--no-eval", "--device", "cpu"]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    str(root / "tiny.yaml"),
+                    "--out",
+                    str(root / "runs" / "quickstart"),
+                    "--quiet",
+                    "--no-eval",
+                    "--device",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
         yield root
     torch.set_num_threads(before)
 
@@ -48,7 +61,9 @@ def test_the_docs_example_runs_and_paints_a_700_pixel_map(workdir, monkeypatch, 
     monkeypatch.setenv("ARCHSPEC_CACHE", str(workdir / "cache"))
     namespace: dict = {}
     blocks = [b for b in _blocks(DOC.read_text()) if b[0] in ("bash", "python")]
-    example = blocks[[i for i, (lang, _) in enumerate(blocks) if lang == "bash"][-1]:]  # from the example's commands on
+    example = blocks[
+        [i for i, (lang, _) in enumerate(blocks) if lang == "bash"][-1] :
+    ]  # from the example's commands on
     for lang, code in example:
         if lang == "bash":
             for line in code.strip().splitlines():
@@ -65,7 +80,9 @@ def test_the_docs_example_runs_and_paints_a_700_pixel_map(workdir, monkeypatch, 
     assert np.all(np.isfinite(namespace["pressure"])) and namespace["pressure"].min() > -1e-6
     spectra = namespace["spectra"]
     assert spectra.k.shape == spectra.auto_ratio_mean.shape == (20,) and np.all(np.diff(spectra.k) > 0)
-    assert "refused: " in out and "not its units" in out and "warned: " in out and "multiply it by 2.5" in out, out[-3000:]
+    assert "refused: " in out and "not its units" in out and "warned: " in out and "multiply it by 2.5" in out, out[
+        -3000:
+    ]
     assert namespace["fixed"].shape == (700, 700)
 
 
@@ -78,12 +95,16 @@ def test_import_runner_is_light():
 def test_the_api_names_resolve_lazily():
     import runner
     from runner.science.maps import evaluate_maps
-    from runner.science.painter import PaintError, Painter, load_painter
+    from runner.science.painter import Painter, PaintError, load_painter
 
-    assert (runner.load_painter, runner.evaluate_maps, runner.Painter, runner.PaintError) == \
-        (load_painter, evaluate_maps, Painter, PaintError)
+    assert (runner.load_painter, runner.evaluate_maps, runner.Painter, runner.PaintError) == (
+        load_painter,
+        evaluate_maps,
+        Painter,
+        PaintError,
+    )
     with pytest.raises(AttributeError, match="no attribute 'paint_everything'"):
-        runner.paint_everything
+        runner.paint_everything  # noqa: B018 (the attribute look-up is what is tested)
 
 
 # -- evaluate_maps against hand calculations ------------------------------------------------------

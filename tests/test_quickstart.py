@@ -4,6 +4,7 @@ outputs, and its final checkpoint paints spectra closer to the truth than an unt
 About two minutes on two idle CPU cores (up to 15 on a loaded machine): the longest test, and
 the one that keeps the README honest. Marked slow: `pytest -m "not slow"` skips it.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,14 @@ def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("quickstart") / "run"
     with pytest.MonkeyPatch.context() as mp:  # the evaluation below reads the same store; restored afterwards
         mp.setenv("ARCHSPEC_CACHE", str(out.parent / "cache"))
-        res = subprocess.run([sys.executable, "-m", "runner", "train", str(SPEC), "--out", str(out), "--quiet"],
-                             cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=HANG_SECONDS)
+        res = subprocess.run(
+            [sys.executable, "-m", "runner", "train", str(SPEC), "--out", str(out), "--quiet"],
+            cwd=ROOT,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=HANG_SECONDS,
+        )
         assert res.returncode == 0, res.stderr
         yield out
 
@@ -61,9 +68,19 @@ def test_quickstart_leaves_checkpoints_metrics_curves_and_evaluations(run):
 def test_trained_quickstart_paints_closer_to_the_truth_than_untrained(run, tmp_path):
     spec = archspec.load(SPEC)
     latest = (run / "latest").read_text().strip()
-    trained = json.loads((run / "eval" / latest.removeprefix("checkpoint-").removesuffix(".pt") / "summary.json").read_text())
+    trained = json.loads(
+        (run / "eval" / latest.removeprefix("checkpoint-").removesuffix(".pt") / "summary.json").read_text()
+    )
     torch.manual_seed(0)
-    untrained = evaluate_model(archspec.build(spec), spec, open_test_split(spec), tmp_path / "untrained",
-                               device="cpu", tiles=4, seed=spec.training.seed, figures=())
+    untrained = evaluate_model(
+        archspec.build(spec),
+        spec,
+        open_test_split(spec),
+        tmp_path / "untrained",
+        device="cpu",
+        tiles=4,
+        seed=spec.training.seed,
+        figures=(),
+    )
     for kind in ("auto", "cross"):  # worst log10 ratio of the mean spectra over k < 5 h/Mpc
         assert trained["overall"][kind]["worst_dex"] < untrained["overall"][kind]["worst_dex"], kind

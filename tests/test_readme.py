@@ -1,4 +1,5 @@
 """The README's promises: its error excerpts are what the commands print, its commands exist."""
+
 from __future__ import annotations
 
 import re
@@ -15,7 +16,10 @@ EXCERPTS = re.findall(r"```\n\$ archspec check ([^\n]+)\n(.*?)\n```", README, re
 
 def test_readme_has_the_two_quickstart_commands():
     blocks = re.findall(r"```bash\n(.*?)\n```", README, re.S)
-    assert 'pip install -c constraints-cpu.txt -e ".[runner]" && runner train specs/quickstart.yaml --out runs/quickstart' in blocks
+    assert (
+        'pip install -c constraints-cpu.txt -e ".[runner]" && runner train specs/quickstart.yaml --out runs/quickstart'
+        in blocks
+    )
     test_command = 'pip install -c constraints-cpu.txt -e ".[runner,test]" && python -m pytest'
     assert test_command in blocks
     assert test_command in (ROOT / ".ci" / "run").read_text(), ".ci/run must run exactly the README's test command"
@@ -28,7 +32,9 @@ def test_readme_check_excerpts_match_the_checker(args, expected):
     stay broken on purpose."""
     argv = args.split()
     assert "--fix" not in argv or "--dry-run" in argv
-    res = subprocess.run([sys.executable, "-m", "archspec", "check", *argv], cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    res = subprocess.run(
+        [sys.executable, "-m", "archspec", "check", *argv], cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
     assert (res.stdout + res.stderr).rstrip("\n") == expected
     assert res.returncode == (0 if re.search(r": ok \(", expected.splitlines()[-1]) else 1)
 

@@ -1,4 +1,5 @@
 """`model.scale`: the same model wider or narrower, deeper or shallower, by the stated rules."""
+
 from __future__ import annotations
 
 from fractions import Fraction
@@ -10,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import archspec
-from archspec.language.errors import SpecError
 from archspec.composition.scale import exact, times
+from archspec.language.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[1]
 QUICK = ROOT / "specs" / "quickstart.yaml"
@@ -34,7 +35,10 @@ def test_halves_round_up_and_decimals_are_taken_as_written():
 
 
 def _channels(spec, network, part):
-    return [str(r.channels) if hasattr(r, "channels") else f"{r.block} x{r.repeat}" for r in spec.model.networks[network].parts[part].table]
+    return [
+        str(r.channels) if hasattr(r, "channels") else f"{r.block} x{r.repeat}"
+        for r in spec.model.networks[network].parts[part].table
+    ]
 
 
 def test_half_width_and_depth_of_the_quickstart_by_hand():
@@ -45,7 +49,17 @@ def test_half_width_and_depth_of_the_quickstart_by_hand():
     assert _channels(spec, "recognition", "C") == ["16/2"]  # 8 + 8 in; 2·C_z out, fixed by the contract
     assert _channels(spec, "prior", "A") == ["2/4", "4/8", "8/2"]
     assert _channels(spec, "generator", "A") == ["1/1", "1/1"]  # 1 x 0.5 rounds up to 1
-    assert _channels(spec, "generator", "B") == ["3/4", "4/8", "8/16", "ResBlock x1", "16/8", "8/4", "4/2", "2/1", "1/1"]
+    assert _channels(spec, "generator", "B") == [
+        "3/4",
+        "4/8",
+        "8/16",
+        "ResBlock x1",
+        "16/8",
+        "8/4",
+        "4/2",
+        "2/1",
+        "1/1",
+    ]
     assert spec.model.shapes == archspec.load(QUICK).model.shapes
     model = archspec.build(spec)
     # prior: Conv 2->4 k4, 4->8 k8, 8->2 k5, no bias, each with BatchNorm (2 parameters a channel)
@@ -77,7 +91,11 @@ def test_a_width_of_zero_is_an_error_at_its_line(tmp_path):
         archspec.load(path)
     (problem,) = err.value.problems
     line = path.read_text().splitlines().index("  scale: {width: 0}") + 1
-    assert (problem.line, problem.col, problem.loc) == (line, "  scale: {width: 0}".index("0}") + 1, ("model", "scale", "width"))
+    assert (problem.line, problem.col, problem.loc) == (
+        line,
+        "  scale: {width: 0}".index("0}") + 1,
+        ("model", "scale", "width"),
+    )
 
 
 def test_a_wrong_in_count_is_still_reported_after_scaling():

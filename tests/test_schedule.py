@@ -1,4 +1,5 @@
 """The schedule: the paper's table, and the closed forms against a batch-by-batch simulation."""
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ def _simulate(s: Schedule) -> tuple[list[tuple[int, int, float]], int, int]:
 
 
 def test_paper_schedule_json():
-    out = subprocess.run([sys.executable, "-m", "runner", "schedule", PAPER, "--json"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "runner", "schedule", PAPER, "--json"], capture_output=True, text=True, check=True
+    )
     rows = json.loads(out.stdout)
     assert [r["sample"] for r in rows] == [r["sample"] for r in PAPER_TABLE]
     assert [r["batch_size"] for r in rows] == [r["batch_size"] for r in PAPER_TABLE]
@@ -58,14 +61,24 @@ def test_paper_schedule_json():
 def test_paper_schedule_text_and_longer_run():
     schedule = Schedule.from_training(archspec.load(PAPER).training)
     assert schedule.end() == 150_016 and schedule.steps() == 3136 + 1568 + 1568 + 4160
-    out = subprocess.run([sys.executable, "-m", "runner", "schedule", PAPER, "--set", "training.samples=252928"],
-                         capture_output=True, text=True, check=True).stdout
-    assert "150,544" in out and "200,704" in out and "1e-05" in out and "1e-06" in out  # 96 and 128 x 1,568, then 24-aligned
+    out = subprocess.run(
+        [sys.executable, "-m", "runner", "schedule", PAPER, "--set", "training.samples=252928"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        "150,544" in out and "200,704" in out and "1e-05" in out and "1e-06" in out
+    )  # 96 and 128 x 1,568, then 24-aligned
     assert "stops at 252,928 samples" in out
 
 
 def test_schedule_of_invalid_spec_reports(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "runner", "schedule", PAPER, "--set", "training.lr.min=1"], capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "runner", "schedule", PAPER, "--set", "training.lr.min=1"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1 and "lr" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -76,14 +89,18 @@ def test_milestone_rounding():
 
 
 def test_milestone_inside_a_batch_waits_for_the_next():
-    s = Schedule(samples=100, batch_steps=((0, 4), (10, 8)), lr_start=1.0, lr_factor=0.5, lr_milestones=(13,), lr_min=0.0)
+    s = Schedule(
+        samples=100, batch_steps=((0, 4), (10, 8)), lr_start=1.0, lr_factor=0.5, lr_milestones=(13,), lr_min=0.0
+    )
     assert s.first_start(10) == 12 and s.batch_size(12) == 8 and s.batch_size(8) == 4
     assert s.first_start(13) == 20 and s.lr(12) == 1.0 and s.lr(20) == 0.5
     assert [(c.sample, c.batch_size, c.lr) for c in s.changes()] == [(0, 4, 1.0), (12, 8, 1.0), (20, 8, 0.5)]
 
 
 def test_a_step_jumped_over_gets_no_batch():
-    s = Schedule(samples=100, batch_steps=((0, 10), (3, 2), (5, 7)), lr_start=1.0, lr_factor=1.0, lr_milestones=(), lr_min=0.0)
+    s = Schedule(
+        samples=100, batch_steps=((0, 10), (3, 2), (5, 7)), lr_start=1.0, lr_factor=1.0, lr_milestones=(), lr_min=0.0
+    )
     assert [(c.sample, c.batch_size) for c in s.changes()] == [(0, 10), (10, 7)]
 
 

@@ -1,5 +1,6 @@
 """Static shape flow: the arithmetic, the paper spec, and one test per kind of error, each at
 the exact line and column of the offending node."""
+
 from __future__ import annotations
 
 import subprocess
@@ -11,9 +12,9 @@ import pytest
 
 import archspec
 from archspec.checking import shapes
-from archspec.presenting import show
-from archspec.language.errors import SpecError
 from archspec.checking.arith import auto_padding, conv_out, conv_transpose_out
+from archspec.language.errors import SpecError
+from archspec.presenting import show
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "specs" / "paper_cvae.yaml"
@@ -32,10 +33,14 @@ B:
 }
 
 
-def spec_text(blocks: str = "", shapes_line: str = "{x: [1, 8, 8], y: [2, 8, 8], z: [1, 2, 2]}", **networks: str) -> str:
+def spec_text(
+    blocks: str = "", shapes_line: str = "{x: [1, 8, 8], y: [2, 8, 8], z: [1, 2, 2]}", **networks: str
+) -> str:
     nets = {**NETWORKS, **{k: textwrap.dedent(v).strip("\n") for k, v in networks.items()}}
     body = "".join(f"    {name}:\n" + textwrap.indent(text, " " * 6) + "\n" for name, text in nets.items())
-    blocks_text = ("  blocks:\n" + textwrap.indent(textwrap.dedent(blocks).strip("\n"), " " * 4) + "\n") if blocks else ""
+    blocks_text = (
+        ("  blocks:\n" + textwrap.indent(textwrap.dedent(blocks).strip("\n"), " " * 4) + "\n") if blocks else ""
+    )
     return (
         "archspec: 1\nname: t\nmodel:\n  kind: cvae\n"
         f"  shapes: {shapes_line}\n"
@@ -177,21 +182,25 @@ def test_seed_part_a_if_it_flowed_breaks_the_contract_and_suggests_convtransp():
     assert problem.loc == ("model", "networks", "generator")
     assert "[1, 512, 512]" in problem.message and "[1, 1, 1]" in problem.message
     # ConvTransp rows, and row 2's padding 3 (chosen for a Conv) back to auto: 16 -> 32 -> 128 -> 512
-    assert problem.fix == ("layer ConvTransp at model.networks.generator.A.table[0] and [1] (lines 16, 17), "
-                           "and layer ConvTransp, padding auto at model.networks.generator.A.table[2] (line 18)")
+    assert problem.fix == (
+        "layer ConvTransp at model.networks.generator.A.table[0] and [1] (lines 16, 17), "
+        "and layer ConvTransp, padding auto at model.networks.generator.A.table[2] (line 18)"
+    )
 
 
 # --- one test per kind of error -----------------------------------------------------------------
 
 
 def test_wrong_channels_in_names_the_incoming_channels_and_the_fix():
-    text = spec_text(prior="""\
+    text = spec_text(
+        prior="""\
     A:
       input: y
       table:
         - [Conv, 2/32, 3, 1]
         - [Conv, 16/8, 3, 1]   # <-
-        - [Conv, 8/2, 4, 4]""")
+        - [Conv, 8/2, 4, 4]"""
+    )
     problem = only(text)
     assert problem.code == "channels_in"
     assert problem.loc == ("model", "networks", "prior", "A", "table", 1, "channels")
@@ -202,11 +211,13 @@ def test_wrong_channels_in_names_the_incoming_channels_and_the_fix():
 
 
 def test_concatenation_of_different_sizes():
-    text = spec_text(recognition="""\
+    text = spec_text(
+        recognition="""\
     A: {input: x, table: [[Conv, 1/4, 4, 2]]}
     B:
       input: [A, y]   # <-
-      table: [[Conv, 6/2, 4, 4]]""")
+      table: [[Conv, 6/2, 4, 4]]"""
+    )
     problem = only(text)
     assert problem.code == "concat_size"
     assert problem.loc == ("model", "networks", "recognition", "B", "input", 1)
@@ -221,12 +232,15 @@ def test_residual_block_whose_table_changes_the_shape():
       residual: T
       table:
         - [Conv, 3, 4, 2]"""
-    text = spec_text(blocks=blocks, recognition="""\
+    text = spec_text(
+        blocks=blocks,
+        recognition="""\
     A:
       input: [x, y]
       table:
         - {block: Down, repeat: 2}   # <-
-        - [Conv, 3/2, 4, 4]""")
+        - [Conv, 3/2, 4, 4]""",
+    )
     problem = only(text)
     assert problem.code == "residual_shape"
     assert problem.loc == ("model", "networks", "recognition", "A", "table", 0)
@@ -235,12 +249,14 @@ def test_residual_block_whose_table_changes_the_shape():
 
 
 def test_odd_kernel_minus_stride_with_auto_padding_lists_explicit_choices():
-    text = spec_text(prior="""\
+    text = spec_text(
+        prior="""\
     A:
       input: y
       table:
         - [Conv, 2/2, 4, 1]   # <-
-        - [Conv, 2/2, 4, 4]""")
+        - [Conv, 2/2, 4, 4]"""
+    )
     problem = only(text)
     assert problem.code == "auto_padding"
     assert "(4 − 1) / 2" in problem.message
@@ -250,12 +266,14 @@ def test_odd_kernel_minus_stride_with_auto_padding_lists_explicit_choices():
 
 
 def test_output_padding_must_be_below_the_stride():
-    text = spec_text(generator="""\
+    text = spec_text(
+        generator="""\
     A:
       input: z
       table:
         - {layer: ConvTransp, channels: 1/1, kernel: 4, stride: 4, output_padding: 4}   # <-
-    B: {input: [A, y], table: [[Conv, 3/1, 3, 1]]}""")
+    B: {input: [A, y], table: [[Conv, 3/1, 3, 1]]}"""
+    )
     problem = only(text)
     assert problem.code == "output_padding"
     assert problem.loc[-1] == "output_padding"
@@ -264,25 +282,31 @@ def test_output_padding_must_be_below_the_stride():
 
 
 def test_transposed_layer_without_output():
-    text = spec_text(generator="""\
+    text = spec_text(
+        generator="""\
     A:
       input: z
       table:
         - [ConvTransp, 1/1, 2, 1, F, T, ReLU, 2]   # <-
-    B: {input: [A, y], table: [[Conv, 3/1, 3, 1]]}""")
+    B: {input: [A, y], table: [[Conv, 3/1, 3, 1]]}"""
+    )
     problem = only(text)
     assert problem.code == "no_output" and "(2 − 1)·1 − 2·2 + 2 + 0 = -1" in problem.message
     # 2 -> 8 takes kernel, stride and padding together: no one- or two-cell edit of the row flows
-    assert problem.fix.startswith("none found: no edit of this row's kernel, stride, padding or output padding makes the whole model flow")
+    assert problem.fix.startswith(
+        "none found: no edit of this row's kernel, stride, padding or output padding makes the whole model flow"
+    )
     assert (problem.line, problem.col) == marked(text)
 
 
 def test_contract_prior_gives_the_wrong_channel_count():
-    text = spec_text(prior="""\
+    text = spec_text(
+        prior="""\
     A:
       input: y
       table:
-        - [Conv, 2/3, 4, 4]   # <-""")
+        - [Conv, 2/3, 4, 4]   # <-"""
+    )
     problem = only(text)
     assert problem.code == "contract"
     assert problem.loc == ("model", "networks", "prior", "A", "table", 0, "channels")
@@ -292,8 +316,10 @@ def test_contract_prior_gives_the_wrong_channel_count():
 
 
 def test_contract_prior_gives_the_wrong_size():
-    text = spec_text(prior="""\
-    A: {input: y, table: [[Conv, 2/2, 4, 2]]}""")
+    text = spec_text(
+        prior="""\
+    A: {input: y, table: [[Conv, 2/2, 4, 2]]}"""
+    )
     problem = only(text)
     assert problem.code == "contract" and problem.loc == ("model", "networks", "prior")
     assert "[2, 2, 2]" in problem.message and "[2, 4, 4]" in problem.message
@@ -317,12 +343,15 @@ def test_block_error_points_at_the_row_that_applies_the_block_and_names_the_bloc
     Bad:
       table:
         - [Conv, 7/3, 1, 1]"""
-    text = spec_text(blocks=blocks, recognition="""\
+    text = spec_text(
+        blocks=blocks,
+        recognition="""\
     A:
       input: [x, y]
       table:
         - [Conv, 3/2, 4, 4]
-        - {block: Bad}   # <-""")
+        - {block: Bad}   # <-""",
+    )
     problem = only(text)
     assert problem.code == "channels_in"
     assert problem.loc == ("model", "networks", "recognition", "A", "table", 1)
@@ -331,8 +360,12 @@ def test_block_error_points_at_the_row_that_applies_the_block_and_names_the_bloc
 
 
 def test_dropped_pixels_are_legal_and_traced():
-    text = spec_text(shapes_line="{x: [1, 9, 9], y: [2, 9, 9], z: [1, 2, 2]}", recognition="A: {input: [x, y], table: [[Conv, 3/2, 4, 4]]}",
-                     prior="A: {input: y, table: [[Conv, 2/2, 4, 4]]}", generator="A: {input: z, table: [[ConvTransp, 1/1, 5, 4, F, T, ReLU, 0]]}")
+    text = spec_text(
+        shapes_line="{x: [1, 9, 9], y: [2, 9, 9], z: [1, 2, 2]}",
+        recognition="A: {input: [x, y], table: [[Conv, 3/2, 4, 4]]}",
+        prior="A: {input: y, table: [[Conv, 2/2, 4, 4]]}",
+        generator="A: {input: z, table: [[ConvTransp, 1/1, 5, 4, F, T, ReLU, 0]]}",
+    )
     spec = archspec.loads(text)
     row = shapes.flow(spec).networks["prior"].rows[0]
     assert row.out_shape == (2, 2, 2) and row.dropped == (1, 1)

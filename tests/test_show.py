@@ -1,4 +1,5 @@
 """`archspec show`: the paper model's numbers equal the compiled module's; JSON layout; sizes."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ import pytest
 import torch
 
 import archspec
-from archspec.presenting import show
 from archspec.cli import main
+from archspec.presenting import show
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "specs" / "paper_cvae.yaml"
@@ -35,7 +36,11 @@ def test_paper_numbers_equal_the_compiled_module(paper):
         shape = list(out.shape[1:]) if name == "generator" else [2 * out[0].shape[1], *out[0].shape[2:]]
         assert net["output"] == shape
     assert data["params"] == sum(p.numel() for p in model.parameters()) == 1_662_961
-    assert {n: d["params"] for n, d in data["networks"].items()} == {"recognition": 85_732, "prior": 42_932, "generator": 1_534_297}
+    assert {n: d["params"] for n, d in data["networks"].items()} == {
+        "recognition": 85_732,
+        "prior": 42_932,
+        "generator": 1_534_297,
+    }
 
 
 def test_json_layout(paper):
@@ -64,13 +69,18 @@ def test_text_table(paper):
 
 
 def test_dropped_pixels_are_marked():
-    text = PAPER.read_text().replace("shapes: {x: [1, 512, 512], y: [2, 512, 512], z: [1, 16, 16]}",
-                                     "shapes: {x: [1, 514, 514], y: [2, 514, 514], z: [1, 16, 16]}")
-    spec = archspec.loads(text, overrides=[  # 514 = (128 - 1)·4 - 2·1 + 8 = (256 - 1)·2 - 0 + 4
-        "model.networks.generator.A.table[2]=[ConvTransp, 1/1, 8, 4, F, T, ReLU, 1]",
-        "model.networks.generator.B.table[7]=[ConvTransp, 32/16, 4, 2, F, T, ReLU, 0]",
-        "data.tile=514",  # training tiles are x's size
-    ])
+    text = PAPER.read_text().replace(
+        "shapes: {x: [1, 512, 512], y: [2, 512, 512], z: [1, 16, 16]}",
+        "shapes: {x: [1, 514, 514], y: [2, 514, 514], z: [1, 16, 16]}",
+    )
+    spec = archspec.loads(
+        text,
+        overrides=[  # 514 = (128 - 1)·4 - 2·1 + 8 = (256 - 1)·2 - 0 + 4
+            "model.networks.generator.A.table[2]=[ConvTransp, 1/1, 8, 4, F, T, ReLU, 1]",
+            "model.networks.generator.B.table[7]=[ConvTransp, 32/16, 4, 2, F, T, ReLU, 0]",
+            "data.tile=514",  # training tiles are x's size
+        ],
+    )
     text = show.summary_text(spec)
     assert "[8, 257, 257] → [16, 64, 64]!" in text
     assert "! recognition.A.1 Conv leaves 1 pixel(s) of 257 unread along H and W" in text

@@ -1,6 +1,7 @@
 """scripts/slurm/train.sbatch, run as SLURM would run it on one node of two tasks: stand-ins for
 ``srun`` (runs its command here) and ``scontrol`` (names this machine); torchrun is the real one,
 with two gloo processes on the CPU."""
+
 from __future__ import annotations
 
 import os
@@ -37,13 +38,36 @@ def test_the_sbatch_script_prepares_the_data_once_then_trains_on_every_task(tiny
     stand_in(bin_dir, "scontrol", "echo 127.0.0.1")
     stand_in(bin_dir, "python", f'exec {sys.executable} "$@"')
     stand_in(bin_dir, "torchrun", f'exec {sys.executable} -m torch.distributed.run "$@"')
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
-           "SLURM_JOB_NODELIST": "127.0.0.1", "SLURM_JOB_NUM_NODES": "1", "SLURM_GPUS_ON_NODE": "2",
-           "SLURM_JOB_ID": "4242", "RDZV_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "OMP_NUM_THREADS": "1",
+        "SLURM_JOB_NODELIST": "127.0.0.1",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_GPUS_ON_NODE": "2",
+        "SLURM_JOB_ID": "4242",
+        "RDZV_PORT": str(free_port()),
+    }
     run = tmp_path / "runs" / "tiny"
-    out = subprocess.run(["bash", str(SCRIPT), str(tiny), str(run), "--device", "cpu", "--quiet",
-                          "--max-samples", "48", "--set", "training.seed=5"],
-                         capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run(
+        [
+            "bash",
+            str(SCRIPT),
+            str(tiny),
+            str(run),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--max-samples",
+            "48",
+            "--set",
+            "training.seed=5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().splitlines()[0].endswith(".h5")  # runner data prepare printed the store
     state = ck.read(run / "checkpoint-48.pt")
@@ -66,15 +90,39 @@ def test_a_requeued_job_preempted_before_its_first_checkpoint_starts_over(tiny, 
     stand_in(bin_dir, "scontrol", "echo 127.0.0.1")
     stand_in(bin_dir, "python", f'exec {sys.executable} "$@"')
     stand_in(bin_dir, "torchrun", f'exec {sys.executable} -m torch.distributed.run "$@"')
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
-           "SLURM_JOB_NODELIST": "127.0.0.1", "SLURM_JOB_NUM_NODES": "1", "SLURM_GPUS_ON_NODE": "2",
-           "SLURM_JOB_ID": "4243", "RDZV_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "OMP_NUM_THREADS": "1",
+        "SLURM_JOB_NODELIST": "127.0.0.1",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_GPUS_ON_NODE": "2",
+        "SLURM_JOB_ID": "4243",
+        "RDZV_PORT": str(free_port()),
+    }
     run = tmp_path / "runs" / "tiny"
     run.mkdir(parents=True)
     (run / "spec.yaml").write_text(dump_resolved(archspec.load(tiny)))  # what the preempted job left
     (run / "metrics.jsonl").write_text(json.dumps({"stale": True, "split": "train"}) + "\n")
-    out = subprocess.run(["bash", str(SCRIPT), str(tiny), str(run), "--device", "cpu", "--quiet", "--no-eval",
-                          "--max-samples", "48", "--resume"], capture_output=True, text=True, timeout=300, env=env)
+    out = subprocess.run(
+        [
+            "bash",
+            str(SCRIPT),
+            str(tiny),
+            str(run),
+            "--device",
+            "cpu",
+            "--quiet",
+            "--no-eval",
+            "--max-samples",
+            "48",
+            "--resume",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert "never wrote a checkpoint: starting it over" in out.stderr
     assert ck.read(run / "checkpoint-48.pt")[ck.KEY_WORLD_SIZE] == 2

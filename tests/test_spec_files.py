@@ -1,5 +1,6 @@
 """Spec files read safely (issue 19): size refused before reading, bases only from the project,
 huge and non-finite numbers refused at their line and column."""
+
 from __future__ import annotations
 
 import os
@@ -16,11 +17,20 @@ SCRIPT = "import sys; from archspec.cli import main; sys.exit(main(sys.argv[1:])
 
 def check(*args, env=None, mem_mb=None, cwd=None):
     """archspec check in a child process, optionally under an address-space limit."""
+
     def limit():
         if mem_mb:
             resource.setrlimit(resource.RLIMIT_AS, (mem_mb << 20, mem_mb << 20))
-    done = subprocess.run([sys.executable, "-c", SCRIPT, "check", *map(str, args)], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})}, preexec_fn=limit, cwd=cwd, timeout=120)
+
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, "check", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        preexec_fn=limit,
+        cwd=cwd,
+        timeout=120,
+    )
     done.out = done.stdout + done.stderr  # the report goes to stderr
     return done
 
@@ -76,11 +86,15 @@ def test_a_base_in_the_project_above_the_variant_folder_is_fine(tmp_path):
     assert done.returncode == 0, done.out
 
 
-@pytest.mark.parametrize("line, where, says", ids=["huge-int", "inf", "nan"], argvalues=[
-    ("  samples: 0x" + "f" * 5000, "4:12", "an integer of 20,000 bits"),
-    ("  beta: 1e999999", "4:9", "expected a finite number, found inf"),
-    ("  beta: .nan", "4:9", "expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "line, where, says",
+    ids=["huge-int", "inf", "nan"],
+    argvalues=[
+        ("  samples: 0x" + "f" * 5000, "4:12", "an integer of 20,000 bits"),
+        ("  beta: 1e999999", "4:9", "expected a finite number, found inf"),
+        ("  beta: .nan", "4:9", "expected a finite number"),
+    ],
+)
 def test_huge_and_non_finite_numbers_are_refused_at_their_line_and_column(tmp_path, line, where, says):
     spec = tmp_path / "n.yaml"
     spec.write_text("archspec: 1\nname: n\ntraining:\n" + line + "\n")

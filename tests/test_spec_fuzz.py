@@ -7,6 +7,7 @@ SpecError problems at FILE:LINE:COL (or naming the --set that caused them), exit
 Run in-process through the loader and the CLI's main, so that thousands of cases fit in the
 suite's budget; ``ARCHSPEC_FUZZ_EXAMPLES`` scales them (the slow test runs 10,000).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,18 @@ SOURCES = {p.relative_to(ROOT).as_posix(): yaml.safe_load(p.read_text()) for p i
 EXAMPLES = int(os.environ.get("ARCHSPEC_FUZZ_EXAMPLES", "1000"))
 DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 POSITION = re.compile(r"^(\S+\.yaml:\d+:\d+|--set \S.*?): error: ")
-NAMES = ["Conv3D", "torch.nn.Conv2d", "os.system", "__import__", "__class__", "eval", "ReLu", "builtins.exec",
-         "x.__class__.__bases__", "../../etc/passwd"]
+NAMES = [
+    "Conv3D",
+    "torch.nn.Conv2d",
+    "os.system",
+    "__import__",
+    "__class__",
+    "eval",
+    "ReLu",
+    "builtins.exec",
+    "x.__class__.__bases__",
+    "../../etc/passwd",
+]
 
 
 class Mutant(NamedTuple):
@@ -74,15 +85,23 @@ def nodes(data: Any, path: tuple = ()) -> list[tuple[tuple, Any]]:
 
 def rows(data: dict) -> list[tuple]:
     """Paths of every table row (parts' and blocks')."""
-    return [p for p, v in nodes(data) if len(p) >= 2 and isinstance(p[-1], int) and p[-2] == "table"
-            and isinstance(v, (list, dict))]
+    return [
+        p
+        for p, v in nodes(data)
+        if len(p) >= 2 and isinstance(p[-1], int) and p[-2] == "table" and isinstance(v, (list, dict))
+    ]
 
 
 def parts(data: dict) -> list[tuple]:
     """Paths of every network part: model.networks.<net>.<part>."""
     nets = data.get("model", {}).get("networks", {}) if isinstance(data.get("model"), dict) else {}
-    return [("model", "networks", n, p) for n, net in nets.items() if isinstance(net, dict)
-            for p, part in net.items() if isinstance(part, dict) and "table" in part]
+    return [
+        ("model", "networks", n, p)
+        for n, net in nets.items()
+        if isinstance(net, dict)
+        for p, part in net.items()
+        if isinstance(part, dict) and "table" in part
+    ]
 
 
 def get(data: Any, path: tuple) -> Any:
@@ -126,19 +145,27 @@ def out_of_range(draw, data):
         return "no rows", False
     row = get(data, row_path)
     if isinstance(row, dict) and "block" in row:
-        put(data, row_path + ("repeat",), draw(st.sampled_from([0, -1, -10**6])))
+        put(data, row_path + ("repeat",), draw(st.sampled_from([0, -1, -(10**6)])))
         return f"{row_path}.repeat out of range", True
     column, index = draw(st.sampled_from([("kernel", 2), ("stride", 3), ("channels", 1)]))
     cell = row_cell(row, column, index)
     if isinstance(row, list) and len(row) <= index:
         return "row too short to edit", False
-    value = draw(st.sampled_from([0, -1, -3, 10**30])) if column != "channels" else draw(st.sampled_from(["0/4", "4/0", "-2/8"]))
+    value = (
+        draw(st.sampled_from([0, -1, -3, 10**30]))
+        if column != "channels"
+        else draw(st.sampled_from(["0/4", "4/0", "-2/8"]))
+    )
     put(data, row_path + cell, value)
     return f"{row_path}.{column} = {value}", True
 
 
 def wrong_channels(draw, data):
-    candidates = [p for p in rows(data) if "channels" in get(data, p) or (isinstance(get(data, p), list) and len(get(data, p)) > 1)]
+    candidates = [
+        p
+        for p in rows(data)
+        if "channels" in get(data, p) or (isinstance(get(data, p), list) and len(get(data, p)) > 1)
+    ]
     row_path = pick(draw, candidates)
     if row_path is None:
         return "no rows", False
@@ -174,15 +201,20 @@ def broken_reference(draw, data):
         return "no parts", False
     net = get(data, path[:-1])
     names = list(net)
-    later = names[names.index(path[-1]):]  # itself or a part after it: a cycle or a forward reference
+    later = names[names.index(path[-1]) :]  # itself or a part after it: a cycle or a forward reference
     target = draw(st.sampled_from(["Z9", "__class__", *later]))
     get(data, path)["input"] = target if draw(st.booleans()) else [target, "y"]
     return f"{path}.input -> {target}", True
 
 
 def extra_key(draw, data):
-    paths = [p for p, v in nodes(data) if isinstance(v, dict) and p[-2:] != ("model", "blocks")
-             and not (len(p) >= 1 and p[-1] in ("blocks", "networks"))]
+    paths = [
+        p
+        for p, v in nodes(data)
+        if isinstance(v, dict)
+        and p[-2:] != ("model", "blocks")
+        and not (len(p) >= 1 and p[-1] in ("blocks", "networks"))
+    ]
     path = pick(draw, paths)
     if path is None:
         return "no mapping", False
@@ -206,7 +238,16 @@ def cut_row(draw, data):
     return f"{row_path} with extra columns", True
 
 
-DATA_MUTATIONS = [delete_key, swap_type, out_of_range, wrong_channels, unknown_name, broken_reference, extra_key, cut_row]
+DATA_MUTATIONS = [
+    delete_key,
+    swap_type,
+    out_of_range,
+    wrong_channels,
+    unknown_name,
+    broken_reference,
+    extra_key,
+    cut_row,
+]
 
 
 def text_mutation(draw, text: str) -> tuple[str, str, bool]:
@@ -218,7 +259,7 @@ def text_mutation(draw, text: str) -> tuple[str, str, bool]:
     if how == "indent":
         shift = draw(st.sampled_from([-2, -1, 1, 3]))
         line = lines[i]
-        lines[i] = line[min(-shift, len(line) - len(line.lstrip(" "))):] if shift < 0 else " " * shift + line
+        lines[i] = line[min(-shift, len(line) - len(line.lstrip(" "))) :] if shift < 0 else " " * shift + line
         return "".join(lines), how, False
     if how == "tab":
         lines[i] = "\t" + lines[i].lstrip(" ")
@@ -278,7 +319,7 @@ def checked(m: Mutant) -> int:
         n_lines = m.text.count("\n") + 1
         for p in exc.problems:
             if p.file.startswith("--set "):
-                assert p.line == 0 and p.file[len("--set "):] in m.overrides, p
+                assert p.line == 0 and p.file[len("--set ") :] in m.overrides, p
             elif p.file == filename:
                 assert 1 <= p.line <= n_lines + 1 and p.col >= 1, p
             else:  # in a base the mutant extends
@@ -296,7 +337,9 @@ def assert_report(report: str) -> None:
         assert POSITION.match(line) or line.startswith("    fix: "), line
 
 
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @FUZZ
@@ -334,15 +377,34 @@ def test_ten_thousand_wrong_specs(m):
 
 
 def test_every_shipped_spec_is_a_source():
-    assert {"specs/paper_cvae.yaml", "specs/quickstart.yaml", "specs/regression.yaml", "specs/variants/free_latent.yaml",
-            "examples/seed_as_printed.yaml", "examples/typos.yaml"} <= set(SOURCES)
+    assert {
+        "specs/paper_cvae.yaml",
+        "specs/quickstart.yaml",
+        "specs/regression.yaml",
+        "specs/variants/free_latent.yaml",
+        "examples/seed_as_printed.yaml",
+        "examples/typos.yaml",
+    } <= set(SOURCES)
     assert all(not p.name.startswith("mutant") for p in SHIPPED)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("atheris") is None, reason="atheris is not installed (pip install atheris)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("atheris") is None, reason="atheris is not installed (pip install atheris)"
+)
 def test_the_atheris_target_runs_for_a_bounded_time(tmp_path):
-    out = subprocess.run([sys.executable, str(ROOT / "fuzz" / "fuzz_spec.py"), "-max_total_time=10", "-rss_limit_mb=4096",
-                          f"-artifact_prefix={tmp_path}/"], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "fuzz" / "fuzz_spec.py"),
+            "-max_total_time=10",
+            "-rss_limit_mb=4096",
+            f"-artifact_prefix={tmp_path}/",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0 and "Done" in out.stderr, out.stderr[-2000:]
     assert not list(tmp_path.glob("crash-*"))
 
@@ -351,7 +413,9 @@ def test_found_by_fuzzing_blocks_that_are_not_a_mapping_with_an_unknown_layer():
     """`model.blocks: 3` beside a misspelt layer crashed the name checks with a TypeError."""
     from tests.spec_texts import BASE
 
-    text = BASE.replace("  blocks:\n    Res:", "  blocks: 3\n  unused:\n    Res:").replace("[Conv, 4/8, 4, 2", "[Cnv, 4/8, 4, 2", 1)
+    text = BASE.replace("  blocks:\n    Res:", "  blocks: 3\n  unused:\n    Res:").replace(
+        "[Conv, 4/8, 4, 2", "[Cnv, 4/8, 4, 2", 1
+    )
     with pytest.raises(SpecError) as err:
         archspec.loads(text, filename="t.yaml")
     codes = {p.code for p in err.value.problems}

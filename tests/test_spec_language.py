@@ -1,4 +1,5 @@
 """The spec language as a user meets it: the CLI, the schema, round trips, and fuzzed input."""
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,13 @@ def test_paper_spec_reads_like_the_seed():
     assert [r.activation for r in gen_b[-3:]] == ["PReLU", "PReLU", "Softplus"]
     assert gen_b[4].block == "ResBlock" and gen_b[4].repeat == 4
     t = spec.training
-    assert (t.samples, t.pseudo_epoch, t.lr.start, t.lr.min, t.lr.milestones) == (150_000, 1568, 1e-3, 1e-6, [64, 96, 128])
+    assert (t.samples, t.pseudo_epoch, t.lr.start, t.lr.min, t.lr.milestones) == (
+        150_000,
+        1568,
+        1e-3,
+        1e-6,
+        [64, 96, 128],
+    )
     assert [(s.at, s.size) for s in t.batch_size] == [(0, 4), (8, 8), (16, 16), (32, 24)]
     assert (t.evaluation.every, t.evaluation.batch_size, t.checkpoint.every) == (72, 24, 20_000)
 
@@ -72,7 +79,9 @@ def test_dump_then_load_round_trips(path):
 
 def test_spec_hash_ignores_formatting_but_not_meaning():
     spec = archspec.loads(BASE)
-    reformatted = archspec.loads("# a comment\n" + BASE.replace("[Conv, 3/8, 3, 1, F, T, ReLU]", "[Conv, 3/8, 3, 1, false, true, ReLU]"))
+    reformatted = archspec.loads(
+        "# a comment\n" + BASE.replace("[Conv, 3/8, 3, 1, F, T, ReLU]", "[Conv, 3/8, 3, 1, false, true, ReLU]")
+    )
     changed = archspec.loads(BASE.replace("samples: 1000", "samples: 1001"))
     assert archspec.spec_hash(reformatted) == archspec.spec_hash(spec) != archspec.spec_hash(changed)
 
@@ -81,7 +90,9 @@ def test_spec_hash_ignores_formatting_but_not_meaning():
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "archspec", *args], capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    return subprocess.run(
+        [sys.executable, "-m", "archspec", *args], capture_output=True, text=True, cwd=ROOT, timeout=1800
+    )
 
 
 def test_check_exit_codes_and_messages(tmp_path):
@@ -121,11 +132,22 @@ def test_diff_names_the_changed_rows(tmp_path, capsys):
 # --- fuzzing --------------------------------------------------------------------------------
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-10**40, max_value=10**40), st.floats(allow_nan=True),
-    st.text(max_size=12), st.sampled_from(["Conv", "ConvTransp", "ReLU", "1/8", "T", "F", "auto", "x", "y", "z", "A", "cvae"]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**40), max_value=10**40),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.sampled_from(["Conv", "ConvTransp", "ReLU", "1/8", "T", "F", "auto", "x", "y", "z", "A", "cvae"]),
 )
-keys = st.one_of(st.text(max_size=8), st.sampled_from(["archspec", "name", "model", "kind", "shapes", "networks", "table", "input", "layer", "block"]))
-documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=5)), max_leaves=30)
+keys = st.one_of(
+    st.text(max_size=8),
+    st.sampled_from(["archspec", "name", "model", "kind", "shapes", "networks", "table", "input", "layer", "block"]),
+)
+documents = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=5)),
+    max_leaves=30,
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

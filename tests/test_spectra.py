@@ -1,4 +1,5 @@
 """Power spectra: normalisation, recovery of a known spectrum, agreement with powerbox."""
+
 from __future__ import annotations
 
 import re

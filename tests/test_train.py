@@ -1,5 +1,6 @@
 """The training loop on a tiny spec and a tiny mock store: it learns, it leaves a complete run
 folder, and a run stopped and resumed (or extended) ends bit for bit where an uninterrupted one does."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ import archspec
 from runner import checkpoint as ck
 from runner.runtime import RunError
 from runner.train.recipe import train
+
 
 def load(path: Path, *overrides: str):
     return archspec.load(path, list(overrides))
@@ -41,8 +43,16 @@ def assert_same_state(a: dict, b: dict) -> None:
 def reference(tiny, tmp_path_factory) -> Path:
     """An uninterrupted run of 704 samples (the tiny spec extended), shared by the tests below."""
     run = tmp_path_factory.mktemp("ref") / "run"
-    assert train(load(tiny, "training.samples=704"), run, quiet=True, keep_last=0,  # every checkpoint kept
-                 command=["runner", "train", str(tiny)]) == 0
+    assert (
+        train(
+            load(tiny, "training.samples=704"),
+            run,
+            quiet=True,
+            keep_last=0,  # every checkpoint kept
+            command=["runner", "train", str(tiny)],
+        )
+        == 0
+    )
     return run
 
 
@@ -51,7 +61,15 @@ def test_tiny_run_learns_and_leaves_a_complete_folder(reference, tiny):
     first, last = tests[0], sorted(tests[-5:])[2]  # the last: median of the last five evaluations
     assert last > first + 0.5 * abs(first), (first, last)
     names = {p.name for p in reference.iterdir()}
-    assert {"spec.yaml", "env.json", "command.txt", "metrics.jsonl", "curves.png", "latest", "checkpoint-704.pt"} <= names
+    assert {
+        "spec.yaml",
+        "env.json",
+        "command.txt",
+        "metrics.jsonl",
+        "curves.png",
+        "latest",
+        "checkpoint-704.pt",
+    } <= names
     spec = load(tiny, "training.samples=704")
     assert archspec.load(reference / "spec.yaml") == spec
     assert f"# spec_hash: {archspec.spec_hash(spec)}" in (reference / "spec.yaml").read_text()
@@ -64,20 +82,28 @@ def test_tiny_run_learns_and_leaves_a_complete_folder(reference, tiny):
     state = final_state(reference, 704)
     assert set(ck.REQUIRED_KEYS) <= set(state) and state[ck.KEY_SPEC_HASH] == archspec.spec_hash(spec)
     assert (reference / "latest").read_text().strip() == "checkpoint-704.pt"
-    assert (reference / "checkpoint-200.pt").is_file() and (reference / "checkpoint-404.pt").is_file()  # every 200 samples, at the first boundary at or after
+    assert (reference / "checkpoint-200.pt").is_file() and (
+        reference / "checkpoint-404.pt"
+    ).is_file()  # every 200 samples, at the first boundary at or after
     for seen in (200, 404, 704):  # each checkpoint's science lands beside it (runner.science.evaluate's hook)
         summary = json.loads((reference / "eval" / str(seen) / "summary.json").read_text())
         assert summary["provenance"]["samples_seen"] == seen
-        assert {"spectra.png", "one_point.png", "panels.png"} <= {p.name for p in (reference / "eval" / str(seen)).iterdir()}
+        assert {"spectra.png", "one_point.png", "panels.png"} <= {
+            p.name for p in (reference / "eval" / str(seen)).iterdir()
+        }
 
 
 def test_stopped_resumed_and_extended_run_is_bit_identical(reference, tiny, tmp_path):
     run = tmp_path / "run"
     argv = ["runner", "train", str(tiny), "--out", str(run)]
-    assert train(load(tiny), run, quiet=True, evaluate=False, max_samples=100, command=argv) == 0  # a pause mid-schedule; no checkpoint evaluations, which the reference ran: they must not touch training
+    assert (
+        train(load(tiny), run, quiet=True, evaluate=False, max_samples=100, command=argv) == 0
+    )  # a pause mid-schedule; no checkpoint evaluations, which the reference ran: they must not touch training
     assert ck.candidates(run)[0].name == "checkpoint-104.pt"
     assert train(load(tiny), run, resume=True, quiet=True, evaluate=False, command=argv) == 0  # to the spec's end, 480
-    assert train(load(tiny, "training.samples=704"), run, resume=True, quiet=True, evaluate=False, command=argv) == 0  # extended
+    assert (
+        train(load(tiny, "training.samples=704"), run, resume=True, quiet=True, evaluate=False, command=argv) == 0
+    )  # extended
     assert_same_state(final_state(reference, 704), final_state(run, 704))
     assert records(run, "test") == records(reference, "test") or [  # identical metrics but for wall time
         {k: v for k, v in r.items() if k != "time"} for r in records(run, "test")
@@ -98,8 +124,13 @@ def test_resume_of_a_finished_run_does_nothing(reference, tiny, capsys):
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "runner", *args], capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "runner", *args],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_cli_reports_spec_and_data_errors_without_traceback(tiny, tmp_path):

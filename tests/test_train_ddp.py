@@ -3,6 +3,7 @@ each) meet at a c10d rendezvous endpoint, share each global batch, rank 0 logs a
 and the run resumes on one process where it stopped; stopped and resumed on two processes it
 ends bit for bit where an uninterrupted run does. Plus the rule for batches smaller than the
 number of processes, and ``runner data prepare`` (the store made before the ranks start)."""
+
 from __future__ import annotations
 
 import json
@@ -28,11 +29,27 @@ def free_port() -> int:
 def two_nodes(args: list[str], env: dict) -> list[subprocess.CompletedProcess]:
     """``torchrun --nnodes 2 --nproc_per_node 1`` twice on this machine, as on two nodes."""
     endpoint = f"127.0.0.1:{free_port()}"
-    agent = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
-             "--rdzv_backend", "c10d", "--rdzv_endpoint", endpoint, "--rdzv_id", "archspec-test",
-             "--local_addr", "127.0.0.1"]
-    procs = [subprocess.Popen(agent + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for _ in range(2)]
+    agent = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nnodes",
+        "2",
+        "--nproc_per_node",
+        "1",
+        "--rdzv_backend",
+        "c10d",
+        "--rdzv_endpoint",
+        endpoint,
+        "--rdzv_id",
+        "archspec-test",
+        "--local_addr",
+        "127.0.0.1",
+    ]
+    procs = [
+        subprocess.Popen(agent + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
     results = []
     for proc in procs:
         out, err = proc.communicate(timeout=1800)
@@ -46,8 +63,13 @@ def two_nodes(args: list[str], env: dict) -> list[subprocess.CompletedProcess]:
 def test_two_nodes_at_a_rendezvous_endpoint_then_resume_on_one(tiny, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    prepared = subprocess.run([sys.executable, "-m", "runner", "data", "prepare", str(tiny), "--quiet"],
-                              capture_output=True, text=True, timeout=600, env=env)
+    prepared = subprocess.run(
+        [sys.executable, "-m", "runner", "data", "prepare", str(tiny), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert prepared.returncode == 0, prepared.stderr
     assert prepared.stdout.strip().endswith(".h5") and os.path.isfile(prepared.stdout.strip())
     args = ["-m", "runner", "train", str(tiny), "--out", str(run), "--quiet", "--device", "cpu", "--sync-every", "3"]
@@ -75,22 +97,46 @@ def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(ti
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
     def train(run, *extra):
-        args = ["-m", "runner", "train", str(tiny), "--quiet", "--device", "cpu", "--no-eval", "--keep-last", "0",
-                "--set", "training.samples=120", "--set", "training.checkpoint.every=40", "--set", "training.log_every=16",
-                "--out", str(run), *extra]
+        args = [
+            "-m",
+            "runner",
+            "train",
+            str(tiny),
+            "--quiet",
+            "--device",
+            "cpu",
+            "--no-eval",
+            "--keep-last",
+            "0",
+            "--set",
+            "training.samples=120",
+            "--set",
+            "training.checkpoint.every=40",
+            "--set",
+            "training.log_every=16",
+            "--out",
+            str(run),
+            *extra,
+        ]
         out = subprocess.run(torchrun + args, capture_output=True, text=True, timeout=180, env=env)
         assert out.returncode == 0, out.stderr
 
     train(tmp_path / "whole")
     train(tmp_path / "parts", "--max-samples", "40")
     stopped = ck.read(tmp_path / "parts" / "checkpoint-40.pt")
-    assert len(stopped[ck.KEY_RNG_RANKS]) == 2 and not torch.equal(stopped[ck.KEY_RNG_RANKS][1]["torch"], stopped[ck.KEY_RNG]["torch"])
+    assert len(stopped[ck.KEY_RNG_RANKS]) == 2 and not torch.equal(
+        stopped[ck.KEY_RNG_RANKS][1]["torch"], stopped[ck.KEY_RNG]["torch"]
+    )
     train(tmp_path / "parts", "--resume")
     a, b = ck.read(tmp_path / "whole" / "checkpoint-120.pt"), ck.read(tmp_path / "parts" / "checkpoint-120.pt")
     for key in a[ck.KEY_MODEL]:
         assert torch.equal(a[ck.KEY_MODEL][key], b[ck.KEY_MODEL][key]), key
-    assert all(torch.equal(x, y) for x, y in zip(a[ck.KEY_RNG_RANKS][1].values(), b[ck.KEY_RNG_RANKS][1].values())
-               if isinstance(x, torch.Tensor))
+    assert all(
+        torch.equal(x, y)
+        for x, y in zip(a[ck.KEY_RNG_RANKS][1].values(), b[ck.KEY_RNG_RANKS][1].values())
+        if isinstance(x, torch.Tensor)
+    )
+
     # and the metrics: a record accumulating across the stop (logged every 16 samples, stopped at 40)
     # holds every process's sums, not rank 0's counted twice
     def records(run):
@@ -107,8 +153,9 @@ def test_two_processes_stopped_and_resumed_on_two_equal_the_uninterrupted_run(ti
 
 
 def test_batches_smaller_than_the_processes_are_refused_with_the_rule():
-    schedule = Schedule(samples=1000, batch_steps=((0, 4), (80, 8)), lr_start=1e-3, lr_factor=0.1,
-                        lr_milestones=(), lr_min=0.0)
+    schedule = Schedule(
+        samples=1000, batch_steps=((0, 4), (80, 8)), lr_start=1e-3, lr_factor=0.1, lr_milestones=(), lr_min=0.0
+    )
     check_world_size(schedule, 4)  # one sample per process: allowed
     with pytest.raises(RunError) as info:
         check_world_size(schedule, 5)

@@ -1,5 +1,6 @@
 """What a run shows away from a terminal (batch jobs, nohup, SLURM): a progress line on stderr
 every N seconds or samples; and the loop's device-side indices, which must be the host's."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,9 @@ from runner.train.runlog import Progress, duration, progress_line
 
 def test_progress_line_says_samples_rate_eta_and_the_latest_elbos():
     line = progress_line(12_345, 150_000, 14.1, {"train": "-63.2", "test": "-70.1", "lr": "0.001"})
-    assert line == ("train: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; "
-                    "train ELBO -63.2, test ELBO -70.1, lr 0.001")  # (150,000 - 12,345) / 14.1 s = 2 h 42.7 min
+    assert line == (
+        "train: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train ELBO -63.2, test ELBO -70.1, lr 0.001"
+    )  # (150,000 - 12,345) / 14.1 s = 2 h 42.7 min
     assert progress_line(0, 100, 0.0, {}).endswith("ETA ?")
     assert [duration(s) for s in (45, 312, 9790)] == ["45s", "5m12s", "2h43m"]
 
@@ -37,8 +39,22 @@ def test_away_from_a_terminal_a_line_every_n_samples(capsys):
 
 
 def test_a_redirected_run_prints_progress_lines(tiny, tmp_path):
-    cmd = [sys.executable, "-m", "runner", "train", str(tiny), "--out", str(tmp_path / "run"), "--device", "cpu",
-           "--no-eval", "--max-samples", "96", "--progress-every", "48"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "runner",
+        "train",
+        str(tiny),
+        "--out",
+        str(tmp_path / "run"),
+        "--device",
+        "cpu",
+        "--no-eval",
+        "--max-samples",
+        "96",
+        "--progress-every",
+        "48",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)  # stderr is a pipe
     assert out.returncode == 0, out.stderr
     lines = [line for line in out.stderr.splitlines() if line.startswith("train: ")]
@@ -68,4 +84,6 @@ def test_checkpoint_evaluations_in_background_leave_the_same_folder(tiny, tmp_pa
     assert train(spec, tmp_path / "run", quiet=True, eval_in_background=True) == 0
     summary = json.loads((tmp_path / "run" / "eval" / "200" / "summary.json").read_text())
     assert summary["provenance"]["samples_seen"] == 200
-    assert {"spectra.png", "one_point.png", "panels.png"} <= {p.name for p in (tmp_path / "run" / "eval" / "200").iterdir()}
+    assert {"spectra.png", "one_point.png", "panels.png"} <= {
+        p.name for p in (tmp_path / "run" / "eval" / "200").iterdir()
+    }

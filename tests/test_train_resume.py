@@ -1,5 +1,6 @@
 """Resuming refuses what it must (another spec, broken checkpoints), falls back to the previous
 good checkpoint, and Ctrl-C stops a run at a step boundary with a checkpoint."""
+
 from __future__ import annotations
 
 import shutil
@@ -66,10 +67,15 @@ def _pickled_object(path: Path) -> None:
     torch.save(state, path)
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (_truncate, "unreadable"), (_not_a_zip, "unreadable"), (_wrong_keys, "missing model, optimizer"),
-    (_pickled_object, "Payload"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (_truncate, "unreadable"),
+        (_not_a_zip, "unreadable"),
+        (_wrong_keys, "missing model, optimizer"),
+        (_pickled_object, "Payload"),
+    ],
+)
 def test_broken_checkpoint_is_refused_with_a_reason(base_run, tmp_path, damage, reason):
     path = copy(base_run, tmp_path) / "checkpoint-200.pt"
     damage(path)
@@ -125,8 +131,12 @@ def test_ctrl_c_writes_a_checkpoint_and_the_run_resumes(tiny, tmp_path):
     latest = ck.candidates(run)[0]
     seen = int(ck.read(latest)[ck.KEY_SAMPLES])
     assert seen > 0
-    out = subprocess.run(cmd + ["--set", "training.samples=1000000", "--resume", "--max-samples", str(seen + 1)],
-                         capture_output=True, text=True, timeout=1800)
+    out = subprocess.run(
+        cmd + ["--set", "training.samples=1000000", "--resume", "--max-samples", str(seen + 1)],
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert out.returncode == 0, out.stderr
     assert int(ck.read(ck.candidates(run)[0])[ck.KEY_SAMPLES]) > seen
 

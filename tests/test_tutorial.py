@@ -27,6 +27,7 @@ Two tests run the commands, in the tutorial's order:
 A third test holds every ```bash block of the tutorial to one of the two, so a command added to
 the tutorial without being run here fails.
 """
+
 from __future__ import annotations
 
 import os
@@ -66,15 +67,26 @@ def _shims(folder: Path) -> dict[str, str]:
         script = folder / name
         script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {name} "$@"\n')
         script.chmod(0o755)
-    env = dict(os.environ, PATH=f"{folder}{os.pathsep}{os.environ['PATH']}", PYTHONUNBUFFERED="1",
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PATH=f"{folder}{os.pathsep}{os.environ['PATH']}",
+        PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
     env.pop("COLUMNS", None)
     return env
 
 
 def _run(command: str, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-o", "pipefail", "-c", command], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                          stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
 
 
 PRECISION = re.compile(r"\b(?:bf16|fp32)\b")  # the default precision: bf16 where the CPU has it natively, else fp32
@@ -85,13 +97,17 @@ def _masked(text: str) -> str:
 
 
 def test_masking_hides_numbers_and_the_precision_the_cpu_chose():
-    assert _masked("| quickstart | cvae | bf16 | 87,891 | -2.766 |") == _masked("| quickstart | cvae | fp32 | 88,000 | 1e-3 |")
+    assert _masked("| quickstart | cvae | bf16 | 87,891 | -2.766 |") == _masked(
+        "| quickstart | cvae | fp32 | 88,000 | 1e-3 |"
+    )
     assert _masked("bf16 x") != _masked("tf32 x")
 
 
 def test_the_parser_reads_the_convention():
-    text = ("x\n```bash\na b\n```\n```text\nout\n```\n<!-- exit 1 -->\n```bash\nc\n```\n\n```text\n1\n2\n```\n"
-            "```bash\nno output block\n```\nprose\n")
+    text = (
+        "x\n```bash\na b\n```\n```text\nout\n```\n<!-- exit 1 -->\n```bash\nc\n```\n\n```text\n1\n2\n```\n"
+        "```bash\nno output block\n```\nprose\n"
+    )
     assert steps(text) == [("a b", "out", 0), ("c", "1\n2", 1)]
     assert _masked("| 87,891 | -3.08 | 1.2e-04 | k<2 |") == "| N | N | N | k<N |"
 
@@ -125,7 +141,9 @@ def test_quick_commands_print_what_the_tutorial_shows(tmp_path):
             assert made in VARIANTS and "extends: " in (tmp_path / made).read_text()
             shutil.copy(ROOT / made, tmp_path / made)  # the reader writes the rows the tutorial shows
     for variant in VARIANTS:
-        assert (tmp_path / variant).read_bytes() == (ROOT / variant).read_bytes(), f"the tutorial never starts {variant} with archspec new"
+        assert (tmp_path / variant).read_bytes() == (ROOT / variant).read_bytes(), (
+            f"the tutorial never starts {variant} with archspec new"
+        )
         assert f"cat {variant}" in [c for c, _, _ in quick], f"the tutorial never shows {variant} whole"
 
 

@@ -1,5 +1,6 @@
 """Scores with their uncertainty (runner.science.uncertainty): expected values by hand or by
 simulation of a known truth, never from the functions themselves."""
+
 from __future__ import annotations
 
 import numpy as np

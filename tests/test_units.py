@@ -1,5 +1,6 @@
 """Dark-matter units at the boundary: what a model expects is stated, maps are judged by their
 mean before anything is painted, another depth is a warning, other units a refusal (or a rescale)."""
+
 from __future__ import annotations
 
 import math
@@ -50,10 +51,16 @@ def test_declaring_the_depth_checks_that_depths_mean_and_warns_of_the_depth():
     assert "learnt from 250 Mpc/h-deep projections" in check.warnings[0] and "100 Mpc/h" in check.warnings[0]
 
 
-@pytest.mark.parametrize("mean, needle", [(1070.0, "not its units"), (1 / REFUSE_FACTOR / 2, "not its units"),
-                                         (0.0, "must be a positive projected density"),
-                                         (-3.0, "must be a positive projected density"),
-                                         (float("nan"), "has NaN or infinite values")])
+@pytest.mark.parametrize(
+    "mean, needle",
+    [
+        (1070.0, "not its units"),
+        (1 / REFUSE_FACTOR / 2, "not its units"),
+        (0.0, "must be a positive projected density"),
+        (-3.0, "must be a positive projected density"),
+        (float("nan"), "has NaN or infinite values"),
+    ],
+)
 def test_other_units_are_refused(mean, needle):
     check = check_maps([mean], [0.0], UNITS)
     assert check.error is not None and needle in check.error
@@ -131,11 +138,25 @@ def test_runner_paint_warns_of_single_depth_slices_and_refuses_raw_units(run_dir
         np.testing.assert_allclose(f["pressure/z0.000/150"].attrs["dm_scale"] * 600, 0.6, rtol=1e-6)
 
 
-@pytest.mark.parametrize("option, needle", [(["--latent", "mean", "--samples", "2"], "--latent mean paints one map"),
-                                           (["--depth", "0"], "--depth must be a positive depth")])
+@pytest.mark.parametrize(
+    "option, needle",
+    [
+        (["--latent", "mean", "--samples", "2"], "--latent mean paints one map"),
+        (["--depth", "0"], "--depth must be a positive depth"),
+    ],
+)
 def test_option_combinations_are_usage_errors(option, needle, tmp_path, capsys):
-    code = main(["paint", str(tmp_path / "nope.pt"), "--input", str(tmp_path / "dm.h5"),
-                 "--output", str(tmp_path / "p.h5"), *option])
+    code = main(
+        [
+            "paint",
+            str(tmp_path / "nope.pt"),
+            "--input",
+            str(tmp_path / "dm.h5"),
+            "--output",
+            str(tmp_path / "p.h5"),
+            *option,
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "nope.pt" not in err and err.count("\n") == 1
 

@@ -1,5 +1,6 @@
 """The shipped variants: each a few lines over its base with a one-line hypothesis, each valid,
 and each quickstart variant trains (briefly) through the runner's Python API."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import archspec
-from archspec.presenting.diff import diff_paths
 from archspec.language.dump import to_data
+from archspec.presenting.diff import diff_paths
 from archspec.text.yamlpos import parse
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,10 +30,16 @@ def test_every_paper_variant_has_a_quickstart_twin():
 def test_variant_is_short_says_its_hypothesis_and_is_valid(path):
     lines = path.read_text().splitlines()
     assert len(lines) < 25
-    assert lines[0].startswith("# yaml-language-server: $schema=") and (path.parent / lines[0].split("=", 1)[1]).resolve() == ROOT / "specs" / "schema.json"
+    assert (
+        lines[0].startswith("# yaml-language-server: $schema=")
+        and (path.parent / lines[0].split("=", 1)[1]).resolve() == ROOT / "specs" / "schema.json"
+    )
     assert lines[1].startswith("# Hypothesis: ") and not lines[2].startswith("#   ")  # one line
     data = parse(path.read_text()).data
-    assert (path.parent / data["extends"]).resolve() in {ROOT / "specs" / "paper_cvae.yaml", ROOT / "specs" / "quickstart.yaml"}
+    assert (path.parent / data["extends"]).resolve() in {
+        ROOT / "specs" / "paper_cvae.yaml",
+        ROOT / "specs" / "quickstart.yaml",
+    }
     spec = archspec.load(path)
     assert spec.name == data["name"]
 
@@ -45,14 +52,24 @@ def _changed(base: str, variant: Path) -> dict:
 def test_free_latent_changes_exactly_the_two_heads():
     changes = _changed("paper_cvae.yaml", ROOT / "specs" / "variants" / "free_latent.yaml")
     heads = [("model", "networks", "recognition", "C", "table", 0), ("model", "networks", "prior", "A", "table", 3)]
-    assert changes == {h + (cell,): change for h in heads for cell, change in (("batchnorm", (True, False)), ("activation", ("ReLU", "none")))}
+    assert changes == {
+        h + (cell,): change
+        for h in heads
+        for cell, change in (("batchnorm", (True, False)), ("activation", ("ReLU", "none")))
+    }
 
 
 def test_tile_variant_changes_only_the_input_size_and_data():
     changes = _changed("paper_cvae.yaml", ROOT / "specs" / "variants" / "tiles_256.yaml")
-    assert changes == {("model", "shapes", "x", 1): (512, 256), ("model", "shapes", "x", 2): (512, 256),
-                       ("model", "shapes", "y", 1): (512, 256), ("model", "shapes", "y", 2): (512, 256),
-                       ("model", "shapes", "z", 1): (16, 8), ("model", "shapes", "z", 2): (16, 8), ("data", "tile"): (512, 256)}
+    assert changes == {
+        ("model", "shapes", "x", 1): (512, 256),
+        ("model", "shapes", "x", 2): (512, 256),
+        ("model", "shapes", "y", 1): (512, 256),
+        ("model", "shapes", "y", 2): (512, 256),
+        ("model", "shapes", "z", 1): (16, 8),
+        ("model", "shapes", "z", 2): (16, 8),
+        ("data", "tile"): (512, 256),
+    }
 
 
 def test_deep_generator_has_eight_residual_blocks():
@@ -60,7 +77,8 @@ def test_deep_generator_has_eight_residual_blocks():
     rows = spec.model.networks["generator"].parts["B"].table
     assert [(r.block, r.repeat) for r in rows if hasattr(r, "block")] == [("ResBlock", 8)]
     assert set(_changed("paper_cvae.yaml", ROOT / "specs" / "variants" / "deep_generator.yaml")) == {
-        ("model", "networks", "generator", "B", "table", 4, "repeat")}
+        ("model", "networks", "generator", "B", "table", 4, "repeat")
+    }
 
 
 @pytest.mark.parametrize("path", QUICK, ids=[p.stem for p in QUICK])

@@ -1,4 +1,5 @@
 """docs/variants.md's promises: its excerpts are what the commands print, its table what the specs cost."""
+
 from __future__ import annotations
 
 import re
@@ -23,7 +24,13 @@ def test_the_doc_shows_check_and_diff():
 
 @pytest.mark.parametrize("command, args, expected", EXCERPTS, ids=[f"{c} {a}" for c, a, _ in EXCERPTS])
 def test_excerpt_is_what_the_command_prints(command, args, expected):
-    res = subprocess.run([sys.executable, "-m", "archspec", command, *args.split()], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "archspec", command, *args.split()],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 1  # an invalid spec; specs that differ
     assert (res.stderr if command == "check" else res.stdout).rstrip("\n") == expected
 

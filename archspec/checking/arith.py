@@ -6,8 +6,8 @@
 
 Integer floor division is exact; no floats and no ``math.floor`` (STYLE.md, Keras's lesson).
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 
 def conv_out(size: int, kernel: int, stride: int, padding: int) -> int:

@@ -6,20 +6,22 @@ pydantic; check names and references (:mod:`archspec.checking.semantics`); check
 broken spec is skipped, and all problems found so far are raised together in one
 :class:`~archspec.language.errors.SpecError`.
 """
+
 from __future__ import annotations
 
 import copy
 import os
 import re
 import weakref
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
-from archspec.composition import compose, scale
 from archspec.checking import semantics
+from archspec.composition import compose, scale
 from archspec.language.errors import Problem, SpecError, format_loc
 from archspec.language.evolve import upgrade_data
 from archspec.language.pydantic_problems import describe, from_pydantic, is_row_path, position_path
@@ -37,7 +39,7 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     return trusted(check_file(path, overrides))
 
 
-def check_file(path: str | os.PathLike, overrides: Sequence[str] = ()) -> "Loaded":
+def check_file(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Loaded:
     """:func:`check_text` of the file at ``path`` (bounded, UTF-8). Raises :class:`SpecError` for
     a file too large or not text, FileNotFoundError for one that cannot be read."""
     path = FsPath(path)
@@ -52,8 +54,19 @@ def check_file(path: str | os.PathLike, overrides: Sequence[str] = ()) -> "Loade
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError([Problem("encoding", (), f"expected UTF-8 text, found a byte {raw[exc.start]:#04x} that is not",
-                                 "save the spec as UTF-8", file=str(path), line=line, col=col)]) from None
+        raise SpecError(
+            [
+                Problem(
+                    "encoding",
+                    (),
+                    f"expected UTF-8 text, found a byte {raw[exc.start]:#04x} that is not",
+                    "save the spec as UTF-8",
+                    file=str(path),
+                    line=line,
+                    col=col,
+                )
+            ]
+        ) from None
     return check_text(text, filename=str(path), overrides=overrides)
 
 
@@ -62,7 +75,7 @@ def loads(text: str, filename: str = "<string>", overrides: Sequence[str] = ()) 
     return trusted(check_text(text, filename, overrides))
 
 
-def trusted(found: "Loaded") -> Spec:
+def trusted(found: Loaded) -> Spec:
     """The spec of a check that found no problem, marked as checked; raises :class:`SpecError`."""
     if found.problems:
         raise SpecError(found.problems)
@@ -144,8 +157,16 @@ def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] =
     before = copy.deepcopy(doc.data) if overrides else doc.data
     prior = problems + list(doc.problems) + _apply_overrides(doc, overrides, origins)
     checked = check_data(doc.data, prior)
-    loaded = Loaded(text, filename, doc, origins, prior, checked, _place(prior + checked.problems, doc, filename, origins),
-                    composed=before)
+    loaded = Loaded(
+        text,
+        filename,
+        doc,
+        origins,
+        prior,
+        checked,
+        _place(prior + checked.problems, doc, filename, origins),
+        composed=before,
+    )
     if fixes and checked.problems:
         from archspec.fixing.repair import repair  # imported here: a valid spec never needs it
 
@@ -166,10 +187,30 @@ def check_data(data: Any, prior: Sequence[Problem] = ()) -> Checked:
     """Every check of a spec's plain data, stage by stage. ``prior`` problems (YAML, overrides)
     stop the checks after the form stage, and nodes they dropped are not reported again."""
     if data is None:
-        return Checked(None, [Problem("empty", (), "expected a mapping with keys archspec, name and model; found an empty document",
-                                      "start from specs/quickstart.yaml")], FORM)
+        return Checked(
+            None,
+            [
+                Problem(
+                    "empty",
+                    (),
+                    "expected a mapping with keys archspec, name and model; found an empty document",
+                    "start from specs/quickstart.yaml",
+                )
+            ],
+            FORM,
+        )
     if not isinstance(data, dict):
-        return Checked(None, [Problem("root_type", (), f"expected a mapping with keys archspec, name and model at the top; found {describe(data)}")], FORM)
+        return Checked(
+            None,
+            [
+                Problem(
+                    "root_type",
+                    (),
+                    f"expected a mapping with keys archspec, name and model at the top; found {describe(data)}",
+                )
+            ],
+            FORM,
+        )
     filled, problems = fill_placeholders(data)
     seen = [p.loc for p in list(prior) + problems]  # a node dropped or reported already is not reported twice
     try:
@@ -205,7 +246,9 @@ def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str
     """
     data, notes = upgrade_data(data, label)
     if not isinstance(data, dict):
-        raise SpecError([Problem("root_type", (), f"expected a spec as a mapping, found {describe(data)}", file=label, line=0)])
+        raise SpecError(
+            [Problem("root_type", (), f"expected a spec as a mapping, found {describe(data)}", file=label, line=0)]
+        )
     try:
         spec = Spec.model_validate(data)
     except ValidationError as exc:
@@ -217,7 +260,7 @@ def load_saved(data: Any, label: str = "the saved spec") -> tuple[Spec, list[str
     return _trusted(spec), notes
 
 
-def spec_with(loaded: "Loaded", overrides: Sequence[str]) -> Spec | None:
+def spec_with(loaded: Loaded, overrides: Sequence[str]) -> Spec | None:
     """The spec of ``loaded``'s composed document under other ``overrides``, through the form
     stage only (types, placeholders, model.scale; no name or shape checks): what it would mean,
     or None where it would not even have a form."""
@@ -272,9 +315,15 @@ def parse_override(item: str) -> tuple[tuple, Any]:
 def _row_to_mapping(data: Any, path: tuple) -> None:
     """Rewrite the flow-list row that ``path`` sets a non-column key of as a mapping, in place."""
     node, parent, step = data, None, None
-    for i, step in enumerate(path[:-1]):
+    for step in path[:-1]:
         parent = node
-        node = node.get(step) if isinstance(node, dict) else node[step] if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node) else None
+        node = (
+            node.get(step)
+            if isinstance(node, dict)
+            else node[step]
+            if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node)
+            else None
+        )
         if node is None:
             return
     if isinstance(node, list) and is_row_path(path[:-1]) and isinstance(path[-1], str) and path[-1] not in ROW_COLUMNS:
@@ -312,7 +361,16 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
             elif isinstance(node, list) and isinstance(step, int) and step < len(node):
                 node = node[step]
             else:
-                problems.append(Problem("override", path[: i + 1], _cannot_set(node, step, path[:i]), _index_fix(node, step, path, i, item), file=label, line=0))
+                problems.append(
+                    Problem(
+                        "override",
+                        path[: i + 1],
+                        _cannot_set(node, step, path[:i]),
+                        _index_fix(node, step, path, i, item),
+                        file=label,
+                        line=0,
+                    )
+                )
                 break
         else:
             last = path[-1]
@@ -324,7 +382,16 @@ def _apply_overrides(doc: Document, overrides: Sequence[str], origins: dict[tupl
             elif isinstance(node, dict):
                 node[last] = value
             else:
-                problems.append(Problem("override", path, _cannot_set(node, last, path[:-1]), _index_fix(node, last, path, len(path) - 1, item), file=label, line=0))
+                problems.append(
+                    Problem(
+                        "override",
+                        path,
+                        _cannot_set(node, last, path[:-1]),
+                        _index_fix(node, last, path, len(path) - 1, item),
+                        file=label,
+                        line=0,
+                    )
+                )
                 continue
             origins[path] = label
     return problems
@@ -337,7 +404,9 @@ def _cannot_set(node: Any, step: Any, above: tuple) -> str:
             rows = f"{len(node)} row{'s' if len(node) != 1 else ''}"
             which = "only table[0]" if len(node) == 1 else f"table[0] to table[{len(node) - 1}]"
             return f"there is no row {step}: the table has {rows} ({which})" if node else "the table has no rows"
-        return f"there is no item {step}: the list has {len(node)} item{'s' if len(node) != 1 else ''}" + (f" (0 to {len(node) - 1})" if node else "")
+        return f"there is no item {step}: the list has {len(node)} item{'s' if len(node) != 1 else ''}" + (
+            f" (0 to {len(node) - 1})" if node else ""
+        )
     return f"expected a mapping or list to set into, found {describe(node)}"
 
 
@@ -345,8 +414,10 @@ def _index_fix(node: Any, step: Any, path: tuple, i: int, item: str) -> str | No
     """The same --set with the last index the list has (the commonest slip: counting from 1)."""
     if not (isinstance(node, list) and isinstance(step, int) and node):
         return None
-    key = format_loc(path[:i] + (len(node) - 1,) + path[i + 1:])
-    return f"--set {key}={item.partition('=')[2]}" + (f" (indices run from 0 to {len(node) - 1})" if len(node) > 1 else "")
+    key = format_loc(path[:i] + (len(node) - 1,) + path[i + 1 :])
+    return f"--set {key}={item.partition('=')[2]}" + (
+        f" (indices run from 0 to {len(node) - 1})" if len(node) > 1 else ""
+    )
 
 
 # --- positions ------------------------------------------------------------------------------
@@ -359,8 +430,14 @@ def _place(problems: Iterable[Problem], doc: Document, filename: str, origins: d
             placed.append(p if p.line == 0 or p.file != Problem.file else p.at(filename, p.line, p.col))
             continue
         where = position_path(p.loc, doc.data)
-        origin = next((label for path, label in origins.items()  # at or inside what an override set, or above it
-                       if where[: len(path)] == path or (where and path[: len(where)] == where)), None)
+        origin = next(
+            (
+                label
+                for path, label in origins.items()  # at or inside what an override set, or above it
+                if where[: len(path)] == path or (where and path[: len(where)] == where)
+            ),
+            None,
+        )
         if origin is not None:
             placed.append(p.at(origin, 0, 0))
             continue

@@ -6,14 +6,16 @@ accepted, validated, and does nothing; a run made with it would be labelled ELU 
 defaults sections themselves dropped) with and without each override, and warns where nothing
 differs, naming the rows that set the value themselves.
 """
+
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from archspec.language.errors import Problem, format_loc
-from archspec.language.dump import to_data
 from archspec.checking.load import Loaded, check_file, parse_override, spec_with, trusted
+from archspec.language.dump import to_data
+from archspec.language.errors import Problem, format_loc
 from archspec.language.resolve import PLACEHOLDER, block_chain, part_chain, resolve
 from archspec.language.spec import LayerRow, Spec
 
@@ -43,8 +45,9 @@ def _resolve_rows(node: dict, table: list, chain: tuple) -> None:
             plain.update({column: getattr(resolved, column) for column in _COLUMNS})
 
 
-def load_with_warnings(path: str | os.PathLike, overrides: Sequence[str] = (),
-                       among: Sequence[str] | None = None) -> tuple[Spec, list[Problem]]:
+def load_with_warnings(
+    path: str | os.PathLike, overrides: Sequence[str] = (), among: Sequence[str] | None = None
+) -> tuple[Spec, list[Problem]]:
     """:func:`archspec.load`, and its warnings: the overrides (of ``among``, default all) that
     change nothing. The file is read and checked once; :func:`archspec.build` trusts the spec."""
     found = check_file(path, overrides)
@@ -69,8 +72,17 @@ def unused_overrides(found: Loaded, overrides: Sequence[str], among: Sequence[st
             continue
         path, value = parse_override(item)
         message, fix = _why(path, value, found)
-        warnings.append(Problem("unused_override", path, f"this override changes nothing: {message}", fix,
-                                file=f"--set {item}", line=0, severity="warning"))
+        warnings.append(
+            Problem(
+                "unused_override",
+                path,
+                f"this override changes nothing: {message}",
+                fix,
+                file=f"--set {item}",
+                line=0,
+                severity="warning",
+            )
+        )
     return warnings
 
 
@@ -81,9 +93,14 @@ def _why(path: tuple, value: Any, loaded: Any) -> tuple[str, str | None]:
         rows = [r for r in _reached(loaded.doc.data, path[:-2]) if _sets(r[1], column)]
         if rows:
             lines = sorted({loaded.doc.position(r[0])[0] for r in rows})
-            shown = ", ".join(map(str, lines[:_LISTED])) + (f" and {len(lines) - _LISTED} more" if len(lines) > _LISTED else "")
-            return (f"the {len(rows)} row{'s' if len(rows) != 1 else ''} it reaches write {column} themselves (line{'s' if len(lines) != 1 else ''} {shown})",
-                    f"write _ in a row's {column} column to take the default")
+            shown = ", ".join(map(str, lines[:_LISTED])) + (
+                f" and {len(lines) - _LISTED} more" if len(lines) > _LISTED else ""
+            )
+            return (
+                f"the {len(rows)} row{'s' if len(rows) != 1 else ''} it reaches write {column} themselves "
+                f"(line{'s' if len(lines) != 1 else ''} {shown})",
+                f"write _ in a row's {column} column to take the default",
+            )
         return f"nothing below {format_loc(path[:-2])} takes {column} from it", None
     return f"{format_loc(path)} is {value!r} already", None
 
@@ -113,5 +130,11 @@ def _reached(data: Any, owner: tuple) -> list[tuple[tuple, Any]]:
 def _sets(row: Any, column: str) -> bool:
     from archspec.language.columns import ROW_COLUMNS
 
-    value = row[ROW_COLUMNS.index(column)] if isinstance(row, list) and ROW_COLUMNS.index(column) < len(row) else row.get(column) if isinstance(row, dict) else None
+    value = (
+        row[ROW_COLUMNS.index(column)]
+        if isinstance(row, list) and ROW_COLUMNS.index(column) < len(row)
+        else row.get(column)
+        if isinstance(row, dict)
+        else None
+    )
     return value is not None and value != PLACEHOLDER

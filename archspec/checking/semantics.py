@@ -3,6 +3,7 @@
 Each check is a small function from a validated :class:`Spec` to a list of problems whose
 ``loc`` is the YAML path of the offending node; :mod:`archspec.checking.load` adds file, line and column.
 """
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,7 @@ def check(spec: Spec) -> list[Problem]:
     problems += check_defaults(spec)
     problems += check_blocks(spec)
     problems += check_tile(spec)
-    for net_name, network in spec.model.networks.items():
+    for net_name in spec.model.networks:
         allowed = KINDS.get(spec.model.kind).reads(net_name, spec.model.shapes)
         problems += check_network(spec, net_name, allowed)
     return problems
@@ -30,21 +31,34 @@ def check(spec: Spec) -> list[Problem]:
 def check_contract(spec: Spec) -> list[Problem]:
     """The kind's tensors under model.shapes and its networks under model.networks, no more, no less."""
     kind = KINDS.get(spec.model.kind)
-    return (_same_names(kind.name, "shapes", "tensor", kind.tensors, spec.model.shapes, "{name}: [C, H, W]")
-            + _same_names(kind.name, "networks", "network", kind.networks, spec.model.networks,
-                          f"{{name}}: ... ({kind.doc})"))
+    return _same_names(
+        kind.name, "shapes", "tensor", kind.tensors, spec.model.shapes, "{name}: [C, H, W]"
+    ) + _same_names(kind.name, "networks", "network", kind.networks, spec.model.networks, f"{{name}}: ... ({kind.doc})")
 
 
 def _same_names(kind: str, section: str, what: str, required: tuple[str, ...], given, how: str) -> list[Problem]:
     """A problem for each required name missing from ``model.<section>`` and each unknown one."""
     loc = ("model", section)
-    problems = [Problem(f"missing_{section.rstrip('s')}", loc, f"model kind '{kind}' needs a {what} '{name}', found none",
-                        f"add '{how.format(name=name)}' under model.{section}")
-                for name in required if name not in given]
-    problems += [Problem(f"unknown_{section.rstrip('s')}", loc + (name,),
-                         f"unknown {what} '{name}' for model kind '{kind}'; expected one of {one_of(required)}",
-                         did_you_mean(name, required))
-                 for name in given if name not in required]
+    problems = [
+        Problem(
+            f"missing_{section.rstrip('s')}",
+            loc,
+            f"model kind '{kind}' needs a {what} '{name}', found none",
+            f"add '{how.format(name=name)}' under model.{section}",
+        )
+        for name in required
+        if name not in given
+    ]
+    problems += [
+        Problem(
+            f"unknown_{section.rstrip('s')}",
+            loc + (name,),
+            f"unknown {what} '{name}' for model kind '{kind}'; expected one of {one_of(required)}",
+            did_you_mean(name, required),
+        )
+        for name in given
+        if name not in required
+    ]
     return problems
 
 
@@ -53,8 +67,14 @@ def check_tile(spec: Spec) -> list[Problem]:
     x = spec.model.shapes.get("x")
     if spec.data.tile is None or x is None or (spec.data.tile, spec.data.tile) == tuple(x[1:]):
         return []
-    return [Problem("tile_size", ("data", "tile"), f"expected x's size {x[1]}×{x[2]} (model.shapes.x), found tile {spec.data.tile}",
-                    f"write tile: {x[1]}, or change model.shapes (archspec show --sizes lists the sizes that flow)")]
+    return [
+        Problem(
+            "tile_size",
+            ("data", "tile"),
+            f"expected x's size {x[1]}×{x[2]} (model.shapes.x), found tile {spec.data.tile}",
+            f"write tile: {x[1]}, or change model.shapes (archspec show --sizes lists the sizes that flow)",
+        )
+    ]
 
 
 def check_defaults(spec: Spec) -> list[Problem]:
@@ -90,7 +110,9 @@ def check_blocks(spec: Spec) -> list[Problem]:
     for name, block in spec.model.blocks.items():
         loc = ("model", "blocks", name)
         if not _NAME.match(name):
-            problems.append(Problem("bad_name", loc, f"expected a block name of letters, digits and '_', found {name!r}"))
+            problems.append(
+                Problem("bad_name", loc, f"expected a block name of letters, digits and '_', found {name!r}")
+            )
         problems += _check_activation(block.activation, loc + ("activation",))
         problems += check_table(spec, block.table, loc + ("table",))
     problems += _block_cycles(spec)
@@ -99,7 +121,10 @@ def check_blocks(spec: Spec) -> list[Problem]:
 
 def _block_cycles(spec: Spec) -> list[Problem]:
     """A block that (through other blocks) contains itself would never end."""
-    uses = {name: [r.block for r in block.table if isinstance(r, BlockRow) and r.block in spec.model.blocks] for name, block in spec.model.blocks.items()}
+    uses = {
+        name: [r.block for r in block.table if isinstance(r, BlockRow) and r.block in spec.model.blocks]
+        for name, block in spec.model.blocks.items()
+    }
     problems = []
     reported: set[frozenset] = set()
     for start in uses:
@@ -111,9 +136,19 @@ def _block_cycles(spec: Spec) -> list[Problem]:
                     cycle = trail + [start]
                     if frozenset(cycle) not in reported:
                         reported.add(frozenset(cycle))
-                        row = next(i for i, r in enumerate(spec.model.blocks[current].table) if isinstance(r, BlockRow) and r.block == start)
-                        problems.append(Problem("cycle", ("model", "blocks", current, "table", row, "block"),
-                                                f"blocks form a cycle: {' -> '.join(cycle)}", "a block may use other blocks, but never itself"))
+                        row = next(
+                            i
+                            for i, r in enumerate(spec.model.blocks[current].table)
+                            if isinstance(r, BlockRow) and r.block == start
+                        )
+                        problems.append(
+                            Problem(
+                                "cycle",
+                                ("model", "blocks", current, "table", row, "block"),
+                                f"blocks form a cycle: {' -> '.join(cycle)}",
+                                "a block may use other blocks, but never itself",
+                            )
+                        )
                 elif nxt not in trail:
                     stack.append((nxt, trail + [nxt]))
     return problems
@@ -127,13 +162,26 @@ def check_table(spec: Spec, table: list, loc: tuple) -> list[Problem]:
             if row.block not in spec.model.blocks:
                 known = list(spec.model.blocks)
                 expected = f"one of {one_of(known)}" if known else "a block defined under model.blocks (there are none)"
-                problems.append(Problem("unknown_block", row_loc + ("block",), f"unknown block {row.block!r}; expected {expected}", did_you_mean(row.block, known)))
+                problems.append(
+                    Problem(
+                        "unknown_block",
+                        row_loc + ("block",),
+                        f"unknown block {row.block!r}; expected {expected}",
+                        did_you_mean(row.block, known),
+                    )
+                )
             continue
         assert isinstance(row, LayerRow)
         if row.layer not in LAYERS:
             if row.layer in spec.model.blocks:
-                problems.append(Problem("block_as_layer", row_loc + ("layer",), f"'{row.layer}' is a block, not a layer",
-                                        f"write the row as {{block: {row.layer}, repeat: 1}}"))
+                problems.append(
+                    Problem(
+                        "block_as_layer",
+                        row_loc + ("layer",),
+                        f"'{row.layer}' is a block, not a layer",
+                        f"write the row as {{block: {row.layer}, repeat: 1}}",
+                    )
+                )
             else:
                 problems.append(_unknown(LAYERS, row.layer, row_loc + ("layer",)))
         if row.activation is not None:
@@ -150,32 +198,78 @@ def check_network(spec: Spec, net_name: str, allowed_inputs: tuple[str, ...]) ->
     for index, (part_name, part) in enumerate(network.parts.items()):
         part_loc = loc + (part_name,)
         if not _NAME.match(part_name) or part_name in spec.model.shapes:
-            problems.append(Problem("bad_name", part_loc, f"expected a part name of letters, digits and '_' that is not a model tensor, found {part_name!r}",
-                                    "name parts A, B, C, ... as the paper does"))
+            problems.append(
+                Problem(
+                    "bad_name",
+                    part_loc,
+                    f"expected a part name of letters, digits and '_' that is not a model tensor, found {part_name!r}",
+                    "name parts A, B, C, ... as the paper does",
+                )
+            )
         for j, source in enumerate(part.inputs):
             input_loc = part_loc + (("input", j) if isinstance(part.input, list) else ("input",))
             problems += _check_source(source, part_name, index, parts, allowed_inputs, spec, network, input_loc)
         problems += check_table(spec, part.table, part_loc + ("table",))
     if network.output is not None and network.output not in network.parts:
-        problems.append(Problem("unknown_part", loc + ("output",), f"output names part {network.output!r}, which does not exist; expected one of {one_of(parts)}",
-                                did_you_mean(network.output, parts)))
+        problems.append(
+            Problem(
+                "unknown_part",
+                loc + ("output",),
+                f"output names part {network.output!r}, which does not exist; expected one of {one_of(parts)}",
+                did_you_mean(network.output, parts),
+            )
+        )
     return problems
 
 
-def _check_source(source: str, part_name: str, index: int, parts: list[str], allowed: tuple[str, ...], spec: Spec, network, loc: tuple) -> list[Problem]:
+def _check_source(
+    source: str, part_name: str, index: int, parts: list[str], allowed: tuple[str, ...], spec: Spec, network, loc: tuple
+) -> list[Problem]:
     if source in allowed or source in parts[:index]:
         return []
     if source == part_name:
-        return [Problem("cycle", loc, f"part {part_name} reads its own output: a cycle", "read a model input or an earlier part")]
+        return [
+            Problem(
+                "cycle", loc, f"part {part_name} reads its own output: a cycle", "read a model input or an earlier part"
+            )
+        ]
     if source in parts:  # a later part: a cycle if that part (transitively) reads this one
         chain = _reads(network, source, part_name, [part_name, source])
         if chain:
-            return [Problem("cycle", loc, f"parts form a cycle: {' -> '.join(chain)}", "parts run top to bottom; each reads model inputs or earlier parts")]
-        return [Problem("later_part", loc, f"part {part_name} reads part {source}, which comes later", f"move part {source} above part {part_name}")]
+            return [
+                Problem(
+                    "cycle",
+                    loc,
+                    f"parts form a cycle: {' -> '.join(chain)}",
+                    "parts run top to bottom; each reads model inputs or earlier parts",
+                )
+            ]
+        return [
+            Problem(
+                "later_part",
+                loc,
+                f"part {part_name} reads part {source}, which comes later",
+                f"move part {source} above part {part_name}",
+            )
+        ]
     if source in spec.model.shapes:
-        return [Problem("input_not_allowed", loc, f"network reads '{source}', which a {spec.model.kind} network of this name may not read; expected one of {one_of(allowed)}")]
+        return [
+            Problem(
+                "input_not_allowed",
+                loc,
+                f"network reads '{source}', which a {spec.model.kind} network of this name may not read; expected "
+                f"one of {one_of(allowed)}",
+            )
+        ]
     known = list(allowed) + parts[:index]
-    return [Problem("unknown_input", loc, f"unknown input {source!r}; expected a model input or an earlier part: {one_of(known)}", did_you_mean(source, known))]
+    return [
+        Problem(
+            "unknown_input",
+            loc,
+            f"unknown input {source!r}; expected a model input or an earlier part: {one_of(known)}",
+            did_you_mean(source, known),
+        )
+    ]
 
 
 def _reads(network, start: str, target: str, trail: list[str]) -> list[str] | None:

@@ -23,22 +23,30 @@ is not checked, and parts that read a failed part are skipped without a report.
 multiply-adds, activation memory, receptive field; :mod:`archspec.checking.traces`) that ``archspec
 show`` prints.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from typing import Mapping, Sequence
 
 from archspec.checking.arith import (
-    auto_padding, has_auto_padding, batchnorm_params, conv_out, conv_params, conv_transpose_out, dropped_pixels,
+    auto_padding,
+    batchnorm_params,
+    conv_out,
+    conv_params,
+    conv_transpose_out,
+    dropped_pixels,
+    has_auto_padding,
 )
 from archspec.checking.contract import contract_problems
+from archspec.checking.traces import Flow, NetworkTrace, PartTrace, RowTrace, Shape, format_shape
+from archspec.checking.traces import hw as _hw
 from archspec.language.errors import Problem, format_loc
 from archspec.language.registry import ACTIVATIONS, LAYERS
 from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
-from archspec.checking.traces import Flow, NetworkTrace, PartTrace, RowTrace, Shape, format_shape, hw as _hw
 
 BYTES_PER_VALUE = 4  # float32 activations
 
@@ -116,12 +124,15 @@ def _concatenate(part: str, spelled: str | list[str], inputs: list[_Tensor], loc
     for j, tensor in enumerate(inputs[1:], start=1):
         if tensor.shape[1:] != first[1:]:
             listed = ", ".join(f"{n} {format_shape(t.shape)}" for n, t in zip(names, inputs))
-            raise _Stop(Problem(
-                "concat_size", loc + ("input", j),
-                f"part {part} concatenates its inputs along channels, so their H×W must agree; "
-                f"{names[j]} is {_hw(tensor.shape)}, {names[0]} is {_hw(first)}. Received: {listed}",
-                _concat_fix(names[0], first, names[j], tensor.shape, fixed),
-            ))
+            raise _Stop(
+                Problem(
+                    "concat_size",
+                    loc + ("input", j),
+                    f"part {part} concatenates its inputs along channels, so their H×W must agree; "
+                    f"{names[j]} is {_hw(tensor.shape)}, {names[0]} is {_hw(first)}. Received: {listed}",
+                    _concat_fix(names[0], first, names[j], tensor.shape, fixed),
+                )
+            )
     channels = sum(t.shape[0] for t in inputs)
     rf: dict[str, tuple[Fraction, Fraction]] = {}
     for tensor in inputs:
@@ -142,8 +153,9 @@ def _concat_fix(a: str, a_shape: Shape, b: str, b_shape: Shape, fixed: set[str])
     return fix
 
 
-def _flow_table(spec: Spec, network: str, part: str, table: list, chain: tuple[Defaults, ...], tensor: _Tensor,
-                loc: tuple) -> tuple[_Tensor, list[RowTrace]]:
+def _flow_table(
+    spec: Spec, network: str, part: str, table: list, chain: tuple[Defaults, ...], tensor: _Tensor, loc: tuple
+) -> tuple[_Tensor, list[RowTrace]]:
     """The rows of a part's table, top to bottom."""
     rows = []
     trail = [_hw(tensor.shape)]
@@ -160,8 +172,16 @@ def _flow_table(spec: Spec, network: str, part: str, table: list, chain: tuple[D
     return tensor, rows
 
 
-def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row: BlockRow, tensor: _Tensor,
-               loc: tuple, context: str) -> tuple[_Tensor, RowTrace]:
+def _block_row(
+    spec: Spec,
+    network: str,
+    part: str,
+    index: tuple[int, ...],
+    row: BlockRow,
+    tensor: _Tensor,
+    loc: tuple,
+    context: str,
+) -> tuple[_Tensor, RowTrace]:
     """``{block: B, repeat: n}``: the block's table n times; residual blocks keep the shape."""
     if row.block not in spec.model.blocks:  # semantics reports unknown blocks
         raise _Stop(Problem("unknown_block", loc + ("block",), f"unknown block {row.block!r}"))
@@ -178,12 +198,23 @@ def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row:
             if isinstance(block_row, BlockRow):
                 tensor, trace = _block_row(spec, network, part, index + (rep, j), block_row, tensor, loc, row_where)
             else:
-                tensor, trace = _layer_row(network, part, index + (rep, j), resolve(block_row, chain), tensor, loc, row_where, None,
-                                           ("model", "blocks", row.block, "table", j))
+                tensor, trace = _layer_row(
+                    network,
+                    part,
+                    index + (rep, j),
+                    resolve(block_row, chain),
+                    tensor,
+                    loc,
+                    row_where,
+                    None,
+                    ("model", "blocks", row.block, "table", j),
+                )
             inner.append(trace)
             memory += trace.memory
         if block.residual and tensor.shape != given.shape:
-            problem = _residual_problem(row.block, block.table, inner[-len(block.table):], given.shape, tensor.shape, loc, where)
+            problem = _residual_problem(
+                row.block, block.table, inner[-len(block.table) :], given.shape, tensor.shape, loc, where
+            )
             raise _Stop(replace(problem, row=("model", "blocks", row.block)))
         if block.residual:  # x + table(x): the table's receptive field is the wider one
             memory += _bytes(tensor.shape)
@@ -191,25 +222,54 @@ def _block_row(spec: Spec, network: str, part: str, index: tuple[int, ...], row:
             memory += _bytes(tensor.shape)
     params = sum(t.params for t in inner) + act_params * row.repeat
     trace = RowTrace(
-        network, part, index, row.block, loc, start.shape, tensor.shape, activation=block.activation, repeat=row.repeat, params=params,
-        macs=sum(t.macs for t in inner), memory=memory, rf=_rf_ints(tensor.rf), inner=tuple(inner),
+        network,
+        part,
+        index,
+        row.block,
+        loc,
+        start.shape,
+        tensor.shape,
+        activation=block.activation,
+        repeat=row.repeat,
+        params=params,
+        macs=sum(t.macs for t in inner),
+        memory=memory,
+        rf=_rf_ints(tensor.rf),
+        inner=tuple(inner),
     )
     return tensor, trace
 
 
-def _residual_problem(block: str, table: list, traces: list[RowTrace], given: Shape, got: Shape, loc: tuple, where: str) -> Problem:
-    changes = [f"row {t.index[-1]} ({t.layer} {format_shape(t.in_shape)} → {format_shape(t.out_shape)})" for t in traces if t.in_shape != t.out_shape]
+def _residual_problem(
+    block: str, table: list, traces: list[RowTrace], given: Shape, got: Shape, loc: tuple, where: str
+) -> Problem:
+    changes = [
+        f"row {t.index[-1]} ({t.layer} {format_shape(t.in_shape)} → {format_shape(t.out_shape)})"
+        for t in traces
+        if t.in_shape != t.out_shape
+    ]
     return Problem(
-        "residual_shape", loc,
+        "residual_shape",
+        loc,
         f"{where}: a residual block adds its input to its table's output (out = act(x + table(x))), so the table must "
-        f"keep the shape; it turns {format_shape(given)} into {format_shape(got)}. Changed by: {', '.join(changes) or 'its rows together'}",
+        f"keep the shape; it turns {format_shape(given)} into {format_shape(got)}. Changed by: "
+        f"{', '.join(changes) or 'its rows together'}",
         f"keep {given[0]} channels out and stride 1 with auto padding in block {block}'s table, or write residual: F",
         ctx=(("given", given), ("got", got)),
     )
 
 
-def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, tensor: _Tensor, loc: tuple,
-               context: str, trail: list[str] | None, row_path: tuple | None = None) -> tuple[_Tensor, RowTrace]:
+def _layer_row(
+    network: str,
+    part: str,
+    index: tuple[int, ...],
+    r: Resolved,
+    tensor: _Tensor,
+    loc: tuple,
+    context: str,
+    trail: list[str] | None,
+    row_path: tuple | None = None,
+) -> tuple[_Tensor, RowTrace]:
     """A Conv or ConvTransp row, then BatchNorm and the activation (which keep the shape).
     A problem names the row it is about (``row_path``: a block's row, or ``loc``)."""
     try:
@@ -220,31 +280,62 @@ def _layer_row(network: str, part: str, index: tuple[int, ...], r: Resolved, ten
         raise
 
 
-def _layer_arithmetic(network: str, part: str, index: tuple[int, ...], r: Resolved, tensor: _Tensor, loc: tuple,
-                      context: str, trail: list[str] | None) -> tuple[_Tensor, RowTrace]:
+def _layer_arithmetic(
+    network: str,
+    part: str,
+    index: tuple[int, ...],
+    r: Resolved,
+    tensor: _Tensor,
+    loc: tuple,
+    context: str,
+    trail: list[str] | None,
+) -> tuple[_Tensor, RowTrace]:
     if r.layer not in LAYERS or r.activation not in ACTIVATIONS:  # semantics reports unknown names
         raise _Stop(Problem("unknown_name", loc, f"unknown layer or activation in {r.layer!r} / {r.activation!r}"))
     transposed = LAYERS.get(r.layer).transposed
     c, h, w = tensor.shape
     if r.c_in is not None and r.c_in != c:
-        raise _Stop(Problem(
-            "channels_in", _cell(loc, "channels", context),
-            f"{context}row says {r.c_in} channels in, the incoming tensor has {c}{_sources(tensor)}. Received: input {format_shape(tensor.shape)}, channels {r.c_in}/{r.c_out}",
-            f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)", ctx=(("incoming", c),),
-        ))
+        raise _Stop(
+            Problem(
+                "channels_in",
+                _cell(loc, "channels", context),
+                f"{context}row says {r.c_in} channels in, the incoming tensor has {c}{_sources(tensor)}. "
+                f"Received: input {format_shape(tensor.shape)}, channels {r.c_in}/{r.c_out}",
+                f"write {c}/{r.c_out} (or /{r.c_out} to take the channels from the input)",
+                ctx=(("incoming", c),),
+            )
+        )
     if r.output_padding and not transposed:
-        raise _Stop(Problem("output_padding", _cell(loc, "output_padding", context),
-                            f"{context}output_padding applies to ConvTransp only; this row is a {r.layer}. Received: output_padding={r.output_padding}",
-                            "remove output_padding, or write ConvTransp"))
+        raise _Stop(
+            Problem(
+                "output_padding",
+                _cell(loc, "output_padding", context),
+                f"{context}output_padding applies to ConvTransp only; this row is a {r.layer}. Received: "
+                f"output_padding={r.output_padding}",
+                "remove output_padding, or write ConvTransp",
+            )
+        )
     if transposed and r.padding_mode != "zeros":  # torch's ConvTranspose2d pads with zeros only
-        raise _Stop(Problem("padding_mode", _cell(loc, "padding_mode", context),
-                            f"{context}a ConvTransp pads with zeros only (torch's ConvTranspose2d). Received: padding_mode={r.padding_mode}",
-                            "write padding_mode: zeros on this row (as a mapping), or set the mode on the Conv rows' part or block"))
+        raise _Stop(
+            Problem(
+                "padding_mode",
+                _cell(loc, "padding_mode", context),
+                f"{context}a ConvTransp pads with zeros only (torch's ConvTranspose2d). Received: "
+                f"padding_mode={r.padding_mode}",
+                "write padding_mode: zeros on this row (as a mapping), or set the mode on the Conv rows' part or block",
+            )
+        )
     padding = _padding(r, h, w, transposed, loc, context)
     if r.padding_mode == "reflect" and padding >= min(h, w):  # torch: reflection needs padding < size
-        raise _Stop(Problem("padding_mode", _cell(loc, "padding_mode", context),
-                            f"{context}reflect padding of {padding} needs an input larger than {padding} pixels, found {h}×{w}. Received: padding_mode=reflect",
-                            "use padding_mode: replicate here"))
+        raise _Stop(
+            Problem(
+                "padding_mode",
+                _cell(loc, "padding_mode", context),
+                f"{context}reflect padding of {padding} needs an input larger than {padding} pixels, found "
+                f"{h}×{w}. Received: padding_mode=reflect",
+                "use padding_mode: replicate here",
+            )
+        )
     if transposed:
         out_h, out_w = (conv_transpose_out(n, r.kernel, r.stride, padding, r.output_padding) for n in (h, w))
         _check_transpose(r, padding, (h, w), (out_h, out_w), loc, context)
@@ -257,10 +348,31 @@ def _layer_arithmetic(network: str, part: str, index: tuple[int, ...], r: Resolv
     macs = c * r.c_out * r.kernel * r.kernel * ((h * w) if transposed else (out_h * out_w))
     tensors = 1 + r.batchnorm + (r.activation != "none")
     rf = _rf_step(tensor.rf, r.kernel, r.stride, transposed)
-    dropped = (0, 0) if transposed else (dropped_pixels(h, r.kernel, r.stride, padding), dropped_pixels(w, r.kernel, r.stride, padding))
+    dropped = (
+        (0, 0)
+        if transposed
+        else (dropped_pixels(h, r.kernel, r.stride, padding), dropped_pixels(w, r.kernel, r.stride, padding))
+    )
     trace = RowTrace(
-        network, part, index, r.layer, loc, tensor.shape, out, padding=padding, kernel=r.kernel, stride=r.stride,
-        output_padding=r.output_padding, bias=r.bias, batchnorm=r.batchnorm, activation=r.activation, params=params, macs=macs, memory=tensors * _bytes(out), rf=_rf_ints(rf), dropped=dropped,
+        network,
+        part,
+        index,
+        r.layer,
+        loc,
+        tensor.shape,
+        out,
+        padding=padding,
+        kernel=r.kernel,
+        stride=r.stride,
+        output_padding=r.output_padding,
+        bias=r.bias,
+        batchnorm=r.batchnorm,
+        activation=r.activation,
+        params=params,
+        macs=macs,
+        memory=tensors * _bytes(out),
+        rf=_rf_ints(rf),
+        dropped=dropped,
     )
     return _Tensor(out, rf), trace
 
@@ -273,22 +385,34 @@ def _padding(r: Resolved, h: int, w: int, transposed: bool, loc: tuple, context:
     except ValueError:
         pass
     size = h if h == w else min(h, w)
-    out = (lambda p: conv_transpose_out(size, r.kernel, r.stride, p, r.output_padding)) if transposed else (lambda p: conv_out(size, r.kernel, r.stride, p))
+    out = (
+        (lambda p: conv_transpose_out(size, r.kernel, r.stride, p, r.output_padding))
+        if transposed
+        else (lambda p: conv_out(size, r.kernel, r.stride, p))
+    )
     low = max((r.kernel - r.stride) // 2, 0)
     choices = sorted({low, low + 1})
     listed = " or ".join(f"padding {p} ({size} → {out(p)})" for p in choices)
     target = size * r.stride if transposed else (size if r.stride == 1 else f"{size}/{r.stride}")
     why = "odd" if r.kernel >= r.stride else "negative"
     indivisible = not transposed and size % r.stride != 0
-    reason = (f"; {size} is not divisible by {r.stride}: no padding or kernel makes a stride-{r.stride} row exact here" if indivisible
-              else f", so no padding makes this {r.layer} give exactly {target}")
-    return _raise(Problem(
-        "auto_padding", loc,
-        f"{context}padding auto = (kernel − stride) / 2 = ({r.kernel} − {r.stride}) / 2 is not a whole number ≥ 0 (kernel − stride is {why})"
-        f"{reason}. Received: input {size}, kernel={r.kernel}, stride={r.stride}, padding=auto",
-        f"write an explicit padding: {listed}; or, for {'an exact size' if r.stride == 1 else ('exact upsampling' if transposed else 'exact downsampling')} with auto, a kernel of "
-        + " or ".join(str(k) for k in _exact_kernels(r.kernel, r.stride)),
-    ))
+    reason = (
+        f"; {size} is not divisible by {r.stride}: no padding or kernel makes a stride-{r.stride} row exact here"
+        if indivisible
+        else f", so no padding makes this {r.layer} give exactly {target}"
+    )
+    return _raise(
+        Problem(
+            "auto_padding",
+            loc,
+            f"{context}padding auto = (kernel − stride) / 2 = ({r.kernel} − {r.stride}) / 2 is not a whole number "
+            f"≥ 0 (kernel − stride is {why})"
+            f"{reason}. Received: input {size}, kernel={r.kernel}, stride={r.stride}, padding=auto",
+            f"write an explicit padding: {listed}; or, for "
+            f"{'an exact size' if r.stride == 1 else ('exact upsampling' if transposed else 'exact downsampling')} "
+            "with auto, a kernel of " + " or ".join(str(k) for k in _exact_kernels(r.kernel, r.stride)),
+        )
+    )
 
 
 def _exact_kernels(kernel: int, stride: int) -> list[int]:
@@ -298,8 +422,9 @@ def _exact_kernels(kernel: int, stride: int) -> list[int]:
     return [k for k in (kernel - 1, kernel + 1) if k >= stride]
 
 
-def _check_conv_fits(r: Resolved, padding: int, sizes: tuple[int, int], shape: Shape, loc: tuple, context: str,
-                     trail: list[str] | None) -> None:
+def _check_conv_fits(
+    r: Resolved, padding: int, sizes: tuple[int, int], shape: Shape, loc: tuple, context: str, trail: list[str] | None
+) -> None:
     bad = [(axis, n) for axis, n in zip("HW", sizes) if n + 2 * padding < r.kernel]
     if not bad:
         return
@@ -309,36 +434,58 @@ def _check_conv_fits(r: Resolved, padding: int, sizes: tuple[int, int], shape: S
     need_pad = -(-(r.kernel - n) // 2)
     grow = ""
     if r.stride > 1:
-        grown = conv_transpose_out(n, r.kernel, r.stride, auto_padding(r.kernel, r.stride)) if has_auto_padding(r.kernel, r.stride) else None
+        grown = (
+            conv_transpose_out(n, r.kernel, r.stride, auto_padding(r.kernel, r.stride))
+            if has_auto_padding(r.kernel, r.stride)
+            else None
+        )
         grow = f"; to grow a tensor, use ConvTransp (a Conv with stride {r.stride} shrinks by {r.stride}" + (
-            f", ConvTransp with kernel {r.kernel}, stride {r.stride} gives {n} → {grown})" if grown else ")")
-    _raise(Problem(
-        "kernel_too_large", loc,
-        f"{context}{r.layer} cannot apply: the kernel {r.kernel} is larger than the padded input {n} + 2·{padding} = {n + 2 * padding} "
-        f"along {axes}{flow_text}. Received: input {format_shape(shape)}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}",
-        f"padding ≥ {need_pad} (so that {n} + 2·padding ≥ {r.kernel}), a kernel ≤ {n + 2 * padding}, "
-        f"or an input of at least {r.kernel - 2 * padding} pixels here{grow}",
-    ))
+            f", ConvTransp with kernel {r.kernel}, stride {r.stride} gives {n} → {grown})" if grown else ")"
+        )
+    _raise(
+        Problem(
+            "kernel_too_large",
+            loc,
+            f"{context}{r.layer} cannot apply: the kernel {r.kernel} is larger than the padded input {n} + "
+            f"2·{padding} = {n + 2 * padding} "
+            f"along {axes}{flow_text}. Received: input {format_shape(shape)}, kernel={r.kernel}, "
+            f"stride={r.stride}, padding={padding}{_auto(r)}",
+            f"padding ≥ {need_pad} (so that {n} + 2·padding ≥ {r.kernel}), a kernel ≤ {n + 2 * padding}, "
+            f"or an input of at least {r.kernel - 2 * padding} pixels here{grow}",
+        )
+    )
 
 
-def _check_transpose(r: Resolved, padding: int, sizes: tuple[int, int], outs: tuple[int, int], loc: tuple, context: str) -> None:
+def _check_transpose(
+    r: Resolved, padding: int, sizes: tuple[int, int], outs: tuple[int, int], loc: tuple, context: str
+) -> None:
     if r.output_padding >= r.stride:
-        _raise(Problem(
-            "output_padding", _cell(loc, "output_padding", context),
-            f"{context}output_padding must be smaller than the stride (torch refuses it otherwise). Received: output_padding={r.output_padding}, stride={r.stride}",
-            f"write output_padding {r.stride - 1 if r.stride > 1 else 0} or less" + ("" if r.stride > 1 else " (none at stride 1)")
-            + "; for more output pixels, raise the kernel or lower the padding",
-        ))
+        _raise(
+            Problem(
+                "output_padding",
+                _cell(loc, "output_padding", context),
+                f"{context}output_padding must be smaller than the stride (torch refuses it otherwise). Received: "
+                f"output_padding={r.output_padding}, stride={r.stride}",
+                f"write output_padding {r.stride - 1 if r.stride > 1 else 0} or less"
+                + ("" if r.stride > 1 else " (none at stride 1)")
+                + "; for more output pixels, raise the kernel or lower the padding",
+            )
+        )
     bad = [(axis, n, o) for axis, n, o in zip("HW", sizes, outs) if o < 1]
     if bad:
         axis, n, o = bad[0]
         most = ((n - 1) * r.stride + r.kernel + r.output_padding - 1) // 2
-        _raise(Problem(
-            "no_output", loc,
-            f"{context}{r.layer} gives no pixels along {axis}: ({n} − 1)·{r.stride} − 2·{padding} + {r.kernel} + {r.output_padding} = {o}. "
-            f"Received: input size {n}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}, output_padding={r.output_padding}",
-            f"padding ≤ {most}, or a larger kernel",
-        ))
+        _raise(
+            Problem(
+                "no_output",
+                loc,
+                f"{context}{r.layer} gives no pixels along {axis}: ({n} − 1)·{r.stride} − 2·{padding} + "
+                f"{r.kernel} + {r.output_padding} = {o}. "
+                f"Received: input size {n}, kernel={r.kernel}, stride={r.stride}, padding={padding}{_auto(r)}, "
+                f"output_padding={r.output_padding}",
+                f"padding ≤ {most}, or a larger kernel",
+            )
+        )
 
 
 def _sources(tensor: _Tensor) -> str:

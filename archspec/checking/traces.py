@@ -2,10 +2,11 @@
 ``archspec show`` prints, ``archspec diff`` prices and the repairs read, and the few words
 messages use for shapes.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 from archspec.language.errors import Problem
 
@@ -35,9 +36,11 @@ class RowTrace:
     params: int = 0
     macs: int = 0  # multiply-adds per sample (convolutions only)
     memory: int = 0  # bytes of float32 tensors the row produces per sample (layer, BatchNorm, activation)
-    rf: Mapping[str, int] = field(default_factory=dict)  # receptive field along one axis, in pixels of each model tensor
+    rf: Mapping[str, int] = field(
+        default_factory=dict
+    )  # receptive field along one axis, in pixels of each model tensor
     dropped: tuple[int, int] = (0, 0)  # pixels a Conv leaves unread along H and W
-    inner: tuple["RowTrace", ...] = ()  # a block row's rows, every repetition
+    inner: tuple[RowTrace, ...] = ()  # a block row's rows, every repetition
 
 
 @dataclass(frozen=True)

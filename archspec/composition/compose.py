@@ -23,6 +23,7 @@ composed configuration whose errors name only the key, as OmegaConf's merges do,
 to guess which of several files to open.) A missing base, a cycle of extends, and an override of
 something the base lacks are errors at the ``extends`` or override key of the file that says it.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,8 +66,12 @@ def resolve_extends(doc: Document, filename: str) -> tuple[Document | None, list
 
 def inherited(problems: list[Problem], filename: str) -> list[Problem]:
     """Problems placed in a base file say which spec inherited them: the user checked ``filename``."""
-    return [replace(p, message=f"{p.message} (inherited by {filename})") if p.line and p.file not in (filename, Problem.file) else p
-            for p in problems]
+    return [
+        replace(p, message=f"{p.message} (inherited by {filename})")
+        if p.line and p.file not in (filename, Problem.file)
+        else p
+        for p in problems
+    ]
 
 
 def base_path(child_file: str, target: str) -> str:
@@ -79,17 +84,32 @@ def _compose(child: Node, file: str, chain: tuple[str, ...], problems: list[Prob
     ext = child.value.get("extends")
     where = ext.at if ext is not None else child.at
     if not isinstance(ext.value, str) or not ext.value.strip():
-        problems.append(_at(where, "extends_type", f"expected the path of a spec file, relative to this file, found {_found(ext.value)}",
-                            "write extends: ../paper_cvae.yaml"))
+        problems.append(
+            _at(
+                where,
+                "extends_type",
+                f"expected the path of a spec file, relative to this file, found {_found(ext.value)}",
+                "write extends: ../paper_cvae.yaml",
+            )
+        )
         return None
     label = base_path(file, ext.value.strip())
     real = os.path.abspath(label)
     if real in chain:
-        loop = " -> ".join([*(_short(c) for c in chain[chain.index(real):]), _short(real)])
-        problems.append(_at(where, "extends_cycle", f"a cycle of extends: {loop}", "a spec cannot extend itself, directly or through its bases"))
+        loop = " -> ".join([*(_short(c) for c in chain[chain.index(real) :]), _short(real)])
+        problems.append(
+            _at(
+                where,
+                "extends_cycle",
+                f"a cycle of extends: {loop}",
+                "a spec cannot extend itself, directly or through its bases",
+            )
+        )
         return None
     if len(chain) >= MAX_CHAIN:
-        problems.append(_at(where, "extends_chain", f"a chain of more than {MAX_CHAIN} bases", "extend a spec nearer the root"))
+        problems.append(
+            _at(where, "extends_chain", f"a chain of more than {MAX_CHAIN} bases", "extend a spec nearer the root")
+        )
         return None
     try:
         check_base(label, chain[0] if chain else file)
@@ -122,8 +142,14 @@ def _read(label: str, where: Where, problems: list[Problem]) -> Node | None:
         return None
     except OSError as exc:
         reason = "it does not exist" if isinstance(exc, FileNotFoundError) else (exc.strerror or str(exc))
-        problems.append(_at(where, "extends_missing", f"cannot read the base spec {label}: {reason}",
-                            f"extends is relative to this file's folder ({os.path.dirname(where[0]) or '.'})"))
+        problems.append(
+            _at(
+                where,
+                "extends_missing",
+                f"cannot read the base spec {label}: {reason}",
+                f"extends is relative to this file's folder ({os.path.dirname(where[0]) or '.'})",
+            )
+        )
         return None
     try:
         doc = parse(raw.decode("utf-8"))
@@ -136,9 +162,15 @@ def _read(label: str, where: Where, problems: list[Problem]) -> Node | None:
     problems.extend(p.at(label, p.line or 1, p.col or 1) for p in doc.problems)
     if not isinstance(doc.data, dict) or not ({"archspec", "extends"} & set(doc.data)):
         # say nothing of what it holds: extends must not print files that are not specs
-        problems.append(_at(where, "extends_type", f"expected the base {label} to be an archspec spec (a mapping with "
-                                                   "'archspec:' or 'extends:'), found another kind of file",
-                            "extends names another spec's YAML file"))
+        problems.append(
+            _at(
+                where,
+                "extends_type",
+                f"expected the base {label} to be an archspec spec (a mapping with "
+                "'archspec:' or 'extends:'), found another kind of file",
+                "extends names another spec's YAML file",
+            )
+        )
         return None
     return tree(doc, label)
 

@@ -19,6 +19,7 @@ cell by cell, ...) are an error rather than an order to guess. :func:`collect` r
 keys into :class:`Edit` s against the base (each error at the child's key), :func:`apply`
 performs them on the base's located tree.
 """
+
 from __future__ import annotations
 
 import re
@@ -26,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.language.errors import Problem, did_you_mean, format_loc, one_of
-from archspec.text.located import Node, Where
 from archspec.language.spec import ROW_COLUMNS
+from archspec.text.located import Node, Where
 
 _KEY = re.compile(r"^([~+]?)([A-Za-z0-9_-]+)((?:\.[A-Za-z0-9_-]+|\[[0-9]+\])*)$")
 _STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[([0-9]+)\]")
@@ -59,8 +60,10 @@ def parse_key(key: Any) -> tuple[str, tuple]:
         return "set", (key,)
     match = _KEY.match(key)
     if not match:
-        raise ValueError(f"expected a key or a path such as generator.B.table[9] or table[4].repeat, after ~ to remove or + to "
-                         f"insert, found {key!r}")
+        raise ValueError(
+            f"expected a key or a path such as generator.B.table[9] or table[4].repeat, after ~ to remove or + to "
+            f"insert, found {key!r}"
+        )
     steps = [match[2]] + [name if name else int(index) for name, index in _STEP.findall(match[3])]
     return _OPS[match[1]], tuple(steps)
 
@@ -90,8 +93,15 @@ def _collect(child: Node, prefix: tuple, base: Node | None, edits: list[Edit], p
         try:
             op, steps = parse_key(key)
         except ValueError as exc:
-            problems.append(_at(where, "override_syntax", prefix + (str(key),), str(exc),
-                                "write a path of names and [row] indices, e.g. generator.B.table[9].activation"))
+            problems.append(
+                _at(
+                    where,
+                    "override_syntax",
+                    prefix + (str(key),),
+                    str(exc),
+                    "write a path of names and [row] indices, e.g. generator.B.table[9].activation",
+                )
+            )
             continue
         try:
             path, target, parent = _follow(op, prefix, steps, base)
@@ -99,7 +109,10 @@ def _collect(child: Node, prefix: tuple, base: Node | None, edits: list[Edit], p
         except _Stop as stop:
             fix = stop.fix
             if stop.append_at is not None:  # say the key that appends, in the form this key was written
-                fix = f"to add a row after the last, insert one: +{format_loc(stop.path[len(prefix):-1])}[{stop.append_at}]: [...]"
+                fix = (
+                    "to add a row after the last, insert one: "
+                    f"+{format_loc(stop.path[len(prefix) : -1])}[{stop.append_at}]: [...]"
+                )
             problems.append(_at(where, "override_missing", stop.path, stop.message, fix))
 
 
@@ -123,27 +136,36 @@ def _step(node: Node | None, path: tuple, step: Any, last: bool, op: str) -> tup
     where = format_loc(path)
     if node is None:
         if isinstance(step, int):
-            raise _Stop(f"the base does not write {where} (it takes its default), so it has no item [{step}]",
-                        f"write {where} whole")
+            raise _Stop(
+                f"the base does not write {where} (it takes its default), so it has no item [{step}]",
+                f"write {where} whole",
+            )
         return step, None
     value = node.value
     if isinstance(value, dict):
         if isinstance(step, int) and _is_row(path) and step < len(ROW_COLUMNS):
             step = ROW_COLUMNS[step]  # a row written as a mapping: a cell by position is its column
         if isinstance(step, int):
-            raise _Stop(f"the base has a mapping here, so [{step}] names nothing in it; expected a key", f"one of {one_of(map(str, value))}")
+            raise _Stop(
+                f"the base has a mapping here, so [{step}] names nothing in it; expected a key",
+                f"one of {one_of(map(str, value))}",
+            )
         if step in value:
             return step, value[step]
         kind = _open_kind(path)
         if kind is not None and (not last or op == "remove"):
             raise _missing(where, kind, step, [k for k in value if not (kind == "part" and k == "output")])
         if op == "remove":
-            raise _Stop("nothing to remove: the base does not write this key (it takes its default)", "delete this line")
+            raise _Stop(
+                "nothing to remove: the base does not write this key (it takes its default)", "delete this line"
+            )
         return step, None
     if isinstance(value, list):
         return _list_step(value, path, step, last, op)
-    raise _Stop(f"the base has {_describe(value)} at {where}, not a mapping or a list: there is nothing inside it to change",
-                f"set {where} whole")
+    raise _Stop(
+        f"the base has {_describe(value)} at {where}, not a mapping or a list: there is nothing inside it to change",
+        f"set {where} whole",
+    )
 
 
 def _list_step(items: list, path: tuple, step: Any, last: bool, op: str) -> tuple[Any, Node | None]:
@@ -159,7 +181,9 @@ def _list_step(items: list, path: tuple, step: Any, last: bool, op: str) -> tupl
         if row and step == "output_padding" and last and op == "set":
             return step, None  # no column: the row is rewritten as a mapping
         if row:
-            raise _Stop(f"a row has no column {step!r}; expected one of {', '.join(_ROW_KEYS)}", did_you_mean(step, _ROW_KEYS))
+            raise _Stop(
+                f"a row has no column {step!r}; expected one of {', '.join(_ROW_KEYS)}", did_you_mean(step, _ROW_KEYS)
+            )
         raise _Stop(f"the base has a list at {where}, so .{step} names nothing in it; expected an index such as [0]")
     if step < len(items):
         return step, items[step]
@@ -167,32 +191,61 @@ def _list_step(items: list, path: tuple, step: Any, last: bool, op: str) -> tupl
         return step, None
     what = "rows" if path and path[-1] == "table" else "items"
     top = len(items) if op == "insert" else len(items) - 1
-    raise _Stop(f"expected an index from 0 to {top} (the base's {path[-1]} has {len(items)} {what}), found {step}",
-                append_at=len(items) if op != "insert" and what == "rows" else None)
+    raise _Stop(
+        f"expected an index from 0 to {top} (the base's {path[-1]} has {len(items)} {what}), found {step}",
+        append_at=len(items) if op != "insert" and what == "rows" else None,
+    )
 
 
 def _missing(where: str, kind: str, name: str, known: list) -> _Stop:
     hint = did_you_mean(name, [str(k) for k in known])
     add = f"a new {kind} is written whole, at its own key: {name}: {{...}}" if kind == "part" else None
-    return _Stop(f"the base has no {kind} {name!r} in {where}; its {kind}s: {one_of(map(str, known)) or 'none'}", hint or add)
+    return _Stop(
+        f"the base has no {kind} {name!r} in {where}; its {kind}s: {one_of(map(str, known)) or 'none'}", hint or add
+    )
 
 
-def _edit(op: str, path: tuple, target: Node | None, parent: Node | None, node: Node, where: Where, text: str,
-          edits: list[Edit], problems: list[Problem]) -> None:
+def _edit(
+    op: str,
+    path: tuple,
+    target: Node | None,
+    parent: Node | None,
+    node: Node,
+    where: Where,
+    text: str,
+    edits: list[Edit],
+    problems: list[Problem],
+) -> None:
     if op == "remove":
         if node.value is not None:
-            problems.append(_at(where, "override_syntax", path, f"a ~ key removes, so it takes no value; found {_describe(node.value)}",
-                                f"write {text}: with nothing after the colon, or drop the ~ to set it"))
+            problems.append(
+                _at(
+                    where,
+                    "override_syntax",
+                    path,
+                    f"a ~ key removes, so it takes no value; found {_describe(node.value)}",
+                    f"write {text}: with nothing after the colon, or drop the ~ to set it",
+                )
+            )
             return
         edits.append(Edit("remove", path, None, where, text))
         return
     if op == "insert":
         rows = _items(node)
         if not isinstance(path[-1], int):
-            problems.append(_at(where, "override_syntax", path, "a + key inserts into a list, so it ends with the index to insert before",
-                                f"write {text}[0] to insert before the first item, or drop the + to set a key"))
+            problems.append(
+                _at(
+                    where,
+                    "override_syntax",
+                    path,
+                    "a + key inserts into a list, so it ends with the index to insert before",
+                    f"write {text}[0] to insert before the first item, or drop the + to set a key",
+                )
+            )
         elif not rows.value:
-            problems.append(_at(where, "override_syntax", path, "expected a row, or a list of rows, to insert; found an empty list"))
+            problems.append(
+                _at(where, "override_syntax", path, "expected a row, or a list of rows, to insert; found an empty list")
+            )
         else:
             edits.append(Edit("insert", path, rows, where, text))
         return
@@ -203,7 +256,11 @@ def _edit(op: str, path: tuple, target: Node | None, parent: Node | None, node: 
         if any(is_path_key(k) for k in _keys(node)):  # edits inside something the base lacks
             kind = _open_kind(path[:-1])
             if kind is not None:
-                known = [k for k in parent.value if k != "output"] if parent is not None and isinstance(parent.value, dict) else []
+                known = (
+                    [k for k in parent.value if k != "output"]
+                    if parent is not None and isinstance(parent.value, dict)
+                    else []
+                )
                 stop = _missing(format_loc(path[:-1]), kind, path[-1], known)
                 problems.append(_at(where, "override_missing", path, stop.message, stop.fix))
                 return
@@ -256,10 +313,18 @@ def _without_clashes(edits: list[Edit]) -> tuple[list[Edit], list[Problem]]:
         if other is None:
             kept.append(edit)
             continue
-        problems.append(_at(edit.key, "override_conflict", edit.path,
-                            f"line {other.key[1]} already {_verb(other)} {format_loc(other.path)}, and this key {_verb(edit)} "
-                            f"{format_loc(edit.path)}; indices count the base's rows, so the two cannot both apply",
-                            "keep one of the two keys" if other.op != "insert" else "insert several rows with one key and a list of rows"))
+        problems.append(
+            _at(
+                edit.key,
+                "override_conflict",
+                edit.path,
+                f"line {other.key[1]} already {_verb(other)} {format_loc(other.path)}, and this key {_verb(edit)} "
+                f"{format_loc(edit.path)}; indices count the base's rows, so the two cannot both apply",
+                "keep one of the two keys"
+                if other.op != "insert"
+                else "insert several rows with one key and a list of rows",
+            )
+        )
     return kept, problems
 
 
@@ -316,7 +381,7 @@ def _row_form(node: Node, path: tuple, step: Any) -> tuple[Node, Any]:
         return node, ROW_COLUMNS[step]
     if isinstance(node.value, list) and isinstance(step, str) and step not in ROW_COLUMNS:
         node.value = {name: cell for name, cell in zip(ROW_COLUMNS, node.value) if cell.value is not None}
-        for name, cell in node.value.items():
+        for cell in node.value.values():
             cell.key_at = cell.at
     return node, step
 

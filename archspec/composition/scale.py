@@ -24,6 +24,7 @@ show`` prints, what is hashed and saved with a run) has the scaled numbers writt
 The multipliers are taken as the decimals written (0.1 is 1/10 exactly), so a product that lands
 on .5 rounds up however the float would have rounded.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,8 +75,14 @@ def scaled(spec: Spec) -> tuple[Spec | None, list[Problem]]:
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         where = ".".join(map(str, err["loc"]))
-        return None, [Problem("scale", ("model", "scale"), f"the scaled model is out of range at {where}: {err['msg']}",
-                              "choose a smaller width or depth")]
+        return None, [
+            Problem(
+                "scale",
+                ("model", "scale"),
+                f"the scaled model is out of range at {where}: {err['msg']}",
+                "choose a smaller width or depth",
+            )
+        ]
 
 
 def _scale_row(row: dict, width: Fraction, depth: Fraction, keep_out: bool = False) -> None:

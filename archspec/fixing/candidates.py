@@ -19,17 +19,19 @@ The candidates, by problem:
   that change their row's size by that ratio, and pairs of them in parallel branches; a whole
   part's layer type flipped (Conv rows that were meant to be ConvTransp).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import cached_property
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from archspec.checking.arith import conv_out, conv_transpose_out, has_auto_padding
+from archspec.fixing.fixes import Edit, document_path, get
 from archspec.language.columns import ROW_COLUMNS, missing_columns
 from archspec.language.errors import Problem, suggested_name
-from archspec.fixing.fixes import Edit, document_path, get
 from archspec.language.registry import LAYERS
 from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.language.spec import LayerRow, Spec
@@ -39,8 +41,24 @@ MAX_PAIRS = 48  # two-cell candidates checked for one problem
 
 # Problems whose fix is a did-you-mean suggestion: a value to replace, or a key to rename.
 RENAME_CODES = {"unknown_key", "unknown_network", "unknown_shape"}
-NAME_CODES = {"unknown_layer", "unknown_activation", "unknown_block", "unknown_input", "unknown_part", "unknown_kind", "literal_error"}
-SIZE_CODES = {"auto_padding", "kernel_too_large", "no_output", "output_padding", "residual_shape", "concat_size", "contract"}
+NAME_CODES = {
+    "unknown_layer",
+    "unknown_activation",
+    "unknown_block",
+    "unknown_input",
+    "unknown_part",
+    "unknown_kind",
+    "literal_error",
+}
+SIZE_CODES = {
+    "auto_padding",
+    "kernel_too_large",
+    "no_output",
+    "output_padding",
+    "residual_shape",
+    "concat_size",
+    "contract",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +98,9 @@ class View:
             self._add(("model", "blocks", name, "table"), block.table, block_chain(self.spec, name))
         for net, network in self.spec.model.networks.items():
             for part_name, part in network.parts.items():
-                self._add(("model", "networks", net, part_name, "table"), part.table, part_chain(self.spec, net, part_name))
+                self._add(
+                    ("model", "networks", net, part_name, "table"), part.table, part_chain(self.spec, net, part_name)
+                )
 
     def _add(self, loc: tuple, table: list, chain: tuple) -> None:
         for i, row in enumerate(table):
@@ -139,8 +159,12 @@ def _channels(view: View, problem: Problem) -> Iterator[Candidate]:
     if consumer is None:
         return
     if consumer.path[:2] == ("model", "blocks") and consumer.path[-1] == 0 and problem.loc[:2] == ("model", "networks"):
-        before = view.row(tuple(problem.loc[:-1]) + (problem.loc[-1] - 1,)) if isinstance(problem.loc[-1], int) else None
-        if before is not None and consumer.row.channels.in_ is not None:  # the block's first row reads the part's row above it
+        before = (
+            view.row(tuple(problem.loc[:-1]) + (problem.loc[-1] - 1,)) if isinstance(problem.loc[-1], int) else None
+        )
+        if (
+            before is not None and consumer.row.channels.in_ is not None
+        ):  # the block's first row reads the part's row above it
             yield [before.channels(before.row.channels.in_, consumer.row.channels.in_)]
     incoming = dict(problem.ctx).get("incoming")
     if incoming is None:
@@ -187,7 +211,10 @@ def _producers(view: View, consumer: RowRef) -> Iterator[tuple[RowRef, int]]:
             outputs[name] = view.spec.model.shapes[name][0]
     if len(outputs) != len(sources):
         return
-    channels = {n: (o.channels.out if isinstance(o, LayerRow) else o if isinstance(o, int) else None) for n, o in outputs.items()}
+    channels = {
+        n: (o.channels.out if isinstance(o, LayerRow) else o if isinstance(o, int) else None)
+        for n, o in outputs.items()
+    }
     if None in channels.values():
         return
     for name in sources:
@@ -238,7 +265,9 @@ def _row_cells(ref: RowRef, why: str) -> Iterator[Candidate]:
             yield [ref.set("layer", "ConvTransp")]
         yield [ref.set("stride", r.output_padding + 1)]
         return
-    strides = [x for x in dict.fromkeys([2 * s, s // 2 if s % 2 == 0 else 0, 1, 2, 4, s + 1, s - 1]) if x >= 1 and x != s]
+    strides = [
+        x for x in dict.fromkeys([2 * s, s // 2 if s % 2 == 0 else 0, 1, 2, 4, s + 1, s - 1]) if x >= 1 and x != s
+    ]
     kernels = [x for x in dict.fromkeys([k - 1, k + 1, k - 2, k + 2, s, s + 2, 2 * s]) if x >= 1 and x != k]
     for stride in strides:
         yield [ref.set("stride", stride)]
@@ -324,7 +353,7 @@ def _ratio(view: View, problem: Problem) -> Iterator[Candidate]:
     yield from _flip_tables(view, sorted(tables))
     pairs = 0
     for i, (part_a, a) in enumerate(singles):
-        for part_b, b in singles[i + 1:]:
+        for part_b, b in singles[i + 1 :]:
             if part_a != part_b and pairs < MAX_PAIRS:
                 pairs += 1
                 yield a + b
@@ -340,7 +369,13 @@ def _size_targets(view: View, problem: Problem, traces) -> dict[str, int]:
     sizes = {}
     for name in part.inputs:
         trace = traces.parts.get(name)
-        sizes[name] = trace.out_shape[1] if trace is not None else view.spec.model.shapes[name][1] if name in view.spec.model.shapes else None
+        sizes[name] = (
+            trace.out_shape[1]
+            if trace is not None
+            else view.spec.model.shapes[name][1]
+            if name in view.spec.model.shapes
+            else None
+        )
     targets = {}
     for name in part.inputs:
         others = {sizes[o] for o in part.inputs if o != name and sizes[o] is not None}
@@ -364,7 +399,13 @@ def _upstream(spec: Spec, network: str, part: str) -> list[str]:
 def _scales(ref: RowRef, edits: Candidate, size: int, out: int, ratio: Fraction) -> bool:
     """Does the row, so edited, turn ``size`` into ``out · ratio`` (only its own cells changed)?"""
     r = ref.resolved
-    values = {"kernel": r.kernel, "stride": r.stride, "padding": r.padding, "output_padding": r.output_padding, "layer": r.layer}
+    values = {
+        "kernel": r.kernel,
+        "stride": r.stride,
+        "padding": r.padding,
+        "output_padding": r.output_padding,
+        "layer": r.layer,
+    }
     for edit in edits:
         column = ROW_COLUMNS[edit.path[-1]] if isinstance(edit.path[-1], int) else edit.path[-1]
         if edit.op != "set" or column not in values:

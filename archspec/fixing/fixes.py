@@ -11,15 +11,17 @@ needed), :class:`CannotEdit` is raised and the fix is not offered.
 Edit paths are document paths: list indices for list items, a flow-list row's columns included
 (``(..., 'table', 1, 2)`` is row 1's kernel); :func:`document_path` turns column names into them.
 """
+
 from __future__ import annotations
 
 import copy
 import difflib
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import yaml
 
@@ -30,6 +32,7 @@ from archspec.text.yamlpos import _Loader
 PLACEHOLDER = "_"  # a row cell left to the defaults (archspec.language.resolve)
 
 if getattr(yaml, "__with_libyaml__", False):
+
     class _FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
         """libyaml's composer with archspec's resolvers: the same nodes and offsets, ten times faster
         (tests/test_fixes.py holds the two to the same spans)."""
@@ -172,7 +175,9 @@ class Spans:
         finally:
             loader.dispose()
 
-    def _walk(self, loader: _Loader, node: yaml.Node, path: tuple, key: yaml.Node | None, parent: yaml.Node | None, seen: dict) -> None:
+    def _walk(
+        self, loader: _Loader, node: yaml.Node, path: tuple, key: yaml.Node | None, parent: yaml.Node | None, seen: dict
+    ) -> None:
         if id(node) in seen:
             self.shared.update((path, seen[id(node)]))
             return
@@ -194,7 +199,9 @@ class Spans:
     def at_position(self, line: int, col: int) -> tuple | None:
         """The path of the value that starts at (line, col), 1-based, or None."""
         if self._positions is None:
-            self._positions = {(e.node.start_mark.line + 1, e.node.start_mark.column + 1): path for path, e in self.entries.items()}
+            self._positions = {
+                (e.node.start_mark.line + 1, e.node.start_mark.column + 1): path for path, e in self.entries.items()
+            }
         return self._positions.get((line, col))
 
     def editable(self, path: tuple) -> bool:
@@ -212,7 +219,9 @@ class Spans:
         if edit.op == "set" and path in self.entries:
             entry = self.entries[path]
             if isinstance(entry.node, yaml.ScalarNode) or entry.node.flow_style:
-                return self._span(entry.node.start_mark.index, entry.node.end_mark.index, render(edit.value, _style(entry.node)))
+                return self._span(
+                    entry.node.start_mark.index, entry.node.end_mark.index, render(edit.value, _style(entry.node))
+                )
             raise CannotEdit(f"{path} is written in block style")
         if edit.op == "rename" and path[:-1] + (edit.value,) in self.entries:
             raise CannotEdit(f"{path[:-1] + (edit.value,)} exists already")
@@ -253,7 +262,10 @@ class Spans:
         return self._span(at, at, ", " + items)
 
     def _row_as_mapping(self, node: yaml.SequenceNode, key: str, value: Any) -> TextEdit:
-        cells = [f"{name}: {self.text[item.start_mark.index:item.end_mark.index]}" for name, item in zip(ROW_COLUMNS, node.value)]
+        cells = [
+            f"{name}: {self.text[item.start_mark.index : item.end_mark.index]}"
+            for name, item in zip(ROW_COLUMNS, node.value)
+        ]
         cells.append(f"{key}: {render(value)}")
         return self._span(node.start_mark.index, node.end_mark.index, "{" + ", ".join(cells) + "}")
 
@@ -307,7 +319,7 @@ def apply_fix(text: str, fix: Fix) -> str:
 def apply_text(text: str, edits: Iterable[TextEdit]) -> str:
     """``text`` with non-overlapping ``edits`` made."""
     for edit in sorted(_check_apart(list(edits)), key=lambda e: e.start, reverse=True):
-        text = text[: edit.start] + edit.text + text[edit.end:]
+        text = text[: edit.start] + edit.text + text[edit.end :]
     return text
 
 

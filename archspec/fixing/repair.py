@@ -20,18 +20,21 @@ When the best fix of a channel mismatch is upstream of where the flow noticed it
 reported there, at the origin, with both sides named ("blame the origin"). When no candidate
 works, the fix says what was tried; no unchecked advice is shown.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import cached_property
 from itertools import islice
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from archspec.fixing.candidates import NAME_CODES, RENAME_CODES, RowRef, View, candidates
+from archspec.fixing.fixes import CannotEdit, Edit, Fix, Spans, apply_to_data, document_path, render
+from archspec.fixing.fixes import get as get_row
 from archspec.language.columns import ROW_COLUMNS
 from archspec.language.errors import Problem, format_loc
 from archspec.language.spec import BlockRow, Spec
-from archspec.fixing.fixes import CannotEdit, Edit, Fix, Spans, apply_to_data, document_path, get as get_row, render
 
 MAX_CHECKS = 160  # candidates checked for one problem
 MAX_TOTAL = 800  # candidates checked for one spec: a spec with very many problems gets its first ones fixed
@@ -87,7 +90,9 @@ class _Search:
         self.check = check
         self.base = loaded.checked
         self.base_keys = {key(p) for p in self.base.problems}
-        self.view = View(loaded.doc.data, self.base.rows, scaled=self.base.rows is not self.base.spec and self.base.spec is not None)
+        self.view = View(
+            loaded.doc.data, self.base.rows, scaled=self.base.rows is not self.base.spec and self.base.spec is not None
+        )
         self.budget = MAX_TOTAL
         self.elsewhere = 0
 
@@ -196,8 +201,16 @@ class _Search:
         for path, changes in edited.items():
             row = self.view.row(path).row
             before = signature(row.layer, row.channels.in_, row.channels.out, row.kernel, row.stride)
-            c_in, c_out = _channels(changes["channels"]) if "channels" in changes else (row.channels.in_, row.channels.out)
-            after = signature(changes.get("layer", row.layer), c_in, c_out, changes.get("kernel", row.kernel), changes.get("stride", row.stride))
+            c_in, c_out = (
+                _channels(changes["channels"]) if "channels" in changes else (row.channels.in_, row.channels.out)
+            )
+            after = signature(
+                changes.get("layer", row.layer),
+                c_in,
+                c_out,
+                changes.get("kernel", row.kernel),
+                changes.get("stride", row.stride),
+            )
             if after != before:
                 rows += same.get(after, 0) - (same.get(before, 0) - 1)  # the row itself is one of its own count
         return rows, values
@@ -227,13 +240,21 @@ class _Search:
         kept, tried = self.fixes(problem)
         if not kept:
             if self.elsewhere and problem.code in {*_TRIED, "channels_in"}:
-                return replace(problem, fix=f"none found in {self.loaded.filename}: the rows to change are inherited from the spec it "
-                                            "extends (change them there, or override them here)")
+                return replace(
+                    problem,
+                    fix=f"none found in {self.loaded.filename}: the rows to change are inherited from the spec it "
+                    "extends (change them there, or override them here)",
+                )
             if problem.code in _TRIED and tried:
-                return replace(problem, fix=f"none found: no edit of {_TRIED[problem.code]} makes the whole model flow ({tried} checked)")
+                return replace(
+                    problem,
+                    fix=f"none found: no edit of {_TRIED[problem.code]} makes the whole model flow ({tried} checked)",
+                )
             return problem
         shown = self._blame(problem, kept[0][0]) or problem
-        fixes = tuple(Fix(self._title(shown, edits, after), tuple(self.in_text(edits))) for edits, after in kept[:SHOWN])
+        fixes = tuple(
+            Fix(self._title(shown, edits, after), tuple(self.in_text(edits))) for edits, after in kept[:SHOWN]
+        )
         if problem.code in _OWN_WORDS and problem.fix:  # the candidate is the fix the problem named: keep its words
             fixes = (replace(fixes[0], title=problem.fix),) + fixes[1:]
         return replace(shown, fixes=fixes, fix=_join(fixes))
@@ -261,7 +282,7 @@ class _Search:
         value = render(edit.value)
         if edit.op == "insert":
             row = get_row(self.loaded.doc.data, edit.path[:-1])
-            return f"write {render(row[: edit.path[-1]] + [edit.value] + row[edit.path[-1]:])} (_ takes the default)"
+            return f"write {render(row[: edit.path[-1]] + [edit.value] + row[edit.path[-1] :])} (_ takes the default)"
         if edit.op == "delete":
             return f"remove {label}"
         if edit.op == "rename":
@@ -292,7 +313,11 @@ class _Search:
     def _effect(self, edits: list[Edit], after: Any) -> str:
         """' (32² → 8²)' for a size edit of one part row, from the flow after the edit."""
         cells = [self._cell(e.path) for e in edits]
-        if len(edits) != 1 or cells[0][1] is None or cells[0][0] not in ("kernel", "stride", "padding", "output_padding", "layer"):
+        if (
+            len(edits) != 1
+            or cells[0][1] is None
+            or cells[0][0] not in ("kernel", "stride", "padding", "output_padding", "layer")
+        ):
             return ""
         path = cells[0][1].path
         if path[:2] != ("model", "networks") or after.spec is None:
@@ -319,23 +344,37 @@ class _Search:
         line = self._line(consumer.path)  # 'line 32' (or 'line 61 of base.yaml')
         got = f"Received: channels {producer.row.channels}"
         if producer.path[:-1] == consumer.path[:-1]:
-            message = (f"row gives {out} channels, but the next row ({format_loc(consumer.path)}, {line}) reads {c_in}. "
-                       f"{got}, then {consumer.row.channels}")
+            message = (
+                f"row gives {out} channels, but the next row ({format_loc(consumer.path)}, {line}) reads {c_in}. "
+                f"{got}, then {consumer.row.channels}"
+            )
         elif consumer.path[:2] == ("model", "blocks"):
-            message = (f"row gives {out} channels, but the next row applies block {consumer.path[2]}, whose first row "
-                       f"({format_loc(consumer.path)}, {line}) reads {c_in}. {got}, then {consumer.row.channels}")
+            message = (
+                f"row gives {out} channels, but the next row applies block {consumer.path[2]}, whose first row "
+                f"({format_loc(consumer.path)}, {line}) reads {c_in}. {got}, then {consumer.row.channels}"
+            )
         else:
             part, reader = producer.path[3], consumer.path[3]
             inputs = self.view.spec.model.networks[consumer.path[2]].parts[reader].inputs
             others = [name for name in inputs if name != part]
             if others:
                 verb = "gives" if len(others) == 1 else "give"
-                message = (f"part {part} gives {out} channels, but part {reader} reads {c_in} from [{', '.join(inputs)}] ({line}) "
-                           f"and {', '.join(others)} {verb} {c_in - new_out}, so {part} must give {new_out}. {got}")
+                message = (
+                    f"part {part} gives {out} channels, but part {reader} reads {c_in} from [{', '.join(inputs)}] "
+                    f"({line}) "
+                    f"and {', '.join(others)} {verb} {c_in - new_out}, so {part} must give {new_out}. {got}"
+                )
             else:
                 message = f"part {part} gives {out} channels, but part {reader} reads {c_in} from it ({line}). {got}"
-        return replace(problem, code="channels_out", loc=producer.path + ("channels",), message=message,
-                       row=producer.path, line=None, col=None)
+        return replace(
+            problem,
+            code="channels_out",
+            loc=producer.path + ("channels",),
+            message=message,
+            row=producer.path,
+            line=None,
+            col=None,
+        )
 
 
 class Inherited(CannotEdit):
@@ -373,7 +412,9 @@ def evidence(spec: Spec | None) -> dict[Any, dict[Any, int]]:
         counts.setdefault(column, {})
         counts[column][value] = counts[column].get(value, 0) + 1
 
-    tables = [b.table for b in spec.model.blocks.values()] + [p.table for n in spec.model.networks.values() for p in n.parts.values()]
+    tables = [b.table for b in spec.model.blocks.values()] + [
+        p.table for n in spec.model.networks.values() for p in n.parts.values()
+    ]
     for table in tables:
         for row in table:
             if isinstance(row, BlockRow):

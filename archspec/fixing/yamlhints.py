@@ -7,17 +7,24 @@ indentation used above it, keep the moves after which the text parses, and of th
 after which the spec has the fewest problems (then the smallest move). The message names the
 key, its column, and a key beside it at the column it should be at; the fix is that edit.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from archspec.language.errors import Problem
 from archspec.fixing.fixes import Fix, TextEdit, apply_text
+from archspec.language.errors import Problem
 from archspec.text.yamlpos import YamlProblems, parse
 
-_STRUCTURE = ("expected <block end>", "mapping values are not allowed", "did not find expected key",
-              "could not find expected ':'", "did not find expected '-' indicator", "expected <document start>")
+_STRUCTURE = (
+    "expected <block end>",
+    "mapping values are not allowed",
+    "did not find expected key",
+    "could not find expected ':'",
+    "did not find expected '-' indicator",
+    "expected <document start>",
+)
 _MAX_SHIFT = 8  # columns: a slip, not a restructuring
 
 
@@ -31,7 +38,11 @@ def explain(text: str, problems: Sequence[Problem], judge: Callable[[str], int |
     """
     out = []
     for p in problems:
-        found = _indentation(text, p, judge) if p.code == "yaml" and p.line and any(s in p.message for s in _STRUCTURE) else None
+        found = (
+            _indentation(text, p, judge)
+            if p.code == "yaml" and p.line and any(s in p.message for s in _STRUCTURE)
+            else None
+        )
         out.append(found or p)
     return out
 
@@ -59,9 +70,14 @@ def _indentation(text: str, problem: Problem, judge: Callable[[str], int | None]
     what, sibling = _describe(lines, number, target)
     shift = target - col
     return Problem(
-        "yaml_indent", _path_at(apply_text(text, edits), number, target), f"invalid YAML: {what} is at column {col}, but {sibling}; YAML reads a line by its indentation",
-        f"indent it to column {target} ({abs(shift)} space{'s' if abs(shift) != 1 else ''} {'right' if shift > 0 else 'left'})",
-        line=number, col=col, fixes=(Fix(f"indent line {number} to column {target}", raw=tuple(edits)),),
+        "yaml_indent",
+        _path_at(apply_text(text, edits), number, target),
+        f"invalid YAML: {what} is at column {col}, but {sibling}; YAML reads a line by its indentation",
+        f"indent it to column {target} ({abs(shift)} space{'s' if abs(shift) != 1 else ''} "
+        f"{'right' if shift > 0 else 'left'})",
+        line=number,
+        col=col,
+        fixes=(Fix(f"indent line {number} to column {target}", raw=tuple(edits)),),
     )
 
 
@@ -72,8 +88,12 @@ def _path_at(text: str, line: int, col: int) -> tuple:
         doc = parse(text)
     except YamlProblems:
         return ()
-    at = [(where[1], len(path), path) for positions in (doc.keys, doc.values) for path, where in positions.items()
-          if where[0] == line and where[1] >= col]
+    at = [
+        (where[1], len(path), path)
+        for positions in (doc.keys, doc.values)
+        for path, where in positions.items()
+        if where[0] == line and where[1] >= col
+    ]
     return min(at)[2] if at else ()
 
 

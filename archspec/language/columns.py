@@ -6,10 +6,12 @@ column missing in the middle is only noticed where a value lands in a column it 
 finds where a ``_`` (take the default) would make every value fit its column, so the message
 can say which column is missing instead of "batchnorm: expected T or F, found 'ReLU'".
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from archspec.language.registry import ACTIVATIONS, LAYERS
 
@@ -22,8 +24,14 @@ REQUIRED = ("layer", "channels", "kernel")
 CHANNELS_RE = re.compile(r"^\s*(\d+)?\s*/\s*(\d+)\s*$")
 _FLAGS = {"t", "f", "true", "false"}
 _KINDS = {
-    "layer": "a layer", "channels": "channels", "kernel": "an integer", "stride": "an integer", "bias": "a flag",
-    "batchnorm": "a flag", "activation": "an activation", "padding": "a padding",
+    "layer": "a layer",
+    "channels": "channels",
+    "kernel": "an integer",
+    "stride": "an integer",
+    "bias": "a flag",
+    "batchnorm": "a flag",
+    "activation": "an activation",
+    "padding": "a padding",
 }
 
 
@@ -50,9 +58,14 @@ def fits(column: str, value: Any) -> bool:
         return column not in REQUIRED
     kind = kind_of(value)
     return {
-        "layer": kind in ("a layer", "a name"), "channels": kind in ("channels", "an integer"), "kernel": kind == "an integer",
-        "stride": kind == "an integer", "bias": kind == "a flag", "batchnorm": kind == "a flag",
-        "activation": kind in ("an activation", "a name"), "padding": kind in ("a padding", "an integer"),
+        "layer": kind in ("a layer", "a name"),
+        "channels": kind in ("channels", "an integer"),
+        "kernel": kind == "an integer",
+        "stride": kind == "an integer",
+        "bias": kind == "a flag",
+        "batchnorm": kind == "a flag",
+        "activation": kind in ("an activation", "a name"),
+        "padding": kind in ("a padding", "an integer"),
     }[column]
 
 
@@ -61,8 +74,11 @@ def missing_columns(row: Sequence[Any]) -> list[int]:
     the row fits as it is, or when no single ``_`` helps)."""
     if len(row) >= len(ROW_COLUMNS) or all(fits(c, v) for c, v in zip(ROW_COLUMNS, row)):
         return []
-    return [i for i in range(len(REQUIRED), len(row) + 1)
-            if all(fits(c, v) for c, v in zip(ROW_COLUMNS, list(row[:i]) + [PLACEHOLDER] + list(row[i:])))]
+    return [
+        i
+        for i in range(len(REQUIRED), len(row) + 1)
+        if all(fits(c, v) for c, v in zip(ROW_COLUMNS, list(row[:i]) + [PLACEHOLDER] + list(row[i:])))
+    ]
 
 
 def short_row_message(row: Sequence[Any]) -> tuple[str, str] | None:
@@ -74,10 +90,12 @@ def short_row_message(row: Sequence[Any]) -> tuple[str, str] | None:
     names = " or ".join(f"the {ROW_COLUMNS[i]}" for i in positions)
     shown = min(len(row), PAPER_COLUMNS)
     value = row[misfit]
-    message = (f"row has {shown} of {PAPER_COLUMNS} columns: {', '.join(ROW_COLUMNS[:PAPER_COLUMNS])} — {names} is missing "
-               f"({_text(value)} in the {ROW_COLUMNS[misfit]} column is {kind_of(value)}, not {_KINDS[ROW_COLUMNS[misfit]]}). "
-               f"Received: {_row_text(row)}")
-    fixed = list(row[: positions[0]]) + [PLACEHOLDER] + list(row[positions[0]:])
+    message = (
+        f"row has {shown} of {PAPER_COLUMNS} columns: {', '.join(ROW_COLUMNS[:PAPER_COLUMNS])} — {names} is missing "
+        f"({_text(value)} in the {ROW_COLUMNS[misfit]} column is {kind_of(value)}, not {_KINDS[ROW_COLUMNS[misfit]]}). "
+        f"Received: {_row_text(row)}"
+    )
+    fixed = list(row[: positions[0]]) + [PLACEHOLDER] + list(row[positions[0] :])
     return message, f"write {_row_text(fixed)} (_ takes the default)"
 
 

@@ -4,6 +4,7 @@
 line each as they are written by hand; :func:`spec_hash` hashes what the spec means (its
 resolved data), not its formatting.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -14,6 +15,7 @@ import yaml
 
 from archspec.language.spec import ROW_COLUMNS, Spec
 
+
 def to_data(spec: Spec) -> dict:
     """The spec as plain data (what YAML or JSON would hold), defaults resolved."""
     return spec.model_dump(mode="json", by_alias=True)
@@ -23,7 +25,9 @@ def dump(spec: Spec) -> str:
     """YAML text that :func:`loads` reads back to an equal spec; rows stay one line each."""
     header = "# yaml-language-server: $schema=schema.json\n"
     data = _compact(to_data(spec))
-    return header + yaml.dump(data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+    return header + yaml.dump(
+        data, Dumper=_SpecDumper, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False
+    )
 
 
 class _FlowList(list):
@@ -56,7 +60,9 @@ def _compact(data: Any) -> Any:
         return int(data)  # pseudo-epochs read 8, not 8.0; loading turns them back into floats
     if isinstance(data, list):
         items = [_compact(v) for v in data]
-        flat = all(not isinstance(v, (dict, list)) or (isinstance(v, _FlowList) and not isinstance(v, _FlowRow)) for v in items)
+        flat = all(
+            not isinstance(v, (dict, list)) or (isinstance(v, _FlowList) and not isinstance(v, _FlowRow)) for v in items
+        )
         return _FlowList(items) if flat else items
     return data
 

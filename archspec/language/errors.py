@@ -6,12 +6,13 @@ a message that says what was expected and what was found, and a fix where one ex
 holds fixes as data (:class:`archspec.fixing.fixes.Fix`: edits of the spec), each one checked before it
 is offered (:mod:`archspec.fixing.repair`), best first; ``fix`` is the text a person reads.
 """
+
 from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 Loc = tuple  # tuple[str | int, ...]
 
@@ -41,7 +42,7 @@ class Problem:
     row: tuple | None = None  # shape problems: the YAML path of the row whose arithmetic failed (a block's row too)
     ctx: tuple = ()  # ((name, value), ...): the numbers the message states, for fixes and tools (pydantic's ctx)
 
-    def at(self, file: str, line: int, col: int) -> "Problem":
+    def at(self, file: str, line: int, col: int) -> Problem:
         return replace(self, file=file, line=line, col=col)
 
     def format(self) -> str:

@@ -1,7 +1,8 @@
 """Specs that evolve without orphaning old runs.
 
 A run folder keeps the spec it was trained from as plain data (in every checkpoint and in
-``spec.yaml``). When the language grows, an old spec is read under today's schema: a field added since takes its default, and a field removed or renamed since is
+``spec.yaml``). When the language grows, an old spec is read under today's schema: a field
+added since takes its default, and a field removed or renamed since is
 dropped or moved by :data:`CHANGES`, with a one-line note naming it (:func:`upgrade_data`;
 :func:`archspec.checking.load.load_saved` then validates the result). So resuming, painting or
 evaluating an old run never fails because the language moved on; only a real change of what was
@@ -10,6 +11,7 @@ trained does.
 A spec *file* that still uses a removed field is an error that says where the field went
 (:func:`change_for`), at its line and column.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,8 +34,12 @@ class Change:
 
 
 CHANGES: tuple[Change, ...] = (
-    Change(("data", "on_device"), None,
-           "a run option now, not part of what is trained: `runner train --data-on-device`", "0.2.0"),
+    Change(
+        ("data", "on_device"),
+        None,
+        "a run option now, not part of what is trained: `runner train --data-on-device`",
+        "0.2.0",
+    ),
 )
 
 
@@ -67,8 +73,10 @@ def upgrade_data(data: Any, label: str = "the saved spec") -> tuple[Any, list[st
             continue
         if change.to is not None:
             _put(data, change.to, value)
-        notes.append(f"note: {label}: {format_loc(change.path)} ({value!r}) is no longer part of a spec "
-                     f"since archspec {change.since}: {change.why}")
+        notes.append(
+            f"note: {label}: {format_loc(change.path)} ({value!r}) is no longer part of a spec "
+            f"since archspec {change.since}: {change.why}"
+        )
     return data, notes
 
 

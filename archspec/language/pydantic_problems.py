@@ -5,11 +5,13 @@ as ``layer`` in it, and a flow-list row's columns by name); a spec's author need
 through the *document* (a row's column by index) and words for what was expected. The
 alternatives of a union that failed at the same node are merged into one problem.
 """
+
 from __future__ import annotations
 
 import types
 import typing
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -24,17 +26,32 @@ def is_row_path(path: Sequence) -> bool:
     """Does ``path`` name a row of a table (``..., 'table', 3``)?"""
     return len(path) >= 2 and path[-2] == "table" and isinstance(path[-1], int)
 
+
 _EXPECTED = {
-    "int_type": "an integer", "int_parsing": "an integer", "int_from_float": "an integer",
-    "float_type": "a number", "float_parsing": "a number", "finite_number": "a finite number",
-    "bool_type": "true or false", "bool_parsing": "true or false",
-    "string_type": "a string", "list_type": "a list", "tuple_type": "a list",
-    "dict_type": "a mapping", "model_type": "a mapping", "model_attributes_type": "a mapping",
-    "literal_error": "one of {expected}", "greater_than_equal": "a value >= {ge}", "greater_than": "a value > {gt}",
-    "less_than_equal": "a value <= {le}", "less_than": "a value < {lt}",
-    "too_short": "at least {min_length} item(s)", "too_long": "at most {max_length} item(s)",
+    "int_type": "an integer",
+    "int_parsing": "an integer",
+    "int_from_float": "an integer",
+    "float_type": "a number",
+    "float_parsing": "a number",
+    "finite_number": "a finite number",
+    "bool_type": "true or false",
+    "bool_parsing": "true or false",
+    "string_type": "a string",
+    "list_type": "a list",
+    "tuple_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "literal_error": "one of {expected}",
+    "greater_than_equal": "a value >= {ge}",
+    "greater_than": "a value > {gt}",
+    "less_than_equal": "a value <= {le}",
+    "less_than": "a value < {lt}",
+    "too_short": "at least {min_length} item(s)",
+    "too_long": "at most {max_length} item(s)",
     "invalid_key": "a name (text) as the key",
-    "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-' that starts with a letter, digit or '_'", "string_too_long": "at most {max_length} characters",
+    "string_pattern_mismatch": "a name of letters, digits, '_', '.' or '-' that starts with a letter, digit or '_'",
+    "string_too_long": "at most {max_length} characters",
 }
 
 
@@ -48,7 +65,11 @@ def from_pydantic(exc: ValidationError, data: Any) -> list[Problem]:
     # A union tries each option: where one option got deeper into the value, its error is the
     # one that names the real mistake ('input: [A, 3]': item 1, not "expected a string").
     deeper = [p.loc for p in problems]
-    return [p for p in problems if not (p.code in _EXPECTED and any(len(d) > len(p.loc) and d[: len(p.loc)] == p.loc for d in deeper))]
+    return [
+        p
+        for p in problems
+        if not (p.code in _EXPECTED and any(len(d) > len(p.loc) and d[: len(p.loc)] == p.loc for d in deeper))
+    ]
 
 
 def _problem(path: tuple, errs: list[dict]) -> Problem:
@@ -63,8 +84,12 @@ def _problem(path: tuple, errs: list[dict]) -> Problem:
         key = err["loc"][-1]
         change = change_for(tuple(str(k) for k in err["loc"]))
         if change is not None:
-            return Problem("removed_key", path, f"'{key}' was removed from the spec language in archspec {change.since}: {change.why}",
-                           f"delete the line {key}: ...")
+            return Problem(
+                "removed_key",
+                path,
+                f"'{key}' was removed from the spec language in archspec {change.since}: {change.why}",
+                f"delete the line {key}: ...",
+            )
         known = _known_keys(err["loc"][:-1])
         fix = did_you_mean(key, known) or (f"expected one of {one_of(known)}" if known else "remove it")
         return Problem("unknown_key", path, f"unknown key {key!r}", fix)
@@ -76,7 +101,9 @@ def _problem(path: tuple, errs: list[dict]) -> Problem:
     found = describe(err["input"])
     fix = None
     if kind == "literal_error" and isinstance(err["input"], str):
-        fix = did_you_mean(err["input"], [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")])
+        fix = did_you_mean(
+            err["input"], [str(x).strip("'") for x in str(err["ctx"]["expected"]).replace(" or ", ", ").split(", ")]
+        )
     return Problem(kind, path, f"expected {expected}, found {found}", fix)
 
 

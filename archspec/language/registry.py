@@ -4,10 +4,12 @@ Lookup is apart from construction: these registries hold what the checker needs 
 :mod:`archspec.compile` keeps the torch builders under the same names, and a test keeps the two
 key sets identical. A spec never names an import or an attribute: only these keys.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from archspec.language.errors import did_you_mean, one_of
 

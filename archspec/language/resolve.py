@@ -13,11 +13,13 @@ dumps and hashes exactly as the same spec with the values written out.
 
 Pure functions, no torch: the shape checker, the compiler and ``archspec show`` share them.
 """
+
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from archspec.language.errors import Problem
 from archspec.language.registry import ACTIVATIONS, LAYERS
@@ -25,7 +27,11 @@ from archspec.language.spec import BUILTIN_DEFAULTS, ROW_COLUMNS, Defaults, Laye
 
 _COLUMNS = ("bias", "batchnorm", "activation", "padding", "padding_mode")
 PLACEHOLDER = "_"  # a row cell that takes the default
-_NO_DEFAULT = {"layer": "Conv or ConvTransp", "channels": "e.g. 8/16, or /16 to take in from the input", "kernel": "e.g. 3"}
+_NO_DEFAULT = {
+    "layer": "Conv or ConvTransp",
+    "channels": "e.g. 8/16, or /16 to take in from the input",
+    "kernel": "e.g. 3",
+}
 
 
 @dataclass(frozen=True)
@@ -59,8 +65,13 @@ def resolve(row: LayerRow, chain: Sequence[Defaults]) -> Resolved:
     if row.padding_mode is None and row.layer in LAYERS and LAYERS.get(row.layer).transposed:
         values["padding_mode"] = "zeros"  # a default mode is for the convolutions; torch pads a transpose with zeros
     return Resolved(
-        layer=row.layer, c_in=row.channels.in_, c_out=row.channels.out, kernel=row.kernel, stride=row.stride,
-        output_padding=row.output_padding, **values,
+        layer=row.layer,
+        c_in=row.channels.in_,
+        c_out=row.channels.out,
+        kernel=row.kernel,
+        stride=row.stride,
+        output_padding=row.output_padding,
+        **values,
     )
 
 
@@ -103,11 +114,18 @@ def fill_placeholders(data: Any) -> tuple[Any, list[Problem]]:
             if value != PLACEHOLDER:
                 continue
             if column in _NO_DEFAULT:
-                problems.append(Problem(
-                    "no_default", path + (column,), f"'_' leaves a cell to the defaults, but the {column} column has none. Received: {column}=_",
-                    f"write the {column} ({_NO_DEFAULT[column]})"))
+                problems.append(
+                    Problem(
+                        "no_default",
+                        path + (column,),
+                        f"'_' leaves a cell to the defaults, but the {column} column has none. Received: {column}=_",
+                        f"write the {column} ({_NO_DEFAULT[column]})",
+                    )
+                )
                 continue
-            filled = _chain_value(column, chain) if column in _COLUMNS else None  # stride, output_padding: the field's own
+            filled = (
+                _chain_value(column, chain) if column in _COLUMNS else None
+            )  # stride, output_padding: the field's own
             if isinstance(row, list):
                 row[ROW_COLUMNS.index(column)] = filled
             elif filled is None:
@@ -122,11 +140,17 @@ def _raw_rows(model: dict) -> Iterator[tuple[tuple, Any, tuple]]:
     model_defaults = model.get("defaults")
     for name, block in _items(model.get("blocks")):
         if isinstance(block, dict):
-            yield from _table_rows(("model", "blocks", name, "table"), block.get("table"), (block.get("defaults"), model_defaults))
+            yield from _table_rows(
+                ("model", "blocks", name, "table"), block.get("table"), (block.get("defaults"), model_defaults)
+            )
     for net_name, network in _items(model.get("networks")):
         for part_name, part in _items(network):
             if isinstance(part, dict):
-                yield from _table_rows(("model", "networks", net_name, part_name, "table"), part.get("table"), (part.get("defaults"), model_defaults))
+                yield from _table_rows(
+                    ("model", "networks", net_name, part_name, "table"),
+                    part.get("table"),
+                    (part.get("defaults"), model_defaults),
+                )
 
 
 def _items(node: Any) -> list:
@@ -151,7 +175,9 @@ def _chain_value(column: str, chain: tuple) -> Any:
 
 def _plausible(column: str, value: Any) -> bool:
     if column in ("bias", "batchnorm"):
-        return isinstance(value, bool) or isinstance(value, str) and value.strip().lower() in ("t", "f", "true", "false")
+        return (
+            isinstance(value, bool) or isinstance(value, str) and value.strip().lower() in ("t", "f", "true", "false")
+        )
     if column == "activation":
         return value in ACTIVATIONS
     return value == "auto" or isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -7,6 +7,7 @@ errors at the same YAML locations.
 
 Field descriptions become the JSON Schema's documentation, which editors show on hover.
 """
+
 from __future__ import annotations
 
 import re
@@ -91,14 +92,17 @@ class Channels(_Strict):
     @classmethod
     def _parse(cls, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, str, dict)):
-            raise PydanticCustomError("channels", "expected 'in/out' such as '8/16', found {found}", {"found": repr(value)})
+            raise PydanticCustomError(
+                "channels", "expected 'in/out' such as '8/16', found {found}", {"found": repr(value)}
+            )
         if isinstance(value, int):
             return {"out": value}
         if isinstance(value, str):
             match = _CHANNELS_RE.match(value)
             if not match:
                 raise PydanticCustomError(
-                    "channels", "expected 'in/out' such as '8/16' (or '/16' to take in from the input), found {found}",
+                    "channels",
+                    "expected 'in/out' such as '8/16' (or '/16' to take in from the input), found {found}",
                     {"found": repr(value)},
                 )
             c_in, c_out = match.groups()
@@ -109,7 +113,9 @@ class Channels(_Strict):
         return f"{'' if self.in_ is None else self.in_}/{self.out}"
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         return {
             "anyOf": [
                 {"type": "string", "pattern": r"^\s*(\d+)?\s*/\s*(\d+)\s*$"},
@@ -119,14 +125,18 @@ class Channels(_Strict):
         }
 
 
-Padding = Union[Literal["auto"], Annotated[Int, Field(ge=0, le=100_000)]]
-ActivationName = Annotated[str, Field(description="an activation: ReLU, PReLU, Softplus, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid or none")]
+Padding = Union[Literal["auto"], Annotated[Int, Field(ge=0, le=100_000)]]  # noqa: UP007 (3.10 needs Union in aliases with Literal)
+ActivationName = Annotated[
+    str, Field(description="an activation: ReLU, PReLU, Softplus, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid or none")
+]
 
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
-_PADDING_MODE = ("what the padding holds: 'zeros' (the paper's), 'reflect', 'replicate' or 'circular' (torch's "
-                 "padding_mode; a ConvTransp pads with zeros only). Zero padding paints bright stripes along "
-                 "a tile's borders (docs/evaluation.md)")
+_PADDING_MODE = (
+    "what the padding holds: 'zeros' (the paper's), 'reflect', 'replicate' or 'circular' (torch's "
+    "padding_mode; a ConvTransp pads with zeros only). Zero padding paints bright stripes along "
+    "a tile's borders (docs/evaluation.md)"
+)
 
 
 class Defaults(_Grown):
@@ -159,7 +169,9 @@ class LayerRow(_Grown):
     activation: ActivationName | None = None
     padding: Annotated[Padding | None, Field(description="'auto' = (kernel - stride) / 2, or an integer")] = None
     output_padding: Int = Field(0, ge=0, le=10_000, description="extra output rows/columns of a ConvTransp")
-    padding_mode: PaddingMode | None = Field(None, description=_PADDING_MODE + "; a row written as a mapping may set it")
+    padding_mode: PaddingMode | None = Field(
+        None, description=_PADDING_MODE + "; a row written as a mapping may set it"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -169,7 +181,8 @@ class LayerRow(_Grown):
             if not 3 <= len(value) <= len(ROW_COLUMNS):
                 raise PydanticCustomError(
                     "row_length",
-                    "expected a row of 3 to {n} columns [layer, channels, kernel, stride, bias, batchnorm, activation, padding], found {found} columns",
+                    "expected a row of 3 to {n} columns [layer, channels, kernel, stride, bias, batchnorm, "
+                    "activation, padding], found {found} columns",
                     {"n": len(ROW_COLUMNS), "found": len(value)},
                 )
             short = short_row_message(value)
@@ -178,11 +191,16 @@ class LayerRow(_Grown):
             return {name: item for name, item in zip(ROW_COLUMNS, value) if item is not None}
         if not isinstance(value, dict):
             raise PydanticCustomError(
-                "row_type", "expected a row such as [Conv, 1/8, 4, 2, F, T, ReLU] or a mapping, found {found}", {"found": repr(value)})
+                "row_type",
+                "expected a row such as [Conv, 1/8, 4, 2, F, T, ReLU] or a mapping, found {found}",
+                {"found": repr(value)},
+            )
         return value
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         mapping = handler.resolve_ref_schema(handler(schema))
         for name in ("stride", "bias", "batchnorm", "activation", "padding", "output_padding"):  # `_`: take the default
             field = mapping["properties"][name]
@@ -218,7 +236,7 @@ def _row_kind(value: Any) -> str:
 
 
 Row = Annotated[
-    Union[Annotated[LayerRow, Tag("layer")], Annotated[BlockRow, Tag("block")]],
+    Annotated[LayerRow, Tag("layer")] | Annotated[BlockRow, Tag("block")],
     Discriminator(_row_kind),
 ]
 Table = Annotated[list[Row], Field(min_length=1, description="the layer table, one row per layer, top to bottom")]
@@ -236,7 +254,7 @@ class Block(_Strict):
 class Part(_Strict):
     """A lettered part of a network: an input, then a table."""
 
-    input: Union[str, Annotated[list[str], Field(min_length=1)]] = Field(
+    input: str | Annotated[list[str], Field(min_length=1)] = Field(
         description="a model input (x, y, z) or an earlier part; a list is concatenated along channels"
     )
     defaults: Defaults = Defaults()
@@ -253,7 +271,9 @@ class Network(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
     __pydantic_extra__: dict[str, Part] = Field(init=False)  # type: ignore[assignment]
 
-    output: str | None = Field(None, description="the part whose result is the network's output (default: the last part)")
+    output: str | None = Field(
+        None, description="the part whose result is the network's output (default: the last part)"
+    )
 
     @property
     def parts(self) -> dict[str, Part]:
@@ -264,14 +284,20 @@ class Network(BaseModel):
         return self.output if self.output is not None else list(self.parts)[-1]
 
     @model_validator(mode="after")
-    def _has_parts(self) -> "Network":
+    def _has_parts(self) -> Network:
         if not self.parts:
-            raise PydanticCustomError("no_parts", "expected at least one part (A: {input: ..., table: [...]}), found none", {})
+            raise PydanticCustomError(
+                "no_parts", "expected at least one part (A: {input: ..., table: [...]}), found none", {}
+            )
         return self
 
 
 Shape = Annotated[
-    tuple[Annotated[Int, Field(ge=1, le=1_000_000)], Annotated[Int, Field(ge=1, le=1_000_000)], Annotated[Int, Field(ge=1, le=1_000_000)]],
+    tuple[
+        Annotated[Int, Field(ge=1, le=1_000_000)],
+        Annotated[Int, Field(ge=1, le=1_000_000)],
+        Annotated[Int, Field(ge=1, le=1_000_000)],
+    ],
     Field(description="[channels, height, width]"),
 ]
 
@@ -280,8 +306,11 @@ def _known_kind(name: str) -> str:
     from archspec.language.kinds import KINDS  # the registry, filled when archspec.language.kinds is imported
 
     if name not in KINDS:
-        raise PydanticCustomError("unknown_kind", "unknown model kind {found}; expected one of {known}",
-                                  {"found": repr(name), "known": one_of(KINDS.names()), "fix": did_you_mean(name, KINDS.names())})
+        raise PydanticCustomError(
+            "unknown_kind",
+            "unknown model kind {found}; expected one of {known}",
+            {"found": repr(name), "known": one_of(KINDS.names()), "fix": did_you_mean(name, KINDS.names())},
+        )
     return name
 
 
@@ -299,8 +328,13 @@ class Scale(_Strict):
     """Multipliers of a model's size, applied before its shapes are checked (archspec/composition/scale.py):
     ``scale: {width: 0.5}`` is the same model, half as wide."""
 
-    width: Float = Field(1.0, gt=0, le=64, description="hidden channels x width, rounded half up, at least 1; channels the "
-                                                        "kind's contract fixes (model tensors, each network's output) stay")
+    width: Float = Field(
+        1.0,
+        gt=0,
+        le=64,
+        description="hidden channels x width, rounded half up, at least 1; channels the "
+        "kind's contract fixes (model tensors, each network's output) stay",
+    )
     depth: Float = Field(1.0, gt=0, le=64, description="each block row's repeat x depth, rounded half up, at least 1")
 
 
@@ -310,7 +344,9 @@ class Model(_Strict):
     defaults: Defaults = Defaults()
     blocks: dict[str, Block] = {}
     networks: dict[str, Network]
-    scale: Scale | None = Field(None, description="width and depth multipliers; the resolved spec has them applied, and no scale")
+    scale: Scale | None = Field(
+        None, description="width and depth multipliers; the resolved spec has them applied, and no scale"
+    )
 
 
 class MockData(_Grown):
@@ -320,32 +356,44 @@ class MockData(_Grown):
 
     grid: Int = Field(1024, ge=16, le=16384, description="pixels per side of a slice (0.1953125 Mpc/h each)")
     slices: Int = Field(4, ge=2, le=64, description="slices per depth (100 and 150 Mpc/h)")
-    redshifts: list[Annotated[Float, Field(ge=0, le=20)]] | None = Field(None, description="redshifts to generate (default: the original's 11)")
+    redshifts: list[Annotated[Float, Field(ge=0, le=20)]] | None = Field(
+        None, description="redshifts to generate (default: the original's 11)"
+    )
     seed: Int = Field(0, ge=0, description="random seed of the mock fields")
     sky: Literal["halo", "lognormal"] = Field(
-        "halo", description="'halo': dark matter and pressure painted from the same halos (pyccl's halo model; "
-                            "the default since mock v3); 'lognormal': the older sky of mock v2, pressure a "
-                            "function of each slice's own smoothed density (docs/mock.md)")
+        "halo",
+        description="'halo': dark matter and pressure painted from the same halos (pyccl's halo model; "
+        "the default since mock v3); 'lognormal': the older sky of mock v2, pressure a "
+        "function of each slice's own smoothed density (docs/mock.md)",
+    )
 
 
 class Data(_Strict):
     store: str = Field("mock", description="'mock' (the embedded mock store) or the path of an HDF5 tile store")
     mock: MockData = MockData()
     tile: Int | None = Field(None, ge=8, le=65536, description="tile size in pixels (default: x's height)")
-    test_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(None, description="slice indices held out for testing (default: the store's split)")
+    test_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(
+        None, description="slice indices held out for testing (default: the store's split)"
+    )
 
 
 class LearningRate(_Strict):
     start: Float = Field(1e-3, gt=0, le=10, description="learning rate at the start")
     factor: Float = Field(0.1, gt=0, le=1, description="multiplied in at each milestone")
-    milestones: list[Annotated[Float, Field(ge=0)]] = Field([64, 96, 128], description="pseudo-epochs at which the rate is multiplied by factor")
+    milestones: list[Annotated[Float, Field(ge=0)]] = Field(
+        [64, 96, 128], description="pseudo-epochs at which the rate is multiplied by factor"
+    )
     min: Float = Field(1e-6, ge=0, description="floor the rate never goes below")
 
     @model_validator(mode="after")
-    def _consistent(self) -> "LearningRate":
+    def _consistent(self) -> LearningRate:
         _check_increasing(self.milestones, "milestones")
         if self.min > self.start:
-            raise PydanticCustomError("lr_floor", "expected min <= start, found min={min} above start={start}", {"min": self.min, "start": self.start})
+            raise PydanticCustomError(
+                "lr_floor",
+                "expected min <= start, found min={min} above start={start}",
+                {"min": self.min, "start": self.start},
+            )
         return self
 
 
@@ -357,7 +405,8 @@ def _check_increasing(values: list[float], name: str) -> None:
     for before, after in zip(values, values[1:]):
         if after <= before:
             raise PydanticCustomError(
-                "not_increasing", "expected {name} in increasing order, found {after} after {before}",
+                "not_increasing",
+                "expected {name} in increasing order, found {after} after {before}",
                 {"name": name, "after": _num(after), "before": _num(before)},
             )
 
@@ -373,15 +422,24 @@ class BatchStep(_Strict):
     def _from_pair(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
             if len(value) != 2:
-                raise PydanticCustomError("pair", "expected [pseudo-epoch, batch size], found {n} items", {"n": len(value)})
+                raise PydanticCustomError(
+                    "pair", "expected [pseudo-epoch, batch size], found {n} items", {"n": len(value)}
+                )
             return {"at": value[0], "size": value[1]}
         return value
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         mapping = handler.resolve_ref_schema(handler(schema))
-        pair = {"type": "array", "prefixItems": [mapping["properties"]["at"], mapping["properties"]["size"]], "items": False, "minItems": 2,
-                "description": "[from pseudo-epoch, batch size]"}
+        pair = {
+            "type": "array",
+            "prefixItems": [mapping["properties"]["at"], mapping["properties"]["size"]],
+            "items": False,
+            "minItems": 2,
+            "description": "[from pseudo-epoch, batch size]",
+        }
         return {"anyOf": [pair, mapping]}
 
 
@@ -404,10 +462,13 @@ class Likelihood(_Strict):
     """The Gaussian of unit variance that log p(x | ...) is, and the space it lives in."""
 
     space: Literal["shift_log", "sqrt", "pressure"] = Field(
-        "shift_log", description="'shift_log': on the stored transform t = ln(p/sigma_z + 1)/4, the paper's loss, "
-                                 "which weighs the rare peaks that carry the power spectrum very little; 'sqrt': on sqrt(p/sigma_z), between the two; "
-                                 "'pressure': on p/sigma_z = exp(4t) - 1, aligned with the power spectra "
-                                 "(docs/variants.md)")
+        "shift_log",
+        description="'shift_log': on the stored transform t = ln(p/sigma_z + 1)/4, the paper's loss, "
+        "which weighs the rare peaks that carry the power spectrum very little; "
+        "'sqrt': on sqrt(p/sigma_z), between the two; "
+        "'pressure': on p/sigma_z = exp(4t) - 1, aligned with the power spectra "
+        "(docs/variants.md)",
+    )
 
 
 class Training(_Grown):
@@ -416,14 +477,21 @@ class Training(_Grown):
     samples: Int = Field(150_000, ge=1, le=10**12, description="stop after this many training samples")
     pseudo_epoch: Int = Field(1568, ge=1, description="samples per pseudo-epoch, the unit of the milestones")
     batch_size: list[BatchStep] = Field(
-        default_factory=lambda: [BatchStep(at=0, size=4), BatchStep(at=8, size=8), BatchStep(at=16, size=16), BatchStep(at=32, size=24)],
+        default_factory=lambda: [
+            BatchStep(at=0, size=4),
+            BatchStep(at=8, size=8),
+            BatchStep(at=16, size=16),
+            BatchStep(at=32, size=24),
+        ],
         min_length=1,
         description="[[pseudo-epoch, batch size], ...]: the batch size from each pseudo-epoch on; the first is at 0",
     )
     lr: LearningRate = LearningRate()
     optimizer: Optimizer = Optimizer()
     beta: Float = Field(1.0, ge=0, description="weight of the KL term in the ELBO")
-    likelihood: Likelihood = Field(Likelihood(), description="the reconstruction term log p(x | y, z) (default: the paper's)")
+    likelihood: Likelihood = Field(
+        Likelihood(), description="the reconstruction term log p(x | y, z) (default: the paper's)"
+    )
     evaluation: Evaluation = Evaluation()
     checkpoint: Checkpoints = Checkpoints()
     log_every: Int = Field(72, ge=1, description="log training metrics every this many samples")
@@ -433,7 +501,11 @@ class Training(_Grown):
     @classmethod
     def _batch_steps(cls, steps: list[BatchStep]) -> list[BatchStep]:
         if steps[0].at != 0:
-            raise PydanticCustomError("first_step", "expected the first batch size to start at pseudo-epoch 0, found {at}", {"at": steps[0].at})
+            raise PydanticCustomError(
+                "first_step",
+                "expected the first batch size to start at pseudo-epoch 0, found {at}",
+                {"at": steps[0].at},
+            )
         _check_increasing([s.at for s in steps], "batch-size steps")
         return steps
 
@@ -442,10 +514,12 @@ class Spec(_Strict):
     """An archspec file."""
 
     archspec: Literal[1] = Field(description="version of the spec language")
-    name: str = Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", max_length=100,
-                      description="the spec's name (used for run folders: one plain folder name, never . or .. or hidden)")
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
+        max_length=100,
+        description="the spec's name (used for run folders: one plain folder name, never . or .. or hidden)",
+    )
     description: str | None = None
     model: Model
     data: Data = Data()
     training: Training = Training()
-

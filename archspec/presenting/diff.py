@@ -8,15 +8,17 @@ what each change costs in parameters and multiply-adds.
 Used by ``archspec diff`` and by the runner's resume check; torch-free. Costs come from the
 static shape flow (:func:`archspec.checking.shapes.flow`), the numbers ``archspec show`` prints.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
-from archspec.language.errors import format_loc
 from archspec.checking.shapes import flow
 from archspec.checking.traces import Flow, RowTrace
+from archspec.language.errors import format_loc
 from archspec.language.spec import Spec
 
 ABSENT = "(absent)"  # stands for a key one side lacks
@@ -63,7 +65,9 @@ def unit(path: tuple) -> tuple | None:
         net = path[2]
         if len(path) >= 6 and path[4] == "table" and isinstance(path[5], int):
             return ("row", net, path[3], path[5])
-        return ("part", net, path[3]) if len(path) >= 5 or (len(path) == 4 and path[3] != "output") else ("network", net)
+        return (
+            ("part", net, path[3]) if len(path) >= 5 or (len(path) == 4 and path[3] != "output") else ("network", net)
+        )
     if path[:2] == ("model", "blocks") and len(path) >= 3:
         return ("block", path[2])
     return ("model",)

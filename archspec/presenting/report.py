@@ -5,23 +5,24 @@ Every format carries the same data: the code, the file, line and column, the pat
 the message, the fix as text, and each checked fix as edits of the file (line:col ranges and
 the replacement text), so an editor or a CI bot can apply what ``--fix`` would.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, TextIO
 
 from archspec import __version__
-from archspec.language.errors import Problem, SpecError, format_loc
-from archspec.fixing.fixes import CannotEdit, Fix, Spans, apply_fix, unified_diff
-from archspec.text.files import Unreadable, read_bounded
 from archspec.checking.load import Loaded, check_data, check_text
 from archspec.checking.overrides import unused_overrides
+from archspec.fixing.fixes import CannotEdit, Fix, Spans, apply_fix, unified_diff
 from archspec.fixing.repair import first_fix
+from archspec.language.errors import Problem, SpecError, format_loc
+from archspec.text.files import Unreadable, read_bounded
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 FORMATS = ("text", "json", "sarif", "github")
@@ -118,8 +119,15 @@ def write_text(path: str, text: str) -> None:
         raise
 
 
-def check_command(paths: Sequence[str], overrides: Sequence[str] = (), fmt: str = "text", fix: bool = False,
-                  dry_run: bool = False, out: TextIO | None = None, err: TextIO | None = None) -> int:
+def check_command(
+    paths: Sequence[str],
+    overrides: Sequence[str] = (),
+    fmt: str = "text",
+    fix: bool = False,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """``archspec check``: 0 when every spec is valid (after --fix, if given), 1 when one is not,
     2 when one cannot be read."""
     out, err = out or sys.stdout, err or sys.stderr
@@ -167,9 +175,15 @@ def problem_data(problem: Problem, text: str | None, path: str) -> dict[str, Any
     fixed, where it can be, in the one checked)."""
     placed = bool(problem.line)
     return {
-        "code": problem.code, "severity": problem.severity, "file": problem.file,
-        "line": problem.line if placed else None, "col": problem.col if placed else None,
-        "path": format_loc(problem.loc), "loc": list(problem.loc), "message": problem.message, "fix": problem.fix,
+        "code": problem.code,
+        "severity": problem.severity,
+        "file": problem.file,
+        "line": problem.line if placed else None,
+        "col": problem.col if placed else None,
+        "path": format_loc(problem.loc),
+        "loc": list(problem.loc),
+        "message": problem.message,
+        "fix": problem.fix,
         "fixes": [_fix_data(f, text, path) for f in problem.fixes] if text is not None and placed else [],
     }
 
@@ -179,15 +193,31 @@ def _fix_data(fix: Fix, text: str, path: str) -> dict[str, Any]:
         edits = (Spans(text).text_edits(fix.edits) if fix.edits else []) + list(fix.raw)
     except CannotEdit:
         edits = []
-    return {"title": fix.title, "applicability": fix.applicability,
-            "edits": [{"file": path, "line": e.line, "col": e.col, "end_line": e.end_line, "end_col": e.end_col, "text": e.text} for e in edits]}
+    return {
+        "title": fix.title,
+        "applicability": fix.applicability,
+        "edits": [
+            {"file": path, "line": e.line, "col": e.col, "end_line": e.end_line, "end_col": e.end_col, "text": e.text}
+            for e in edits
+        ],
+    }
 
 
 def to_json(results: Sequence[Result]) -> dict[str, Any]:
-    return {"version": 1, "tool": "archspec", "files": [
-        {"file": r.path, "valid": r.valid, "error": r.error, "fixed": len(r.applied),
-         "problems": [problem_data(p, r.fixed if r.fixed is not None else r.text, r.path) for p in r.problems]}
-        for r in results]}
+    return {
+        "version": 1,
+        "tool": "archspec",
+        "files": [
+            {
+                "file": r.path,
+                "valid": r.valid,
+                "error": r.error,
+                "fixed": len(r.applied),
+                "problems": [problem_data(p, r.fixed if r.fixed is not None else r.text, r.path) for p in r.problems],
+            }
+            for r in results
+        ],
+    }
 
 
 def to_sarif(results: Sequence[Result]) -> dict[str, Any]:
@@ -199,23 +229,63 @@ def to_sarif(results: Sequence[Result]) -> dict[str, Any]:
             rules.setdefault(p.code, {"id": p.code})
             data = problem_data(p, text, result.path)
             entry: dict[str, Any] = {
-                "ruleId": p.code, "level": "warning" if p.severity == "warning" else "error",
+                "ruleId": p.code,
+                "level": "warning" if p.severity == "warning" else "error",
                 "message": {"text": f"{format_loc(p.loc)}: {p.message}" + (f"\nfix: {p.fix}" if p.fix else "")},
                 "logicalLocations": [{"fullyQualifiedName": format_loc(p.loc)}],
             }
             if data["line"]:
-                entry["locations"] = [{"physicalLocation": {"artifactLocation": {"uri": p.file}, "region": {"startLine": p.line, "startColumn": p.col}}}]
-                entry["fixes"] = [{"description": {"text": f["title"]}, "artifactChanges": [{"artifactLocation": {"uri": result.path}, "replacements": [
-                    {"deletedRegion": {"startLine": e["line"], "startColumn": e["col"], "endLine": e["end_line"], "endColumn": e["end_col"]},
-                     "insertedContent": {"text": e["text"]}} for e in f["edits"]]}]} for f in data["fixes"]]
+                entry["locations"] = [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": p.file},
+                            "region": {"startLine": p.line, "startColumn": p.col},
+                        }
+                    }
+                ]
+                entry["fixes"] = [
+                    {
+                        "description": {"text": f["title"]},
+                        "artifactChanges": [
+                            {
+                                "artifactLocation": {"uri": result.path},
+                                "replacements": [
+                                    {
+                                        "deletedRegion": {
+                                            "startLine": e["line"],
+                                            "startColumn": e["col"],
+                                            "endLine": e["end_line"],
+                                            "endColumn": e["end_col"],
+                                        },
+                                        "insertedContent": {"text": e["text"]},
+                                    }
+                                    for e in f["edits"]
+                                ],
+                            }
+                        ],
+                    }
+                    for f in data["fixes"]
+                ]
             out.append(entry)
         if result.error:
-            out.append({"ruleId": "unreadable", "level": "error", "message": {"text": result.error},
-                        "locations": [{"physicalLocation": {"artifactLocation": {"uri": result.path}}}]})
+            out.append(
+                {
+                    "ruleId": "unreadable",
+                    "level": "error",
+                    "message": {"text": result.error},
+                    "locations": [{"physicalLocation": {"artifactLocation": {"uri": result.path}}}],
+                }
+            )
             rules.setdefault("unreadable", {"id": "unreadable"})
     return {
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
-        "runs": [{"tool": {"driver": {"name": "archspec", "version": __version__, "rules": list(rules.values())}}, "results": out}],
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {"driver": {"name": "archspec", "version": __version__, "rules": list(rules.values())}},
+                "results": out,
+            }
+        ],
     }
 
 

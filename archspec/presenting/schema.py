@@ -8,6 +8,7 @@ against a partial copy of the language: the same keys, none of them required, an
 (``generator.B.table[9]``, ``~...``, ``+...``) allowed wherever a mapping is. Its values are
 checked where a key is a plain name; a path key's value is the loader's to check.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,9 +21,12 @@ PARTIAL = "Partial"  # prefix of the definitions a spec with extends: is checked
 # A key that is a path or an edit: starts with ~ or +, or has a dot or [ after its first name.
 # Plain names do not match, so a misspelt plain key is still flagged in an editor.
 PATH_KEY = r"^(?:[~+]|[A-Za-z0-9_-]+[.\[])"
-_EXTENDS = {"type": "string", "minLength": 1,
-            "description": "the spec this one starts from, relative to this file; the keys below say what changes "
-                           "(paths such as generator.B.table[9], ~ to remove, + to insert rows)"}
+_EXTENDS = {
+    "type": "string",
+    "minLength": 1,
+    "description": "the spec this one starts from, relative to this file; the keys below say what changes "
+    "(paths such as generator.B.table[9], ~ to remove, + to insert rows)",
+}
 
 
 def schema() -> dict:

@@ -9,16 +9,18 @@ tensors a row produces per sample (layer, BatchNorm and activation outputs, whic
 for the backward pass); RF is the receptive field along one axis, in pixels of each model tensor
 the row depends on (a transposed layer's output pixel reads at most ceil(k / s) input pixels).
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any
 
-from archspec.language.kinds import KINDS
 from archspec.checking.arith import exact_padding, exact_sizes
 from archspec.checking.shapes import flow, scaled_shapes
 from archspec.checking.traces import Flow, NetworkTrace, RowTrace, format_shape
+from archspec.language.kinds import KINDS
 from archspec.language.spec import Spec
 
 SIZE_RANGE = range(8, 4097)  # the heights --sizes tries for the first model tensor
@@ -50,7 +52,10 @@ def _network_data(spec: Spec, net: NetworkTrace) -> dict[str, Any]:
         "memory": sum(r.memory for r in rows),
         "inputs": list(_inputs(spec, net.name)),
         "output": list(net.output) if net.output else None,
-        "parts": {p.name: {"input": list(p.inputs), "in": list(p.in_shape), "out": list(p.out_shape)} for p in net.parts.values()},
+        "parts": {
+            p.name: {"input": list(p.inputs), "in": list(p.in_shape), "out": list(p.out_shape)}
+            for p in net.parts.values()
+        },
         "layers": [_row_data(r) for r in rows],
     }
 
@@ -73,8 +78,15 @@ def _row_data(row: RowTrace) -> dict[str, Any]:
         data["repeat"] = row.repeat
         data["rows"] = [_row_data(r) for r in row.inner]
     else:
-        data.update(kernel=row.kernel, stride=row.stride, padding=row.padding, output_padding=row.output_padding,
-                    bias=row.bias, batchnorm=row.batchnorm, dropped=list(row.dropped))
+        data.update(
+            kernel=row.kernel,
+            stride=row.stride,
+            padding=row.padding,
+            output_padding=row.output_padding,
+            bias=row.bias,
+            batchnorm=row.batchnorm,
+            dropped=list(row.dropped),
+        )
     return data
 
 
@@ -95,7 +107,8 @@ def summary_text(spec: Spec) -> str:
     traced = flow(spec)
     data = summary_data(spec, traced)
     lines = [
-        f"{spec.name} ({spec.model.kind}): {data['params']:,} parameters; per sample {_si(data['macs'])} multiply-adds, "
+        f"{spec.name} ({spec.model.kind}): {data['params']:,} parameters; per sample {_si(data['macs'])} "
+        "multiply-adds, "
         f"{_bytes(data['memory'])} of activations",
         "shapes " + ", ".join(f"{n} {format_shape(s)}" for n, s in spec.model.shapes.items()),
     ]
@@ -111,19 +124,31 @@ def _network_lines(spec: Spec, net: NetworkTrace, data: dict, notes: list[str]) 
     order = _inputs(spec, net.name)
     table: list[Sequence[str]] = []
     for part in net.parts.values():
-        table.append((part.name, "", f"input {' + '.join(part.inputs)}", format_shape(part.in_shape), "", "", "", "", ""))
+        table.append(
+            (part.name, "", f"input {' + '.join(part.inputs)}", format_shape(part.in_shape), "", "", "", "", "")
+        )
         for row in part.rows:
             mark = ""
             if any(row.dropped):
                 mark = "!"
                 notes.append(_dropped_note(net.name, row))
-            table.append((
-                "", str(row.index[0]), _layer(row), f"{format_shape(row.in_shape)} → {format_shape(row.out_shape)}{mark}",
-                "" if row.padding is None else str(row.padding), f"{row.params:,}", _si(row.macs), _bytes(row.memory),
-                _rf(row, order),
-            ))
+            table.append(
+                (
+                    "",
+                    str(row.index[0]),
+                    _layer(row),
+                    f"{format_shape(row.in_shape)} → {format_shape(row.out_shape)}{mark}",
+                    "" if row.padding is None else str(row.padding),
+                    f"{row.params:,}",
+                    _si(row.macs),
+                    _bytes(row.memory),
+                    _rf(row, order),
+                )
+            )
     output = format_shape(net.output) if net.output else "(does not flow)"
-    table.append(("total", "", "", f"→ {output}", "", f"{data['params']:,}", _si(data["macs"]), _bytes(data["memory"]), ""))
+    table.append(
+        ("total", "", "", f"→ {output}", "", f"{data['params']:,}", _si(data["macs"]), _bytes(data["memory"]), "")
+    )
     title = f"{net.name}({', '.join(order)}) → {output}"
     return [title, *_columns([_HEAD, *table], right={4, 5, 6, 7})]
 
@@ -152,8 +177,11 @@ def _dropped_note(network: str, row: RowTrace) -> str:
     below, above = exact_sizes(size, row.kernel, row.stride, row.padding)
     padding = exact_padding(size, row.kernel, row.stride)
     fix = f"padding {padding}, or " if padding is not None else ""
-    return (f"! {network}.{row.part}.{row.index[0]} {row.layer} leaves {row.dropped[axis]} pixel(s) of {size} unread along {axes} "
-            f"(torch accepts it): {fix}an input of {below} or {above} reads them all")
+    return (
+        f"! {network}.{row.part}.{row.index[0]} {row.layer} leaves {row.dropped[axis]} pixel(s) of {size} unread "
+        f"along {axes} "
+        f"(torch accepts it): {fix}an input of {below} or {above} reads them all"
+    )
 
 
 def _columns(rows: list[Sequence[str]], right: set[int]) -> list[str]:
@@ -208,12 +236,14 @@ def sizes_text(spec: Spec, sizes: range = SIZE_RANGE) -> str:
     ties = ", ".join(f"{name} = {tie}" for name, tie in data["tied"].items())
     near = data["nearest"]
     lines = [
-        f"{spec.name}: sizes H of {data['reference']} from {data['range'][0]} to {data['range'][1]} at which the whole model "
+        f"{spec.name}: sizes H of {data['reference']} from {data['range'][0]} to {data['range'][1]} at which the "
+        "whole model "
         f"flows and meets its contract",
         f"tensors scaled together: {ties}",
         f"valid: {data['pattern']} ({data['count']} size{'s' if data['count'] != 1 else ''})",
         f"the spec's own: {data['spec_size']} ({'valid' if data['spec_valid'] else 'not valid'}); nearest valid: "
-        f"{near['below'] if near['below'] is not None else 'none'} below, {near['above'] if near['above'] is not None else 'none'} above",
+        f"{near['below'] if near['below'] is not None else 'none'} below, "
+        f"{near['above'] if near['above'] is not None else 'none'} above",
     ]
     return "\n".join(lines)
 

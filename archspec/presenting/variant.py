@@ -5,6 +5,7 @@ A spec's first line points editors at the JSON Schema, relative to the spec's ow
 in another folder loses completion silently. The new file's ``$schema`` is the base's schema
 seen from the new file's folder, and its ``extends`` is the base seen from there too.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,7 +38,9 @@ def name_for(out: str) -> str:
     """The variant's name: its file's stem. Raises ValueError when that is no valid name."""
     stem = os.path.splitext(os.path.basename(out))[0]
     if not NAME.match(stem):
-        raise ValueError(f"expected a file name of letters, digits, '_', '.' or '-' (it becomes the spec's name), found {stem!r}")
+        raise ValueError(
+            f"expected a file name of letters, digits, '_', '.' or '-' (it becomes the spec's name), found {stem!r}"
+        )
     return stem
 
 

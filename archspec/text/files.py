@@ -14,6 +14,7 @@ widens the rule deliberately. A spec in a loose tree (no marker above it) may ex
 ``.yaml`` file. In every case a base that is not a spec (no ``archspec:`` or ``extends:`` key)
 is refused without a word of its content.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,19 +44,28 @@ def read_bounded(path: str | os.PathLike, limit: int = MAX_SPEC_BYTES, what: str
     if not stat.S_ISREG(st.st_mode):
         raise Unreadable(f"expected {what} file, found {_kind(st.st_mode)} at {path}", "name a YAML file")
     if st.st_size > limit:
-        raise Unreadable(f"expected {what} of at most {limit:,} bytes, found {st.st_size:,} bytes in {path}",
-                         "name the spec's YAML file, not a data file")
+        raise Unreadable(
+            f"expected {what} of at most {limit:,} bytes, found {st.st_size:,} bytes in {path}",
+            "name the spec's YAML file, not a data file",
+        )
     with open(path, "rb") as f:
         raw = f.read(limit + 1)  # the file may have grown since stat
     if len(raw) > limit:
-        raise Unreadable(f"expected {what} of at most {limit:,} bytes, found more in {path}",
-                         "name the spec's YAML file, not a data file")
+        raise Unreadable(
+            f"expected {what} of at most {limit:,} bytes, found more in {path}",
+            "name the spec's YAML file, not a data file",
+        )
     return raw
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "no regular file"
@@ -86,11 +96,15 @@ def allowed_roots(spec_file: str | os.PathLike) -> list[Path]:
 def check_base(base: str, top_spec: str) -> None:
     """Raise :class:`Unreadable` unless ``base`` may be read as a base of ``top_spec``."""
     if not base.lower().endswith(SUFFIXES):
-        raise Unreadable(f"expected a base spec ending in .yaml or .yml, found {base}", "extends names another spec's YAML file")
+        raise Unreadable(
+            f"expected a base spec ending in .yaml or .yml, found {base}", "extends names another spec's YAML file"
+        )
     real = Path(os.path.realpath(base))
     roots = allowed_roots(top_spec)
     if not _in_a_project(top_spec):
         return  # a loose tree (no project marker above the spec): only the other rules apply
     if not any(real == root or root in real.parents for root in roots):
-        raise Unreadable(f"the base {base} lies outside the spec's project {roots[0]}",
-                         f"copy the base into the project, or allow its folder: {BASES_ENV}={real.parent}")
+        raise Unreadable(
+            f"the base {base} lies outside the spec's project {roots[0]}",
+            f"copy the base into the project, or allow its folder: {BASES_ENV}={real.parent}",
+        )

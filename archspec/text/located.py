@@ -6,6 +6,7 @@ line, a row the child wrote keeps the child's), so an error about the composed s
 file that holds the offending text. :class:`Composed` is the :class:`~archspec.text.yamlpos.Document`
 of such a tree: ``locate`` answers with the file as well as the line and column.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

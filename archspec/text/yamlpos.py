@@ -7,6 +7,7 @@ and value by its path, (2) report duplicate keys, which PyYAML silently overwrit
 and (4) refuse a document that expands to more than :data:`MAX_VALUES` values: aliases of
 aliases ("a billion laughs") expand exponentially, and would hang every check after the parse.
 """
+
 from __future__ import annotations
 
 import re
@@ -99,15 +100,30 @@ def parse(text: str) -> Document:
         message = f"invalid YAML: {exc.problem or exc.context}"
         if "\\t" in str(exc.problem) or "'\\t'" in str(exc):
             message += " (a tab: YAML indents with spaces only)"
-        raise YamlProblems([Problem("yaml", (), message, "fix the YAML syntax at this position", line=line, col=col)])
+        raise YamlProblems(
+            [Problem("yaml", (), message, "fix the YAML syntax at this position", line=line, col=col)]
+        ) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
         line = text.count("\n", 0, exc.position) + 1
         col = exc.position - (text.rfind("\n", 0, exc.position) + 1) + 1
-        raise YamlProblems([Problem("yaml", (), f"invalid YAML: character {(chr(exc.character) if isinstance(exc.character, int) else exc.character)!r} is not allowed in YAML text", "remove it", line=line, col=col)])
+        raise YamlProblems(
+            [
+                Problem(
+                    "yaml",
+                    (),
+                    "invalid YAML: character "
+                    f"{(chr(exc.character) if isinstance(exc.character, int) else exc.character)!r} "
+                    "is not allowed in YAML text",
+                    "remove it",
+                    line=line,
+                    col=col,
+                )
+            ]
+        ) from None
     except yaml.YAMLError as exc:  # any other reader or scanner failure, without a mark
-        raise YamlProblems([Problem("yaml", (), f"invalid YAML: {exc}", line=1, col=1)])
+        raise YamlProblems([Problem("yaml", (), f"invalid YAML: {exc}", line=1, col=1)]) from None
     except RecursionError:
-        raise YamlProblems([Problem("yaml", (), "invalid YAML: nested too deeply", line=1, col=1)])
+        raise YamlProblems([Problem("yaml", (), "invalid YAML: nested too deeply", line=1, col=1)]) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -117,22 +133,43 @@ def parse(text: str) -> Document:
     try:
         doc.data = _convert(node, (), doc, doc.problems, loader, active=set())
     except RecursionError:
-        raise YamlProblems([Problem("yaml", (), "a spec nested too deeply to be a spec", line=1, col=1)])
+        raise YamlProblems([Problem("yaml", (), "a spec nested too deeply to be a spec", line=1, col=1)]) from None
     except _TooManyValues as exc:
         line, col = _pos(exc.node.start_mark)
-        raise YamlProblems([Problem("yaml_size", (), f"expected a spec of at most {MAX_VALUES:,} values, found more once "
-                                    "its aliases are expanded (aliases of aliases grow exponentially)",
-                                    "write the values out, or use blocks and defaults", line=line, col=col)]) from None
+        raise YamlProblems(
+            [
+                Problem(
+                    "yaml_size",
+                    (),
+                    f"expected a spec of at most {MAX_VALUES:,} values, found more once "
+                    "its aliases are expanded (aliases of aliases grow exponentially)",
+                    "write the values out, or use blocks and defaults",
+                    line=line,
+                    col=col,
+                )
+            ]
+        ) from None
     return doc
 
 
-def _convert(node: yaml.Node, path: Path, doc: Document, problems: list[Problem], loader: _Loader, active: set[int]) -> Any:
+def _convert(
+    node: yaml.Node, path: Path, doc: Document, problems: list[Problem], loader: _Loader, active: set[int]
+) -> Any:
     doc.values.setdefault(path, _pos(node.start_mark))
     doc.count += 1
     if doc.count > MAX_VALUES:
         raise _TooManyValues(node)
     if id(node) in active:  # an alias that contains itself
-        problems.append(Problem("yaml_recursion", path, "a recursive alias: a node that contains itself", "remove the alias", line=_pos(node.start_mark)[0], col=_pos(node.start_mark)[1]))
+        problems.append(
+            Problem(
+                "yaml_recursion",
+                path,
+                "a recursive alias: a node that contains itself",
+                "remove the alias",
+                line=_pos(node.start_mark)[0],
+                col=_pos(node.start_mark)[1],
+            )
+        )
         return None
     if isinstance(node, yaml.MappingNode):
         if node.tag != "tag:yaml.org,2002:map":
@@ -141,7 +178,9 @@ def _convert(node: yaml.Node, path: Path, doc: Document, problems: list[Problem]
     if isinstance(node, yaml.SequenceNode):
         if node.tag != "tag:yaml.org,2002:seq":
             return _bad_tag(node, path, problems)
-        return [_convert(item, path + (i,), doc, problems, loader, active | {id(node)}) for i, item in enumerate(node.value)]
+        return [
+            _convert(item, path + (i,), doc, problems, loader, active | {id(node)}) for i, item in enumerate(node.value)
+        ]
     try:
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError:
@@ -152,7 +191,9 @@ def _convert(node: yaml.Node, path: Path, doc: Document, problems: list[Problem]
         return None
 
 
-def _convert_mapping(node: yaml.MappingNode, path: Path, doc: Document, problems: list[Problem], loader: _Loader, active: set[int]) -> dict:
+def _convert_mapping(
+    node: yaml.MappingNode, path: Path, doc: Document, problems: list[Problem], loader: _Loader, active: set[int]
+) -> dict:
     try:
         loader.flatten_mapping(node)  # resolves '<<' merge keys the way PyYAML does
     except yaml.constructor.ConstructorError as exc:
@@ -163,17 +204,31 @@ def _convert_mapping(node: yaml.MappingNode, path: Path, doc: Document, problems
     for key_node, value_node in node.value:
         line, col = _pos(key_node.start_mark)
         if not isinstance(key_node, yaml.ScalarNode):
-            problems.append(Problem("key_type", path, "expected a plain key (a name), found a list or mapping used as a key", line=line, col=col))
+            problems.append(
+                Problem(
+                    "key_type",
+                    path,
+                    "expected a plain key (a name), found a list or mapping used as a key",
+                    line=line,
+                    col=col,
+                )
+            )
             continue
         key = _convert(key_node, path + ("<key>",), doc, problems, loader, active)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
             key = str(key)
         if key in result:
             first = doc.keys.get(path + (key,), (line, col))
-            problems.append(Problem(
-                "duplicate_key", path + (key,), f"duplicate key {key!r} (first defined at line {first[0]})",
-                "remove one of the two, or rename it", line=line, col=col,
-            ))
+            problems.append(
+                Problem(
+                    "duplicate_key",
+                    path + (key,),
+                    f"duplicate key {key!r} (first defined at line {first[0]})",
+                    "remove one of the two, or rename it",
+                    line=line,
+                    col=col,
+                )
+            )
             continue
         doc.keys[path + (key,)] = (line, col)
         result[key] = _convert(value_node, path + (key,), doc, problems, loader, active)
@@ -183,8 +238,14 @@ def _convert_mapping(node: yaml.MappingNode, path: Path, doc: Document, problems
 
 def _bad_tag(node: yaml.Node, path: Path, problems: list[Problem]) -> None:
     line, col = _pos(node.start_mark)
-    problems.append(Problem(
-        "yaml_tag", path, f"expected plain YAML data, found the tag {node.tag!r}, which a spec may not use",
-        "remove the tag: specs are data, never code or objects", line=line, col=col,
-    ))
+    problems.append(
+        Problem(
+            "yaml_tag",
+            path,
+            f"expected plain YAML data, found the tag {node.tag!r}, which a spec may not use",
+            "remove the tag: specs are data, never code or objects",
+            line=line,
+            col=col,
+        )
+    )
     return None

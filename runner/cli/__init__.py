@@ -3,6 +3,7 @@
 Each subcommand module defines ``add_arguments(parser)`` and ``run(args) -> int``. Modules are
 imported only when their subcommand runs, so ``runner --help`` and ``runner schedule`` stay fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "train": ("runner.cli.train", "train the model a spec describes"),
     "schedule": ("runner.cli.schedule", "print a spec's batch-size and learning-rate schedule"),
     "paint": ("runner.cli.paint", "paint pressure onto dark-matter maps with a trained checkpoint"),
-    "import-original": ("runner.cli.import_original", "turn the original's published CVAE into a run folder that paints"),
+    "import-original": (
+        "runner.cli.import_original",
+        "turn the original's published CVAE into a run folder that paints",
+    ),
     "evaluate": ("runner.cli.evaluate", "power spectra, one-point statistics and figures of a checkpoint"),
     "data": ("runner.cli.data", "make mock data or import real data into a tile store"),
     "sweep": ("runner.cli.sweep", "train a grid of --set values or a list of variant specs, one run folder each"),
@@ -31,7 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language, no torch
         if (exc.name or "").split(".")[0] not in RUNNER_EXTRA:
             raise
-        print(f"runner: error: {exc.name} is not installed; the runner needs its extra: pip install \"archspec[runner]\"", file=sys.stderr)
+        print(
+            f'runner: error: {exc.name} is not installed; the runner needs its extra: pip install "archspec[runner]"',
+            file=sys.stderr,
+        )
         return 2
 
 
@@ -47,7 +54,7 @@ def _main(argv: list[str] | None) -> int:
             module = importlib.import_module(module_name)
             module.add_arguments(p)
             if getattr(module, "PASSES_ON", False) and "--" in argv:  # `runner sweep ... -- TRAIN OPTIONS`
-                argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1:]
+                argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
     args.passed_on = rest
     try:

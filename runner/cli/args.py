@@ -1,15 +1,17 @@
 """Argument types and helpers that several commands share. Light: no torch, no science stack."""
+
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 DEVICES = ("auto", "cpu", "cuda")  # what runner.runtime.resolve_device accepts
 
 
 def int_at_least(low: int):
     """An argparse type: an integer of at least ``low`` (refused as a usage error, before any work)."""
+
     def convert(text: str) -> int:
         try:
             value = int(text)
@@ -31,7 +33,9 @@ def redshift_list(text: str) -> tuple[float, ...]:
     try:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, e.g. 0,0.5,1,2. Received: {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated numbers, e.g. 0,0.5,1,2. Received: {text!r}"
+        ) from None
     if not values or any(not 0 <= v < 1e3 for v in values):
         raise argparse.ArgumentTypeError(f"expected redshifts >= 0, e.g. 0,0.5,1,2. Received: {text!r}")
     return values
@@ -44,8 +48,15 @@ def add_device(parser: argparse.ArgumentParser) -> None:
 def add_set(parser: argparse.ArgumentParser, example: str = "training.samples=2000") -> None:
     from archspec.checking.load import override_arg
 
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", type=override_arg,
-                        help=f"override a spec value, e.g. --set {example} (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        type=override_arg,
+        help=f"override a spec value, e.g. --set {example} (repeatable)",
+    )
 
 
 def load_spec_or_report(path: str, overrides: Sequence[str] = (), user: Sequence[str] | None = None):
@@ -99,7 +110,9 @@ def _field_type(model, name: str):
             return getattr(model.model_validate({name: text}), name)
         except ValidationError as exc:
             message = exc.errors()[0]["msg"].removeprefix("Value error, ")
-            raise argparse.ArgumentTypeError(message if "Received" in message else f"{message}. Received: {text!r}") from None
+            raise argparse.ArgumentTypeError(
+                message if "Received" in message else f"{message}. Received: {text!r}"
+            ) from None
 
     return convert
 

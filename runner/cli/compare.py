@@ -8,6 +8,7 @@ spectrum ratio of the latest evaluation) and writes table.md, table.csv, table.j
 compare.png (test ELBO curves and spectrum ratios overlaid). Exit status: 0, 1 a folder is not
 a run or sweep, 2 usage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders or sweep folders")
-    parser.add_argument("--out", metavar="DIR", help="where the table and figure go (default: <sweep>/compare for one "
-                                                     "sweep folder, else only the printed table)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where the table and figure go (default: <sweep>/compare for one "
+        "sweep folder, else only the printed table)",
+    )
     parser.add_argument("--no-figure", dest="figure", action="store_false", help="tables only")
 
 

@@ -9,6 +9,7 @@
 
 No torch is imported here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,59 +22,87 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, FULL_GRID, FULL_SLICES
 
     sub = parser.add_subparsers(dest="data_command", metavar="ACTION", required=True)
-    mock = sub.add_parser("mock", help="write a calibrated mock store",
-                          description="Write a mock store with the original's layout and "
-                          "statistics; prints targets against achieved statistics.")
+    mock = sub.add_parser(
+        "mock",
+        help="write a calibrated mock store",
+        description="Write a mock store with the original's layout and "
+        "statistics; prints targets against achieved statistics.",
+    )
     mock.add_argument("out", metavar="OUT.h5")
-    mock.add_argument("--grid", type=int, help=f"pixels per side, 0.1953125 Mpc/h each "
-                      f"(default {DEFAULT_GRID}; 512 = one 100 Mpc/h tile)")
+    mock.add_argument(
+        "--grid",
+        type=int,
+        help=f"pixels per side, 0.1953125 Mpc/h each (default {DEFAULT_GRID}; 512 = one 100 Mpc/h tile)",
+    )
     mock.add_argument("--slices", type=int, help=f"slices per depth (default {DEFAULT_SLICES})")
-    mock.add_argument("--full", action="store_true", help=f"the original's size: grid "
-                      f"{FULL_GRID}, {FULL_SLICES} slices per depth (9.9 GiB; ~10 min, 4 GB RAM)")
-    mock.add_argument("--redshifts", type=redshift_list, help="comma-separated (default: the "
-                      "original's 11, 0 ... 2)")
+    mock.add_argument(
+        "--full",
+        action="store_true",
+        help=f"the original's size: grid {FULL_GRID}, {FULL_SLICES} slices per depth (9.9 GiB; ~10 min, 4 GB RAM)",
+    )
+    mock.add_argument("--redshifts", type=redshift_list, help="comma-separated (default: the original's 11, 0 ... 2)")
     mock.add_argument("--seed", type=int, default=0, help="randomness of the slices (default 0)")
-    mock.add_argument("--sky", choices=("halo", "lognormal"), default="halo",
-                      help="halo: dark matter and pressure from the same halos (default, mock v3); "
-                           "lognormal: the older sky of mock v2 (docs/mock.md)")
+    mock.add_argument(
+        "--sky",
+        choices=("halo", "lognormal"),
+        default="halo",
+        help="halo: dark matter and pressure from the same halos (default, mock v3); "
+        "lognormal: the older sky of mock v2 (docs/mock.md)",
+    )
     mock.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
     mock.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    imp = sub.add_parser("import-npy", help="import the original's npy maps into a store",
-                         description="Import {field}_z{z:.3f}_train_{100|150}.npy files, "
-                         "slice by slice.")
+    imp = sub.add_parser(
+        "import-npy",
+        help="import the original's npy maps into a store",
+        description="Import {field}_z{z:.3f}_train_{100|150}.npy files, slice by slice.",
+    )
     imp.add_argument("src", metavar="DIR")
     imp.add_argument("out", metavar="OUT.h5")
     imp.add_argument("--dm-name", default="dm", help="{field} of the dark-matter files (default dm)")
-    imp.add_argument("--pressure-name", default="pressure",
-                     help="{field} of the pressure files (default pressure)")
-    imp.add_argument("--redshifts", type=redshift_list,
-                     help="comma-separated; default every redshift found")
+    imp.add_argument("--pressure-name", default="pressure", help="{field} of the pressure files (default pressure)")
+    imp.add_argument("--redshifts", type=redshift_list, help="comma-separated; default every redshift found")
     imp.add_argument("--box-size", type=float, help="Mpc/h (default grid x 0.1953125)")
-    imp.add_argument("--dm-scale", type=float, help="factor on the dark matter (default: the "
-                     "original's load-time Omega_m/(Omega_m - Omega_b)/(grid/8*5), which turns "
-                     "its raw npy sums into a summed-sample mean of ~1; 1 for maps already so)")
+    imp.add_argument(
+        "--dm-scale",
+        type=float,
+        help="factor on the dark matter (default: the "
+        "original's load-time Omega_m/(Omega_m - Omega_b)/(grid/8*5), which turns "
+        "its raw npy sums into a summed-sample mean of ~1; 1 for maps already so)",
+    )
     imp.add_argument("--force", action="store_true", help="replace OUT.h5 if it exists")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    prep = sub.add_parser("prepare", help="make a spec's data ready before a multi-process run",
-                          description="Generate the spec's mock store into the cache ($ARCHSPEC_CACHE) once, "
-                          "or check its store; print the store's path. Run it before torchrun on several "
-                          "machines, with ARCHSPEC_CACHE on a filesystem they share.")
+    prep = sub.add_parser(
+        "prepare",
+        help="make a spec's data ready before a multi-process run",
+        description="Generate the spec's mock store into the cache ($ARCHSPEC_CACHE) once, "
+        "or check its store; print the store's path. Run it before torchrun on several "
+        "machines, with ARCHSPEC_CACHE on a filesystem they share.",
+    )
     prep.add_argument("spec", metavar="SPEC")
     from runner.cli.args import add_set
 
     add_set(prep, example="data.mock.slices=6")
-    prep.add_argument("--data", metavar="PATH", help="a tile store instead of the spec's; same as --set data.store=PATH")
+    prep.add_argument(
+        "--data", metavar="PATH", help="a tile store instead of the spec's; same as --set data.store=PATH"
+    )
     prep.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    info = sub.add_parser("info", help="print a store's layout and statistics",
-                          description="Validate a store and print its layout and statistics.")
+    info = sub.add_parser(
+        "info",
+        help="print a store's layout and statistics",
+        description="Validate a store and print its layout and statistics.",
+    )
     info.add_argument("path", metavar="FILE.h5")
-    info.add_argument("--tile", type=int, help="tile size for the sample counts (default 512, "
-                      "or the largest power of two dividing the grid)")
-    info.add_argument("--scan", action="store_true", help="read every value (NaN/inf check) "
-                      "even for a store over 1 GiB")
+    info.add_argument(
+        "--tile",
+        type=int,
+        help="tile size for the sample counts (default 512, or the largest power of two dividing the grid)",
+    )
+    info.add_argument(
+        "--scan", action="store_true", help="read every value (NaN/inf check) even for a store over 1 GiB"
+    )
 
 
 def run_mock(args: argparse.Namespace) -> int:
@@ -85,11 +114,19 @@ def run_mock(args: argparse.Namespace) -> int:
     grid = FULL_GRID if args.full else args.grid or DEFAULT_GRID
     slices = FULL_SLICES if args.full else args.slices or DEFAULT_SLICES
     start = time.perf_counter()
-    rows = generate_mock(args.out, grid=grid, slices=slices, redshifts=args.redshifts or REDSHIFTS,
-                         seed=args.seed, force=args.force, progress=not args.quiet, sky=args.sky)
+    rows = generate_mock(
+        args.out,
+        grid=grid,
+        slices=slices,
+        redshifts=args.redshifts or REDSHIFTS,
+        seed=args.seed,
+        force=args.force,
+        progress=not args.quiet,
+        sky=args.sky,
+    )
     from pathlib import Path
 
-    size = Path(args.out).stat().st_size / 2 ** 20
+    size = Path(args.out).stat().st_size / 2**20
     print(format_table(rows))
     print(f"wrote {args.out}: {size:,.1f} MiB in {time.perf_counter() - start:.1f} s")
     return 0
@@ -99,9 +136,17 @@ def run_import(args: argparse.Namespace) -> int:
     from runner.data.npy_import import import_npy
     from runner.data.store import describe, open_store
 
-    out = import_npy(args.src, args.out, dm_name=args.dm_name, pressure_name=args.pressure_name,
-                     redshifts=args.redshifts, box_size=args.box_size, dm_scale=args.dm_scale,
-                     force=args.force, progress=not args.quiet)
+    out = import_npy(
+        args.src,
+        args.out,
+        dm_name=args.dm_name,
+        pressure_name=args.pressure_name,
+        redshifts=args.redshifts,
+        box_size=args.box_size,
+        dm_scale=args.dm_scale,
+        force=args.force,
+        progress=not args.quiet,
+    )
     with open_store(out, scan=False) as store:
         print(describe(store))
     return 0
@@ -119,11 +164,11 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
+    import json
+
     from runner.cli.args import load_spec_or_report
     from runner.data.open import store_path
     from runner.data.store import open_store
-
-    import json
 
     overrides = list(args.overrides) + ([f"data.store={json.dumps(args.data)}"] if args.data is not None else [])
     spec = load_spec_or_report(args.spec, overrides)  # as `runner train SPEC --data ... --set ...` reads it

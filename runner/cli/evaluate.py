@@ -7,6 +7,7 @@ Writes spectra.png, spectra_paper.png, one_point.png, panels.png and summary.jso
 behind every figure; see runner.science.report.summary). Exit status: 0 done, 1 the checkpoint,
 the data or the output is wrong (one line, no traceback), 2 usage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,32 +61,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint file, or a run folder (its latest checkpoint)")
+    parser.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="a checkpoint file, or a run folder (its latest checkpoint)"
+    )
     parser.add_argument("--out", metavar="DIR", help="output folder (default: <run folder>/eval/<samples seen>)")
-    parser.add_argument("--data", metavar="PATH", help="tile store to take the test split from (default: the one the checkpoint's spec names)")
-    parser.add_argument("--redshifts", type=redshift_list, default=DEFAULT_REDSHIFTS, metavar="Z,Z,...",
-                        help=f"comma-separated (default {','.join(f'{z:g}' for z in DEFAULT_REDSHIFTS)})")
-    parser.add_argument("--tiles", type=tiles_arg, default=DEFAULT_TILES, metavar="N|all",
-                        help=f"test samples per redshift (default {DEFAULT_TILES}, the paper's; at most every "
-                             f"combination of the split's tiles, which 'all' takes)")
-    parser.add_argument("--context", type=context_arg, default=None, metavar="PX|auto",
-                        help="pixels of dark matter around each tile for the interior painting (default auto: half the "
-                             "model's receptive field, rounded to its size step; 0: whole tiles only)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the sample choice and the latent draws (default 0)")
-    parser.add_argument("--mean", action="store_true", help="paint with the prior's mean instead of one prior draw per tile")
-    parser.add_argument("--crop", type=int, default=0, metavar="PX",
-                        help="cut PX pixels from every side of each tile before any statistic (default 0: whole tiles, "
-                             "as the paper); the spectra are then of the smaller maps, in their own k bins")
-    parser.add_argument("--batch-size", type=positive_int, default=8, metavar="N", help="tiles per generator call (default 8)")
+    parser.add_argument(
+        "--data",
+        metavar="PATH",
+        help="tile store to take the test split from (default: the one the checkpoint's spec names)",
+    )
+    parser.add_argument(
+        "--redshifts",
+        type=redshift_list,
+        default=DEFAULT_REDSHIFTS,
+        metavar="Z,Z,...",
+        help=f"comma-separated (default {','.join(f'{z:g}' for z in DEFAULT_REDSHIFTS)})",
+    )
+    parser.add_argument(
+        "--tiles",
+        type=tiles_arg,
+        default=DEFAULT_TILES,
+        metavar="N|all",
+        help=f"test samples per redshift (default {DEFAULT_TILES}, the paper's; at most every "
+        f"combination of the split's tiles, which 'all' takes)",
+    )
+    parser.add_argument(
+        "--context",
+        type=context_arg,
+        default=None,
+        metavar="PX|auto",
+        help="pixels of dark matter around each tile for the interior painting (default auto: half the "
+        "model's receptive field, rounded to its size step; 0: whole tiles only)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="seed of the sample choice and the latent draws (default 0)"
+    )
+    parser.add_argument(
+        "--mean", action="store_true", help="paint with the prior's mean instead of one prior draw per tile"
+    )
+    parser.add_argument(
+        "--crop",
+        type=int,
+        default=0,
+        metavar="PX",
+        help="cut PX pixels from every side of each tile before any statistic (default 0: whole tiles, "
+        "as the paper); the spectra are then of the smaller maps, in their own k bins",
+    )
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=8, metavar="N", help="tiles per generator call (default 8)"
+    )
     add_device(parser)
     parser.add_argument("--force", action="store_true", help="write into a folder that already holds a summary.json")
 
 
 def run(args: argparse.Namespace) -> int:
     from runner.checkpoint import CheckpointError
-    from runner.science.painter import Painter, PaintError
     from runner.data.layout import DataError
     from runner.runtime import RunError
+    from runner.science.painter import Painter, PaintError
 
     try:
         if args.crop < 0:
@@ -122,10 +155,23 @@ def _evaluate(painter, args, out: Path, error_cls) -> dict:
     except ValueError as exc:
         raise error_cls(str(exc)) from None
     test = painter.test_split or open_test_split(painter.spec, args.data)  # opened once
-    return evaluate_model(painter.model, painter.spec, test, out, device=painter.device, transforms=painter.transforms,
-                          tiles=args.tiles, redshifts=args.redshifts, seed=args.seed,
-                          latent="mean" if args.mean else "sample", batch_size=args.batch_size,
-                          provenance=painter.provenance, crop=args.crop, context=context, precision=painter.precision)
+    return evaluate_model(
+        painter.model,
+        painter.spec,
+        test,
+        out,
+        device=painter.device,
+        transforms=painter.transforms,
+        tiles=args.tiles,
+        redshifts=args.redshifts,
+        seed=args.seed,
+        latent="mean" if args.mean else "sample",
+        batch_size=args.batch_size,
+        provenance=painter.provenance,
+        crop=args.crop,
+        context=context,
+        precision=painter.precision,
+    )
 
 
 def _default_out(checkpoint: str, painter) -> Path:
@@ -143,14 +189,20 @@ def _report(summary: dict, out: Path) -> str:
     lines = [f"runner: {note['note']}" for note in summary["redshifts"] if "note" in note]
     choice, context = summary["choice"], summary["context"]
     asked = summary["tiles_requested"]
-    lines.append(f"runner: {choice['combinations']} test samples per redshift"
-                 + (f" ({asked} asked for)" if asked is not None and asked != choice["combinations"] else "")
-                 + f": combinations of {choice['tiles_per_depth']} tiles of each depth ({choice['available']} exist), "
-                 f"{choice['independent']} of them sharing no tile")
-    lines.append("worst |<P_painted>/<P_true> - 1| (<> the mean over tiles) in the k bins below each k [h/Mpc]; "
-                 "'tile': each tile painted alone, as the paper"
-                 + (f"; 'interior': painted with {context['margin']} px of context" if context["margin"] else ""))
+    lines.append(
+        f"runner: {choice['combinations']} test samples per redshift"
+        + (f" ({asked} asked for)" if asked is not None and asked != choice["combinations"] else "")
+        + f": combinations of {choice['tiles_per_depth']} tiles of each depth ({choice['available']} exist), "
+        f"{choice['independent']} of them sharing no tile"
+    )
+    lines.append(
+        "worst |<P_painted>/<P_true> - 1| (<> the mean over tiles) in the k bins below each k [h/Mpc]; "
+        "'tile': each tile painted alone, as the paper"
+        + (f"; 'interior': painted with {context['margin']} px of context" if context["margin"] else "")
+    )
     lines.append(format_scores(summary, kl=summary["terms"].get("kl")))
-    lines.append(f"runner: evaluated in {summary['seconds']:.1f} s -> {out}/ "
-                 f"({', '.join([*summary['figures'].values(), 'summary.json'])})")
+    lines.append(
+        f"runner: evaluated in {summary['seconds']:.1f} s -> {out}/ "
+        f"({', '.join([*summary['figures'].values(), 'summary.json'])})"
+    )
     return "\n".join(lines)

@@ -5,6 +5,7 @@
 
 Exit status: 0 imported, 1 a file, key or statistic is wrong (one line, no traceback), 2 usage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,10 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.add_argument("source", metavar="DIR", help="the original's trained_models/CVAE/fiducial folder")
     parser.add_argument("--out", required=True, metavar="RUN", help="the run folder to write")
-    parser.add_argument("--statistics", choices=("meta", "fiducial"), default="meta",
-                        help="meta: model_meta's, read without running it (the published table when it is "
-                             "absent; default); fiducial: the published table of docs/data.md, model_meta unopened")
-    parser.add_argument("--spec", metavar="SPEC", help="a spec of the paper's structure (default: the paper's, packaged)")
+    parser.add_argument(
+        "--statistics",
+        choices=("meta", "fiducial"),
+        default="meta",
+        help="meta: model_meta's, read without running it (the published table when it is "
+        "absent; default); fiducial: the published table of docs/data.md, model_meta unopened",
+    )
+    parser.add_argument(
+        "--spec", metavar="SPEC", help="a spec of the paper's structure (default: the paper's, packaged)"
+    )
     parser.add_argument("--force", action="store_true", help="replace a previous import in RUN")
 
 
@@ -45,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
     from runner.importers.original import OriginalImportError, import_original
 
     try:
-        imported = import_original(args.source, args.out, spec_path=args.spec, statistics=args.statistics,
-                                   force=args.force)
+        imported = import_original(
+            args.source, args.out, spec_path=args.spec, statistics=args.statistics, force=args.force
+        )
     except FileNotFoundError as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1
@@ -58,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     for note in imported.notes:
         print(f"runner: note: {note}", file=sys.stderr)
-    print(f"runner: imported {imported.samples_seen:,}-sample model, statistics from {imported.statistics} "
-          f"-> {imported.checkpoint}", file=sys.stderr)
+    print(
+        f"runner: imported {imported.samples_seen:,}-sample model, statistics from {imported.statistics} "
+        f"-> {imported.checkpoint}",
+        file=sys.stderr,
+    )
     return 0

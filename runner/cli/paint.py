@@ -7,6 +7,7 @@
 Exit status: 0 painted, 1 the checkpoint, the input or the output is wrong (one line, no
 traceback), 2 usage.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,38 +47,69 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint file, or a run folder (its latest checkpoint)")
+    parser.add_argument(
+        "checkpoint", metavar="CHECKPOINT", help="a checkpoint file, or a run folder (its latest checkpoint)"
+    )
     parser.add_argument("--input", required=True, metavar="DM.h5", help="dark-matter maps (layouts below)")
     parser.add_argument("--output", required=True, metavar="OUT.h5", help="painted pressure (HDF5)")
-    parser.add_argument("--samples", type=int_at_least(1), default=1, metavar="K",
-                        help="latent draws per map from the prior (default 1, as the original)")
-    parser.add_argument("--latent", choices=("sample", "mean"), default="sample",
-                        help="sample: z drawn from the prior p(z|y) per tile, as the original (default); "
-                             "mean: z = the prior's mean (deterministic; one map)")
-    parser.add_argument("--depth", type=float, metavar="MPC",
-                        help="projection depth in Mpc/h of datasets without a 'slice_depth' or 'depth' "
-                             "attribute (default 250, the model's)")
-    parser.add_argument("--rescale", action="store_true",
-                        help="multiply each map by (expected mean / its mean): for maps in other units")
+    parser.add_argument(
+        "--samples",
+        type=int_at_least(1),
+        default=1,
+        metavar="K",
+        help="latent draws per map from the prior (default 1, as the original)",
+    )
+    parser.add_argument(
+        "--latent",
+        choices=("sample", "mean"),
+        default="sample",
+        help="sample: z drawn from the prior p(z|y) per tile, as the original (default); "
+        "mean: z = the prior's mean (deterministic; one map)",
+    )
+    parser.add_argument(
+        "--depth",
+        type=float,
+        metavar="MPC",
+        help="projection depth in Mpc/h of datasets without a 'slice_depth' or 'depth' "
+        "attribute (default 250, the model's)",
+    )
+    parser.add_argument(
+        "--rescale",
+        action="store_true",
+        help="multiply each map by (expected mean / its mean): for maps in other units",
+    )
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the latent draws (default 0)")
-    parser.add_argument("--overlap", type=int, metavar="PX", help="overlap of neighbouring tiles in pixels (default: a quarter of the tile)")
-    parser.add_argument("--batch-size", type=int_at_least(1), default=8, metavar="N", help="tiles per generator call (default 8)")
+    parser.add_argument(
+        "--overlap",
+        type=int,
+        metavar="PX",
+        help="overlap of neighbouring tiles in pixels (default: a quarter of the tile)",
+    )
+    parser.add_argument(
+        "--batch-size", type=int_at_least(1), default=8, metavar="N", help="tiles per generator call (default 8)"
+    )
     add_device(parser)
-    parser.add_argument("--dataset", default="dm", metavar="NAME", help="the input's dark-matter dataset or group (default dm)")
-    parser.add_argument("--data", metavar="STORE",
-                        help="tile store whose statistics define the transform, when the checkpoint carries none "
-                             "(default: the store its spec names)")
+    parser.add_argument(
+        "--dataset", default="dm", metavar="NAME", help="the input's dark-matter dataset or group (default dm)"
+    )
+    parser.add_argument(
+        "--data",
+        metavar="STORE",
+        help="tile store whose statistics define the transform, when the checkpoint carries none "
+        "(default: the store its spec names)",
+    )
     parser.add_argument("--force", action="store_true", help="replace an existing output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from runner.checkpoint import CheckpointError
-    from runner.science.painted_files import check_output, paint_file, scan_input
-    from runner.science.painter import Painter, PaintError
     from runner.data.layout import DataError
     from runner.runtime import RunError
-    from pathlib import Path
+    from runner.science.painted_files import check_output, paint_file, scan_input
+    from runner.science.painter import Painter, PaintError
 
     usage = _usage_error(args)
     if usage:
@@ -87,10 +119,22 @@ def run(args: argparse.Namespace) -> int:
         maps = scan_input(args.input, args.dataset)  # a bad input fails before the checkpoint is read
         check_output(Path(args.input), Path(args.output), args.force)
         painter = Painter.load(args.checkpoint, device=args.device, data=args.data)
-        out, n = paint_file(painter, args.input, args.output, maps=maps, dataset=args.dataset, samples=args.samples,
-                            latent=args.latent, overlap=args.overlap, seed=args.seed, depth=args.depth,
-                            rescale=args.rescale, batch_size=args.batch_size, force=args.force,
-                            progress=not args.quiet)
+        out, n = paint_file(
+            painter,
+            args.input,
+            args.output,
+            maps=maps,
+            dataset=args.dataset,
+            samples=args.samples,
+            latent=args.latent,
+            overlap=args.overlap,
+            seed=args.seed,
+            depth=args.depth,
+            rescale=args.rescale,
+            batch_size=args.batch_size,
+            force=args.force,
+            progress=not args.quiet,
+        )
     except (PaintError, CheckpointError, DataError, RunError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1

@@ -1,4 +1,5 @@
 """`runner schedule SPEC`: the batch-size and learning-rate table of a spec's training section."""
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ resumes each run where it stopped and skips finished ones. Options after `--` go
 `runner train` (run options, --max-samples). Exit status: 0 every run finished (or stopped at
 --max-samples), 1 some run failed, 2 usage, 130 interrupted (rerun to resume).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,11 +25,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = __doc__.split("\n\n", 1)[1]
     parser.add_argument("specs", nargs="+", metavar="SPEC", help="the spec, and any variant specs to run beside it")
-    parser.add_argument("--set", dest="grid", action="append", default=[], metavar="KEY=V1,V2",
-                        help="sweep a key over values (comma-separated; commas inside [...] stay); repeatable: a grid")
+    parser.add_argument(
+        "--set",
+        dest="grid",
+        action="append",
+        default=[],
+        metavar="KEY=V1,V2",
+        help="sweep a key over values (comma-separated; commas inside [...] stay); repeatable: a grid",
+    )
     parser.add_argument("--out", metavar="DIR", help="sweep folder (default: runs/sweep-<first spec's file name>)")
-    parser.add_argument("--gpus", type=int, default=None, metavar="N",
-                        help="runs at a time, one per GPU (default: every visible GPU; one at a time without)")
+    parser.add_argument(
+        "--gpus",
+        type=int,
+        default=None,
+        metavar="N",
+        help="runs at a time, one per GPU (default: every visible GPU; one at a time without)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

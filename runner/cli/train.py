@@ -9,6 +9,7 @@ Exit status: 0 finished (or stopped by --max-samples), 1 the spec, the data or t
 is wrong, the loss went non-finite or the disk refused a write (one message, no traceback),
 2 usage, 130 interrupted by Ctrl-C after a checkpoint.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,17 +38,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
     parser.add_argument("spec", metavar="SPEC", help="the spec file")
-    parser.add_argument("--out", metavar="DIR", help="run folder (default: runs/<spec name>, or runs/<spec name>-<hash> "
-                                                     "when that folder holds a run of another spec)")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help="run folder (default: runs/<spec name>, or runs/<spec name>-<hash> "
+        "when that folder holds a run of another spec)",
+    )
     parser.add_argument("--data", metavar="PATH", help="tile store to train on; same as --set data.store=PATH")
-    parser.add_argument("--max-samples", type=positive_int, metavar="N",
-                        help="stop this invocation at the first batch boundary at or after N samples seen, "
-                             "with a checkpoint (continue later with --resume); the spec is unchanged")
+    parser.add_argument(
+        "--max-samples",
+        type=positive_int,
+        metavar="N",
+        help="stop this invocation at the first batch boundary at or after N samples seen, "
+        "with a checkpoint (continue later with --resume); the spec is unchanged",
+    )
     add_set(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last good checkpoint")
     parser.add_argument("--seed", type=int, metavar="S", help="same as --set training.seed=S")
-    parser.add_argument("--accept-data-change", action="store_true",
-                        help="resume even though the data store differs from the one the run recorded")
+    parser.add_argument(
+        "--accept-data-change",
+        action="store_true",
+        help="resume even though the data store differs from the one the run recorded",
+    )
     from runner.train.options import RunOptions  # the one definition of the run options (no torch)
 
     add_model_options(parser.add_argument_group("run options (not part of the spec)"), RunOptions)
@@ -78,11 +90,20 @@ def run(args: argparse.Namespace) -> int:
         if note and not args.quiet:
             print(note, file=sys.stderr)
     try:
-        return train(spec, out=out, options=options, max_samples=args.max_samples, resume=args.resume,
-                     accept_data_change=args.accept_data_change, command=sys.argv)
+        return train(
+            spec,
+            out=out,
+            options=options,
+            max_samples=args.max_samples,
+            resume=args.resume,
+            accept_data_change=args.accept_data_change,
+            command=sys.argv,
+        )
     except (RunError, DataError) as exc:
         print(f"runner: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # before training started, or a second Ctrl-C during a step
-        print("runner: interrupted; no checkpoint written by this step (the folder keeps the last one)", file=sys.stderr)
+        print(
+            "runner: interrupted; no checkpoint written by this step (the folder keeps the last one)", file=sys.stderr
+        )
         return 130

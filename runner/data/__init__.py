@@ -24,20 +24,36 @@ Where things live:
 Names are imported on first use, so that ``runner data`` and the store never pay for torch or
 for the mock generator's cosmology libraries unless they use them.
 """
+
 from __future__ import annotations
 
 import importlib
 
 _WHERE = {
-    "DEPTHS": "layout", "FIELDS": "layout", "PIXEL_SIZE": "layout", "UNITS": "layout", "DataError": "layout",
+    "DEPTHS": "layout",
+    "FIELDS": "layout",
+    "PIXEL_SIZE": "layout",
+    "UNITS": "layout",
+    "DataError": "layout",
     "FieldStats": "layout",
-    "TileStore": "store", "describe": "store", "open_store": "store",
+    "TileStore": "store",
+    "describe": "store",
+    "open_store": "store",
     "StoreWriter": "write",
     "ShiftLog": "transforms",
-    "Sample": "samples", "SampleSpace": "samples", "Sampler": "samples", "split_slices": "samples",
-    "TileDataset": "tiles", "DeviceTiles": "tiles", "assemble": "tiles",
-    "cache_dir": "open", "open_data": "open",
-    "REDSHIFTS": "layout", "ensure_mock_store": "mock", "format_table": "mock", "generate_mock": "mock",
+    "Sample": "samples",
+    "SampleSpace": "samples",
+    "Sampler": "samples",
+    "split_slices": "samples",
+    "TileDataset": "tiles",
+    "DeviceTiles": "tiles",
+    "assemble": "tiles",
+    "cache_dir": "open",
+    "open_data": "open",
+    "REDSHIFTS": "layout",
+    "ensure_mock_store": "mock",
+    "format_table": "mock",
+    "generate_mock": "mock",
     "import_npy": "npy_import",
 }
 

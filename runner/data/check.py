@@ -3,6 +3,7 @@
 Every problem is collected, then reported once, on one line: the file's name, then each problem
 as "what: found, expected". No KeyError and no traceback reach the user.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,7 +11,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from runner.data.layout import DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, ROOT_ATTRS, SCAN_LIMIT_BYTES, STAT_ATTRS, UNITS, DataError, FieldStats, dataset_path, z_key
+from runner.data.layout import (
+    DEPTHS,
+    FIELDS,
+    FORMAT,
+    FORMAT_VERSION,
+    ROOT_ATTRS,
+    SCAN_LIMIT_BYTES,
+    STAT_ATTRS,
+    UNITS,
+    DataError,
+    FieldStats,
+    dataset_path,
+    z_key,
+)
 
 MAX_SHOWN = 4  # problems spelled out in the one-line message; the rest are counted
 
@@ -26,7 +40,7 @@ def h5_reason(exc: BaseException) -> str:
     """h5py's OSError text without its boilerplate, e.g. 'truncated file: eof = 1000, ...'."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if "(" in text and text.endswith(")"):
-        text = text[text.index("(") + 1:-1]
+        text = text[text.index("(") + 1 : -1]
     return text
 
 
@@ -50,11 +64,15 @@ def read_root_attrs(path: Path, f: h5py.File) -> dict:
     attrs = {k: f.attrs[k] for k in f.attrs}
     missing = [k for k in ROOT_ATTRS if k not in attrs]
     if "format" in attrs and str(attrs["format"]) != FORMAT:
-        raise fail(path, [f"not an archspec tile store (format={attrs['format']!r}, "
-                          f"expected {FORMAT!r})"])
+        raise fail(path, [f"not an archspec tile store (format={attrs['format']!r}, expected {FORMAT!r})"])
     if missing:
-        raise fail(path, [f"missing root attribute(s) {', '.join(missing)}: not an archspec "
-                          f"tile store (write one with `runner data mock` or `import-npy`)"])
+        raise fail(
+            path,
+            [
+                f"missing root attribute(s) {', '.join(missing)}: not an archspec "
+                f"tile store (write one with `runner data mock` or `import-npy`)"
+            ],
+        )
     problems = []
     for key, convert in _CONVERT.items():
         try:
@@ -64,13 +82,19 @@ def read_root_attrs(path: Path, f: h5py.File) -> dict:
     if problems:
         raise fail(path, problems)
     if attrs["format_version"] > FORMAT_VERSION:
-        raise fail(path, [f"format_version {attrs['format_version']} is newer than this "
-                          f"runner reads ({FORMAT_VERSION})"])
+        raise fail(
+            path, [f"format_version {attrs['format_version']} is newer than this runner reads ({FORMAT_VERSION})"]
+        )
     if attrs["format_version"] < FORMAT_VERSION:
-        raise fail(path, [f"format_version {attrs['format_version']} stores dark matter in an "
-                          f"older convention (mean 1 per depth, or raw npy sums), expected "
-                          f"{FORMAT_VERSION}: {UNITS['dm']}; write it again with `runner data "
-                          f"mock` or `runner data import-npy`"])
+        raise fail(
+            path,
+            [
+                f"format_version {attrs['format_version']} stores dark matter in an "
+                f"older convention (mean 1 per depth, or raw npy sums), expected "
+                f"{FORMAT_VERSION}: {UNITS['dm']}; write it again with `runner data "
+                f"mock` or `runner data import-npy`"
+            ],
+        )
     return attrs
 
 
@@ -84,11 +108,24 @@ def _ints(value) -> np.ndarray:
 
 
 # root attributes read as numbers: converted (and refused) in one place, before any check uses them
-_CONVERT = {"format_version": int, "grid": int, "n_slices": int, "box_size": float, "pixel_size": float,
-            "redshifts": lambda v: np.ravel(np.asarray(v, dtype=float)), "depths": _ints}
-_KIND = {"format_version": "an integer", "grid": "an integer", "n_slices": "an integer",
-         "box_size": "a number", "pixel_size": "a number", "redshifts": "a list of numbers",
-         "depths": "a list of integers"}
+_CONVERT = {
+    "format_version": int,
+    "grid": int,
+    "n_slices": int,
+    "box_size": float,
+    "pixel_size": float,
+    "redshifts": lambda v: np.ravel(np.asarray(v, dtype=float)),
+    "depths": _ints,
+}
+_KIND = {
+    "format_version": "an integer",
+    "grid": "an integer",
+    "n_slices": "an integer",
+    "box_size": "a number",
+    "pixel_size": "a number",
+    "redshifts": "a list of numbers",
+    "depths": "a list of integers",
+}
 
 
 def check_root(attrs: dict) -> list[str]:
@@ -168,9 +205,11 @@ def _compare_statistics(name: str, stats: dict, n: int, total: float, total2: fl
     mean = total / n
     var = max(total2 / n - mean * mean, 0.0)
     scale = max(abs(stats["mean"]), np.sqrt(max(stats["variance"], 0.0)), 1e-30)
-    off = [f"{k} stored {stats[k]:.6g}, computed {v:.6g}" for k, v, tol in
-           (("mean", mean, STATS_RTOL * scale), ("variance", var, 1e-4 * max(stats["variance"], 1e-30)))
-           if not abs(v - stats[k]) <= tol]
+    off = [
+        f"{k} stored {stats[k]:.6g}, computed {v:.6g}"
+        for k, v, tol in (("mean", mean, STATS_RTOL * scale), ("variance", var, 1e-4 * max(stats["variance"], 1e-30)))
+        if not abs(v - stats[k]) <= tol
+    ]
     return [f"{name}: values do not match their statistics ({'; '.join(off)}): changed or corrupt"] if off else []
 
 
@@ -180,8 +219,10 @@ def check_transform(field: str, z: float, st: FieldStats) -> list[str]:
     if st.sigma <= 0:
         return [f"{field} at z={z:g} has zero variance: the shift-log transform needs sigma_z > 0"]
     if low <= -st.sigma:
-        return [f"{field} at z={z:g} reaches {low:g}, at or below -sigma_z={-st.sigma:g}, "
-                f"where the shift-log transform is undefined"]
+        return [
+            f"{field} at z={z:g} reaches {low:g}, at or below -sigma_z={-st.sigma:g}, "
+            f"where the shift-log transform is undefined"
+        ]
     return []
 
 
@@ -192,8 +233,10 @@ H5_ERRORS = (KeyError, RuntimeError, OSError, TypeError, ValueError, AttributeEr
 
 def damaged(path: Path, where: str, exc: BaseException) -> DataError:
     """One line for an HDF5 error on open or read: the path as given, the object, HDF5's words."""
-    return DataError(f"{path}: damaged HDF5 metadata at {where} ({type(exc).__name__}: {h5_reason(exc)}); "
-                     "the file cannot be used: write it again (`runner data mock` or `import-npy`)")
+    return DataError(
+        f"{path}: damaged HDF5 metadata at {where} ({type(exc).__name__}: {h5_reason(exc)}); "
+        "the file cannot be used: write it again (`runner data mock` or `import-npy`)"
+    )
 
 
 def check_file(path: Path, scan: bool | None = None) -> tuple[dict, dict]:
@@ -240,8 +283,7 @@ def _check_file(path: Path, scan: bool | None, where: list) -> tuple[dict, dict]
                     if st is not None and not found:
                         per_depth[depth] = st
                 if len(per_depth) == len(DEPTHS):
-                    st = FieldStats(field, z, *({d: s[k] for d, s in per_depth.items()}
-                                                for k in STAT_ATTRS))
+                    st = FieldStats(field, z, *({d: s[k] for d, s in per_depth.items()} for k in STAT_ATTRS))
                     problems += check_transform(field, z, st)
                     stats[(field, zi)] = st
         if problems:
@@ -251,8 +293,10 @@ def _check_file(path: Path, scan: bool | None, where: list) -> tuple[dict, dict]
 
 def read_error(path: Path, name: str, exc: OSError) -> DataError:
     """A read of dataset ``name`` that HDF5 refused (a corrupt chunk, a damaged index): one line."""
-    return DataError(f"{path}: cannot read {name} ({h5_reason(exc)}): the file is damaged; "
-                     f"`runner data info {path}` checks it, or write it again")
+    return DataError(
+        f"{path}: cannot read {name} ({h5_reason(exc)}): the file is damaged; "
+        f"`runner data info {path}` checks it, or write it again"
+    )
 
 
 __all__ = ["check_file", "fail", "h5_reason", "open_h5", "read_error", "z_key"]

@@ -8,6 +8,7 @@ variance, min and max among them). It reads no map values, so it costs milliseco
 10 GiB store; any rewrite of the maps through :class:`runner.data.write.StoreWriter` changes
 their statistics, hence the hash.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,13 +57,19 @@ def store_identity(path: str | os.PathLike) -> dict:
     path = Path(path)
     with open_h5(path) as f:
         text = json.dumps(header(f), sort_keys=True, default=str)
-    return {"path": str(path.resolve()), "size": path.stat().st_size,
-            "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    return {
+        "path": str(path.resolve()),
+        "size": path.stat().st_size,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+    }
 
 
 def describe_identity(identity: dict) -> str:
     """'/data/store.h5 (1,234,567 bytes, header sha256 3f2a9c1b0d4e)'."""
-    return f"{identity.get('path')} ({int(identity.get('size', 0)):,} bytes, header sha256 {str(identity.get('sha256'))[:12]})"
+    return (
+        f"{identity.get('path')} ({int(identity.get('size', 0)):,} bytes, header sha256 "
+        f"{str(identity.get('sha256'))[:12]})"
+    )
 
 
 def same_content(a: dict, b: dict) -> bool:

@@ -11,6 +11,7 @@ Layout (every dataset float32, shape (n_slices, grid, grid), chunked one slice p
 The reader (store.py), its checks (check.py) and the writer (write.py) share these names, so no
 two of them import each other in a circle.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,13 +40,14 @@ DM_SUM_MEAN = 1.0
 DM_SUM_MEAN_RTOL = 0.25
 OMEGA_M, OMEGA_B = 0.2793, 0.0463  # BAHAMAS (WMAP9): the original's load-time factor uses them
 UNITS = {
-    "dm": (f"projected density scaled as the original loads it: a {SUM_DEPTH} Mpc/h "
-           f"({' + '.join(map(str, DEPTHS))}) sample has mean ~{DM_SUM_MEAN:g}; each depth's mean "
-           f"in proportion to its depth"),
+    "dm": (
+        f"projected density scaled as the original loads it: a {SUM_DEPTH} Mpc/h "
+        f"({' + '.join(map(str, DEPTHS))}) sample has mean ~{DM_SUM_MEAN:g}; each depth's mean "
+        f"in proportion to its depth"
+    ),
     "pressure": "electron pressure, projected (BAHAMAS calibration units)",
 }
-ROOT_ATTRS = ("format", "format_version", "grid", "n_slices", "box_size", "pixel_size",
-              "depths", "redshifts", "fields")
+ROOT_ATTRS = ("format", "format_version", "grid", "n_slices", "box_size", "pixel_size", "depths", "redshifts", "fields")
 STAT_ATTRS = ("mean", "variance", "min", "max")
 SCAN_LIMIT_BYTES = 1 << 30  # open_store scans values for NaN/inf by default below this size
 

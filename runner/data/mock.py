@@ -10,12 +10,13 @@ mock_fields.py. Each redshift is calibrated on the maps it writes, to the origin
 (original_stats.py): the summed sample's dark-matter mean and variance, and each depth's pressure mean
 and variance (its share, 0.4 or 0.6, of the summed sample's). docs/mock.md explains the model.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,16 @@ from scipy.optimize import brentq
 
 from runner.data import mock_fields as mf
 from runner.data import mock_halos as mh
-from runner.data.layout import DEFAULT_GRID, DEFAULT_SLICES, DEPTHS, PIXEL_SIZE, REDSHIFTS, DataError, FieldStats, depth_share
+from runner.data.layout import (
+    DEFAULT_GRID,
+    DEFAULT_SLICES,
+    DEPTHS,
+    PIXEL_SIZE,
+    REDSHIFTS,
+    DataError,
+    FieldStats,
+    depth_share,
+)
 from runner.data.original_stats import reference
 from runner.data.store import open_store
 from runner.data.write import StoreWriter, check_output
@@ -51,18 +61,16 @@ class MockOptions:
     seed: int = 0
     sky: str = "halo"
 
-    def validated(self) -> "MockOptions":
+    def validated(self) -> MockOptions:
         """Normalised options; every problem in one DataError."""
         zs = tuple(float(z) for z in self.redshifts)
         problems = []
         if int(self.grid) < 16 or int(self.grid) % 2:
             problems.append(f"grid must be even and >= 16 (received {self.grid})")
         if int(self.slices) < 2:
-            problems.append(f"slices must be >= 2, a train/test split needs two "
-                            f"(received {self.slices})")
+            problems.append(f"slices must be >= 2, a train/test split needs two (received {self.slices})")
         if not zs or list(zs) != sorted(set(zs)) or zs[0] < 0:
-            problems.append(f"redshifts must be >= 0, distinct and ascending "
-                            f"(received {list(self.redshifts)})")
+            problems.append(f"redshifts must be >= 0, distinct and ascending (received {list(self.redshifts)})")
         if self.sky not in SKIES:
             problems.append(f"sky must be one of {', '.join(SKIES)} (received {self.sky!r})")
         if problems:
@@ -102,10 +110,12 @@ class Slices:
         self.grid, self.box = opt.grid, opt.grid * PIXEL_SIZE
         self.k_max = mf.k_nyquist(self.grid, self.box)
         rng = range(opt.slices)
-        self.modes = {d: [mf.gaussian_modes(self.grid, self.box, seed_int(opt.seed, d, s, 0))
-                          for s in rng] for d in DEPTHS}
-        self.eps = {d: [mf.scatter_field(self.grid, self.box, seed_int(opt.seed, d, s, 1))
-                        for s in rng] for d in DEPTHS}
+        self.modes = {
+            d: [mf.gaussian_modes(self.grid, self.box, seed_int(opt.seed, d, s, 0)) for s in rng] for d in DEPTHS
+        }
+        self.eps = {
+            d: [mf.scatter_field(self.grid, self.box, seed_int(opt.seed, d, s, 1)) for s in rng] for d in DEPTHS
+        }
         self.kernel = mf.gaussian_filter(self.grid, self.box, mf.SMOOTH)
 
     def expected_variance(self, depth: int, z: float, beta: float) -> float:
@@ -127,8 +137,9 @@ def pooled(maps) -> tuple[float, float]:
     return float(np.mean(ms)), float(np.mean(vs) + np.var(ms))
 
 
-def solve_increasing(f, x0: float, step: float, lo: float, hi: float, tol: float,
-                     what: str, x1: float | None = None) -> float:
+def solve_increasing(
+    f, x0: float, step: float, lo: float, hi: float, tol: float, what: str, x1: float | None = None
+) -> float:
     """x in [lo, hi] with |f(x)| < tol for an increasing f (inf where x is too large).
 
     Secant steps from x0 (a good guess) and x1 (default x0 -/+ step), then, if those fail, a
@@ -172,8 +183,7 @@ def _unreachable(what: str, x: float, excess: float, at_limit: bool) -> None:
     if not at_limit:
         return None
     got = "not realisable" if not np.isfinite(excess) else f"{np.exp(excess):.3g} x the target"
-    raise DataError(f"cannot reach {what}: at the parameter's limit {x:g} it is {got} "
-                    f"(try a larger --grid)")
+    raise DataError(f"cannot reach {what}: at the parameter's limit {x:g} it is {got} (try a larger --grid)")
 
 
 def dm_scale(depth: int, z: float) -> float:
@@ -191,8 +201,7 @@ def calibrate_dm(sl: Slices, z: float, beta0: float) -> tuple[float, dict]:
     weight = {dp: dm_scale(dp, z) ** 2 for dp in DEPTHS}  # variance of stored per variance of rho
 
     def expected(beta: float, goal: float) -> float:  # log(expected / goal)
-        return float(np.log(sum(weight[dp] * sl.expected_variance(dp, z, beta)
-                                for dp in DEPTHS) / goal))
+        return float(np.log(sum(weight[dp] * sl.expected_variance(dp, z, beta) for dp in DEPTHS) / goal))
 
     def excess(beta: float) -> float:  # log(achieved / target); unrealisable counts as too high
         try:
@@ -210,8 +219,11 @@ def calibrate_dm(sl: Slices, z: float, beta0: float) -> tuple[float, dict]:
     if abs(miss) < TOL:
         return guess, last[guess]
     # the maps' next guess: where the expected variance is off by what the maps missed by
-    second = (solve_increasing(lambda b: expected(b, goal / np.exp(miss)), guess, 0.1, tol=1e-3,
-                               **span) if np.isfinite(miss) else guess - 0.2)
+    second = (
+        solve_increasing(lambda b: expected(b, goal / np.exp(miss)), guess, 0.1, tol=1e-3, **span)
+        if np.isfinite(miss)
+        else guess - 0.2
+    )
     beta = solve_increasing(excess, guess, 0.1, tol=TOL, x1=second, **span)
     return beta, last[beta] if beta in last else sl.density(z, beta)
 
@@ -226,23 +238,35 @@ def calibrate_pressure(sl: Slices, logrho: dict, z: float, gamma0: dict) -> tupl
         rel_goal = share * var_t / (share * mean_t) ** 2  # variance / mean^2 of this depth
 
         def moments(gamma: float) -> tuple[float, float]:  # mean and variance at A = 1
-            return pooled(mf.pressure_shape(u, e, gamma)
-                          for u, e in zip(logrho[depth], sl.eps[depth]))
+            return pooled(mf.pressure_shape(u, e, gamma) for u, e in zip(logrho[depth], sl.eps[depth]))  # noqa: B023 (called within this iteration)
 
         def excess(gamma: float) -> float:  # log of (var / mean^2), achieved over target
             m, v = moments(gamma)
-            return float(np.log(v / m ** 2 / rel_goal)) if m > 0 and v < np.inf else np.inf
+            return float(np.log(v / m**2 / rel_goal)) if m > 0 and v < np.inf else np.inf  # noqa: B023 (called within this iteration)
 
         gammas[depth] = solve_increasing(
-            excess, gamma0[depth], step=0.1, lo=0.0, hi=GAMMA_MAX, tol=TOL,
-            what=f"the mock pressure variance/mean^2 of the {depth} Mpc/h slices at z={z:g}")
+            excess,
+            gamma0[depth],
+            step=0.1,
+            lo=0.0,
+            hi=GAMMA_MAX,
+            tol=TOL,
+            what=f"the mock pressure variance/mean^2 of the {depth} Mpc/h slices at z={z:g}",
+        )
         amps[depth] = share * mean_t / moments(gammas[depth])[0]
     return gammas, amps
 
 
-def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
-                  redshifts=REDSHIFTS, seed: int = 0, force: bool = False,
-                  progress: bool = True, sky: str = "halo") -> list[Row]:
+def generate_mock(
+    out,
+    grid: int = DEFAULT_GRID,
+    slices: int = DEFAULT_SLICES,
+    redshifts=REDSHIFTS,
+    seed: int = 0,
+    force: bool = False,
+    progress: bool = True,
+    sky: str = "halo",
+) -> list[Row]:
     """Write a calibrated mock store to `out` (atomically). Deterministic for a seed.
 
     Args:
@@ -262,9 +286,18 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
     bar = tqdm(total=len(opt.redshifts), desc=f"mock {out.name}", unit="z", disable=not progress)
     bar.set_postfix_str("drawing slices")
     write = _write_halo if opt.sky == "halo" else _write_lognormal
-    with bar, StoreWriter(out, grid=opt.grid, n_slices=opt.slices, redshifts=opt.redshifts,
-                          provenance=PROVENANCE[opt.sky].format(seed=opt.seed), force=force,
-                          attrs={"mock_options": opt.key(), "cosmology": mf.COSMOLOGY}) as w:
+    with (
+        bar,
+        StoreWriter(
+            out,
+            grid=opt.grid,
+            n_slices=opt.slices,
+            redshifts=opt.redshifts,
+            provenance=PROVENANCE[opt.sky].format(seed=opt.seed),
+            force=force,
+            attrs={"mock_options": opt.key(), "cosmology": mf.COSMOLOGY},
+        ) as w,
+    ):
         rows = write(w, opt, bar)
     with open_store(out, scan=False) as store:
         for row in rows:
@@ -273,12 +306,16 @@ def generate_mock(out, grid: int = DEFAULT_GRID, slices: int = DEFAULT_SLICES,
 
 
 PROVENANCE = {
-    "lognormal": (f"archspec mock v{MOCK_VERSION}: lognormal dark matter (pyccl halofit P(k) projected "
-                  "over the slice depth, CIC window, powerbox), pressure painted from smoothed density; "
-                  "seed {seed}"),
-    "halo": (f"archspec mock v{HALO_VERSION}: halo model (pyccl.halos: Tinker 2008 halos above "
-             f"{mh.M_MIN:.0e} Msun/h, NFW dark matter on a lognormal background, Arnaud 2010 GNFW "
-             f"pressure with {mh.SIGMA_LNP} lognormal scatter per halo, a diffuse component); seed {{seed}}"),
+    "lognormal": (
+        f"archspec mock v{MOCK_VERSION}: lognormal dark matter (pyccl halofit P(k) projected "
+        "over the slice depth, CIC window, powerbox), pressure painted from smoothed density; "
+        "seed {seed}"
+    ),
+    "halo": (
+        f"archspec mock v{HALO_VERSION}: halo model (pyccl.halos: Tinker 2008 halos above "
+        f"{mh.M_MIN:.0e} Msun/h, NFW dark matter on a lognormal background, Arnaud 2010 GNFW "
+        f"pressure with {mh.SIGMA_LNP} lognormal scatter per halo, a diffuse component); seed {{seed}}"
+    ),
 }
 
 
@@ -311,19 +348,26 @@ class HaloSlices:
         self.grid, self.box = opt.grid, opt.grid * PIXEL_SIZE
         self.k_max = mf.k_nyquist(self.grid, self.box)
         rng = range(opt.slices)
-        self.modes = {d: [mf.gaussian_modes(self.grid, self.box, seed_int(opt.seed, d, s, 0))
-                          for s in rng] for d in DEPTHS}
+        self.modes = {
+            d: [mf.gaussian_modes(self.grid, self.box, seed_int(opt.seed, d, s, 0)) for s in rng] for d in DEPTHS
+        }
         most = max(mh.cumulative_density(float(z))[0] for z in CATALOGUE_REDSHIFTS + opt.redshifts)
         self.halos = {}
         for d in DEPTHS:
             # positions follow the z = 0 background (its Gaussian field is the same at every z)
             rho0 = self.background(d, 0.0, 0.0)
-            self.halos[d] = [mh.draw_catalogue(np.random.default_rng(seed_int(opt.seed, d, s, 2)),
-                                               self.volume(d), most * self.volume(d) * 1.05,
-                                               np.log(r)) for s, r in enumerate(rho0)]
+            self.halos[d] = [
+                mh.draw_catalogue(
+                    np.random.default_rng(seed_int(opt.seed, d, s, 2)),
+                    self.volume(d),
+                    most * self.volume(d) * 1.05,
+                    np.log(r),
+                )
+                for s, r in enumerate(rho0)
+            ]
 
     def volume(self, depth: int) -> float:
-        return self.box ** 2 * depth
+        return self.box**2 * depth
 
     def background(self, depth: int, z: float, beta: float) -> list:
         """Lognormal rho_bg maps (mean 1) of the projected linear spectrum, times the taper
@@ -338,10 +382,8 @@ class HaloSlices:
         dm, p = [], []
         for cat in self.halos[depth]:
             mass = cat.masses(self.volume(depth), z)
-            dm.append(mh.fourier_sum("dm", cat, mass, mass, z, self.grid, self.box)
-                      / (mh.rho_mean() * depth))
-            p.append(mh.paint("pressure", cat, mass, mh.pressure_weights(cat, mass), z,
-                              self.grid, self.box))
+            dm.append(mh.fourier_sum("dm", cat, mass, mass, z, self.grid, self.box) / (mh.rho_mean() * depth))
+            p.append(mh.paint("pressure", cat, mass, mh.pressure_weights(cat, mass), z, self.grid, self.box))
         return dm, p
 
 
@@ -361,8 +403,7 @@ def calibrate_halo_dm(sl: HaloSlices, halo_dm: dict, z: float, x0: float) -> tup
     goal, last = reference("dm", "var", z), {}
     weight = {dp: dm_scale(dp, z) ** 2 for dp in DEPTHS}
     pixel_area = (sl.box / sl.grid) ** 2  # the k = 0 mode is the sum over pixels of the deposit
-    halo_mean = {dp: float(np.mean([h[0, 0].real for h in halo_dm[dp]])) / sl.grid ** 2 / pixel_area
-                 for dp in DEPTHS}
+    halo_mean = {dp: float(np.mean([h[0, 0].real for h in halo_dm[dp]])) / sl.grid**2 / pixel_area for dp in DEPTHS}
 
     def total(x: float) -> tuple[dict, dict]:
         beta, smooth = knob(x)
@@ -384,8 +425,9 @@ def calibrate_halo_dm(sl: HaloSlices, halo_dm: dict, z: float, x0: float) -> tup
         last[x] = rho, bgs
         return float(np.log(sum(weight[dp] * pooled(rho[dp])[1] for dp in DEPTHS) / goal))
 
-    x = solve_increasing(excess, x0, 0.1, lo=-3.0, hi=BETA_MAX, tol=TOL,
-                         what=f"the mock dark-matter variance {goal:.4g} at z={z:g}")
+    x = solve_increasing(
+        excess, x0, 0.1, lo=-3.0, hi=BETA_MAX, tol=TOL, what=f"the mock dark-matter variance {goal:.4g} at z={z:g}"
+    )
     rho, bgs = last[x] if x in last else total(x)
     return x, rho, bgs
 
@@ -401,12 +443,12 @@ def calibrate_halo_pressure(halo_p: dict, bgs: dict, z: float) -> tuple[float, f
     goal = reference("pressure", "var", z) / reference("pressure", "mean", z) ** 2
     diffuse = {}  # D_L: rho_bg², its depth's share of a unit mean; the same whatever q is
     for dp in DEPTHS:
-        squares = [bg ** 2 for bg in bgs[dp]]
+        squares = [bg**2 for bg in bgs[dp]]
         mean = pooled(squares)[0]
         diffuse[dp] = [depth_share(dp) * sq / mean for sq in squares]
 
     def units(q: float) -> dict:
-        powered = {dp: [h ** q for h in halo_p[dp]] for dp in DEPTHS} if q != 1 else halo_p
+        powered = {dp: [h**q for h in halo_p[dp]] for dp in DEPTHS} if q != 1 else halo_p
         total_h = sum(pooled(powered[dp])[0] for dp in DEPTHS)
         return {dp: ([h / total_h for h in powered[dp]], diffuse[dp]) for dp in DEPTHS}
 
@@ -427,8 +469,15 @@ def calibrate_halo_pressure(halo_p: dict, bgs: dict, z: float) -> tuple[float, f
         var = sum(pooled(units(q)[dp][0])[1] for dp in DEPTHS)
         return float(np.log(var / goal)) if np.isfinite(var) and var > 0 else np.inf
 
-    q = solve_increasing(excess, 1.5, 0.25, lo=1.0, hi=GAMMA_MAX, tol=TOL,
-                         what=f"the mock pressure variance/mean^2 {goal:.4g} at z={z:g}")
+    q = solve_increasing(
+        excess,
+        1.5,
+        0.25,
+        lo=1.0,
+        hi=GAMMA_MAX,
+        tol=TOL,
+        what=f"the mock pressure variance/mean^2 {goal:.4g} at z={z:g}",
+    )
     return 0.0, q, reference("pressure", "mean", z), units(q)
 
 
@@ -449,8 +498,7 @@ def _write_halo(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
         for depth in DEPTHS:
             for s, (h, d) in enumerate(zip(*unit[depth])):
                 w.write("pressure", z, depth, s, amp * ((1 - f) * h + f * d))
-        n_halos = sum(int(np.isfinite(c.masses(sl.volume(dp), z)).sum())
-                      for dp in DEPTHS for c in sl.halos[dp])
+        n_halos = sum(int(np.isfinite(c.masses(sl.volume(dp), z)).sum()) for dp in DEPTHS for c in sl.halos[dp])
         beta, smooth = knob(x)
         rows.append(Row(z, {"beta": beta, "smooth": smooth, "diffuse": f, "q": q, "halos": n_halos}))
         bar.update(1)
@@ -460,15 +508,22 @@ def _write_halo(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
 def format_table(rows: list[Row]) -> str:
     """The original's statistics against those read back from the file, with relative errors,
     and the 150/100 Mpc/h ratios of each field's mean and variance (1.5 for 3 vs 2 sheets)."""
-    cols = [("dm", "mean", 8, ".4f"), ("dm", "var", 8, ".4f"), ("pressure", "mean", 9, ".4g"),
-            ("pressure", "var", 9, ".4g")]
+    cols = [
+        ("dm", "mean", 8, ".4f"),
+        ("dm", "var", 8, ".4f"),
+        ("pressure", "mean", 9, ".4g"),
+        ("pressure", "var", 9, ".4g"),
+    ]
     names = list(rows[0].params) if rows else []
     head = f"{'z':>6}" + "".join(f" {n:>7}" for n in names)
     for fld, stat, width, _ in cols:
         head += f" | {('p' if fld == 'pressure' else fld) + ' ' + stat:>{width}} {'orig.':>{width}} {'err':>6}"
     head += " | 150/100: dm m/v, p m/v"
-    lines = ["the summed 100 + 150 Mpc/h sample against the original's (mock = read back from "
-             "the file)", head, "-" * len(head)]
+    lines = [
+        "the summed 100 + 150 Mpc/h sample against the original's (mock = read back from the file)",
+        head,
+        "-" * len(head),
+    ]
     for r in rows:
         line = f"{r.z:>6.3f}" + "".join(f" {r.params[n]:>7.3g}" for n in names)
         for fld, stat, width, fmt in cols:
@@ -488,8 +543,15 @@ def mock_path(cache_dir, opt: MockOptions) -> Path:
     return Path(cache_dir).expanduser() / name
 
 
-def ensure_mock_store(cache_dir, grid: int = 256, slices: int = 3, redshifts=REDSHIFTS,
-                      seed: int = 0, progress: bool = False, sky: str = "halo") -> Path:
+def ensure_mock_store(
+    cache_dir,
+    grid: int = 256,
+    slices: int = 3,
+    redshifts=REDSHIFTS,
+    seed: int = 0,
+    progress: bool = False,
+    sky: str = "halo",
+) -> Path:
     """A mock store with these options in `cache_dir`: reused if valid, else generated.
 
     The file name carries a digest of the options and the generator version, and the file's
@@ -509,6 +571,5 @@ def ensure_mock_store(cache_dir, grid: int = 256, slices: int = 3, redshifts=RED
         print(f"runner: the cached mock store {path} {why}: making it again", file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, depth=0)  # what a generation killed mid-way left (hundreds of MiB)
-    generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True,
-                  progress=progress, sky=opt.sky)
+    generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True, progress=progress, sky=opt.sky)
     return path

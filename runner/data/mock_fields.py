@@ -28,6 +28,7 @@ SCATTER_SCALE Mpc/h (fixed per slice). gamma_L and A_L are calibrated per depth 
 each depth's mean and variance are its share of the original's (a projection of 2 or 3
 independent 50 Mpc/h sheets: 0.4 and 0.6 of both). docs/mock.md explains the choices and limits.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -53,8 +54,7 @@ def cosmology():
 
     # freed at exit while pyccl's module is still whole: its __del__ fails noisily at teardown
     atexit.register(cosmology.cache_clear)
-    return pyccl.Cosmology(**COSMOLOGY, transfer_function="eisenstein_hu",
-                           matter_power_spectrum="halofit")
+    return pyccl.Cosmology(**COSMOLOGY, transfer_function="eisenstein_hu", matter_power_spectrum="halofit")
 
 
 def nonlinear_power(k: np.ndarray, z: float, linear: bool = False) -> np.ndarray:
@@ -65,7 +65,7 @@ def nonlinear_power(k: np.ndarray, z: float, linear: bool = False) -> np.ndarray
     h = COSMOLOGY["h"]
     k = np.asarray(k, dtype=float)
     power = pyccl.linear_matter_power if linear else pyccl.nonlin_matter_power
-    return power(cosmology(), k * h, 1.0 / (1.0 + float(z))) * h ** 3
+    return power(cosmology(), k * h, 1.0 / (1.0 + float(z))) * h**3
 
 
 @lru_cache(maxsize=16)
@@ -76,8 +76,7 @@ def nonlinear_table(z: float, linear: bool = False) -> tuple[np.ndarray, np.ndar
 
 
 @lru_cache(maxsize=64)
-def projected_power_table(depth: float, z: float, k_max: float,
-                          linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def projected_power_table(depth: float, z: float, k_max: float, linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(k, P_2D(k)) at z for a slice of `depth` Mpc/h, k in h/Mpc, P in (Mpc/h)^2.
 
     P_2D(k) = 2 int_0^inf dk_z / (2 pi) P(sqrt(k^2 + k_z^2)) sinc^2(k_z L / 2), the power of
@@ -97,7 +96,7 @@ def cic_window(k: np.ndarray, pixel: float = PIXEL_SIZE) -> np.ndarray:
     theta = (np.arange(48) + 0.5) * (np.pi / 2) / 48  # a quarter circle holds every direction
     x = np.asarray(k, dtype=float)[..., None] * pixel / 2
     w = np.sinc(x * np.cos(theta) / np.pi) * np.sinc(x * np.sin(theta) / np.pi)
-    return np.mean(w ** 4, axis=-1)
+    return np.mean(w**4, axis=-1)
 
 
 def taper(k: np.ndarray, beta: float) -> np.ndarray:
@@ -106,15 +105,13 @@ def taper(k: np.ndarray, beta: float) -> np.ndarray:
 
 
 @lru_cache(maxsize=64)
-def model_power_table(depth: float, z: float, k_max: float,
-                      linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def model_power_table(depth: float, z: float, k_max: float, linear: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """(log k, log of P_2D,L W_CIC): the spectrum before the taper, interpolated by power_2d."""
     k, p = projected_power_table(depth, z, k_max, linear)
     return np.log(k), np.log(p * cic_window(k))
 
 
-def power_2d(depth: float, k_max: float, z: float, beta: float, linear: bool = False,
-             amplitude: float = 1.0):
+def power_2d(depth: float, k_max: float, z: float, beta: float, linear: bool = False, amplitude: float = 1.0):
     """The callable P_L(k, z) of the module docstring (``linear``: of the linear spectrum,
     times ``amplitude``: the halo mock's background)."""
     lk, lp = model_power_table(float(depth), float(z), float(k_max), linear)
@@ -133,8 +130,7 @@ def gaussian_modes(grid: int, box: float, seed: int) -> np.ndarray:
     """Unit-variance Hermitian Gaussian modes (grid, grid // 2 + 1): a slice's 'phases'."""
     import powerbox
 
-    return powerbox.PowerBox(shape=(grid, grid), size=(box, box), pk=np.ones_like,
-                             seed=seed).gauss_hermitian()
+    return powerbox.PowerBox(shape=(grid, grid), size=(box, box), pk=np.ones_like, seed=seed).gauss_hermitian()
 
 
 def expected_variance(grid: int, box: float, pk) -> float:

@@ -35,6 +35,7 @@ A halo's weight within its bin follows its own mass (M for dark matter, M^(5/3 +
 pressure); only the profile's shape is that of the bin's centre, an error below 2% in the
 radius for 0.1 dex bins.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -69,11 +70,9 @@ def _halo_model():
     return dict(
         mass_function=hm.MassFuncTinker08(mass_def="200c"),
         bias=hm.HaloBiasTinker10(mass_def="200c"),
-        nfw=hm.HaloProfileNFW(mass_def="200c", concentration=conc, truncated=True,
-                              fourier_analytic=True),
+        nfw=hm.HaloProfileNFW(mass_def="200c", concentration=conc, truncated=True, fourier_analytic=True),
         to_500c=hm.mass_translator(mass_in="200c", mass_out="500c", concentration=conc),
-        gnfw=hm.HaloProfilePressureGNFW(mass_def="500c", mass_bias=MASS_BIAS, x_out=X_OUT,
-                                       alpha_P=ALPHA_P),
+        gnfw=hm.HaloProfilePressureGNFW(mass_def="500c", mass_bias=MASS_BIAS, x_out=X_OUT, alpha_P=ALPHA_P),
     )
 
 
@@ -84,7 +83,7 @@ LOG_M = np.linspace(np.log10(M_MIN), np.log10(M_MAX), 400)  # log10 M_200c in Ms
 def cumulative_density(z: float) -> np.ndarray:
     """n(>M, z) in (h/Mpc)^3 on LOG_M: Tinker 2008, integrated from the top."""
     hm = _halo_model()
-    dn = hm["mass_function"](mf.cosmology(), 10 ** LOG_M / H, 1 / (1 + z)) / H ** 3  # dn/dlog10M
+    dn = hm["mass_function"](mf.cosmology(), 10**LOG_M / H, 1 / (1 + z)) / H**3  # dn/dlog10M
     steps = 0.5 * (dn[1:] + dn[:-1]) * np.diff(LOG_M)
     return np.concatenate([np.cumsum(steps[::-1])[::-1], [0.0]])
 
@@ -93,7 +92,7 @@ def mass_at_count(counts: np.ndarray, volume: float, z: float) -> np.ndarray:
     """M_200c (Msun/h) whose expected number above it in `volume` is `counts` (NaN past M_MIN)."""
     n = cumulative_density(z) * volume  # decreasing in M
     out = np.interp(np.asarray(counts), n[::-1], LOG_M[::-1], left=np.nan, right=np.nan)
-    return 10 ** out
+    return 10**out
 
 
 def halo_bias(mass: np.ndarray, z: float) -> np.ndarray:
@@ -114,8 +113,7 @@ class Catalogue:
         return mass_at_count(self.counts, volume, z)
 
 
-def draw_catalogue(rng: np.random.Generator, volume: float, z_max_count: float,
-                   log_rho0: np.ndarray) -> Catalogue:
+def draw_catalogue(rng: np.random.Generator, volume: float, z_max_count: float, log_rho0: np.ndarray) -> Catalogue:
     """Halos of a slice: counts up to `z_max_count` (the largest N(>M_MIN) V over the
     redshifts), placed with probability ∝ rho_bg^b at z = 0 (`log_rho0` = ln rho_bg(z=0))."""
     n = rng.poisson(z_max_count)
@@ -158,8 +156,9 @@ def profile_table(kind: str, log_m: np.ndarray, z: float, k: np.ndarray) -> np.n
     return u / (10 ** np.asarray(log_m)[:, None]) ** (5 / 3 + ALPHA_P)
 
 
-def fourier_sum(kind: str, cat: Catalogue, mass: np.ndarray, weight: np.ndarray, z: float,
-                grid: int, box: float) -> np.ndarray:
+def fourier_sum(
+    kind: str, cat: Catalogue, mass: np.ndarray, weight: np.ndarray, z: float, grid: int, box: float
+) -> np.ndarray:
     """rfft2 of Σ_i weight_i profile(x − x_i | M_i), before the pixel window (complex128).
 
     'dm': weight M_i (Msun/h) gives projected mass; 'pressure': weight M_i^(5/3+α_p) times the
@@ -196,12 +195,20 @@ def to_real(total: np.ndarray, grid: int, box: float, smooth: float = 0.0) -> np
     return np.maximum(out, 0.0, out=out)
 
 
-def paint(kind: str, cat: Catalogue, mass: np.ndarray, weight: np.ndarray, z: float,
-          grid: int, box: float, smooth: float = 0.0) -> np.ndarray:
+def paint(
+    kind: str,
+    cat: Catalogue,
+    mass: np.ndarray,
+    weight: np.ndarray,
+    z: float,
+    grid: int,
+    box: float,
+    smooth: float = 0.0,
+) -> np.ndarray:
     """Σ_i weight_i profile(x − x_i | M_i) per unit area, float64 (grid, grid)."""
     return to_real(fourier_sum(kind, cat, mass, weight, z, grid, box), grid, box, smooth)
 
 
 def pressure_weights(cat: Catalogue, mass: np.ndarray) -> np.ndarray:
     """M_200c^(5/3 + α_p) times the halo's lognormal scatter exp(σ ε − σ²/2) (mean 1)."""
-    return mass ** (5 / 3 + ALPHA_P) * np.exp(SIGMA_LNP * cat.eps - SIGMA_LNP ** 2 / 2)
+    return mass ** (5 / 3 + ALPHA_P) * np.exp(SIGMA_LNP * cat.eps - SIGMA_LNP**2 / 2)

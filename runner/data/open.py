@@ -3,6 +3,7 @@
 Training, evaluation and painting all open data here, so that a mock store comes from the same
 cache and a store path means the same thing everywhere.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,10 +20,10 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def device_bytes(store) -> int:
     """Bytes that DeviceTiles holds for both splits of ``store``: 2 fields x 2 depths of float32."""
-    return 4 * 4 * len(store.redshifts) * store.n_slices * store.grid ** 2
+    return 4 * 4 * len(store.redshifts) * store.n_slices * store.grid**2
 
 
-def fits_on_device(path: Path, device: "torch.device") -> bool:
+def fits_on_device(path: Path, device: torch.device) -> bool:
     """True when both splits of the store at ``path`` take at most half of ``device``'s free
     memory (the rest is the model's and its activations')."""
     import torch
@@ -61,9 +62,11 @@ def store_path(data, master: bool = True, distributed: bool = False, progress: b
     if not path.is_file():
         import socket
 
-        raise DataError(f"the mock store that rank 0 made is not in this machine's cache ({path}, on "
-                        f"{socket.gethostname()}): set ARCHSPEC_CACHE to a folder every node shares, or run "
-                        "`runner data prepare SPEC` on each node before torchrun")
+        raise DataError(
+            f"the mock store that rank 0 made is not in this machine's cache ({path}, on "
+            f"{socket.gethostname()}): set ARCHSPEC_CACHE to a folder every node shares, or run "
+            "`runner data prepare SPEC` on each node before torchrun"
+        )
     return path
 
 
@@ -75,8 +78,15 @@ def mock_options(data) -> dict:
     return options
 
 
-def open_data(spec, device: "torch.device", *, on_device: bool | None = False, master: bool = True,
-              distributed: bool = False, progress: bool = False) -> tuple:
+def open_data(
+    spec,
+    device: torch.device,
+    *,
+    on_device: bool | None = False,
+    master: bool = True,
+    distributed: bool = False,
+    progress: bool = False,
+) -> tuple:
     """The (train, test) datasets of ``spec``: ``TileDataset`` on the CPU, or ``DeviceTiles``
     holding each split on ``device`` when ``on_device`` (a run option, not part of the spec;
     None: on a GPU when both splits take at most half of its free memory)."""
@@ -92,5 +102,8 @@ def open_data(spec, device: "torch.device", *, on_device: bool | None = False, m
     store = open_store(path, scan=scan)
     tile = data.tile or spec.model.shapes["x"][1]
     if on_device:
-        return tuple(DeviceTiles(store, tile=tile, split=s, test_slices=data.test_slices, device=device) for s in ("train", "test"))
+        return tuple(
+            DeviceTiles(store, tile=tile, split=s, test_slices=data.test_slices, device=device)
+            for s in ("train", "test")
+        )
     return tuple(TileDataset(store, tile=tile, split=s, test_slices=data.test_slices) for s in ("train", "test"))

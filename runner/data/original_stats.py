@@ -9,6 +9,7 @@ keep this table and the one in docs/data.md identical.
     reference("dm", "var", 0.0)          # 1.472509
     reference("pressure", "mean", 0.3)   # between two table redshifts: linear in z of the log
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -67,6 +68,10 @@ def transforms_from_stats(stats: dict) -> dict:
     out = {}
     for field in ("dm", "pressure"):
         zs = sorted(stats[field])
-        out[field] = ShiftLog(zs, [float(np.sqrt(stats[field][z]["var"])) for z in zs], field,
-                              [float(stats[field][z]["mean"]) for z in zs])
+        out[field] = ShiftLog(
+            zs,
+            [float(np.sqrt(stats[field][z]["var"])) for z in zs],
+            field,
+            [float(stats[field][z]["mean"]) for z in zs],
+        )
     return out

@@ -11,9 +11,11 @@ Index i decodes as i = (z_index * M + a) * M + b, a naming the 100 Mpc/h tile an
 150 Mpc/h one; a tile index a = slice_position * P + row * (grid / tile) + column.
 Train and test are disjoint sets of whole slices (slice s is in both depths' split).
 """
+
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -49,8 +51,10 @@ def split_slices(n_slices: int, split: str, test_slices=None, name: str = "store
             test = None
     train = tuple(s for s in range(n_slices) if test is not None and s not in test)
     if test is None or not train:
-        raise DataError(f"{name}: test_slices={test_slices!r} leaves no train or no test slice "
-                        f"among its {n_slices} slices (both need at least one)")
+        raise DataError(
+            f"{name}: test_slices={test_slices!r} leaves no train or no test slice "
+            f"among its {n_slices} slices (both need at least one)"
+        )
     return train if split == "train" else test
 
 
@@ -59,8 +63,9 @@ def check_tile(grid: int, tile: int, name: str = "store") -> int:
     tile = int(tile)
     if tile < 1 or grid % tile:
         divisors = [d for d in range(8, grid + 1) if grid % d == 0]
-        raise DataError(f"{name}: tile {tile} does not divide the grid {grid}; "
-                        f"use one of {', '.join(map(str, divisors))}")
+        raise DataError(
+            f"{name}: tile {tile} does not divide the grid {grid}; use one of {', '.join(map(str, divisors))}"
+        )
     return tile
 
 
@@ -84,7 +89,7 @@ class SampleSpace:
         self.slices = split_slices(store.n_slices, split, test_slices, name)
         self.redshifts = tuple(store.redshifts)
         self.per_side = store.grid // self.tile  # tiles per row of a slice
-        self.per_slice = self.per_side ** 2  # P
+        self.per_slice = self.per_side**2  # P
         self.per_depth = len(self.slices) * self.per_slice  # M, per redshift
 
     @property
@@ -93,13 +98,12 @@ class SampleSpace:
         return len(self.redshifts) * self.per_depth
 
     def __len__(self) -> int:
-        return len(self.redshifts) * self.per_depth ** 2
+        return len(self.redshifts) * self.per_depth**2
 
     def check(self, i: np.ndarray) -> np.ndarray:
         """i itself, after checking that every index is in range."""
         if i.size and (i.min() < 0 or i.max() >= len(self)):
-            raise IndexError(f"sample index out of range [0, {len(self):,}). Received: "
-                             f"min={i.min()}, max={i.max()}")
+            raise IndexError(f"sample index out of range [0, {len(self):,}). Received: min={i.min()}, max={i.max()}")
         return i
 
     def decode(self, idx) -> dict[str, np.ndarray]:
@@ -110,7 +114,7 @@ class SampleSpace:
         'tile_150' (tile within its slice, 0 .. P-1), 'row_*', 'col_*' (in tiles).
         """
         i = self.check(np.asarray(idx, dtype=np.int64))
-        zi, ab = np.divmod(i, self.per_depth ** 2)
+        zi, ab = np.divmod(i, self.per_depth**2)
         out = {"z": zi}
         slices = np.asarray(self.slices, dtype=np.int64)
         for depth, a in zip((100, 150), np.divmod(ab, self.per_depth)):
@@ -122,12 +126,19 @@ class SampleSpace:
     def sample(self, i: int) -> Sample:
         """Human-readable decoding of one index."""
         d = {k: int(v[0]) for k, v in self.decode([i]).items()}
-        return Sample(self.redshifts[d["z"]], d["slice_100"], (d["row_100"], d["col_100"]),
-                      d["slice_150"], (d["row_150"], d["col_150"]))
+        return Sample(
+            self.redshifts[d["z"]],
+            d["slice_100"],
+            (d["row_100"], d["col_100"]),
+            d["slice_150"],
+            (d["row_150"], d["col_150"]),
+        )
 
     def __repr__(self) -> str:
-        return (f"SampleSpace({self.split}: {len(self.redshifts)} z x ({len(self.slices)} slices "
-                f"x {self.per_slice} tiles)^2 = {len(self):,} combinations of {self.tile}^2 tiles)")
+        return (
+            f"SampleSpace({self.split}: {len(self.redshifts)} z x ({len(self.slices)} slices "
+            f"x {self.per_slice} tiles)^2 = {len(self):,} combinations of {self.tile}^2 tiles)"
+        )
 
 
 class Sampler:
@@ -168,7 +179,7 @@ class Sampler:
 
     def next(self, batch_size: int) -> np.ndarray:
         """The next `batch_size` indices, int64."""
-        out = [self.permutation(p)[at:at + take] for p, at, take in self._spans(batch_size)]
+        out = [self.permutation(p)[at : at + take] for p, at, take in self._spans(batch_size)]
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
     def next_on(self, batch_size: int, device):
@@ -178,7 +189,7 @@ class Sampler:
         import torch  # here, not at the top: the data commands never import torch
 
         device = torch.device(device)
-        out = [self._device_permutation(p, device)[at:at + take] for p, at, take in self._spans(batch_size)]
+        out = [self._device_permutation(p, device)[at : at + take] for p, at, take in self._spans(batch_size)]
         if not out:
             return torch.zeros(0, dtype=torch.int64, device=device)
         return out[0] if len(out) == 1 else torch.cat(out)
@@ -203,8 +214,10 @@ class Sampler:
 
     def load_state_dict(self, state: dict) -> None:
         if int(state["n"]) != self.n:
-            raise ValueError(f"sampler state is for {state['n']} samples, this sampler has "
-                             f"{self.n}: the data, tile size or split changed since it was saved")
+            raise ValueError(
+                f"sampler state is for {state['n']} samples, this sampler has "
+                f"{self.n}: the data, tile size or split changed since it was saved"
+            )
         self.seed, self.drawn = int(state["seed"]), int(state["drawn"])
         self._perm = self._on_device = None
 

@@ -13,6 +13,7 @@ file validates all of this and raises `DataError` with one line naming the file 
 Writing goes through `StoreWriter` (store_write.py): a temporary file in the same folder, then
 `os.replace`, and never over an existing file unless asked.
 """
+
 from __future__ import annotations
 
 import os
@@ -108,7 +109,7 @@ class TileStore:
             self._file.close()
         self._file = None
 
-    def __enter__(self) -> "TileStore":
+    def __enter__(self) -> TileStore:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -120,9 +121,11 @@ class TileStore:
         return state
 
     def __repr__(self) -> str:
-        return (f"TileStore({self.path.name}: {len(self.fields)} fields x {len(self.redshifts)} "
-                f"redshifts x {len(self.depths)} depths x {self.n_slices} slices of "
-                f"{self.grid}^2, {self.box_size:g} Mpc/h)")
+        return (
+            f"TileStore({self.path.name}: {len(self.fields)} fields x {len(self.redshifts)} "
+            f"redshifts x {len(self.depths)} depths x {self.n_slices} slices of "
+            f"{self.grid}^2, {self.box_size:g} Mpc/h)"
+        )
 
 
 def open_store(path: str | os.PathLike, scan: bool | None = None) -> TileStore:
@@ -142,32 +145,37 @@ def open_store(path: str | os.PathLike, scan: bool | None = None) -> TileStore:
 
 def describe(store: TileStore, tile: int | None = None) -> str:
     """What `runner data info` prints: layout, provenance, stored statistics, sample counts."""
-    mb = store.path.stat().st_size / 2 ** 20
-    lines = [f"{store.path} ({mb:,.1f} MiB)",
-             f"  layout     {len(store.fields)} fields x {len(store.redshifts)} redshifts x "
-             f"{len(store.depths)} depths x {store.n_slices} slices of {store.grid}^2 float32",
-             f"  box        {store.box_size:g} Mpc/h, pixel {store.pixel_size:.7g} Mpc/h, "
-             f"slice depths {', '.join(map(str, store.depths))} Mpc/h",
-             f"  redshifts  {', '.join(f'{z:g}' for z in store.redshifts)}",
-             f"  provenance {store.provenance}",
-             f"  created    {store.attrs.get('created', '?')}"]
+    mb = store.path.stat().st_size / 2**20
+    lines = [
+        f"{store.path} ({mb:,.1f} MiB)",
+        f"  layout     {len(store.fields)} fields x {len(store.redshifts)} redshifts x "
+        f"{len(store.depths)} depths x {store.n_slices} slices of {store.grid}^2 float32",
+        f"  box        {store.box_size:g} Mpc/h, pixel {store.pixel_size:.7g} Mpc/h, "
+        f"slice depths {', '.join(map(str, store.depths))} Mpc/h",
+        f"  redshifts  {', '.join(f'{z:g}' for z in store.redshifts)}",
+        f"  provenance {store.provenance}",
+        f"  created    {store.attrs.get('created', '?')}",
+    ]
     tile = tile or next((t for t in (512, 256, 128, 64) if store.grid % t == 0), store.grid)
     k = default_test_count(store.n_slices)
     try:
         for split in ("train", "test"):
             sp = SampleSpace(store, tile, split)
-            which = (f"slice {sp.slices[0]}" if len(sp.slices) == 1
-                     else f"slices {sp.slices[0]}-{sp.slices[-1]}")
-            lines.append(f"  {split:<10} {which}: {len(sp):,} samples of {tile}^2 = "
-                         f"{len(sp.redshifts)} z x ({len(sp.slices)} slices x {sp.per_slice} "
-                         f"tiles)^2, from {sp.independent_tiles:,} tiles per depth")
+            which = f"slice {sp.slices[0]}" if len(sp.slices) == 1 else f"slices {sp.slices[0]}-{sp.slices[-1]}"
+            lines.append(
+                f"  {split:<10} {which}: {len(sp):,} samples of {tile}^2 = "
+                f"{len(sp.redshifts)} z x ({len(sp.slices)} slices x {sp.per_slice} "
+                f"tiles)^2, from {sp.independent_tiles:,} tiles per depth"
+            )
         lines.append(f"  (default split: the last {k} of {store.n_slices} slices are test)")
     except DataError as exc:
         lines.append(f"  no default train/test split: {exc}")
     for field in store.fields:
         lines += [f"  {field}: {UNITS[field]}"] + stats_table(store, field)
-    lines.append("  (orig.: the original BAHAMAS maps' statistics of a summed sample, docs/data.md; "
-                 "* = interpolated between its redshifts)")
+    lines.append(
+        "  (orig.: the original BAHAMAS maps' statistics of a summed sample, docs/data.md; "
+        "* = interpolated between its redshifts)"
+    )
     return "\n".join(lines)
 
 
@@ -175,14 +183,18 @@ def stats_table(store: TileStore, field: str) -> list[str]:
     """Per-depth statistics, the summed sample's, and the original's beside them."""
     from runner.data.original_stats import in_table, reference
 
-    lines = [f"    {'z':>6} {'mean 100':>10} {'var 100':>10} {'mean 150':>10} {'var 150':>10} | "
-             f"{'sum mean':>10} {'sum var':>10} | {'orig. mean':>10} {'orig. var':>10} | "
-             f"{'sigma_z':>9}"]
+    lines = [
+        f"    {'z':>6} {'mean 100':>10} {'var 100':>10} {'mean 150':>10} {'var 150':>10} | "
+        f"{'sum mean':>10} {'sum var':>10} | {'orig. mean':>10} {'orig. var':>10} | "
+        f"{'sigma_z':>9}"
+    ]
     for z in store.redshifts:
         st = store.stats(field, z)
         mark = " " if in_table(z) else "*"
-        lines.append(f"    {z:>6.3f} {st.mean[100]:>10.4g} {st.var[100]:>10.4g} "
-                     f"{st.mean[150]:>10.4g} {st.var[150]:>10.4g} | {st.sum_mean:>10.4g} "
-                     f"{st.sum_var:>10.4g} | {reference(field, 'mean', z):>10.4g} "
-                     f"{reference(field, 'var', z):>9.4g}{mark} | {st.sigma:>9.4g}")
+        lines.append(
+            f"    {z:>6.3f} {st.mean[100]:>10.4g} {st.var[100]:>10.4g} "
+            f"{st.mean[150]:>10.4g} {st.var[150]:>10.4g} | {st.sum_mean:>10.4g} "
+            f"{st.sum_var:>10.4g} | {reference(field, 'mean', z):>10.4g} "
+            f"{reference(field, 'var', z):>9.4g}{mark} | {st.sigma:>9.4g}"
+        )
     return lines

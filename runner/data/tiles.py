@@ -7,13 +7,14 @@ Both give, for sample indices of a `SampleSpace`,
 
 through the same `assemble` function, so the two paths give identical values on one device.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from runner.data.samples import DEFAULT_TILE, SampleSpace, as_index_array
 from runner.data.layout import DEPTHS, DataError
+from runner.data.samples import DEFAULT_TILE, SampleSpace, as_index_array
 from runner.data.store import TileStore, open_store
 from runner.data.transforms import ShiftLog
 
@@ -53,12 +54,13 @@ class TileDataset:
         in_memory: hold the split's slices in RAM; None: when they take at most 1 GiB.
     """
 
-    def __init__(self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None,
-                 in_memory: bool | None = None):
+    def __init__(
+        self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None, in_memory: bool | None = None
+    ):
         self.store = _store(store)
         self.space = SampleSpace(self.store, tile, split, test_slices)
         self.transforms = {f: ShiftLog.from_store(self.store, f) for f in ("pressure", "dm")}
-        nbytes = len(PARTS) * len(self.space.redshifts) * len(self.space.slices) * self.store.grid ** 2 * 4
+        nbytes = len(PARTS) * len(self.space.redshifts) * len(self.space.slices) * self.store.grid**2 * 4
         self.in_memory = nbytes <= IN_MEMORY_LIMIT if in_memory is None else bool(in_memory)
         self._arrays: dict | None = None
 
@@ -97,7 +99,7 @@ class TileDataset:
                 s = slices[int(d[f"pos_{depth}"][k])]
                 r, c = int(d[f"row_{depth}"][k]) * t, int(d[f"col_{depth}"][k]) * t
                 if self.in_memory:
-                    parts[(field, depth)][k] = src[s, r:r + t, c:c + t]
+                    parts[(field, depth)][k] = src[s, r : r + t, c : c + t]
                 else:
                     parts[(field, depth)][k] = self.store.read(src, (s, slice(r, r + t), slice(c, c + t)))
         if not self.in_memory:  # read from the file now: a store too big to scan up front is checked here
@@ -110,7 +112,9 @@ class TileDataset:
                 k = int(np.argmin(np.isfinite(a).reshape(len(a), -1).all(axis=1)))
                 z = self.space.redshifts[int(d["z"][k])]
                 s = self.space.slices[int(d[f"pos_{depth}"][k])]
-                raise DataError(f"{self.store.path.name}: {self.store.dataset(field, z, depth).name}[{s}] has NaN/inf values")
+                raise DataError(
+                    f"{self.store.path.name}: {self.store.dataset(field, z, depth).name}[{s}] has NaN/inf values"
+                )
 
     def batch(self, idx) -> tuple[torch.Tensor, torch.Tensor]:
         """x (N, 1, T, T) and y (N, 2, T, T) for a list/array/tensor of sample indices."""
@@ -136,8 +140,14 @@ class DeviceTiles:
         device: where to hold the data ('cuda', 'cuda:1', 'cpu').
     """
 
-    def __init__(self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None,
-                 device: str | torch.device = "cuda"):
+    def __init__(
+        self,
+        store,
+        tile: int = DEFAULT_TILE,
+        split: str = "train",
+        test_slices=None,
+        device: str | torch.device = "cuda",
+    ):
         self.store = _store(store)
         self.space = sp = SampleSpace(self.store, tile, split, test_slices)
         self.device = torch.device(device)

@@ -5,15 +5,18 @@
 sigma_z = sqrt(var_100 + var_150) of the field at redshift z (the variance of a summed
 100 + 150 Mpc/h sample). Between the stored redshifts the *variance* is interpolated linearly
 in z and sigma_z is its square root, as the original's ``interpolate_z`` does (interpolating
-sigma itself differs by up to 3e-3 at z = 0.3); beyond them it is held constant. torch is imported only when a tensor is passed in.
+sigma itself differs by up to 3e-3 at z = 0.3); beyond them it is held constant. torch is
+imported only when a tensor is passed in.
 
 A ShiftLog may also carry the field's mean of a summed sample at each redshift (``means``): it
 plays no part in the transform, but it records the units the model was trained on, which
 painting checks its input against (:mod:`runner.science.units`).
 """
+
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,25 +41,32 @@ class ShiftLog:
     whose first axis is N: sigma then broadcasts over the remaining axes of `v`.
     """
 
-    def __init__(self, redshifts: Sequence[float], sigmas: Sequence[float], field: str = "",
-                 means: Sequence[float] | None = None):
+    def __init__(
+        self, redshifts: Sequence[float], sigmas: Sequence[float], field: str = "", means: Sequence[float] | None = None
+    ):
         self.redshifts = np.asarray(redshifts, dtype=np.float64)
         self.sigmas = np.asarray(sigmas, dtype=np.float64)
         self.field = field
         self.means = None if means is None else np.asarray(means, dtype=np.float64)
         self._tables: dict = {}  # device -> (redshifts, sigmas) as float64 tensors
         if self.redshifts.shape != self.sigmas.shape or self.redshifts.ndim != 1 or not len(self.redshifts):
-            raise ValueError(f"ShiftLog needs one sigma per redshift. Received: "
-                             f"redshifts={self.redshifts.tolist()}, sigmas={self.sigmas.tolist()}")
+            raise ValueError(
+                f"ShiftLog needs one sigma per redshift. Received: "
+                f"redshifts={self.redshifts.tolist()}, sigmas={self.sigmas.tolist()}"
+            )
         if np.any(np.diff(self.redshifts) <= 0) or np.any(~(self.sigmas > 0)):
-            raise ValueError(f"ShiftLog needs ascending redshifts and positive sigmas. Received: "
-                             f"redshifts={self.redshifts.tolist()}, sigmas={self.sigmas.tolist()}")
+            raise ValueError(
+                f"ShiftLog needs ascending redshifts and positive sigmas. Received: "
+                f"redshifts={self.redshifts.tolist()}, sigmas={self.sigmas.tolist()}"
+            )
         if self.means is not None and (self.means.shape != self.redshifts.shape or not np.all(np.isfinite(self.means))):
-            raise ValueError(f"ShiftLog needs one finite mean per redshift. Received: "
-                             f"redshifts={self.redshifts.tolist()}, means={self.means.tolist()}")
+            raise ValueError(
+                f"ShiftLog needs one finite mean per redshift. Received: "
+                f"redshifts={self.redshifts.tolist()}, means={self.means.tolist()}"
+            )
 
     @classmethod
-    def from_store(cls, store, field: str) -> "ShiftLog":
+    def from_store(cls, store, field: str) -> ShiftLog:
         """sigma_z from the statistics stored in a `TileStore`."""
         stats = [store.stats(field, z) for z in store.redshifts]
         return cls(store.redshifts, [s.sigma for s in stats], field, [s.sum_mean for s in stats])
@@ -70,7 +80,7 @@ class ShiftLog:
         return config if self.means is None else {**config, "means": self.means.tolist()}
 
     @classmethod
-    def from_config(cls, config: dict) -> "ShiftLog":
+    def from_config(cls, config: dict) -> ShiftLog:
         return cls(config["redshifts"], config["sigmas"], config.get("field", ""), config.get("means"))
 
     def mean(self, z) -> float | None:
@@ -85,14 +95,16 @@ class ShiftLog:
         redshifts, constant beyond; float64."""
         if is_tensor(z):
             return self._sigma_torch(z)
-        return np.sqrt(np.interp(np.asarray(z, dtype=np.float64), self.redshifts, self.sigmas ** 2))
+        return np.sqrt(np.interp(np.asarray(z, dtype=np.float64), self.redshifts, self.sigmas**2))
 
     def _sigma_torch(self, z):
         import torch
 
         if z.device not in self._tables:  # copied to each device once, not per batch
-            self._tables[z.device] = (torch.as_tensor(self.redshifts, device=z.device),
-                                      torch.as_tensor(self.sigmas ** 2, device=z.device))
+            self._tables[z.device] = (
+                torch.as_tensor(self.redshifts, device=z.device),
+                torch.as_tensor(self.sigmas**2, device=z.device),
+            )
         zs, sg = self._tables[z.device]
         z = z.to(torch.float64).clamp(zs[0], zs[-1])
         # interval i with zs[i] <= z < zs[i+1], so that a stored z gives its sigma exactly
@@ -114,8 +126,10 @@ class ShiftLog:
             s = np.asarray(self.sigma(z)).astype(dtype)
         extra = v.ndim - s.ndim
         if extra < 0:
-            raise ValueError(f"z has more dimensions than the values. Received: "
-                             f"values shape={tuple(v.shape)}, z shape={tuple(s.shape)}")
+            raise ValueError(
+                f"z has more dimensions than the values. Received: "
+                f"values shape={tuple(v.shape)}, z shape={tuple(s.shape)}"
+            )
         return s.reshape(tuple(s.shape) + (1,) * extra)
 
     # -- the transform -----------------------------------------------------------------------

@@ -8,6 +8,7 @@ The file is built as a hidden temporary in the output's folder and moved over th
 `os.replace` only when every slice was written; on any error the temporary is deleted. An
 existing output is refused unless `force=True`.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -19,9 +20,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from runner.runtime import commit, temp_path
-from runner.data.layout import DEPTHS, FIELDS, FORMAT, FORMAT_VERSION, PIXEL_SIZE, STAT_ATTRS, UNITS, DataError, FieldStats, dataset_path
 from runner.data.check import check_transform, fail
+from runner.data.layout import (
+    DEPTHS,
+    FIELDS,
+    FORMAT,
+    FORMAT_VERSION,
+    PIXEL_SIZE,
+    STAT_ATTRS,
+    UNITS,
+    DataError,
+    FieldStats,
+    dataset_path,
+)
+from runner.runtime import commit, temp_path
 
 
 class RunningStats:
@@ -62,8 +74,10 @@ def check_free_space(path: Path, nbytes: int, error_cls: type[Exception] = DataE
     seen on a full tmpfs)."""
     free = shutil.disk_usage(Path(path).parent).free
     if free < nbytes:
-        raise error_cls(f"{Path(path).name}: needs about {nbytes / 2**20:,.1f} MiB, but {Path(path).parent} has "
-                        f"{free / 2**20:,.1f} MiB free; free some space or write it elsewhere")
+        raise error_cls(
+            f"{Path(path).name}: needs about {nbytes / 2**20:,.1f} MiB, but {Path(path).parent} has "
+            f"{free / 2**20:,.1f} MiB free; free some space or write it elsewhere"
+        )
 
 
 class StoreWriter:
@@ -76,9 +90,18 @@ class StoreWriter:
         attrs: extra root attributes (JSON-serialisable values are stored as JSON strings).
     """
 
-    def __init__(self, path: str | os.PathLike, *, grid: int, n_slices: int,
-                 redshifts: list[float], provenance: str, box_size: float | None = None,
-                 force: bool = False, attrs: dict | None = None):
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        grid: int,
+        n_slices: int,
+        redshifts: list[float],
+        provenance: str,
+        box_size: float | None = None,
+        force: bool = False,
+        attrs: dict | None = None,
+    ):
         self.path = Path(path)
         check_output(self.path, force)
         self.grid, self.n_slices = int(grid), int(n_slices)
@@ -93,7 +116,7 @@ class StoreWriter:
         self.written: dict[str, np.ndarray] = {}
         self.file: h5py.File | None = None
 
-    def __enter__(self) -> "StoreWriter":
+    def __enter__(self) -> StoreWriter:
         self.file = h5py.File(self.tmp, "w")
         self._write_root()
         for field in FIELDS:
@@ -117,16 +140,15 @@ class StoreWriter:
     def _create(self, field: str, z: float, depth: int) -> None:
         name = dataset_path(field, z, depth)
         shape = (self.n_slices, self.grid, self.grid)
-        ds = self.file.create_dataset(name, shape=shape, dtype=np.float32,
-                                      chunks=(1, self.grid, self.grid))
-        ds.attrs.update(units=UNITS[field], box_size=self.box_size, slice_depth=float(depth),
-                        redshift=z, provenance=self.provenance)
+        ds = self.file.create_dataset(name, shape=shape, dtype=np.float32, chunks=(1, self.grid, self.grid))
+        ds.attrs.update(
+            units=UNITS[field], box_size=self.box_size, slice_depth=float(depth), redshift=z, provenance=self.provenance
+        )
         self.file[name.rsplit("/", 1)[0]].attrs["redshift"] = z
         self.stats[name] = RunningStats()
         self.written[name] = np.zeros(self.n_slices, dtype=bool)
 
-    def write(self, field: str, z: float, depth: int, s: int, values: np.ndarray,
-              source: str = "") -> None:
+    def write(self, field: str, z: float, depth: int, s: int, values: np.ndarray, source: str = "") -> None:
         """Write slice `s` of `/field/z/depth`. `source` names the input in error messages."""
         name = dataset_path(field, z, depth)
         where = source or f"slice {s} of {name}"
@@ -156,14 +178,17 @@ class StoreWriter:
     def _finish(self) -> None:
         missing = [f"{name}[{int(np.argmin(w))}]" for name, w in self.written.items() if not w.all()]
         if missing:
-            raise DataError(f"{self.path.name}: {len(missing)} dataset(s) incomplete, e.g. "
-                            f"{', '.join(missing[:3])}; nothing was written")
+            raise DataError(
+                f"{self.path.name}: {len(missing)} dataset(s) incomplete, e.g. "
+                f"{', '.join(missing[:3])}; nothing was written"
+            )
         problems = []
         for field in FIELDS:  # a store that open_store would refuse is not written
             for z in self.redshifts:
                 per_depth = {d: self.stats[dataset_path(field, z, d)].attrs() for d in DEPTHS}
-                problems += check_transform(field, z, FieldStats(field, z, *({d: s[k] for d, s in per_depth.items()}
-                                                                           for k in STAT_ATTRS)))
+                problems += check_transform(
+                    field, z, FieldStats(field, z, *({d: s[k] for d, s in per_depth.items()} for k in STAT_ATTRS))
+                )
         if problems:
             raise fail(self.path, problems)
         for name, st in self.stats.items():

@@ -8,6 +8,7 @@ Everything is read from the run folders (``spec.yaml``, ``metrics.jsonl``, ``lat
 works on a folder copied from another machine. Parameters come from the static shape flow of the
 saved spec (``archspec``), the figure of merit from the last evaluation at each checkpoint.
 """
+
 from __future__ import annotations
 
 import csv
@@ -15,8 +16,9 @@ import io
 import json
 import math
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from runner.experiments.sweep import MANIFEST, sweep_runs
 from runner.runtime import RunError, write_text_atomic
@@ -24,8 +26,20 @@ from runner.runtime import RunError, write_text_atomic
 K_BELOW = 2.0  # h/Mpc: the table's spectrum columns are the worst bin below this
 BAND = "0.5-2"  # h/Mpc: the band score runs are judged by (runner.science.uncertainty.BANDS)
 LAST = 10  # the final ELBOs are medians of the last this many records of each split
-COLUMNS = ("run", "kind", "precision", "parameters", "samples", "hours", "train_elbo", "test_elbo", "kl",
-           "auto_worst", "cross_worst", "eval_samples")
+COLUMNS = (
+    "run",
+    "kind",
+    "precision",
+    "parameters",
+    "samples",
+    "hours",
+    "train_elbo",
+    "test_elbo",
+    "kl",
+    "auto_worst",
+    "cross_worst",
+    "eval_samples",
+)
 
 
 def expand(paths: Sequence[str | Path]) -> list[Path]:
@@ -57,10 +71,14 @@ def summarise(run: Path) -> dict[str, Any]:
     records = _records(run / "metrics.jsonl")
     evaluation = _latest_evaluation(run)
     row: dict[str, Any] = {
-        "run": run.name, "kind": spec.model.kind, "precision": _precision(run), "parameters": flow(spec).params,
+        "run": run.name,
+        "kind": spec.model.kind,
+        "precision": _precision(run),
+        "parameters": flow(spec).params,
         "samples": max([r["sample"] for r in records] + [_checkpoint_samples(run)]),
         "hours": round(max((r.get("time", 0.0) for r in records), default=0.0) / 3600, 4),
-        "train_elbo": _final(records, "train", "elbo"), "test_elbo": _final(records, "test", "elbo"),
+        "train_elbo": _final(records, "train", "elbo"),
+        "test_elbo": _final(records, "test", "elbo"),
         "kl": _final(records, "test", "kl"),
         "eval_samples": evaluation[0] if evaluation else None,
     }
@@ -70,10 +88,16 @@ def summarise(run: Path) -> dict[str, Any]:
         row[f"{kind}_worst"] = round(max(worst), 4) if worst else None
     row["elbo_without_constant"] = _without_constant(records)
     bands = _bands(evaluation[1]) if evaluation else {}
-    return {"row": row, "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
-            "kl_curve": [(r["sample"], r["kl"]) for r in records if r["split"] == "test" and r.get("kl") is not None],
-            "spectra": spectra, "path": str(run), "bands": bands, "group": _without_seed(spec),
-            "seed": spec.training.seed}
+    return {
+        "row": row,
+        "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
+        "kl_curve": [(r["sample"], r["kl"]) for r in records if r["split"] == "test" and r.get("kl") is not None],
+        "spectra": spectra,
+        "path": str(run),
+        "bands": bands,
+        "group": _without_seed(spec),
+        "seed": spec.training.seed,
+    }
 
 
 def _bands(summary: dict) -> dict:
@@ -120,8 +144,10 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
                 if n:
                     cells.append(f"{kind} {m:+.3f} ± {sd:.3f}")
             if cells:
-                lines.append(f"{' + '.join(r['row']['run'] for r in g)} ({len(g)} seeds): band k {BAND} h/Mpc, "
-                             f"ratio − 1 mean ± sd over seeds: " + ", ".join(cells))
+                lines.append(
+                    f"{' + '.join(r['row']['run'] for r in g)} ({len(g)} seeds): band k {BAND} h/Mpc, "
+                    f"ratio − 1 mean ± sd over seeds: " + ", ".join(cells)
+                )
     base = groups[0] if groups else []
     for g in groups[1:]:
         for kind in ("auto", "cross"):
@@ -136,15 +162,19 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
             if na > 1 and nb > 1:
                 spread = max(sa, sb)
                 beyond = distinguishable([v[0] for v in a], [v[0] for v in b], factor)
-                lines.append(f"{names}, {kind} k {BAND}: {diff:+.3f}, {abs(diff) / spread if spread else float('inf'):.1f}x "
-                             f"the seed spread ({spread:.3f}): " + ("beyond noise" if beyond else "within noise"))
+                lines.append(
+                    f"{names}, {kind} k {BAND}: {diff:+.3f}, {abs(diff) / spread if spread else float('inf'):.1f}x "
+                    f"the seed spread ({spread:.3f}): " + ("beyond noise" if beyond else "within noise")
+                )
             else:
                 (_, lo_a, hi_a, _), (_, lo_b, hi_b, _) = a[0], b[0]
                 apart = hi_b < lo_a or hi_a < lo_b
-                lines.append(f"{names}, {kind} k {BAND}: {diff:+.3f}; 68% bootstrap intervals over test samples "
-                             f"[{lo_b:+.3f}, {hi_b:+.3f}] and [{lo_a:+.3f}, {hi_a:+.3f}] "
-                             + ("are apart" if apart else "overlap: not told apart by this evaluation")
-                             + " (one seed each: run seeds to see the training's own spread)")
+                lines.append(
+                    f"{names}, {kind} k {BAND}: {diff:+.3f}; 68% bootstrap intervals over test samples "
+                    f"[{lo_b:+.3f}, {hi_b:+.3f}] and [{lo_a:+.3f}, {hi_a:+.3f}] "
+                    + ("are apart" if apart else "overlap: not told apart by this evaluation")
+                    + " (one seed each: run seeds to see the training's own spread)"
+                )
     return lines
 
 
@@ -216,10 +246,17 @@ def _spectra(summary: dict) -> dict[float, dict]:
     out = {}
     for entry in summary.get("per_redshift", []):
         try:
-            out[float(entry["z"])] = {"k": entry["k"], "auto": entry["auto"]["ratio_of_means"],
-                                      "cross": entry["cross"]["ratio_of_means"],
-                                      **{f"{kind}_{end}": entry[kind][f"ci_{end}"] for kind in ("auto", "cross")
-                                         for end in ("lo", "hi") if f"ci_{end}" in entry[kind]}}
+            out[float(entry["z"])] = {
+                "k": entry["k"],
+                "auto": entry["auto"]["ratio_of_means"],
+                "cross": entry["cross"]["ratio_of_means"],
+                **{
+                    f"{kind}_{end}": entry[kind][f"ci_{end}"]
+                    for kind in ("auto", "cross")
+                    for end in ("lo", "hi")
+                    if f"ci_{end}" in entry[kind]
+                },
+            }
         except (KeyError, TypeError, ValueError):
             continue
     return out
@@ -229,23 +266,41 @@ def _spectra(summary: dict) -> dict[float, dict]:
 
 
 def markdown(rows: Sequence[dict], notes: Sequence[str] = ()) -> str:
-    head = ["run", "kind", "precision", "parameters", "samples", "hours", "train ELBO", "test ELBO", "KL",
-            f"auto worst (k<{K_BELOW:g})", f"cross worst (k<{K_BELOW:g})", "eval at"]
+    head = [
+        "run",
+        "kind",
+        "precision",
+        "parameters",
+        "samples",
+        "hours",
+        "train ELBO",
+        "test ELBO",
+        "KL",
+        f"auto worst (k<{K_BELOW:g})",
+        f"cross worst (k<{K_BELOW:g})",
+        "eval at",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         lines.append("| " + " | ".join(_cell(row[c], c) for c in COLUMNS) + " |")
     lines.append("")
-    lines.append(f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood). "
-                 f"auto/cross worst: max over redshifts and k < {K_BELOW:g} h/Mpc of |P_painted/P_true − 1| "
-                 f"(ratio of the mean spectra over test tiles) at the run's latest evaluation.")
+    lines.append(
+        f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood). "
+        f"auto/cross worst: max over redshifts and k < {K_BELOW:g} h/Mpc of |P_painted/P_true − 1| "
+        f"(ratio of the mean spectra over test tiles) at the run's latest evaluation."
+    )
     old = [str(row["run"]) for row in rows if row.get("elbo_without_constant")]
     if old and len(old) < len(rows):
-        lines.append(f"Note: {', '.join(old)} logged ELBOs without the original's constant (½ ln 2π per channel of x, "
-                     f"0.919 nats for one): they read that much higher than the others' (runs from before 2026-11-29).")
+        lines.append(
+            f"Note: {', '.join(old)} logged ELBOs without the original's constant (½ ln 2π per channel of x, "
+            f"0.919 nats for one): they read that much higher than the others' (runs from before 2026-11-29)."
+        )
     precisions = sorted({str(row["precision"]) for row in rows if row.get("precision")})
     if len(precisions) > 1:
-        lines.append(f"Note: these runs trained in different precisions ({', '.join(precisions)}); a difference "
-                     f"between them may be the arithmetic's, not the spec's (--precision fixes it).")
+        lines.append(
+            f"Note: these runs trained in different precisions ({', '.join(precisions)}); a difference "
+            f"between them may be the arithmetic's, not the spec's (--precision fixes it)."
+        )
     if notes:
         lines.append("")
         lines.append("Beyond noise? (the band score of each configuration's latest evaluation, tiles painted alone)")
@@ -280,14 +335,25 @@ def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) ->
     paths = {"md": out / "table.md", "csv": out / "table.csv", "json": out / "table.json"}
     write_text_atomic(paths["md"], markdown(rows, verdicts(runs)))
     write_text_atomic(paths["csv"], csv_text(rows))
-    write_text_atomic(paths["json"], json.dumps({"k_below": K_BELOW, "runs": [{**r["row"], "path": r["path"]} for r in runs]},
-                                                indent=1, allow_nan=False, default=_json) + "\n")
+    write_text_atomic(
+        paths["json"],
+        json.dumps(
+            {"k_below": K_BELOW, "runs": [{**r["row"], "path": r["path"]} for r in runs]},
+            indent=1,
+            allow_nan=False,
+            default=_json,
+        )
+        + "\n",
+    )
     if figure:
         from runner.science.figures import plot_comparison
 
-        paths["png"] = plot_comparison(out / "compare.png", {r["row"]["run"]: r["curve"] for r in runs},
-                                       {r["row"]["run"]: r["spectra"] for r in runs},
-                                       {r["row"]["run"]: r.get("kl_curve", []) for r in runs})
+        paths["png"] = plot_comparison(
+            out / "compare.png",
+            {r["row"]["run"]: r["curve"] for r in runs},
+            {r["row"]["run"]: r["spectra"] for r in runs},
+            {r["row"]["run"]: r.get("kl_curve", []) for r in runs},
+        )
     return paths
 
 

@@ -14,6 +14,7 @@ Runs go one after another on one device; with several GPUs, one run per GPU at a
 (``CUDA_VISIBLE_DEVICES`` set per run). Each run is its own ``runner train`` process, so a failed
 run cannot take the sweep down with it.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,9 +25,9 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
 
 from runner.runtime import RunError, child, write_text_atomic
 
@@ -107,7 +108,9 @@ def configurations(specs: Sequence[str], grid: dict[str, list[str]]) -> list[Con
             configs.append(Config(spec, overrides, folder_name(parts or [stem])))
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
-        raise ValueError("two configurations would share a folder: " + ", ".join(sorted({n for n in names if names.count(n) > 1})))
+        raise ValueError(
+            "two configurations would share a folder: " + ", ".join(sorted({n for n in names if names.count(n) > 1}))
+        )
     return configs
 
 
@@ -133,11 +136,28 @@ def folder_name(parts: Sequence[str]) -> str:
 
 def train_command(config: Config, folder: Path, train_args: Sequence[str]) -> list[str]:
     overrides = [a for o in config.overrides for a in ("--set", o)]
-    return [sys.executable, "-m", "runner", "train", config.spec, "--out", str(folder), "--resume", *overrides, *train_args]
+    return [
+        sys.executable,
+        "-m",
+        "runner",
+        "train",
+        config.spec,
+        "--out",
+        str(folder),
+        "--resume",
+        *overrides,
+        *train_args,
+    ]
 
 
-def run_sweep(configs: Sequence[Config], out: Path, train_args: Sequence[str] = (), gpus: int = 0,
-              say: Callable[[str], None] = print, launch=subprocess.Popen) -> list[Outcome]:
+def run_sweep(
+    configs: Sequence[Config],
+    out: Path,
+    train_args: Sequence[str] = (),
+    gpus: int = 0,
+    say: Callable[[str], None] = print,
+    launch=subprocess.Popen,
+) -> list[Outcome]:
     """Run every configuration into ``out/<name>``, resuming each; returns how each ended.
 
     Args:
@@ -163,7 +183,11 @@ def run_sweep(configs: Sequence[Config], out: Path, train_args: Sequence[str] = 
                 slot = next(i for i in range(slots) if i not in running)
                 env = dict(os.environ, **({"CUDA_VISIBLE_DEVICES": str(slot)} if gpus > 1 else {}))
                 say(f"runner: sweep: {config.name} ({len(configs) - len(pending)}/{len(configs)})")
-                running[slot] = (config, launch(train_command(config, child(out, config.name), train_args), env=env), time.monotonic())
+                running[slot] = (
+                    config,
+                    launch(train_command(config, child(out, config.name), train_args), env=env),
+                    time.monotonic(),
+                )
                 outcomes[config.name].status = "running"
                 _write_manifest(out, outcomes)
             slot, (config, proc, start) = _wait_any(running)

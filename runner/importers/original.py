@@ -10,6 +10,7 @@ or, with ``statistics="fiducial"`` or without the file, from the published table
 ``specs/paper_cvae.yaml`` ships inside this package (``paper_cvae.yaml`` here; a test keeps the
 two identical), so an installed project without the repository's ``specs/`` can import too.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -53,8 +54,14 @@ def paper_spec():
         return archspec.load(path)
 
 
-def import_original(source: str | Path, out: str | Path, *, spec_path: str | Path | None = None,
-                    statistics: str = "meta", force: bool = False) -> Imported:
+def import_original(
+    source: str | Path,
+    out: str | Path,
+    *,
+    spec_path: str | Path | None = None,
+    statistics: str = "meta",
+    force: bool = False,
+) -> Imported:
     """Turn the original's model folder into a checkpoint of the paper spec in ``out``.
 
     Args:
@@ -79,20 +86,34 @@ def import_original(source: str | Path, out: str | Path, *, spec_path: str | Pat
     try:
         weights = convert(load_state(source / STATE), model, spec)
     except OriginalModelError as exc:
-        raise OriginalImportError(str(exc) if str(exc).startswith(str(source)) else f"{source / STATE}: {exc}") from None
+        raise OriginalImportError(
+            str(exc) if str(exc).startswith(str(source)) else f"{source / STATE}: {exc}"
+        ) from None
     model.load_state_dict(weights)  # strict: every key of the spec, as convert promised
     notes: list[str] = []
     stats, stats_source = _statistics(source, spec, statistics, notes)
     samples = samples_seen(source / LOG)
     if samples is None:
         notes.append(f"no readable {LOG}: samples seen recorded as 0")
-    record = {"source": str(source.resolve()), "files": _hashes(source), "statistics": stats_source,
-              "spec_name": spec.name, "samples_seen_from": LOG if samples is not None else None}
+    record = {
+        "source": str(source.resolve()),
+        "files": _hashes(source),
+        "statistics": stats_source,
+        "spec_name": spec.name,
+        "samples_seen_from": LOG if samples is not None else None,
+    }
     state = {
-        ck.KEY_FORMAT: ck.FORMAT, ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION, ck.KEY_MODEL: model.state_dict(),
-        ck.KEY_OPTIMIZER: {}, ck.KEY_SAMPLES: samples or 0, ck.KEY_STEP: 0, ck.KEY_SAMPLERS: {}, ck.KEY_RNG: {},
+        ck.KEY_FORMAT: ck.FORMAT,
+        ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
+        ck.KEY_MODEL: model.state_dict(),
+        ck.KEY_OPTIMIZER: {},
+        ck.KEY_SAMPLES: samples or 0,
+        ck.KEY_STEP: 0,
+        ck.KEY_SAMPLERS: {},
+        ck.KEY_RNG: {},
         ck.KEY_SPEC: to_data(spec),
-        ck.KEY_SPEC_HASH: archspec.spec_hash(spec), ck.KEY_VERSIONS: ck.versions(),
+        ck.KEY_SPEC_HASH: archspec.spec_hash(spec),
+        ck.KEY_VERSIONS: ck.versions(),
         ck.KEY_TRANSFORMS: {f: t.to_config() for f, t in transforms_from_stats(stats).items()},
         ck.KEY_IMPORTED: record,
     }
@@ -112,7 +133,9 @@ def _check_out(out: Path, force: bool) -> None:
         if not (out / RECORD).is_file():
             raise OriginalImportError(f"{out}: already holds files that no import wrote (a run?); choose another --out")
         if not force:
-            raise OriginalImportError(f"{out}: already holds an import; pass --force to replace it, or choose another --out")
+            raise OriginalImportError(
+                f"{out}: already holds an import; pass --force to replace it, or choose another --out"
+            )
         for old in ck.candidates(out):  # the previous import's checkpoint goes; nothing else is ours to remove
             old.unlink()
 
@@ -128,8 +151,9 @@ def _statistics(source: Path, spec, statistics: str, notes: list[str]) -> tuple[
     try:
         meta = read_meta(source / META)
     except MetaError as exc:
-        raise OriginalImportError(f"{exc}; --statistics fiducial imports with the published statistics without "
-                           f"opening it") from None
+        raise OriginalImportError(
+            f"{exc}; --statistics fiducial imports with the published statistics without opening it"
+        ) from None
     _check_shapes(source / META, meta.architecture, spec)
     worst = _worst_difference(meta.stats, published)
     if worst > STATS_RTOL:

@@ -18,6 +18,7 @@ This reader builds only data:
 
 The statistics and the architecture are then found in the tree by their shape.
 """
+
 from __future__ import annotations
 
 import io
@@ -59,7 +60,7 @@ class Inert:
     def __init__(self, name: str, args: tuple = ()):
         self.name, self.args, self.state, self.items = name, args, None, []
 
-    def __call__(self, *args, **kwargs) -> "Inert":
+    def __call__(self, *args, **kwargs) -> Inert:
         return Inert(self.name, args + tuple(kwargs.values()))
 
     def __setstate__(self, state) -> None:  # pickle's BUILD
@@ -143,15 +144,23 @@ def read_meta(path: str | Path) -> OriginalMeta:
     try:
         tree = _Reader(io.BytesIO(data)).load()
     except Refused as exc:
-        raise Refused(f"{path}: refused: {exc}, which is neither numpy's array reconstruction, a plain "
-                      f"container, nor one of the original's function wrappers; nothing in it was run") from None
+        raise Refused(
+            f"{path}: refused: {exc}, which is neither numpy's array reconstruction, a plain "
+            f"container, nor one of the original's function wrappers; nothing in it was run"
+        ) from None
     except Exception as exc:  # truncated, not a pickle, a structure the placeholders cannot take
         raise MetaError(f"{path}: not a readable pickle ({type(exc).__name__}: {str(exc)[:160]})") from None
     stats = _find(tree, _is_stats)
     if stats is None:
-        raise MetaError(f"{path}: holds no statistics {{dm, pressure}} -> {{z: {{mean, var}}}} (is it the CVAE's model_meta?)")
+        raise MetaError(
+            f"{path}: holds no statistics {{dm, pressure}} -> {{z: {{mean, var}}}} (is it the CVAE's model_meta?)"
+        )
     arch = _find(tree, lambda d: isinstance(d, dict) and {"dim_x", "dim_y", "dim_z"} <= set(d))
-    settings = {k: v for k, v in tree.items() if isinstance(v, (int, float, str, bool, list))} if isinstance(tree, dict) else {}
+    settings = (
+        {k: v for k, v in tree.items() if isinstance(v, (int, float, str, bool, list))}
+        if isinstance(tree, dict)
+        else {}
+    )
     return OriginalMeta(_clean_stats(path, stats), _clean_arch(arch), settings)
 
 
@@ -180,9 +189,12 @@ def _find(root, match):
 def _is_stats(node) -> bool:
     if not isinstance(node, dict) or not {"dm", "pressure"} <= set(node):
         return False
-    return all(isinstance(node[f], dict) and node[f] and
-               all(isinstance(v, dict) and {"mean", "var"} <= set(v) for v in node[f].values())
-               for f in ("dm", "pressure"))
+    return all(
+        isinstance(node[f], dict)
+        and node[f]
+        and all(isinstance(v, dict) and {"mean", "var"} <= set(v) for v in node[f].values())
+        for f in ("dm", "pressure")
+    )
 
 
 def _clean_stats(path: Path, stats: dict) -> dict:

@@ -23,6 +23,7 @@ against the spec, and the first one that does not fit is named. The original's `
 the identity (no module, no keys): y enters generator part B as it is, after the upsampled z,
 as ``[A, y]`` reads it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -79,8 +80,10 @@ def key_map(model: nn.Module, spec) -> list[tuple[str, str]]:
         module = model.get_submodule(f"{seg.network}.{seg.part}")
         start, stop = seg.rows
         if stop is not None and len(module) < stop:
-            raise OriginalModelError(f"{spec.name}: {seg.network}.{seg.part} has {len(module)} rows; the original's "
-                                     f"{seg.original} holds its rows {start} to {stop - 1}")
+            raise OriginalModelError(
+                f"{spec.name}: {seg.network}.{seg.part} has {len(module)} rows; the original's "
+                f"{seg.original} holds its rows {start} to {stop - 1}"
+            )
         slot = 0
         for index in range(start, len(module) if stop is None else min(stop, len(module))):
             ours = f"{seg.network}.{seg.part}.{index}"
@@ -89,10 +92,17 @@ def key_map(model: nn.Module, spec) -> list[tuple[str, str]]:
                 for rep, block in enumerate(row):
                     inner = 0
                     for k in range(block.n_rows):
-                        inner = _row(pairs, block._modules[str(k)], f"{seg.original}.{slot}.res_block", inner,
-                                     f"{ours}.{rep}.{k}")
-                    pairs += [(f"{seg.original}.{slot}.activation.{key}", f"{ours}.{rep}.act.{key}")
-                              for key in (block.act.state_dict() if block.act is not None else {})]
+                        inner = _row(
+                            pairs,
+                            block._modules[str(k)],
+                            f"{seg.original}.{slot}.res_block",
+                            inner,
+                            f"{ours}.{rep}.{k}",
+                        )
+                    pairs += [
+                        (f"{seg.original}.{slot}.activation.{key}", f"{ours}.{rep}.act.{key}")
+                        for key in (block.act.state_dict() if block.act is not None else {})
+                    ]
                     slot += 1
             else:
                 slot = _row(pairs, row, seg.original, slot, ours)
@@ -103,10 +113,14 @@ def _check_part(spec, seg: Segment) -> None:
     network = spec.model.networks.get(seg.network)
     part = network.parts.get(seg.part) if network is not None else None
     if part is None:
-        raise OriginalModelError(f"{spec.name}: has no {seg.network}.{seg.part}, which holds the original's {seg.original}")
+        raise OriginalModelError(
+            f"{spec.name}: has no {seg.network}.{seg.part}, which holds the original's {seg.original}"
+        )
     if tuple(part.inputs) != seg.reads:
-        raise OriginalModelError(f"{spec.name}: {seg.network}.{seg.part} reads [{', '.join(part.inputs)}]; the original's "
-                                 f"{seg.original} reads [{', '.join(seg.reads)}]")
+        raise OriginalModelError(
+            f"{spec.name}: {seg.network}.{seg.part} reads [{', '.join(part.inputs)}]; the original's "
+            f"{seg.original} reads [{', '.join(seg.reads)}]"
+        )
 
 
 def _row(pairs: list, row: nn.Module, prefix: str, slot: int, ours: str) -> int:
@@ -131,8 +145,10 @@ def convert(original: dict, model: nn.Module, spec) -> dict[str, torch.Tensor]:
     mapped = {our for _, our in pairs}
     unmapped = [k for k in ours if k not in mapped]
     if unmapped:
-        raise OriginalModelError(f"{spec.name}'s {unmapped[0]} has no counterpart in the original's layout "
-                                 f"({', '.join(s.original for s in ORIGINAL_LAYOUT)})")
+        raise OriginalModelError(
+            f"{spec.name}'s {unmapped[0]} has no counterpart in the original's layout "
+            f"({', '.join(s.original for s in ORIGINAL_LAYOUT)})"
+        )
     out = {}
     for theirs, our in pairs:
         if theirs not in original:
@@ -144,13 +160,16 @@ def convert(original: dict, model: nn.Module, spec) -> dict[str, torch.Tensor]:
         if not isinstance(tensor, torch.Tensor):
             raise OriginalModelError(f"model_state: {theirs} is a {type(tensor).__name__}, not a tensor")
         if tuple(tensor.shape) != tuple(ours[our].shape):
-            raise OriginalModelError(f"model_state: {theirs} has shape {_shape(tensor)}; {spec.name}'s {our} needs "
-                                     f"{_shape(ours[our])}")
+            raise OriginalModelError(
+                f"model_state: {theirs} has shape {_shape(tensor)}; {spec.name}'s {our} needs {_shape(ours[our])}"
+            )
         out[our] = tensor.detach().to(dtype=ours[our].dtype).clone()
     extra = [k for k in original if k not in {t for t, _ in pairs}]
     if extra:
-        raise OriginalModelError(f"model_state: {extra[0]} has no place in {spec.name} (the original's layout: "
-                                 f"{', '.join(s.original for s in ORIGINAL_LAYOUT)})")
+        raise OriginalModelError(
+            f"model_state: {extra[0]} has no place in {spec.name} (the original's layout: "
+            f"{', '.join(s.original for s in ORIGINAL_LAYOUT)})"
+        )
     return out
 
 
@@ -167,10 +186,11 @@ def load_state(path: str | Path) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated, not torch's, or objects weights_only refuses
-        lines = [l.strip() for l in str(exc).splitlines() if l.strip()]
-        line = next((l for l in lines if l.startswith("WeightsUnpickler error")), lines[0] if lines else "")
-        raise OriginalModelError(f"{path}: cannot be read as tensors ({type(exc).__name__}: "
-                                 f"{line.split('. Please use')[0][:200]})") from None
+        lines = [s.strip() for s in str(exc).splitlines() if s.strip()]
+        line = next((s for s in lines if s.startswith("WeightsUnpickler error")), lines[0] if lines else "")
+        raise OriginalModelError(
+            f"{path}: cannot be read as tensors ({type(exc).__name__}: {line.split('. Please use')[0][:200]})"
+        ) from None
     if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
         raise OriginalModelError(f"{path}: expected a state dict (names -> tensors), found {type(state).__name__}")
     return state
@@ -179,7 +199,7 @@ def load_state(path: str | Path) -> dict:
 def samples_seen(log: Path) -> int | None:
     """The samples the original's training log ends at (its last line's second column), or None."""
     try:
-        lines = [l.split() for l in log.read_text().splitlines() if l.strip() and not l.startswith("#")]
+        lines = [s.split() for s in log.read_text().splitlines() if s.strip() and not s.startswith("#")]
         return int(lines[-1][1]) if lines else None
     except (OSError, ValueError, IndexError):
         return None

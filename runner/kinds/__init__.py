@@ -6,9 +6,10 @@ One module per kind (``runner/kinds/<name>.py``) declares, for the kind that
 recipe (:mod:`runner.train.recipe`), evaluation and painting (:mod:`runner.science`) look a kind
 up here and never branch on its name. A test keeps this registry's names equal to archspec's.
 """
+
 from __future__ import annotations
 
-from runner.kinds.base import KINDS, LATENTS, Phase, RunnerKind
 from runner.kinds import cvae, regression  # noqa: F401  (each registers itself)
+from runner.kinds.base import KINDS, LATENTS, Phase, RunnerKind
 
 __all__ = ["KINDS", "LATENTS", "Phase", "RunnerKind"]

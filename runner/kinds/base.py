@@ -12,10 +12,12 @@ generator's output through the discriminator (whose stale gradients the next pha
 ``zero_grad`` clears). Its terms would be the two losses; its ``paint`` the generator's output
 for a prior draw of z.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from archspec.language.registry import Registry
 

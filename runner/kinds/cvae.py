@@ -6,6 +6,7 @@ with the terms of :mod:`runner.kinds.likelihood`, averaged over the batch (nats 
 Painting draws z from the prior p(z | y), one draw per input (a tile), as the original's
 ``paint()`` did for its 512² maps; ``latent="mean"`` paints with the prior's mean instead.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -60,9 +61,11 @@ def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
     return model.generator(z=z, y=y)
 
 
-KIND = KINDS.register("cvae")(RunnerKind(
-    name="cvae",
-    terms=ELBO._fields,  # ("elbo", "loglik", "kl")
-    phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
-    paint=paint,
-))
+KIND = KINDS.register("cvae")(
+    RunnerKind(
+        name="cvae",
+        terms=ELBO._fields,  # ("elbo", "loglik", "kl")
+        phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
+        paint=paint,
+    )
+)

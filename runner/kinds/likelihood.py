@@ -21,6 +21,7 @@ outputs): a sum over 262,144 pixels in bf16 would keep about three significant d
 The KL uses the log-variances as given; the 1e-7 that the model adds to σ when it draws z is
 below float32's resolution of σ ≥ 1 (and negligible elsewhere).
 """
+
 from __future__ import annotations
 
 import math
@@ -62,7 +63,9 @@ def gaussian_loglik(x: Tensor, mean: Tensor) -> Tensor:
     Returns:
         (N,) log-likelihoods.
     """
-    return -0.5 * (at_least_fp32(x) - at_least_fp32(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
+    return (
+        -0.5 * (at_least_fp32(x) - at_least_fp32(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI
+    )  # (N,)
 
 
 # t beyond this is p > e^16 σ_z: nothing real is there, and the square must stay finite in fp32
@@ -72,6 +75,7 @@ _T_MAX = 4.0
 def pressure_loglik(x: Tensor, mean: Tensor) -> Tensor:
     """log N(p(x); p(mean), 1) with p(t) = e^{4t} − 1 (pressure over σ_z), the constant as in
     :func:`gaussian_loglik`; (N,) log-likelihoods."""
+
     def p(t: Tensor) -> Tensor:
         return torch.expm1(4 * at_least_fp32(t).clamp(max=_T_MAX))
 
@@ -81,6 +85,7 @@ def pressure_loglik(x: Tensor, mean: Tensor) -> Tensor:
 def sqrt_loglik(x: Tensor, mean: Tensor) -> Tensor:
     """log N(√p(x); √p(mean), 1), p(t) = e^{4t} − 1: between the shift-log (a logarithm) and
     pressure space (linear), a peak of 100 σ_z weighs 10x a pixel of 1 σ_z; (N,) log-likelihoods."""
+
     def root(t: Tensor) -> Tensor:
         return (torch.expm1(4 * at_least_fp32(t).clamp(max=_T_MAX)).clamp(min=0) + 1e-6).sqrt()
 

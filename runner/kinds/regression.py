@@ -7,6 +7,7 @@ the same likelihood as the CVAE's reconstruction term (:mod:`runner.kinds.likeli
 regression's log-likelihood and a CVAE's ELBO (a lower bound on its log-likelihood) compare on
 one axis: both are logged as ``elbo``. There is no latent: painting is the network's output.
 """
+
 from __future__ import annotations
 
 import torch
@@ -25,9 +26,11 @@ def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
     return model(y=y)
 
 
-KIND = KINDS.register("regression")(RunnerKind(
-    name="regression",
-    terms=("elbo", "loglik"),  # equal: without a latent the ELBO is the log-likelihood
-    phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
-    paint=paint,
-))
+KIND = KINDS.register("regression")(
+    RunnerKind(
+        name="regression",
+        terms=("elbo", "loglik"),  # equal: without a latent the ELBO is the log-likelihood
+        phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
+        paint=paint,
+    )
+)

@@ -13,6 +13,7 @@ target that *is* a function of the
 feature is painted back with its power (tests/test_ceiling.py: a ratio of 1.00 within 3% for a
 lognormal target as heavy-tailed as the original's pressure at z = 0).
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -18,6 +18,7 @@ is a projection through the whole, periodic simulation box (BAHAMAS's 400 Mpc/h,
 mock's fields, made by FFT), so the window wraps around; a store whose root attribute
 ``periodic`` is 0 (cut-outs of a larger map) is mirrored at its edges instead.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -63,9 +64,15 @@ def describe_choice(space, idx: np.ndarray) -> dict:
     tiles = {depth: d[f"pos_{depth}"] * space.per_slice + d[f"tile_{depth}"] for depth in (100, 150)}
     distinct = {depth: int(len(np.unique(t))) for depth, t in tiles.items()}
     uses = max(int(np.bincount(t, minlength=m).max()) for t in tiles.values())
-    return {"combinations": int(len(idx)), "tiles_per_depth": int(m), "available": int(m * m),
-            "distinct_100": distinct[100], "distinct_150": distinct[150], "max_uses_of_a_tile": uses,
-            "independent": min(distinct.values())}
+    return {
+        "combinations": int(len(idx)),
+        "tiles_per_depth": int(m),
+        "available": int(m * m),
+        "distinct_100": distinct[100],
+        "distinct_150": distinct[150],
+        "max_uses_of_a_tile": uses,
+        "independent": min(distinct.values()),
+    }
 
 
 def read_windows(data, idx, margin: int) -> dict:
@@ -156,5 +163,7 @@ def context_margin(spec, tile: int, requested: int | None = None) -> int:
         for candidate in range(margin, margin + MAX_MARGIN_STEPS * step, step):
             if valid(tile + 2 * candidate):
                 return candidate
-    raise ValueError(f"{spec.name}: no window of {tile} + 2 x margin pixels (margin >= {requested}) that the "
-                     f"model accepts was found; paint the interior with --context 0 (none)")
+    raise ValueError(
+        f"{spec.name}: no window of {tile} + 2 x margin pixels (margin >= {requested}) that the "
+        f"model accepts was found; paint the interior with --context 0 (none)"
+    )

@@ -27,14 +27,15 @@ one draw per tile, with a fixed seed (``latent="mean"``: the prior's mean). The 
 Writes spectra.png (absolute spectra and their ratios, log axis), spectra_paper.png (ratio - 1
 within the paper's +-35%), one_point.png, panels.png and summary.json (:func:`evaluate_model`).
 """
+
 from __future__ import annotations
 
 import os
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -42,12 +43,10 @@ import torch
 from archspec import spec_hash
 from runner.kinds import KINDS
 from runner.kinds.likelihood import LIKELIHOODS
-from runner.science.painter import autocast_for
-
-T_PAINT_MAX = 5.0  # network values above this are held here when painted maps are scored
 from runner.runtime import seeded
 from runner.science import report
 from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
+from runner.science.painter import autocast_for
 from runner.science.protocol import N_BINS, QUANTILES, QUICK_TILES
 from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
 from runner.science.protocol import TILES as DEFAULT_TILES
@@ -55,17 +54,32 @@ from runner.science.report import FIGURES, SUMMARY, write_json  # noqa: F401  (r
 from runner.science.spectra import Spectrum, log_bins, power_spectrum, ratio_stats
 from runner.science.uncertainty import BANDS, band_ratio, bootstrap_ratio, correlation
 
+T_PAINT_MAX = 5.0  # network values above this are held here when painted maps are scored
+
 Z_MATCH = 5e-4  # a requested redshift within this of a stored one is that one
 SPECTRUM_CHUNK = 16  # tiles per FFT call: bounds the memory of 512^2 spectra
 
 
-def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.PathLike, *,
-                   device: torch.device | str | None = None, transforms: dict | None = None,
-                   tiles: int | None = DEFAULT_TILES, redshifts: Sequence[float] = DEFAULT_REDSHIFTS,
-                   seed: int = 0, latent: str = "sample", batch_size: int = 8,
-                   provenance: dict | None = None, title: str | None = None,
-                   figures: Sequence[str] = tuple(FIGURES), crop: int = 0, context: int | None = None,
-                   precision: str = "fp32") -> dict:
+def evaluate_model(
+    model: torch.nn.Module,
+    spec,
+    test_data,
+    out_dir: str | os.PathLike,
+    *,
+    device: torch.device | str | None = None,
+    transforms: dict | None = None,
+    tiles: int | None = DEFAULT_TILES,
+    redshifts: Sequence[float] = DEFAULT_REDSHIFTS,
+    seed: int = 0,
+    latent: str = "sample",
+    batch_size: int = 8,
+    provenance: dict | None = None,
+    title: str | None = None,
+    figures: Sequence[str] = tuple(FIGURES),
+    crop: int = 0,
+    context: int | None = None,
+    precision: str = "fp32",
+) -> dict:
     """Paint test samples, compare them with the truth, write figures and summary.json.
 
     Args:
@@ -121,11 +135,21 @@ def evaluate_model(model: torch.nn.Module, spec, test_data, out_dir: str | os.Pa
     return summary
 
 
-def evaluate_in_run(model: torch.nn.Module, spec, test_data, run_dir: str | os.PathLike, samples_seen: int, *,
-                    device: torch.device | str | None = None, seed: int = 0, tiles: int = QUICK_TILES,
-                    figures: Sequence[str] = ("spectra", "one_point", "panels"),
-                    warn: Callable[[str], None] | None = None, label: str | None = None,
-                    precision: str = "fp32") -> dict | None:
+def evaluate_in_run(
+    model: torch.nn.Module,
+    spec,
+    test_data,
+    run_dir: str | os.PathLike,
+    samples_seen: int,
+    *,
+    device: torch.device | str | None = None,
+    seed: int = 0,
+    tiles: int = QUICK_TILES,
+    figures: Sequence[str] = ("spectra", "one_point", "panels"),
+    warn: Callable[[str], None] | None = None,
+    label: str | None = None,
+    precision: str = "fp32",
+) -> dict | None:
     """The training loop's hook: a quick evaluation into ``<run>/eval/<samples_seen>/``, in the
     run's own ``precision``.
 
@@ -135,10 +159,19 @@ def evaluate_in_run(model: torch.nn.Module, spec, test_data, run_dir: str | os.P
     summary.json.
     """
     try:
-        return evaluate_model(model, spec, test_data, eval_dir(run_dir, samples_seen), device=device, tiles=tiles,
-                              seed=seed, figures=figures, title=f"{label or spec.name}, {samples_seen:,} samples",
-                              provenance={"samples_seen": int(samples_seen), "spec_hash": spec_hash(spec)},
-                              precision=precision)
+        return evaluate_model(
+            model,
+            spec,
+            test_data,
+            eval_dir(run_dir, samples_seen),
+            device=device,
+            tiles=tiles,
+            seed=seed,
+            figures=figures,
+            title=f"{label or spec.name}, {samples_seen:,} samples",
+            provenance={"samples_seen": int(samples_seen), "spec_hash": spec_hash(spec)},
+            precision=precision,
+        )
     except Exception as exc:  # noqa: BLE001 - reported, never fatal to training
         (warn or print)(f"runner: warning: evaluation at {samples_seen:,} samples failed: {type(exc).__name__}: {exc}")
         return None
@@ -208,9 +241,22 @@ def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, 
     training = getattr(spec, "training", None)
     beta = float(getattr(training, "beta", 1.0))
     space = getattr(getattr(training, "likelihood", None), "space", "shift_log")
-    return _Plan(data, KINDS.get(spec.model.kind), transforms or data.transforms, device, latent == "sample",
-                 int(batch_size), seed, int(crop), context_margin(spec, tile, context), beta, box,
-                 log_bins(box, (size, size), N_BINS), np.random.default_rng(seed), LIKELIHOODS[space])
+    return _Plan(
+        data,
+        KINDS.get(spec.model.kind),
+        transforms or data.transforms,
+        device,
+        latent == "sample",
+        int(batch_size),
+        seed,
+        int(crop),
+        context_margin(spec, tile, context),
+        beta,
+        box,
+        log_bins(box, (size, size), N_BINS),
+        np.random.default_rng(seed),
+        LIKELIHOODS[space],
+    )
 
 
 def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
@@ -230,10 +276,18 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
         estimate = {"auto": _power(plan, painted), "cross": _power(plan, maps["dm"], painted)}
         with_truth = _power(plan, maps["true"], painted)  # painted x true: the field-level r(k)
         uncertainty[mode] = {
-            **{kind: {"interval": bootstrap_ratio(estimate[kind].power, reference[kind].power, boot)[1:],
-                      "bands": {f"{lo:g}-{hi:g}": band_ratio(estimate[kind].power, reference[kind].power, n_modes, k,
-                                                              (lo, hi), boot) for lo, hi in BANDS}}
-               for kind in ("auto", "cross")},
+            **{
+                kind: {
+                    "interval": bootstrap_ratio(estimate[kind].power, reference[kind].power, boot)[1:],
+                    "bands": {
+                        f"{lo:g}-{hi:g}": band_ratio(
+                            estimate[kind].power, reference[kind].power, n_modes, k, (lo, hi), boot
+                        )
+                        for lo, hi in BANDS
+                    },
+                }
+                for kind in ("auto", "cross")
+            },
             "r": correlation(with_truth.power, reference["auto"].power, estimate["auto"].power, boot),
         }
         ratios[mode] = {}
@@ -246,9 +300,18 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
                 quantiles = np.nanpercentile(est / ref, QUANTILES, axis=0)  # (3, n_bins) of per-tile ratios
             ratios[mode][kind] = (*ratio_stats(est, ref), pooled, quantiles - 1)
             power[f"{'painted' if mode == 'tile' else mode}_{kind}"] = est.mean(axis=0)
-    return {"z": z, "idx": idx, "choice": describe_choice(space, idx), "maps": maps, "ratios": ratios,
-            "power": power, "k": reference["auto"].k, "n_modes": reference["auto"].n_modes, "terms": maps["terms"],
-            "uncertainty": uncertainty}
+    return {
+        "z": z,
+        "idx": idx,
+        "choice": describe_choice(space, idx),
+        "maps": maps,
+        "ratios": ratios,
+        "power": power,
+        "k": reference["auto"].k,
+        "n_modes": reference["auto"].n_modes,
+        "terms": maps["terms"],
+        "uncertainty": uncertainty,
+    }
 
 
 def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> dict:
@@ -261,13 +324,17 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
     terms = []
     # a diverged model can paint t so large that e^{4t} overflows float32: such pixels are held at
     # T_PAINT_MAX (p = e^20 sigma_z, far above any real pressure) so that the spectra say how bad it is
-    inverse = lambda t: plan.transforms["pressure"].inverse(np.minimum(t.astype(np.float64), T_PAINT_MAX), z).astype(np.float32)  # noqa: E731
+    inverse = lambda t: (
+        plan.transforms["pressure"].inverse(np.minimum(t.astype(np.float64), T_PAINT_MAX), z).astype(np.float32)
+    )  # noqa: E731
     with torch.no_grad(), seeded(plan.device, seed):  # the caller's stream is untouched
         for start in range(0, len(idx), plan.batch_size):
-            windows = read_windows(plan.data, idx[start:start + plan.batch_size], plan.margin)
+            windows = read_windows(plan.data, idx[start : start + plan.batch_size], plan.margin)
             zs = torch.full((len(next(iter(windows.values()))),), z, dtype=torch.float64)
             parts = {key: centre(v, plan.margin) for key, v in windows.items()}
-            x, y = assemble({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in parts.items()}, zs, plan.transforms)
+            x, y = assemble(
+                {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in parts.items()}, zs, plan.transforms
+            )
             out["painted"].append(inverse(_paint(plan, model, y)))
             terms.append(_terms(plan, model, x, y) * len(x))
             if plan.margin:
@@ -297,6 +364,13 @@ def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 def _power(plan: _Plan, a: np.ndarray, b: np.ndarray | None = None):
     """Binned spectra of (N, T, T) maps, a few tiles per FFT call."""
-    parts = [power_spectrum(a[i:i + SPECTRUM_CHUNK], None if b is None else b[i:i + SPECTRUM_CHUNK],
-                            box_size=plan.box, bins=plan.edges) for i in range(0, len(a), SPECTRUM_CHUNK)]
+    parts = [
+        power_spectrum(
+            a[i : i + SPECTRUM_CHUNK],
+            None if b is None else b[i : i + SPECTRUM_CHUNK],
+            box_size=plan.box,
+            bins=plan.edges,
+        )
+        for i in range(0, len(a), SPECTRUM_CHUNK)
+    ]
     return Spectrum(parts[0].k, np.concatenate([p.power for p in parts]), parts[0].n_modes, parts[0].edges)

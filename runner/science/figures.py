@@ -7,12 +7,13 @@ a training run that redraws its curves never leaves a half-written PNG behind.
 
 Redshift-keyed inputs are ``{z: array}`` mappings; panels appear in increasing z.
 """
+
 from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -69,7 +70,7 @@ def plot_one_point(
                 ax.plot([], [], **style)
         ax.set_yscale("log")
         ax.set_title(f"z = {z:g}", fontsize=10)
-        ax.set_xlabel(rf"$\log_{{10}}$ pressure" + "\n" + f"[{units}]")
+        ax.set_xlabel(r"$\log_{10}$ pressure" + "\n" + f"[{units}]")
         ax.legend(fontsize=7, loc="best")
     axes[0].set_ylabel("probability density [per dex]")
     if title:
@@ -339,10 +340,13 @@ def plot_comparison(
                 color = colors.get(name, "k")
                 ax.plot(k, np.where(ratio > 0, ratio, np.nan), color=color, lw=1.2)
                 if f"{kind}_lo" in entry:
-                    lo, hi = (1 + np.asarray([np.nan if v is None else v for v in entry[f"{kind}_{e}"]], float)
-                              for e in ("lo", "hi"))
-                    ax.fill_between(k, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan), color=color,
-                                    alpha=0.15, lw=0)
+                    lo, hi = (
+                        1 + np.asarray([np.nan if v is None else v for v in entry[f"{kind}_{e}"]], float)
+                        for e in ("lo", "hi")
+                    )
+                    ax.fill_between(
+                        k, np.where(lo > 0, lo, np.nan), np.where(hi > 0, hi, np.nan), color=color, alpha=0.15, lw=0
+                    )
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # 0.9, not 9×10⁻¹

@@ -9,10 +9,11 @@ with each, per map, in log-spaced bins from the fundamental mode to the Nyquist 
 deviation over maps (:func:`runner.science.spectra.ratio_stats`, as the evaluation computes
 them). Units: k in h/Mpc, power in (Mpc/h)² × map units², whatever units the maps are in.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -48,8 +49,9 @@ class MapSpectra:
     cross_ratio_std: np.ndarray
 
 
-def evaluate_maps(painted, true, dm, box_size: float | Sequence[float], *,
-                  bins: int | Sequence[float] = N_BINS) -> MapSpectra:
+def evaluate_maps(
+    painted, true, dm, box_size: float | Sequence[float], *, bins: int | Sequence[float] = N_BINS
+) -> MapSpectra:
     """Auto and cross spectra of painted against true pressure.
 
     Args:
@@ -63,13 +65,25 @@ def evaluate_maps(painted, true, dm, box_size: float | Sequence[float], *,
         A :class:`MapSpectra`.
     """
     painted, true = np.asarray(painted, dtype=np.float64), np.asarray(true, dtype=np.float64)
-    dm = np.broadcast_to(np.asarray(dm, dtype=np.float64), painted.shape) if np.ndim(dm) == 2 else np.asarray(dm, np.float64)
+    dm = (
+        np.broadcast_to(np.asarray(dm, dtype=np.float64), painted.shape)
+        if np.ndim(dm) == 2
+        else np.asarray(dm, np.float64)
+    )
     if painted.shape != true.shape or dm.shape != painted.shape or painted.ndim < 2:
-        raise ValueError(f"painted, true and dm must be maps (..., H, W) of one shape. Received: painted {painted.shape}, "
-                         f"true {true.shape}, dm {dm.shape}")
-    spectra = {name: power_spectrum(a, b, box_size=box_size, bins=bins)
-               for name, (a, b) in {"auto": (painted, None), "auto_true": (true, None),
-                                    "cross": (dm, painted), "cross_true": (dm, true)}.items()}
+        raise ValueError(
+            f"painted, true and dm must be maps (..., H, W) of one shape. Received: painted {painted.shape}, "
+            f"true {true.shape}, dm {dm.shape}"
+        )
+    spectra = {
+        name: power_spectrum(a, b, box_size=box_size, bins=bins)
+        for name, (a, b) in {
+            "auto": (painted, None),
+            "auto_true": (true, None),
+            "cross": (dm, painted),
+            "cross_true": (dm, true),
+        }.items()
+    }
     power = {name: s.power for name, s in spectra.items()}
     first = spectra["auto_true"]
     summary = {}
@@ -81,10 +95,18 @@ def evaluate_maps(painted, true, dm, box_size: float | Sequence[float], *,
             else:  # one map: its ratio, and no scatter to speak of
                 summary[kind] = (est[0] / ref[0] - 1, np.full(len(first.k), np.nan))
             summary[f"{kind}_each"] = power[kind] / power[f"{kind}_true"] - 1
-    return MapSpectra(k=first.k, n_modes=first.n_modes, edges=first.edges, **power,
-                      auto_ratio=summary["auto_each"], cross_ratio=summary["cross_each"],
-                      auto_ratio_mean=summary["auto"][0], auto_ratio_std=summary["auto"][1],
-                      cross_ratio_mean=summary["cross"][0], cross_ratio_std=summary["cross"][1])
+    return MapSpectra(
+        k=first.k,
+        n_modes=first.n_modes,
+        edges=first.edges,
+        **power,
+        auto_ratio=summary["auto_each"],
+        cross_ratio=summary["cross_each"],
+        auto_ratio_mean=summary["auto"][0],
+        auto_ratio_std=summary["auto"][1],
+        cross_ratio_mean=summary["cross"][0],
+        cross_ratio_std=summary["cross"][1],
+    )
 
 
 __all__ = ["MapSpectra", "evaluate_maps"]

@@ -25,24 +25,25 @@ latent mode, seed, tile, overlap, the expected dark-matter units and the transfo
 The file is written to a temporary name next to the output and renamed when complete; an
 existing output is replaced only with ``force``.
 """
+
 from __future__ import annotations
 
 import datetime
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import h5py
 import numpy as np
 
 import archspec
-from runner.science.painter import Painter, PaintError, _bar, _stderr, map_seed
 from runner.data import write as store_write
-from runner.runtime import atomic_path
-from runner.data.layout import UNITS
 from runner.data.check import h5_reason, open_h5
+from runner.data.layout import UNITS
+from runner.runtime import atomic_path
+from runner.science.painter import Painter, PaintError, _bar, _stderr, map_seed
 
 FORMAT = "archspec-painted"
 FORMAT_VERSION = 1
@@ -74,29 +75,43 @@ def scan_input(path: str | os.PathLike, dataset: str = "dm") -> list[MapSet]:
         if isinstance(node, h5py.Group):
             return _store_layout(path, node)
         found = ", ".join(sorted(f.keys())) or "nothing"
-        raise PaintError(f"{path}: expected a dataset /{dataset} (a 2-D or 3-D map with a 'redshift' "
-                         f"attribute) or the store layout /{dataset}/z<z>/<depth>; found at the root: {found}")
+        raise PaintError(
+            f"{path}: expected a dataset /{dataset} (a 2-D or 3-D map with a 'redshift' "
+            f"attribute) or the store layout /{dataset}/z<z>/<depth>; found at the root: {found}"
+        )
 
 
 def _plain(path: Path, ds: h5py.Dataset) -> MapSet:
     _check_maps(path, ds)
     n = 1 if ds.ndim == 2 else ds.shape[0]
     if "redshift" not in ds.attrs:
-        raise PaintError(f"{path}: {ds.name} has no 'redshift' attribute; set one number, or one per map "
-                         f"(e.g. h5py: f['{ds.name.lstrip('/')}'].attrs['redshift'] = 0.5)")
+        raise PaintError(
+            f"{path}: {ds.name} has no 'redshift' attribute; set one number, or one per map "
+            f"(e.g. h5py: f['{ds.name.lstrip('/')}'].attrs['redshift'] = 0.5)"
+        )
     try:
         z = np.ravel(np.asarray(ds.attrs["redshift"], dtype=float))
     except (TypeError, ValueError):
-        raise PaintError(f"{path}: {ds.name}: its 'redshift' attribute must be a number, or one per map. "
-                         f"Received: {ds.attrs['redshift']!r}") from None
+        raise PaintError(
+            f"{path}: {ds.name}: its 'redshift' attribute must be a number, or one per map. "
+            f"Received: {ds.attrs['redshift']!r}"
+        ) from None
     if z.size == 1:
         z = np.repeat(z, n)
     if z.size != n:
-        raise PaintError(f"{path}: {ds.name} holds {n} maps but its 'redshift' attribute has {z.size} values; "
-                         f"give one number, or one per map")
+        raise PaintError(
+            f"{path}: {ds.name} holds {n} maps but its 'redshift' attribute has {z.size} values; "
+            f"give one number, or one per map"
+        )
     _check_redshifts(path, ds.name, z)
-    return MapSet(ds.name, "/pressure", tuple(ds.shape), tuple(float(v) for v in z),
-                  {"redshift": z[0] if ds.ndim == 2 else z}, _depth(path, ds))
+    return MapSet(
+        ds.name,
+        "/pressure",
+        tuple(ds.shape),
+        tuple(float(v) for v in z),
+        {"redshift": z[0] if ds.ndim == 2 else z},
+        _depth(path, ds),
+    )
 
 
 def _store_layout(path: Path, group: h5py.Group) -> list[MapSet]:
@@ -104,8 +119,9 @@ def _store_layout(path: Path, group: h5py.Group) -> list[MapSet]:
     for z_name in sorted(group):
         zgroup = group[z_name]
         if not isinstance(zgroup, h5py.Group):
-            raise PaintError(f"{path}: {zgroup.name} is not a group of depths; the store layout is "
-                             f"{group.name}/z<z>/<depth>")
+            raise PaintError(
+                f"{path}: {zgroup.name} is not a group of depths; the store layout is {group.name}/z<z>/<depth>"
+            )
         for depth in sorted(zgroup, key=lambda d: (not d.isdigit(), int(d) if d.isdigit() else 0, d)):
             ds = zgroup[depth]
             if not isinstance(ds, h5py.Dataset):
@@ -114,9 +130,13 @@ def _store_layout(path: Path, group: h5py.Group) -> list[MapSet]:
             z = _store_redshift(path, ds, z_name)
             n = 1 if ds.ndim == 2 else ds.shape[0]
             attrs = {"redshift": z} | ({"slice_depth": ds.attrs["slice_depth"]} if "slice_depth" in ds.attrs else {})
-            maps.append(MapSet(ds.name, f"/pressure/{z_name}/{depth}", tuple(ds.shape), (z,) * n, attrs, _depth(path, ds)))
+            maps.append(
+                MapSet(ds.name, f"/pressure/{z_name}/{depth}", tuple(ds.shape), (z,) * n, attrs, _depth(path, ds))
+            )
     if not maps:
-        raise PaintError(f"{path}: {group.name} holds no redshift groups; the store layout is {group.name}/z<z>/<depth>")
+        raise PaintError(
+            f"{path}: {group.name} holds no redshift groups; the store layout is {group.name}/z<z>/<depth>"
+        )
     return maps
 
 
@@ -124,8 +144,9 @@ def _store_redshift(path: Path, ds: h5py.Dataset, z_name: str) -> float:
     try:
         z = float(ds.attrs["redshift"]) if "redshift" in ds.attrs else float(z_name.removeprefix("z"))
     except (TypeError, ValueError):
-        raise PaintError(f"{path}: {ds.name} has no 'redshift' attribute and its group's name is not "
-                         f"z<redshift> (e.g. z0.500)") from None
+        raise PaintError(
+            f"{path}: {ds.name} has no 'redshift' attribute and its group's name is not z<redshift> (e.g. z0.500)"
+        ) from None
     _check_redshifts(path, ds.name, np.array([z]))
     return z
 
@@ -139,15 +160,17 @@ def _depth(path: Path, ds: h5py.Dataset) -> float | None:
     except (TypeError, ValueError):
         depth = float("nan")
     if not depth > 0:
-        raise PaintError(f"{path}: {ds.name}: its '{name}' attribute must be a positive depth in Mpc/h. "
-                         f"Received: {ds.attrs[name]!r}")
+        raise PaintError(
+            f"{path}: {ds.name}: its '{name}' attribute must be a positive depth in Mpc/h. Received: {ds.attrs[name]!r}"
+        )
     return depth
 
 
 def _check_maps(path: Path, ds: h5py.Dataset) -> None:
     if ds.ndim not in (2, 3) or not np.issubdtype(ds.dtype, np.number) or np.issubdtype(ds.dtype, np.complexfloating):
-        raise PaintError(f"{path}: {ds.name} must be real maps, (H, W) or (N, H, W). "
-                         f"Received: shape={ds.shape}, dtype={ds.dtype}")
+        raise PaintError(
+            f"{path}: {ds.name} must be real maps, (H, W) or (N, H, W). Received: shape={ds.shape}, dtype={ds.dtype}"
+        )
 
 
 def _check_redshifts(path: Path, name: str, z: np.ndarray) -> None:
@@ -158,11 +181,24 @@ def _check_redshifts(path: Path, name: str, z: np.ndarray) -> None:
 # -- painting a file ---------------------------------------------------------------------------
 
 
-def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.PathLike, *,
-               dataset: str = "dm", samples: int = 1, latent: str = "sample", overlap: int | None = None,
-               seed: int = 0, depth: float | None = None, rescale: bool = False, batch_size: int = 8,
-               force: bool = False, progress: bool = False, warn: Callable[[str], None] = _stderr,
-               maps: list[MapSet] | None = None) -> tuple[Path, int]:
+def paint_file(
+    painter: Painter,
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    dataset: str = "dm",
+    samples: int = 1,
+    latent: str = "sample",
+    overlap: int | None = None,
+    seed: int = 0,
+    depth: float | None = None,
+    rescale: bool = False,
+    batch_size: int = 8,
+    force: bool = False,
+    progress: bool = False,
+    warn: Callable[[str], None] = _stderr,
+    maps: list[MapSet] | None = None,
+) -> tuple[Path, int]:
     """Paint every map of ``input`` into ``output`` (see the module docstring for both).
 
     Args:
@@ -186,8 +222,10 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
     maps = scan_input(input, dataset) if maps is None else maps
     check_output(input, output, force)  # again: cheap, and the output may have appeared since the caller's check
     if samples < 1 or batch_size < 1 or latent not in ("sample", "mean") or (latent == "mean" and samples != 1):
-        raise PaintError(f"--samples and --batch-size must be >= 1, --latent sample or mean (mean paints one map). "
-                         f"Received: {samples}, {batch_size}, {latent}")
+        raise PaintError(
+            f"--samples and --batch-size must be >= 1, --latent sample or mean (mean paints one map). "
+            f"Received: {samples}, {batch_size}, {latent}"
+        )
     per_map = [_tiles_per_map(painter, m, input, overlap) for m in maps]  # checks every map's size
     overlap = painter.check_geometry(maps[0].shape, overlap)
     with h5py.File(input, "r") as fin:
@@ -195,13 +233,29 @@ def paint_file(painter: Painter, input: str | os.PathLike, output: str | os.Path
     for line in painter.redshift_warnings([z for m in maps for z in m.redshifts]):
         warn(f"runner: warning: {line}")
     with atomic_path(output) as tmp:
-        with h5py.File(input, "r") as fin, h5py.File(tmp, "w") as fout, \
-                _bar(sum(t * m.n_maps for t, m in zip(per_map, maps)) * samples, progress) as bar:
+        with (
+            h5py.File(input, "r") as fin,
+            h5py.File(tmp, "w") as fout,
+            _bar(sum(t * m.n_maps for t, m in zip(per_map, maps)) * samples, progress) as bar,
+        ):
             fout.attrs.update(_root_attrs(painter, input, samples, latent, seed, overlap))
             index = 0
             for m, scale in zip(maps, scales):
-                _paint_set(painter, fin, fout, m, input, index, scale, samples=samples, latent=latent,
-                           overlap=overlap, seed=seed, batch_size=batch_size, on_batch=bar.update)
+                _paint_set(
+                    painter,
+                    fin,
+                    fout,
+                    m,
+                    input,
+                    index,
+                    scale,
+                    samples=samples,
+                    latent=latent,
+                    overlap=overlap,
+                    seed=seed,
+                    batch_size=batch_size,
+                    on_batch=bar.update,
+                )
                 index += m.n_maps
     return output, sum(m.n_maps for m in maps)
 
@@ -220,39 +274,68 @@ def _read_map(src: h5py.Dataset, j: int, where: str) -> np.ndarray:
         raise PaintError(f"{where}: cannot be read ({h5_reason(exc)[:160]})") from None
 
 
-def _check_units(painter: Painter, fin: h5py.File, m: MapSet, input: Path, depth: float | None,
-                 rescale: bool, warn) -> np.ndarray | None:
+def _check_units(
+    painter: Painter, fin: h5py.File, m: MapSet, input: Path, depth: float | None, rescale: bool, warn
+) -> np.ndarray | None:
     """The dataset's maps against the model's units (read once, means only): warnings out,
     PaintError when refused; the per-map factors when rescaled, else None."""
     where = f"{input}:{m.source}"
     src = fin[m.source]
     maps = (_read_map(src, j, where) for j in range(m.n_maps))
-    check = painter.check_units(maps, m.redshifts, depth=m.depth if m.depth is not None else depth,
-                                rescale=rescale, cli=True, label=where)
+    check = painter.check_units(
+        maps, m.redshifts, depth=m.depth if m.depth is not None else depth, rescale=rescale, cli=True, label=where
+    )
     for line in check.warnings:
         warn(f"runner: warning: {line}")
     return check.scale if rescale else None
 
 
-def _paint_set(painter: Painter, fin: h5py.File, fout: h5py.File, m: MapSet, input: Path, first: int,
-               scale: np.ndarray | None, *, samples: int, latent: str, overlap: int, seed: int, batch_size: int,
-               on_batch) -> None:
+def _paint_set(
+    painter: Painter,
+    fin: h5py.File,
+    fout: h5py.File,
+    m: MapSet,
+    input: Path,
+    first: int,
+    scale: np.ndarray | None,
+    *,
+    samples: int,
+    latent: str,
+    overlap: int,
+    seed: int,
+    batch_size: int,
+    on_batch,
+) -> None:
     """Paint one input dataset into its output dataset, map by map."""
     stacked = len(m.shape) == 3
     shape = ((samples,) if samples > 1 else ()) + m.shape
     chunk = (1,) * (len(shape) - 2) + m.shape[-2:]
     out = fout.create_dataset(m.target, shape=shape, dtype="f4", chunks=chunk if len(shape) > 2 else None)
-    out.attrs.update({**m.attrs, "units": UNITS["pressure"], "source": m.source, "latent": _latent(samples, latent),
-                      "axes": ", ".join((["sample"] if samples > 1 else []) + (["map"] if stacked else []) + ["y", "x"]),
-                      **({"dm_scale": scale} if scale is not None else {})})
+    out.attrs.update(
+        {
+            **m.attrs,
+            "units": UNITS["pressure"],
+            "source": m.source,
+            "latent": _latent(samples, latent),
+            "axes": ", ".join((["sample"] if samples > 1 else []) + (["map"] if stacked else []) + ["y", "x"]),
+            **({"dm_scale": scale} if scale is not None else {}),
+        }
+    )
     src = fin[m.source]
     for j, z in enumerate(m.redshifts):
         where = f"{input}:{m.source}" + (f"[{j}]" if stacked else "")
         dm = _read_map(src, j, where)
         try:
-            painted = painter.paint_map(dm if scale is None else dm * scale[j], z, samples=samples, latent=latent,
-                                        overlap=overlap, seed=map_seed(seed, first + j), batch_size=batch_size,
-                                        on_batch=on_batch)  # (K, H, W), or (H, W) for one draw
+            painted = painter.paint_map(
+                dm if scale is None else dm * scale[j],
+                z,
+                samples=samples,
+                latent=latent,
+                overlap=overlap,
+                seed=map_seed(seed, first + j),
+                batch_size=batch_size,
+                on_batch=on_batch,
+            )  # (K, H, W), or (H, W) for one draw
         except PaintError as exc:
             raise PaintError(f"{where}: {exc}") from None
         if samples > 1 and stacked:
@@ -275,12 +358,21 @@ def _root_attrs(painter: Painter, input: Path, samples: int, latent: str, seed: 
 
     transforms = {f: t.to_config() for f, t in painter.transforms.items()}
     return {
-        "format": FORMAT, "format_version": FORMAT_VERSION, **painter.provenance,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        **painter.provenance,
         "spec": archspec.dump(painter.spec),
-        "archspec_version": str(archspec.__version__), "torch_version": str(torch.__version__),
+        "archspec_version": str(archspec.__version__),
+        "torch_version": str(torch.__version__),
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "input": str(input.resolve()), "latent": _latent(samples, latent), "samples": samples, "seed": seed,
-        "tile": painter.tile, "overlap": overlap, "units": UNITS["pressure"], "dm_units": str(painter.units),
+        "input": str(input.resolve()),
+        "latent": _latent(samples, latent),
+        "samples": samples,
+        "seed": seed,
+        "tile": painter.tile,
+        "overlap": overlap,
+        "units": UNITS["pressure"],
+        "dm_units": str(painter.units),
         "transforms": json.dumps(transforms),
     }
 

@@ -17,23 +17,25 @@ The transform's statistics (sigma_z per redshift) come from the checkpoint when 
 (key ``transforms``), else from the tile store its spec names (or ``data=``), with a note.
 File formats in and out are in :mod:`runner.science.painted_files`.
 """
+
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sys
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 import archspec
 from runner import checkpoint as ck
-from runner.science.tiling import paint_tiled
+from runner.data.transforms import ShiftLog
 from runner.kinds import KINDS, LATENTS
 from runner.runtime import resolve_device, seeded
-from runner.data.transforms import ShiftLog
+from runner.science.tiling import paint_tiled
 from runner.science.units import DarkMatterUnits, UnitsCheck, check_maps
 
 KEY_TRANSFORMS = ck.KEY_TRANSFORMS  # the transforms' statistics: {"dm": ShiftLog.to_config(), "pressure": ...}
@@ -63,8 +65,15 @@ class Painter:
         provenance: plain data describing where the model came from (written into outputs).
     """
 
-    def __init__(self, model: torch.nn.Module, spec, transforms: dict, device: torch.device,
-                 provenance: dict | None = None, precision: str = "fp32"):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec,
+        transforms: dict,
+        device: torch.device,
+        provenance: dict | None = None,
+        precision: str = "fp32",
+    ):
         self.model = model.to(device).train(False)  # eval mode: BatchNorm uses its running statistics
         # The arithmetic the model was trained in: a model trained under bf16 autocast can paint
         # very differently in fp32 (measured: the quickstart's prior log-variance at z = 0 is 1.45
@@ -77,14 +86,21 @@ class Painter:
         self.test_split = None  # the store's test split, when load() had to open it for the transforms
         channels, height, width = spec.model.shapes["y"]
         if height != width or channels != 2:
-            raise PaintError(f"{spec.name}: painting needs square tiles and y = [dark matter, z]. "
-                             f"Received: y shape={list(spec.model.shapes['y'])}")
+            raise PaintError(
+                f"{spec.name}: painting needs square tiles and y = [dark matter, z]. "
+                f"Received: y shape={list(spec.model.shapes['y'])}"
+            )
         self.tile = int(height)
         self.kind = KINDS.get(spec.model.kind)  # how this kind paints
 
     @classmethod
-    def load(cls, checkpoint: str | Path, device: str = "auto", data: str | None = None,
-             warn: Callable[[str], None] = _stderr) -> "Painter":
+    def load(
+        cls,
+        checkpoint: str | Path,
+        device: str = "auto",
+        data: str | None = None,
+        warn: Callable[[str], None] = _stderr,
+    ) -> Painter:
         """A painter from a checkpoint file, or from a run folder's latest good checkpoint.
 
         Args:
@@ -127,9 +143,20 @@ class Painter:
         """The dark matter this model expects (``print(painter.units)`` says it in words)."""
         return DarkMatterUnits.of(self.transforms["dm"])
 
-    def paint(self, dm, z, samples: int = 1, seed: int = 0, *, latent: str = "sample",
-              depth: float | None = None, rescale: bool = False, overlap: int | None = None,
-              batch_size: int = 8, progress: bool = False) -> np.ndarray:
+    def paint(
+        self,
+        dm,
+        z,
+        samples: int = 1,
+        seed: int = 0,
+        *,
+        latent: str = "sample",
+        depth: float | None = None,
+        rescale: bool = False,
+        overlap: int | None = None,
+        batch_size: int = 8,
+        progress: bool = False,
+    ) -> np.ndarray:
         """Paint pressure onto dark-matter maps of any size, in physical units.
 
         Args:
@@ -160,12 +187,16 @@ class Painter:
         """
         maps = np.asarray(dm)
         if maps.ndim not in (2, 3) or not np.issubdtype(maps.dtype, np.number) or np.iscomplexobj(maps):
-            raise PaintError(f"dm must be real maps, (H, W) or (N, H, W). Received: shape={maps.shape}, dtype={maps.dtype}")
+            raise PaintError(
+                f"dm must be real maps, (H, W) or (N, H, W). Received: shape={maps.shape}, dtype={maps.dtype}"
+            )
         stack = maps if maps.ndim == 3 else maps[None]
         zs = self._redshifts(z, len(stack))
         if latent not in LATENTS or samples < 1 or (latent == "mean" and samples != 1):
-            raise PaintError(f"latent must be one of {', '.join(LATENTS)} and samples >= 1 (1 with latent='mean'). "
-                             f"Received: latent={latent!r}, samples={samples}")
+            raise PaintError(
+                f"latent must be one of {', '.join(LATENTS)} and samples >= 1 (1 with latent='mean'). "
+                f"Received: latent={latent!r}, samples={samples}"
+            )
         overlap = self.check_geometry(stack.shape, overlap)
         check = self.check_units(stack, zs, depth=depth, rescale=rescale)
         for line in check.warnings + self.redshift_warnings(zs):
@@ -174,16 +205,31 @@ class Painter:
         with _bar(self.tiles_per_map(stack.shape, overlap) * len(stack) * samples, progress) as bar:
             for i, (m, zi, scale) in enumerate(zip(stack, zs, check.scale)):
                 try:
-                    out[:, i] = self.paint_map(m * scale if rescale else m, zi, samples=samples, latent=latent,
-                                               overlap=overlap, seed=map_seed(seed, i), batch_size=batch_size,
-                                               on_batch=bar.update)  # (H, W) broadcasts into (1, H, W)
+                    out[:, i] = self.paint_map(
+                        m * scale if rescale else m,
+                        zi,
+                        samples=samples,
+                        latent=latent,
+                        overlap=overlap,
+                        seed=map_seed(seed, i),
+                        batch_size=batch_size,
+                        on_batch=bar.update,
+                    )  # (H, W) broadcasts into (1, H, W)
                 except PaintError as exc:
                     raise PaintError(f"map {i} of {len(stack)}: {exc}" if maps.ndim == 3 else str(exc)) from None
         out = out if maps.ndim == 3 else out[:, 0]
         return out[0] if samples == 1 else out
 
-    def check_units(self, maps: np.ndarray, zs: Sequence[float], *, depth: float | None = None,
-                    rescale: bool = False, cli: bool = False, label: str = "the dark-matter map") -> UnitsCheck:
+    def check_units(
+        self,
+        maps: np.ndarray,
+        zs: Sequence[float],
+        *,
+        depth: float | None = None,
+        rescale: bool = False,
+        cli: bool = False,
+        label: str = "the dark-matter map",
+    ) -> UnitsCheck:
         """:func:`runner.science.units.check_maps` on (N, H, W) maps; PaintError when they cannot be painted."""
         means = np.array([np.mean(m, dtype=np.float64) for m in maps])
         check = check_maps(means, zs, self.units, depth=depth, rescale=rescale, cli=cli, label=label)
@@ -197,8 +243,10 @@ class Painter:
         outside = sorted({float(z) for z in zs if not lo - 1e-6 <= z <= hi + 1e-6})
         if not outside:
             return ()
-        return (f"redshift(s) {', '.join(f'{z:g}' for z in outside)} lie outside the training range "
-                f"[{lo:g}, {hi:g}]; sigma_z is held at the nearest end there",)
+        return (
+            f"redshift(s) {', '.join(f'{z:g}' for z in outside)} lie outside the training range "
+            f"[{lo:g}, {hi:g}]; sigma_z is held at the nearest end there",
+        )
 
     @staticmethod
     def _redshifts(z, n: int) -> np.ndarray:
@@ -218,9 +266,11 @@ class Painter:
             raise PaintError("the dark-matter map has NaN or infinite values")
         low = float(np.min(dm))
         if low <= -sigma:
-            raise PaintError(f"the dark-matter map reaches {low:g}, at or below -sigma_z = {-sigma:g} "
-                             f"(z = {z:g}), where the shift-log transform is undefined; dark matter "
-                             f"must be a projected density ({self.units})")
+            raise PaintError(
+                f"the dark-matter map reaches {low:g}, at or below -sigma_z = {-sigma:g} "
+                f"(z = {z:g}), where the shift-log transform is undefined; dark matter "
+                f"must be a projected density ({self.units})"
+            )
         t = self.transforms["dm"].forward(np.asarray(dm, dtype=np.float64), z)
         return np.stack([t, np.full_like(t, z)]).astype(np.float32)
 
@@ -232,9 +282,18 @@ class Painter:
             out = self.kind.paint(self.model, y, latent)
         return out.float().cpu().numpy()
 
-    def paint_map(self, dm: np.ndarray, z: float, *, samples: int = 1, latent: str = "sample",
-                  overlap: int | None = None, seed: int = 0, batch_size: int = 8,
-                  on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+    def paint_map(
+        self,
+        dm: np.ndarray,
+        z: float,
+        *,
+        samples: int = 1,
+        latent: str = "sample",
+        overlap: int | None = None,
+        seed: int = 0,
+        batch_size: int = 8,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> np.ndarray:
         """Paint one (H, W) map, units unchecked: float32 pressure in physical units, (H, W) for
         one draw, (samples, H, W) for several.
 
@@ -258,18 +317,22 @@ class Painter:
             if on_batch is not None:
                 on_batch(len(y))
             return out
+
         return paint
 
     def check_geometry(self, shape: tuple, overlap: int | None) -> int:
         """The overlap to use for a map of ``shape`` (..., H, W); PaintError when it cannot fit."""
         overlap = self.tile // OVERLAP_FRACTION if overlap is None else int(overlap)
         if not 0 <= overlap < self.tile:
-            raise PaintError(f"--overlap must be in [0, {self.tile}) for {self.tile}-pixel tiles. "
-                             f"Received: overlap={overlap}")
+            raise PaintError(
+                f"--overlap must be in [0, {self.tile}) for {self.tile}-pixel tiles. Received: overlap={overlap}"
+            )
         height, width = shape[-2:]
         if min(height, width) < self.tile:
-            raise PaintError(f"a {height}x{width} map is smaller than the generator's {self.tile}x{self.tile} "
-                             f"tile; paint maps of at least {self.tile} pixels a side (pad smaller ones)")
+            raise PaintError(
+                f"a {height}x{width} map is smaller than the generator's {self.tile}x{self.tile} "
+                f"tile; paint maps of at least {self.tile} pixels a side (pad smaller ones)"
+            )
         return overlap
 
     def tiles_per_map(self, shape: tuple, overlap: int | None) -> int:
@@ -320,9 +383,7 @@ def trained_precision(checkpoint: Path) -> str:
     return precision if precision in ("bf16", "fp32", "tf32") else "fp32"
 
 
-def autocast_for(precision: str, device) -> "contextlib.AbstractContextManager":
-    import contextlib
-
+def autocast_for(precision: str, device) -> contextlib.AbstractContextManager:
     if precision == "bf16":
         return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -336,7 +397,7 @@ def read_checkpoint(path: str | Path, warn: Callable[[str], None] = _stderr) -> 
     return ck.read(path), path
 
 
-def model_from_state(state: dict, path: Path) -> tuple[torch.nn.Module, "archspec.Spec"]:
+def model_from_state(state: dict, path: Path) -> tuple[torch.nn.Module, archspec.Spec]:
     """The checkpoint's model (its spec compiled, its weights loaded) and spec."""
     try:  # the spec under today's schema: fields added since take their defaults
         spec, _ = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
@@ -353,8 +414,9 @@ def model_from_state(state: dict, path: Path) -> tuple[torch.nn.Module, "archspe
     return model, spec
 
 
-def transforms_from_state(state: dict, spec, path: Path, data: str | None = None,
-                          warn: Callable[[str], None] = _stderr) -> tuple[dict, str, object]:
+def transforms_from_state(
+    state: dict, spec, path: Path, data: str | None = None, warn: Callable[[str], None] = _stderr
+) -> tuple[dict, str, object]:
     """({"dm", "pressure"} -> ShiftLog, where they came from, the test split opened for them or None):
     the checkpoint's, else the store's."""
     saved = state.get(KEY_TRANSFORMS)

@@ -3,6 +3,7 @@
 The paper compares painted and true pressure on test tiles at four redshifts, in 20
 log-spaced k bins; :mod:`runner.science.evaluate` carries it out.
 """
+
 from __future__ import annotations
 
 REDSHIFTS = (0.0, 0.5, 1.0, 2.0)  # the redshifts of the paper's figures

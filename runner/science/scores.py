@@ -14,14 +14,16 @@ The ratio of the mean spectra, not the mean of the per-tile ratios that the pape
 shows: a tile's spectrum in a bin of a few modes can come close to zero (a cross spectrum
 even below), and its ratio then explodes (measured on the quickstart's 64² tiles, whose
 first bins hold 4 modes: one tile's cross ratio of 4,000 made the mean of 64 ratios 67 where
-the mean spectra differ by 44%). Both are in summary.json. ``mode`` is "tile" (each tile painted on its own, borders and all: the paper's
+the mean spectra differ by 44%). Both are in summary.json. ``mode`` is "tile" (each tile
+painted on its own, borders and all: the paper's
 comparison) or "interior" (each tile painted inside a window of its own dark matter, the
 window's border cut off: what the model paints away from any border).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from runner.science.protocol import K_BELOW
 
@@ -49,9 +51,15 @@ def score_table(per_redshift: list[dict], mode: str, k_below: Sequence[float] = 
         raise ValueError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
     if any(_ratios(e, mode, "auto") is None for e in per_redshift):
         return None
-    per_z = [{"z": e["z"], **{kind: [worst_below(e["k"], _ratios(e, mode, kind), kb) for kb in k_below]
-                              for kind in SPECTRA}, "bands": _bands(e, mode), "mean_ratio": _mean_ratio(e, mode)}
-             for e in per_redshift]
+    per_z = [
+        {
+            "z": e["z"],
+            **{kind: [worst_below(e["k"], _ratios(e, mode, kind), kb) for kb in k_below] for kind in SPECTRA},
+            "bands": _bands(e, mode),
+            "mean_ratio": _mean_ratio(e, mode),
+        }
+        for e in per_redshift
+    ]
     worst = {kind: [_max(row[kind][i] for row in per_z) for i in range(len(k_below))] for kind in SPECTRA}
     return {"k_below": list(k_below), "per_z": per_z, "worst": worst, "bands": _worst_bands(per_z)}
 
@@ -108,10 +116,14 @@ def format_scores(summary: dict, kl: float | None = None) -> str:
             lines.append(f"{z:>5} {mode:<9} " + " ".join(f"{c:>10}" for c in cells))
     bands = scores["tile"].get("bands")
     if bands:
-        lines.append("band-averaged ratio - 1 of mean spectra, tiles painted alone, with the bootstrap 68% interval "
-                     "over test samples (farthest from 0 over z):")
+        lines.append(
+            "band-averaged ratio - 1 of mean spectra, tiles painted alone, with the bootstrap 68% interval "
+            "over test samples (farthest from 0 over z):"
+        )
         for kind in SPECTRA:
-            cells = [f"k {band}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}] (z={z:g})" for band, (v, lo, hi, z) in bands[kind].items()]
+            cells = [
+                f"k {band}: {v:+.3f} [{lo:+.3f}, {hi:+.3f}] (z={z:g})" for band, (v, lo, hi, z) in bands[kind].items()
+            ]
             lines.append(f"  {kind:<5} " + "   ".join(cells))
         means = [(row["z"], row["mean_ratio"]) for row in scores["tile"]["per_z"] if row.get("mean_ratio") is not None]
         if means:

@@ -3,11 +3,12 @@
 Drawn as every figure of the runner (:mod:`runner.science.figures`): a ``Figure`` rendered by
 Agg, written atomically.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -65,9 +66,11 @@ def plot_spectra(
     rows = 5 if with_r else 4
     fig = Figure(figsize=(3.0 * len(redshifts) + 0.9, 10.2 + (2.2 if with_r else 0)), layout="constrained")
     axes = fig.subplots(rows, len(redshifts), sharex=True, sharey="row", squeeze=False)
-    styles = {"true": dict(color="k", ls=":", lw=1.6, label="true"),
-              "painted": dict(color="C0", lw=1.4, label="painted, each tile alone"),
-              "interior": dict(color="C1", ls="--", lw=1.4, label=interior_label or "")}
+    styles = {
+        "true": dict(color="k", ls=":", lw=1.6, label="true"),
+        "painted": dict(color="C0", lw=1.4, label="painted, each tile alone"),
+        "interior": dict(color="C1", ls="--", lw=1.4, label=interior_label or ""),
+    }
     for c, z in enumerate(redshifts):
         entry = by_z[z]
         for r, kind in enumerate(("auto", "cross")):
@@ -77,10 +80,11 @@ def plot_spectra(
         if with_r:
             _r_panel(axes[4, c], k, entry["r"], styles)
     power_units = (units or {}).get("power", "")
-    for r, (kind, symbol) in enumerate((("auto", "pp"), ("cross", "mp"))):
+    for r, (_, symbol) in enumerate((("auto", "pp"), ("cross", "mp"))):
         axes[2 * r, 0].set_ylabel(rf"$k^2 P_{{{symbol}}}(k)$" + ("\n" + _k2_units(power_units) if power_units else ""))
-        axes[2 * r + 1, 0].set_ylabel(rf"$P_{{{symbol}}}^{{\rm painted}}/P_{{{symbol}}}^{{\rm true}}$"
-                                      + (" − 1" if view == "paper" else ""))
+        axes[2 * r + 1, 0].set_ylabel(
+            rf"$P_{{{symbol}}}^{{\rm painted}}/P_{{{symbol}}}^{{\rm true}}$" + (" − 1" if view == "paper" else "")
+        )
     if with_r:
         axes[4, 0].set_ylabel("r(k), painted × true")
     for ax in axes[-1]:
@@ -104,7 +108,7 @@ def _power_panel(ax, k, power: Mapping, kind: str, styles: Mapping) -> None:
         p = power.get(f"{name}_{kind}")
         if p is None or not styles[name]["label"]:
             continue
-        y = k ** 2 * np.asarray(p, float)
+        y = k**2 * np.asarray(p, float)
         ax.plot(k, np.where(y > 0, y, np.nan), **styles[name])
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -124,10 +128,14 @@ def _ratio_panel(ax, k, ratios: Mapping, view: str, styles: Mapping) -> None:
             continue
         r = {key: np.asarray(v, float) for key, v in ratios[mode].items()}
         if view == "log" and "ci_lo" in r:  # the line and its band: one statistic, with its bootstrap interval
-            centre, low, high = (np.where(v + 1 > 0, v + 1, RATIO_FLOOR) for v in (r["ratio_of_means"], r["ci_lo"], r["ci_hi"]))
+            centre, low, high = (
+                np.where(v + 1 > 0, v + 1, RATIO_FLOOR) for v in (r["ratio_of_means"], r["ci_lo"], r["ci_hi"])
+            )
             label = f"{styles[name]['label']}: ratio of mean spectra, 68% bootstrap interval"
         elif view == "log":  # an evaluation from before the bootstrap: its band is the spread of tiles
-            centre, low, high = (np.where(v + 1 > 0, v + 1, RATIO_FLOOR) for v in (r["ratio_of_means"], r["p16"], r["p84"]))
+            centre, low, high = (
+                np.where(v + 1 > 0, v + 1, RATIO_FLOOR) for v in (r["ratio_of_means"], r["p16"], r["p84"])
+            )
             label = f"{styles[name]['label']}: ratio of mean spectra; band: 16-84% of per-tile ratios"
         else:
             std = np.nan_to_num(r["std"])
@@ -147,8 +155,12 @@ def _r_panel(ax, k, r: Mapping, styles: Mapping) -> None:
             continue
         v = {key: np.asarray(val, float) for key, val in r[mode].items()}
         ax.fill_between(k, v["lo"], v["hi"], color=styles[name]["color"], alpha=0.2, lw=0)
-        ax.plot(k, v["value"], **{key: val for key, val in styles[name].items() if key != "label"},
-                label=f"{styles[name]['label']}: r(k), 68% bootstrap interval")
+        ax.plot(
+            k,
+            v["value"],
+            **{key: val for key, val in styles[name].items() if key != "label"},
+            label=f"{styles[name]['label']}: r(k), 68% bootstrap interval",
+        )
     ax.set_xscale("log")
     ax.set_ylim(0, 1.05)
 

@@ -9,10 +9,11 @@ the convolutions, a different latent sample per tile) the transition is smooth.
 
 This module is torch-free: ``paint_fn`` is whatever applies the generator to a batch of tiles.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 

@@ -15,10 +15,11 @@ Band ratios sum the power of the bins in a k band weighted by their modes (the b
 over its Fourier modes), for the painted and the true maps apart, and divide: one number for
 "0.5 < k < 2 h/Mpc" that many bins of few modes each cannot give.
 """
+
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,8 +39,13 @@ def _percentiles(boot: np.ndarray, interval: Sequence[float]) -> np.ndarray:
         return np.nanpercentile(boot, interval, axis=0)
 
 
-def bootstrap_ratio(estimate: np.ndarray, truth: np.ndarray, rng: np.random.Generator | None = None,
-                    n_boot: int = N_BOOT, interval: Sequence[float] = INTERVAL) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bootstrap_ratio(
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOT,
+    interval: Sequence[float] = INTERVAL,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ratio − 1 of the mean spectra per k bin, and the interval's ends from the bootstrap.
 
     Args:
@@ -49,8 +55,9 @@ def bootstrap_ratio(estimate: np.ndarray, truth: np.ndarray, rng: np.random.Gene
     """
     estimate, truth = np.asarray(estimate, float), np.asarray(truth, float)
     if estimate.shape != truth.shape or estimate.ndim != 2:
-        raise ValueError(f"estimate and truth must be (n_samples, n_bins) of one shape. Received: "
-                         f"{estimate.shape} and {truth.shape}")
+        raise ValueError(
+            f"estimate and truth must be (n_samples, n_bins) of one shape. Received: {estimate.shape} and {truth.shape}"
+        )
     rng = rng if rng is not None else np.random.default_rng(0)
     with np.errstate(invalid="ignore", divide="ignore"):
         value = estimate.sum(0) / truth.sum(0) - 1
@@ -70,17 +77,28 @@ def band_sums(power: np.ndarray, n_modes: np.ndarray, k: np.ndarray, band: tuple
     return (power[:, inside] * w).sum(1) / w.sum()
 
 
-def band_ratio(estimate: np.ndarray, truth: np.ndarray, n_modes: np.ndarray, k: np.ndarray,
-               band: tuple[float, float], rng: np.random.Generator | None = None,
-               n_boot: int = N_BOOT) -> tuple[float, float, float]:
+def band_ratio(
+    estimate: np.ndarray,
+    truth: np.ndarray,
+    n_modes: np.ndarray,
+    k: np.ndarray,
+    band: tuple[float, float],
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOT,
+) -> tuple[float, float, float]:
     """(value, lo, hi) of the band's ratio − 1 of mean spectra; NaN when no bin is in the band."""
     e, t = band_sums(estimate, n_modes, k, band), band_sums(truth, n_modes, k, band)
     value, lo, hi = bootstrap_ratio(e[:, None], t[:, None], rng, n_boot)
     return float(value[0]), float(lo[0]), float(hi[0])
 
 
-def correlation(cross: np.ndarray, auto_a: np.ndarray, auto_b: np.ndarray, rng: np.random.Generator | None = None,
-                n_boot: int = N_BOOT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def correlation(
+    cross: np.ndarray,
+    auto_a: np.ndarray,
+    auto_b: np.ndarray,
+    rng: np.random.Generator | None = None,
+    n_boot: int = N_BOOT,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """r(k) = <P_ab> / sqrt(<P_aa> <P_bb>) of mean spectra, with its bootstrap interval: 1 for a
     painting that is the truth up to a scale, 0 for one unrelated to it."""
     cross, auto_a, auto_b = (np.asarray(v, float) for v in (cross, auto_a, auto_b))

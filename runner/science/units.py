@@ -16,10 +16,11 @@ What painting does with each map, from its mean m and the mean e expected for it
 
 and a depth other than the model's is a warning: the model never saw such a slab.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class DarkMatterUnits:
     means: tuple[float, ...] | None = None
 
     @classmethod
-    def of(cls, dm_transform) -> "DarkMatterUnits":
+    def of(cls, dm_transform) -> DarkMatterUnits:
         """The units of a model whose dark-matter transform is ``dm_transform`` (a ShiftLog)."""
         means = getattr(dm_transform, "means", None)
         if means is None:
@@ -68,9 +69,11 @@ class DarkMatterUnits:
 
     def __str__(self) -> str:
         source = "at z = 0, as its training data" if self.recorded else "the convention of docs/data.md"
-        return (f"dark matter as a projected density scaled so that a {self.depth:g} Mpc/h-deep projection has "
-                f"mean ≈ {self.expected_mean(0.0):.3g} ({source}); a D Mpc/h-deep map has mean ≈ D/{self.depth:g} "
-                f"of that")
+        return (
+            f"dark matter as a projected density scaled so that a {self.depth:g} Mpc/h-deep projection has "
+            f"mean ≈ {self.expected_mean(0.0):.3g} ({source}); a D Mpc/h-deep map has mean ≈ D/{self.depth:g} "
+            f"of that"
+        )
 
 
 @dataclass(frozen=True)
@@ -83,8 +86,16 @@ class UnitsCheck:
     error: str | None = None
 
 
-def check_maps(means: Sequence[float], zs: Sequence[float], units: DarkMatterUnits, *, depth: float | None = None,
-               rescale: bool = False, cli: bool = False, label: str = "the dark-matter map") -> UnitsCheck:
+def check_maps(
+    means: Sequence[float],
+    zs: Sequence[float],
+    units: DarkMatterUnits,
+    *,
+    depth: float | None = None,
+    rescale: bool = False,
+    cli: bool = False,
+    label: str = "the dark-matter map",
+) -> UnitsCheck:
     """Check maps by their means against the units the model expects.
 
     Args:
@@ -106,35 +117,52 @@ def check_maps(means: Sequence[float], zs: Sequence[float], units: DarkMatterUni
     if depth <= 0:
         return UnitsCheck(np.ones(len(means)), (), f"the depth must be positive [Mpc/h]. Received: {depth:g}")
     if abs(depth / units.depth - 1) > 0.05:
-        warnings.append(f"the model learnt from {units.depth:g} Mpc/h-deep projections; {label} is {depth:g} Mpc/h "
-                        f"deep, which it never saw (sum slices to about {units.depth:g} Mpc/h where you can)")
+        warnings.append(
+            f"the model learnt from {units.depth:g} Mpc/h-deep projections; {label} is {depth:g} Mpc/h "
+            f"deep, which it never saw (sum slices to about {units.depth:g} Mpc/h where you can)"
+        )
     if not np.all(np.isfinite(means)):
-        return UnitsCheck(np.ones(len(means)), tuple(warnings),
-                          f"{_which(label, len(means), ~np.isfinite(means))} has NaN or infinite values")
+        return UnitsCheck(
+            np.ones(len(means)),
+            tuple(warnings),
+            f"{_which(label, len(means), ~np.isfinite(means))} has NaN or infinite values",
+        )
     if np.any(means <= 0):
         bad = float(means[means <= 0][0])
-        return UnitsCheck(np.ones(len(means)), tuple(warnings),
-                          f"{label} has mean {bad:.4g}: dark matter must be a positive projected density "
-                          f"(1 + δ times the depth's share, not δ); the model expects {units}")
+        return UnitsCheck(
+            np.ones(len(means)),
+            tuple(warnings),
+            f"{label} has mean {bad:.4g}: dark matter must be a positive projected density "
+            f"(1 + δ times the depth's share, not δ); the model expects {units}",
+        )
     if rescale:
         scale = expected / means
-        warnings.append(f"rescaled {_which(label, len(means))} by {_span(scale)} so that the mean is {_span(expected)}, "
-                        f"the model's for a {depth:g} Mpc/h-deep projection")
+        warnings.append(
+            f"rescaled {_which(label, len(means))} by {_span(scale)} so that the mean is {_span(expected)}, "
+            f"the model's for a {depth:g} Mpc/h-deep projection"
+        )
         return UnitsCheck(scale, tuple(warnings))
     ratio = means / expected
     far = np.abs(np.log(ratio)) > np.log(REFUSE_FACTOR)
     off = np.abs(np.log(ratio)) > np.log(WARN_FACTOR)
     if not off.any():
         return UnitsCheck(np.ones(len(means)), tuple(warnings))
-    advice = (f"if the map is in other units, multiply it by {_span(1 / ratio[off], 3)} or pass {opt['rescale']}; "
-              f"if it is a projection of another depth, pass {opt['depth']} [Mpc/h]")
+    advice = (
+        f"if the map is in other units, multiply it by {_span(1 / ratio[off], 3)} or pass {opt['rescale']}; "
+        f"if it is a projection of another depth, pass {opt['depth']} [Mpc/h]"
+    )
     if far.any():
-        return UnitsCheck(np.ones(len(means)), tuple(warnings),
-                          f"{_which(label, len(means), far)} has mean {_span(means[far])}, {_span(ratio[far])} times the "
-                          f"{_span(expected[far])} the model expects for a {depth:g} Mpc/h-deep projection: not its units "
-                          f"({BAHAMAS_HINT}); {advice}")
-    warnings.append(f"{_which(label, len(means), off)} has mean {_span(means[off])}, {_span(ratio[off])} times the "
-                    f"{_span(expected[off])} the model expects for a {depth:g} Mpc/h-deep projection; {advice}")
+        return UnitsCheck(
+            np.ones(len(means)),
+            tuple(warnings),
+            f"{_which(label, len(means), far)} has mean {_span(means[far])}, {_span(ratio[far])} times the "
+            f"{_span(expected[far])} the model expects for a {depth:g} Mpc/h-deep projection: not its units "
+            f"({BAHAMAS_HINT}); {advice}",
+        )
+    warnings.append(
+        f"{_which(label, len(means), off)} has mean {_span(means[off])}, {_span(ratio[off])} times the "
+        f"{_span(expected[off])} the model expects for a {depth:g} Mpc/h-deep projection; {advice}"
+    )
     return UnitsCheck(np.ones(len(means)), tuple(warnings))
 
 
@@ -154,5 +182,12 @@ def _span(values: np.ndarray, digits: int = 4) -> str:
     return f"{lo:.{digits}g}" if f"{lo:.{digits}g}" == f"{hi:.{digits}g}" else f"{lo:.{digits}g}-{hi:.{digits}g}"
 
 
-__all__ = ["DarkMatterUnits", "REFUSE_FACTOR", "SAMPLE_DM_MEAN", "TRAINED_DEPTH", "UnitsCheck", "WARN_FACTOR",
-           "check_maps"]
+__all__ = [
+    "DarkMatterUnits",
+    "REFUSE_FACTOR",
+    "SAMPLE_DM_MEAN",
+    "TRAINED_DEPTH",
+    "UnitsCheck",
+    "WARN_FACTOR",
+    "check_maps",
+]

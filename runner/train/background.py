@@ -9,19 +9,31 @@ just written, atomically, and trains on: the child has its own random streams, s
 is the same either way. One evaluation runs at a time (the next checkpoint waits for the last),
 and the run waits for the last one before it ends, so a finished run's folder is complete.
 """
+
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from runner.science.protocol import QUICK_TILES
 
 # torchrun's variables: the child is one process of its own, not a rank of the run
-TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK", "GROUP_WORLD_SIZE", "ROLE_RANK",
-                 "ROLE_WORLD_SIZE", "ROLE_NAME", "MASTER_ADDR", "MASTER_PORT")
+TORCHRUN_VARS = (
+    "RANK",
+    "WORLD_SIZE",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "GROUP_RANK",
+    "GROUP_WORLD_SIZE",
+    "ROLE_RANK",
+    "ROLE_WORLD_SIZE",
+    "ROLE_NAME",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+)
 
 
 class BackgroundEvaluation:
@@ -34,13 +46,28 @@ class BackgroundEvaluation:
 
     def start(self, checkpoint: Path, out: Path, seed: int, device: str) -> None:
         self.wait()
-        cmd = [sys.executable, "-m", "runner", "evaluate", str(checkpoint), "--out", str(out), "--tiles", str(QUICK_TILES),
-               "--seed", str(seed), "--device", device, "--force"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "runner",
+            "evaluate",
+            str(checkpoint),
+            "--out",
+            str(out),
+            "--tiles",
+            str(QUICK_TILES),
+            "--seed",
+            str(seed),
+            "--device",
+            device,
+            "--force",
+        ]
         env = {k: v for k, v in os.environ.items() if k not in TORCHRUN_VARS and not k.startswith("TORCHELASTIC_")}
         # a session of its own: the Ctrl-C or SIGTERM that asks the run to checkpoint and stop must not
         # kill the evaluation half-way (the run waits for it before it ends)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+        )
         self.label = checkpoint.name
 
     def wait(self) -> None:

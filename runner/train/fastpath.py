@@ -20,6 +20,7 @@ model's outputs), and the parameters, gradients and Adam's moments stay fp32: bf
 only runs the convolutions in bf16. ``bench/README.md`` has the measurements behind the CPU
 column.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,8 +92,14 @@ class FastPath:
         return asdict(self)
 
 
-def decide(options, device_type: str, world: int, bf16_native: bool | None = None,
-           cuda_bf16: bool | None = None, cuda_tf32: bool | None = None) -> FastPath:
+def decide(
+    options,
+    device_type: str,
+    world: int,
+    bf16_native: bool | None = None,
+    cuda_bf16: bool | None = None,
+    cuda_tf32: bool | None = None,
+) -> FastPath:
     """The fast path for ``options`` (a RunOptions) on ``device_type`` with ``world`` processes.
 
     ``bf16_native``: the CPU has native bf16 arithmetic (default: ask oneDNN); ``cuda_bf16``
@@ -114,9 +121,16 @@ def decide(options, device_type: str, world: int, bf16_native: bool | None = Non
         raise RunError("--cuda-graphs replays compiled steps: it needs --compile (or leave both to their defaults)")
     if graphs is None:
         graphs = cuda and compile_ and world == 1  # DDP's collectives in backward do not replay as one graph
-    return FastPath(precision=precision, channels_last=True if options.channels_last is None else options.channels_last,
-                    compile=compile_, cuda_graphs=graphs, fused_optimizer=cuda, threads=cpu_threads(options.threads),
-                    sync_every=options.sync_every or (16 if cuda else 1), device_type=device_type)
+    return FastPath(
+        precision=precision,
+        channels_last=True if options.channels_last is None else options.channels_last,
+        compile=compile_,
+        cuda_graphs=graphs,
+        fused_optimizer=cuda,
+        threads=cpu_threads(options.threads),
+        sync_every=options.sync_every or (16 if cuda else 1),
+        device_type=device_type,
+    )
 
 
 def _precision(asked: str, cuda: bool, bf16_native: bool | None, cuda_bf16: bool | None, cuda_tf32: bool | None) -> str:

@@ -5,11 +5,13 @@ folder holds when a run starts (lock, spec, environment, options, metrics), what
 takes back the files to write. Rank 0 decides (it alone reads and writes the folder's files) and
 every process gets its verdict (:func:`agree`), so a refusal stops them all with one message.
 """
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch.distributed as dist
 
@@ -53,9 +55,20 @@ class RunFolder:
         say, note: print a line (a warning; a note that --quiet silences).
     """
 
-    def __init__(self, out: Path, spec, options: RunOptions, *, resume: bool, accept_data_change: bool,
-                 command: Sequence[str] | None, master: bool, world: int, say: Callable[[str], None],
-                 note: Callable[[str], None]):
+    def __init__(
+        self,
+        out: Path,
+        spec,
+        options: RunOptions,
+        *,
+        resume: bool,
+        accept_data_change: bool,
+        command: Sequence[str] | None,
+        master: bool,
+        world: int,
+        say: Callable[[str], None],
+        note: Callable[[str], None],
+    ):
         self.out, self.spec, self.options = out, spec, options
         self.resume, self.accept_data_change, self.command = resume, accept_data_change, command
         self.master, self.world, self._say, self._note = master, world, say, note
@@ -79,6 +92,7 @@ class RunFolder:
     def data_identity(self, train_data, resuming: bool) -> dict | None:
         """The identity of the store the run trains on, on every process; checked by rank 0
         against the one the folder recorded when resuming (:func:`runner.train.resume.check_same_data`)."""
+
         def identify() -> dict | None:
             store = getattr(train_data, "store", None)
             if getattr(store, "path", None) is None:
@@ -106,8 +120,10 @@ class RunFolder:
         if runlog.never_checkpointed(out):
             saved = runlog.saved_spec_hash(out)
             if saved is not None and saved != spec_hash(self.spec):
-                raise RunError(f"{out} holds a run of another spec (spec_hash {saved}, this one {spec_hash(self.spec)}) "
-                               f"that never wrote a checkpoint; remove {out} or choose another --out")
+                raise RunError(
+                    f"{out} holds a run of another spec (spec_hash {saved}, this one {spec_hash(self.spec)}) "
+                    f"that never wrote a checkpoint; remove {out} or choose another --out"
+                )
             self._start_over = True  # said and done once the lock is held (a live run is refused first)
             return None, None
         try:
@@ -115,22 +131,35 @@ class RunFolder:
         except ck.CheckpointError as exc:
             raise RunError(f"cannot resume: {exc}; remove {out} or choose another --out to start anew") from None
         if ck.KEY_IMPORTED in state:  # no optimizer, sampler or RNG state to continue from
-            raise RunError(f"cannot resume {path}: it holds a model imported from {state[ck.KEY_IMPORTED].get('source')} "
-                           f"(runner import-original), which paints and evaluates but has no training state; "
-                           f"choose another --out to train")
+            raise RunError(
+                f"cannot resume {path}: it holds a model imported from {state[ck.KEY_IMPORTED].get('source')} "
+                f"(runner import-original), which paints and evaluates but has no training state; "
+                f"choose another --out to train"
+            )
         try:  # the run's spec under today's schema: a field added since takes its default on both sides
             saved, notes = archspec.load_saved(state[ck.KEY_SPEC], label=str(path))
         except archspec.SpecError as exc:
-            raise RunError(f"cannot resume {path}: its spec is not valid with this archspec "
-                           f"({exc.problems[0].format()})") from None
-        for line in [f"runner: {n}" for n in notes] + check_same_run(to_data(saved), to_data(self.spec), path,
-                                                                     self.out / runlog.SPEC,
-                                                                     data_change_ok=self.accept_data_change):
+            raise RunError(
+                f"cannot resume {path}: its spec is not valid with this archspec ({exc.problems[0].format()})"
+            ) from None
+        for line in [f"runner: {n}" for n in notes] + check_same_run(
+            to_data(saved), to_data(self.spec), path, self.out / runlog.SPEC, data_change_ok=self.accept_data_change
+        ):
             self._note(line)
         return str(path), state
 
-    def start(self, *, kind, seen: int, step: int, resumed: bool, device, resolved: dict, data_identity: dict | None,
-              stop_at: int) -> tuple[runlog.Metrics, runlog.Progress, dict]:
+    def start(
+        self,
+        *,
+        kind,
+        seen: int,
+        step: int,
+        resumed: bool,
+        device,
+        resolved: dict,
+        data_identity: dict | None,
+        stop_at: int,
+    ) -> tuple[runlog.Metrics, runlog.Progress, dict]:
         """Rank 0, as training starts: lock the folder, clear what a dead run left, record the
         spec, environment, command, options and data. Returns the metrics log, the progress
         display and what each metrics record says of its log-likelihood constant."""
@@ -150,12 +179,15 @@ class RunFolder:
         metrics = runlog.Metrics(self.out, kind.terms, resume_at=seen if resumed else None)
         constant = record_constant(kind.terms, self.spec.model.shapes)
         if resumed and constant and metrics.records and CONSTANT_KEY not in metrics.records[-1]:
-            self._say(f"runner: warning: the metrics up to {seen:,} samples were logged without the original's "
-                      f"constant in the log-likelihood; from here on the ELBO includes it "
-                      f"({constant[CONSTANT_KEY]:.3f} nats), so the curve steps down by that much")
+            self._say(
+                f"runner: warning: the metrics up to {seen:,} samples were logged without the original's "
+                f"constant in the log-likelihood; from here on the ELBO includes it "
+                f"({constant[CONSTANT_KEY]:.3f} nats), so the curve steps down by that much"
+            )
         seconds, samples = self.options.progress_interval()
-        progress = runlog.Progress(total=stop_at, initial=seen, enabled=not self.options.quiet,
-                                   every_seconds=seconds, every_samples=samples)
+        progress = runlog.Progress(
+            total=stop_at, initial=seen, enabled=not self.options.quiet, every_seconds=seconds, every_samples=samples
+        )
         if resumed:
             self._note(f"runner: resuming {self.out} at {seen:,} samples (step {step:,})")
         return metrics, progress, constant
@@ -163,9 +195,12 @@ class RunFolder:
     def prune(self, newest: Path) -> None:
         """Retention (run options keep_last, keep_every): old checkpoints and eval/<N>/ folders."""
         o = self.options
-        for gone in prune(self.out, o.keep_last, o.keep_every * self.spec.training.checkpoint.every, protect=newest.name):
-            self._note(f"runner: removed {gone.relative_to(self.out)} (--keep-last {o.keep_last}, "
-                       f"--keep-every {o.keep_every})")
+        for gone in prune(
+            self.out, o.keep_last, o.keep_every * self.spec.training.checkpoint.every, protect=newest.name
+        ):
+            self._note(
+                f"runner: removed {gone.relative_to(self.out)} (--keep-last {o.keep_last}, --keep-every {o.keep_every})"
+            )
 
     def last_good_name(self) -> str | None:
         """The checkpoint ``latest`` names (every one written is finite), if any."""

@@ -7,10 +7,11 @@ before a checkpoint is written. A fault found then names the exact step and samp
 it first happened, and which term went non-finite; a checkpoint is never written after it, so
 ``latest`` never names weights that saw a NaN.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -38,12 +39,16 @@ class Fault:
     def describe(self) -> str:
         if self.weights:
             lo, hi = self.samples
-            return (f"non-finite weights ({', '.join(self.weights[:3])}) at step {self.step:,}, between {lo:,} and "
-                    f"{hi:,} samples, with a finite loss and gradients")
+            return (
+                f"non-finite weights ({', '.join(self.weights[:3])}) at step {self.step:,}, between {lo:,} and "
+                f"{hi:,} samples, with a finite loss and gradients"
+            )
         blamed = ", ".join(f"the {NAMES.get(k, k)} is {_fmt(self.values[k])}" for k in self.culprits)
         others = ", ".join(f"{NAMES.get(k, k)} {_fmt(v)}" for k, v in self.values.items() if k not in self.culprits)
         lo, hi = self.samples
-        return f"non-finite training loss at step {self.step:,} (samples {lo:,} to {hi:,}): {blamed}" + (f" ({others})" if others else "")
+        return f"non-finite training loss at step {self.step:,} (samples {lo:,} to {hi:,}): {blamed}" + (
+            f" ({others})" if others else ""
+        )
 
 
 class FiniteWatch:

@@ -7,6 +7,7 @@ recorded in ``<run>/options.json`` next to ``command.txt``, and may differ from 
 a run to the next. The rule: an option belongs here when two runs that differ only in it train
 the same function (up to floating-point rounding), and in the spec otherwise.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,7 +49,9 @@ class RunOptions(BaseModel):
     cuda_graphs: bool | None = Field(
         None, description="replay compiled steps as CUDA graphs (default: with --compile on CUDA, one process)"
     )
-    channels_last: bool | None = Field(None, description="NHWC memory layout for the model and its inputs (default: on)")
+    channels_last: bool | None = Field(
+        None, description="NHWC memory layout for the model and its inputs (default: on)"
+    )
     threads: int | None = Field(
         None,
         ge=1,
@@ -99,10 +102,17 @@ class RunOptions(BaseModel):
         "the learning rate halved (up to 3 times)",
     )
     rollback_lr_factor: float = Field(
-        0.5, gt=0, lt=1, description="each rollback multiplies the learning rate by this", json_schema_extra={"cli": False}
+        0.5,
+        gt=0,
+        lt=1,
+        description="each rollback multiplies the learning rate by this",
+        json_schema_extra={"cli": False},
     )
     max_rollbacks: int = Field(
-        3, ge=1, description="rollbacks allowed in one invocation before the run stops", json_schema_extra={"cli": False}
+        3,
+        ge=1,
+        description="rollbacks allowed in one invocation before the run stops",
+        json_schema_extra={"cli": False},
     )
     eval_in_background: bool | None = Field(
         None,

@@ -14,18 +14,21 @@ Two things are measured during a run, each under its own name: the **test loss**
 (:meth:`Recipe.test_loss`: the kind's terms, the test ELBO for a cvae) of one batch of
 ``evaluation.batch_size`` test samples every ``evaluation.every`` samples, with its own sampler
 and latent noise, so the training stream does not depend on the cadence; and the **science** of
-each checkpoint (:mod:`runner.train.science`: spectra and figures into ``eval/<N>/``), which the run option ``evaluate`` (``--no-eval``) switches off.
+each checkpoint (:mod:`runner.train.science`: spectra and figures into ``eval/<N>/``), which
+the run option ``evaluate`` (``--no-eval``) switches off.
 What a run survives (a SIGKILL anywhere, a non-finite loss, a full disk, a
 changed store) is listed in README.md, each with its test.
 """
+
 from __future__ import annotations
 
 import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -48,9 +51,18 @@ EXIT_OK, EXIT_INTERRUPTED = 0, 130
 ROLLED_BACK = "rolled back"  # what save_checkpoint returns when the stretch it closed went non-finite
 
 
-def train(spec, out: str | os.PathLike, *, options: RunOptions | None = None, max_samples: int | None = None,
-          resume: bool = False, accept_data_change: bool = False, command: Sequence[str] | None = None,
-          data: tuple | None = None, **run_options: Any) -> int:
+def train(
+    spec,
+    out: str | os.PathLike,
+    *,
+    options: RunOptions | None = None,
+    max_samples: int | None = None,
+    resume: bool = False,
+    accept_data_change: bool = False,
+    command: Sequence[str] | None = None,
+    data: tuple | None = None,
+    **run_options: Any,
+) -> int:
     """Train ``spec`` into the run folder ``out``.
 
     Args:
@@ -70,8 +82,16 @@ def train(spec, out: str | os.PathLike, *, options: RunOptions | None = None, ma
     """
     if options is not None and run_options:
         raise TypeError(f"train() takes options= or run options as keywords, not both: {sorted(run_options)}")
-    recipe = Recipe(spec, Path(out), options or RunOptions(**run_options), max_samples=max_samples, resume=resume,
-                    accept_data_change=accept_data_change, command=command, data=data)
+    recipe = Recipe(
+        spec,
+        Path(out),
+        options or RunOptions(**run_options),
+        max_samples=max_samples,
+        resume=resume,
+        accept_data_change=accept_data_change,
+        command=command,
+        data=data,
+    )
     try:
         recipe.setup()
         return recipe.train()
@@ -86,15 +106,34 @@ def train(spec, out: str | os.PathLike, *, options: RunOptions | None = None, ma
 class Recipe:
     """Training of one spec into one run folder; the arguments are :func:`train`'s."""
 
-    def __init__(self, spec, out: Path, options: RunOptions, *, max_samples: int | None = None, resume: bool = False,
-                 accept_data_change: bool = False, command: Sequence[str] | None = None, data: tuple | None = None):
+    def __init__(
+        self,
+        spec,
+        out: Path,
+        options: RunOptions,
+        *,
+        max_samples: int | None = None,
+        resume: bool = False,
+        accept_data_change: bool = False,
+        command: Sequence[str] | None = None,
+        data: tuple | None = None,
+    ):
         self.spec, self.out, self.options, self.data = spec, out, options, data
         self.kind = KINDS.get(spec.model.kind)  # how this kind trains and paints
         self.label = options.label or spec.name  # in figure titles
         self.max_samples, self.master = max_samples, True  # master: until setup knows the process's rank
-        self.folder = RunFolder(out, spec, options, resume=resume, accept_data_change=accept_data_change,
-                                command=None if command is None else list(command), master=True, world=1,
-                                say=self._say, note=self._note)
+        self.folder = RunFolder(
+            out,
+            spec,
+            options,
+            resume=resume,
+            accept_data_change=accept_data_change,
+            command=None if command is None else list(command),
+            master=True,
+            world=1,
+            say=self._say,
+            note=self._note,
+        )
         self.metrics: runlog.Metrics | None = None
         self.progress: runlog.Progress | None = None
         self.stop: StopControl | None = None
@@ -111,8 +150,15 @@ class Recipe:
         self.fast = fastpath.decide(o, self.device.type, self.world)
         self.fast.apply_globals()
         if self.master:
-            self.science = CheckpointScience(self.spec, self.out, o, device=self.device, precision=self.fast.precision,
-                                             label=self.label, say=self._say)
+            self.science = CheckpointScience(
+                self.spec,
+                self.out,
+                o,
+                device=self.device,
+                precision=self.fast.precision,
+                label=self.label,
+                say=self._say,
+            )
         self.schedule = Schedule.from_training(self.spec.training)
         check_world_size(self.schedule, self.world)
         if self.max_samples is not None and self.max_samples < 1:
@@ -121,26 +167,53 @@ class Recipe:
         self.stop_at = end if self.max_samples is None else min(end, self.schedule.first_start(self.max_samples))
         checkpoint = self.folder.checkpoint_to_resume()  # before anything is written into the folder
         self.train_data, self.test_data = self.data or open_data(
-            self.spec, self.device, on_device=o.data_on_device, master=self.master, distributed=self.world > 1,
-            progress=self.master and not o.quiet and sys.stderr.isatty())
+            self.spec,
+            self.device,
+            on_device=o.data_on_device,
+            master=self.master,
+            distributed=self.world > 1,
+            progress=self.master and not o.quiet and sys.stderr.isatty(),
+        )
         resumed = checkpoint is not None
         identity = self.folder.data_identity(self.train_data, resuming=resumed)
         self._start_from(checkpoint)
         del checkpoint  # its CPU copy of the model and optimizer is not kept for the run
-        self.stop = StopControl(o, self.device, self.world, self.fast.sync_every, self._say,
-                                self.folder.last_good_name, self.folder.resume_hint)
+        self.stop = StopControl(
+            o,
+            self.device,
+            self.world,
+            self.fast.sync_every,
+            self._say,
+            self.folder.last_good_name,
+            self.folder.resume_hint,
+        )
         if self.master and self.state.seen < end:  # a finished run's folder is left as it is
             self.metrics, self.progress, self._record_constant = self.folder.start(
-                kind=self.kind, seen=self.state.seen, step=self.state.step, resumed=resumed, device=self.device,
-                resolved=self.fast.describe(), data_identity=identity, stop_at=self.stop_at)
+                kind=self.kind,
+                seen=self.state.seen,
+                step=self.state.step,
+                resumed=resumed,
+                device=self.device,
+                resolved=self.fast.describe(),
+                data_identity=identity,
+                stop_at=self.stop_at,
+            )
             if resumed:
                 self.science.measure_if_missing(self.state.raw_model, self.test_data, self.state.seen)
         self.stop.install_signals()
 
     def _start_from(self, checkpoint: dict | None) -> None:
         """The state fresh from the seed, or from ``checkpoint``; the finiteness watch restarted."""
-        args = (self.spec, self.kind, self.fast, self.device, self.rank, self.world,
-                (len(self.train_data), len(self.test_data)), self._say)
+        args = (
+            self.spec,
+            self.kind,
+            self.fast,
+            self.device,
+            self.rank,
+            self.world,
+            (len(self.train_data), len(self.test_data)),
+            self._say,
+        )
         if checkpoint is None:
             self.state = TrainState.fresh(*args)
         else:
@@ -155,8 +228,10 @@ class Recipe:
     def train(self) -> int:
         end = self.schedule.end()
         if self.state.seen >= end:
-            self._say(f"runner: {self.out} has trained {self.state.seen:,} samples, the spec asks for "
-                      f"{self.spec.training.samples:,}: nothing to do")
+            self._say(
+                f"runner: {self.out} has trained {self.state.seen:,} samples, the spec asks for "
+                f"{self.spec.training.samples:,}: nothing to do"
+            )
             return EXIT_OK
         while True:
             while self.state.seen < self.stop_at:
@@ -182,8 +257,9 @@ class Recipe:
         lo, hi = split_batch(size, self.rank, self.world)  # this process's share of the global batch
         x, y = st.batch(self.train_data, "train", size, lo, hi)  # (n, 1, T, T), (n, 2, T, T)
         # Each process averages over its share; DDP averages over processes: weigh to the global mean.
-        terms, norms = st.compute.train(st.model, st.optimizers, x, y, t.beta, (hi - lo) * self.world / size,
-                                        before_update=self._gradient_norm)
+        terms, norms = st.compute.train(
+            st.model, st.optimizers, x, y, t.beta, (hi - lo) * self.world / size, before_update=self._gradient_norm
+        )
         values = torch.cat([terms])
         st.account(values, hi - lo, size)
         self.watch.step(torch.cat([values, sum(norms)]), st.seen)
@@ -209,8 +285,16 @@ class Recipe:
 
     def _record(self, split: str, terms: torch.Tensor, n: int) -> None:
         """Queue a metrics record at this step boundary; ``terms`` stays on the device until a flush."""
-        record = {"sample": self.state.seen, "step": self.state.step, "split": split, "n": n, "lr": self.lr,
-                  "batch_size": self.batch_size, "time": round(self._elapsed(), 3), **self._record_constant}
+        record = {
+            "sample": self.state.seen,
+            "step": self.state.step,
+            "split": split,
+            "n": n,
+            "lr": self.lr,
+            "batch_size": self.batch_size,
+            "time": round(self._elapsed(), 3),
+            **self._record_constant,
+        }
         flushed = self.metrics.add(record, terms)
         if flushed:
             self._after_flush(flushed)
@@ -280,8 +364,10 @@ class Recipe:
             self.metrics.rewind(self.state.seen)
             self.progress.rewind(self.state.seen)
             what = rollback.fault.describe() if rollback.fault is not None else "non-finite training loss"
-            self._say(f"runner: {what}; rolling back to {last or 'the start'} ({self.state.seen:,} samples) with the "
-                      f"learning rate x {scale:g} (rollback {rollback.number} of {self.options.max_rollbacks})")
+            self._say(
+                f"runner: {what}; rolling back to {last or 'the start'} ({self.state.seen:,} samples) with the "
+                f"learning rate x {scale:g} (rollback {rollback.number} of {self.options.max_rollbacks})"
+            )
 
     # --- ending -----------------------------------------------------------------------------------
 
@@ -294,15 +380,25 @@ class Recipe:
         st = self.state
         where = f"{st.seen:,} samples, {st.step:,} steps, {self._elapsed():.0f} s"
         if signum is not None:
-            self._say(f"runner: interrupted at {where}; checkpoint written. Resume with:\n  {self.folder.resume_hint()}")
+            self._say(
+                f"runner: interrupted at {where}; checkpoint written. Resume with:\n  {self.folder.resume_hint()}"
+            )
             return 128 + signum
         if st.seen < end:
-            self._say(f"runner: stopped at {where} (--max-samples); checkpoint written. Continue with:\n"
-                      f"  {self.folder.resume_hint()}")
+            self._say(
+                f"runner: stopped at {where} (--max-samples); checkpoint written. Continue with:\n"
+                f"  {self.folder.resume_hint()}"
+            )
             return EXIT_OK
         tests = [r["elbo"] for r in self.metrics.records if r["split"] == "test" and r.get("elbo") is not None]
-        change = (f"; test ELBO {tests[0]:.4g} at first -> {statistics.median(tests[-10:]):.4g} "
-                  f"(median of the last {min(10, len(tests))})") if tests else ""
+        change = (
+            (
+                f"; test ELBO {tests[0]:.4g} at first -> {statistics.median(tests[-10:]):.4g} "
+                f"(median of the last {min(10, len(tests))})"
+            )
+            if tests
+            else ""
+        )
         self._say(f"runner: done: {where}{change}; {self.out}")
         return EXIT_OK
 

@@ -7,12 +7,13 @@ all-reduced stop flag; then the run stops without a checkpoint (:class:`NonFinit
 step, the samples and the term), or, with the run option ``on_nonfinite: rollback``, every
 process goes back to the last good checkpoint and trains on with a lower learning rate.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -49,8 +50,16 @@ class StopControl:
         hint: the command that continues the run.
     """
 
-    def __init__(self, options: RunOptions, device: torch.device, world: int, sync_every: int,
-                 say: Callable[[str], None], last_good: Callable[[], str | None], hint: Callable[[], str]):
+    def __init__(
+        self,
+        options: RunOptions,
+        device: torch.device,
+        world: int,
+        sync_every: int,
+        say: Callable[[str], None],
+        last_good: Callable[[], str | None],
+        hint: Callable[[], str],
+    ):
         self.options, self.device, self.world, self.sync_every = options, device, world, sync_every
         self._say, self._last_good, self._hint = say, last_good, hint
         self.signal: int | None = None
@@ -113,5 +122,7 @@ class StopControl:
         kept = f"the last good checkpoint is {last} (nothing after it was saved)" if last else "no checkpoint was saved"
         tried = f"; {self.rollbacks} rollback(s) with a lower learning rate did not help" if self.rollbacks else ""
         what = fault.describe() if fault is not None else "rank 0 found a non-finite training loss"
-        retry = "" if self.rollbacks else f"; to retry with a lower learning rate: {self._hint()} --on-nonfinite rollback"
+        retry = (
+            "" if self.rollbacks else f"; to retry with a lower learning rate: {self._hint()} --on-nonfinite rollback"
+        )
         raise NonFiniteError(f"{what}; {kept}{tried}{retry}")

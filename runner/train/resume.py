@@ -2,11 +2,12 @@
 
 Pure functions of plain data, so they are tested without a run.
 """
+
 from __future__ import annotations
 
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from archspec.presenting.diff import diff_data
 from runner.runtime import RunError, child
@@ -32,13 +33,19 @@ def check_same_run(saved: dict, current: dict, path: Path, run_spec: Path, data_
     blocking = [c for c in changes if c[0] not in EXTENDABLE] + ([] if data_change_ok else store)
     if blocking:
         lines = "\n".join(f"  {p}: {old!r} -> {new!r}" for p, old, new in blocking)
-        store_hint = (f"; to train on another store deliberately, add --accept-data-change"
-                      if store and not data_change_ok else "")
-        raise RunError(f"cannot resume {path}: the spec differs from the run's\n{lines}\n"
-                       f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run){store_hint}; "
-                       f"use the run's own spec ({run_spec}) or choose another --out")
-    return ([f"runner: {p}: {old} -> {new} (--accept-data-change: the run goes on with this store)" for p, old, new in store]
-            + [f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)" for p, old, new in changes])
+        store_hint = (
+            "; to train on another store deliberately, add --accept-data-change" if store and not data_change_ok else ""
+        )
+        raise RunError(
+            f"cannot resume {path}: the spec differs from the run's\n{lines}\n"
+            f"only {', '.join(EXTENDABLE)} may change on resume (to extend a run){store_hint}; "
+            f"use the run's own spec ({run_spec}) or choose another --out"
+        )
+    return [
+        f"runner: {p}: {old} -> {new} (--accept-data-change: the run goes on with this store)" for p, old, new in store
+    ] + [
+        f"runner: {p}: {old} -> {new} ({'extending' if new > old else 'shortening'} the run)" for p, old, new in changes
+    ]
 
 
 def resume_hint(command: Sequence[str] | None, out: Path) -> str:
@@ -111,10 +118,14 @@ def check_same_data(recorded: dict | None, current: dict | None, accept_change: 
         return [f"runner: note: this run folder did not record its data store; recording {describe_identity(current)}"]
     if same_content(recorded, current):
         if recorded.get("path") != current.get("path"):
-            return [f"runner: note: the data store moved: {recorded.get('path')} -> {current.get('path')} (same content)"]
+            return [
+                f"runner: note: the data store moved: {recorded.get('path')} -> {current.get('path')} (same content)"
+            ]
         return []
     both = f"\n  the run's:  {describe_identity(recorded)}\n  this one's: {describe_identity(current)}"
     if accept_change:
         return [f"runner: warning: resuming on another data store (--accept-data-change):{both}"]
-    raise RunError(f"cannot resume: the data store differs from the one the run trained on:{both}\n"
-                   "train on the run's own store, or pass --accept-data-change to continue on this one deliberately")
+    raise RunError(
+        f"cannot resume: the data store differs from the one the run trained on:{both}\n"
+        "train on the run's own store, or pass --accept-data-change to continue on this one deliberately"
+    )

@@ -15,12 +15,13 @@ paper spec (19 MiB per checkpoint, one every 20,000 samples) 4 checkpoints, 76 M
 150,000-sample run and 5, 95 MiB, for the 252,928-sample one. ``keep_last = 0`` keeps everything.
 Folders under ``eval/`` whose names are not numbers (``eval/readme``) are never touched.
 """
+
 from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)\.pt$")
 

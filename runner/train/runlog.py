@@ -14,6 +14,7 @@
 Records are buffered as device tensors and written in one go every few seconds (and at every
 checkpoint and at the end), so logging costs one device synchronisation per flush, not per step.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,8 +25,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -59,7 +61,9 @@ def write_env(run_dir: Path, device: torch.device, world_size: int) -> None:
         "numpy": np.__version__,
         "archspec": archspec.__version__,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
         "threads": torch.get_num_threads(),
         "world_size": world_size,
         "hostname": socket.gethostname(),
@@ -113,8 +117,10 @@ class RunLock:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
             os.close(fd)
-            raise RunError(f"{self.path.parent} is in use by another runner process (pid {holder}); "
-                           "wait for it to finish or stop it, or choose another --out") from None
+            raise RunError(
+                f"{self.path.parent} is in use by another runner process (pid {holder}); "
+                "wait for it to finish or stop it, or choose another --out"
+            ) from None
         except OSError:  # a filesystem without locks (some network mounts): train unlocked
             os.close(fd)
             return
@@ -135,8 +141,13 @@ def git_commit() -> str | None:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if head.returncode != 0:
             return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return head.stdout.strip() + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
@@ -265,15 +276,28 @@ class Progress:
     train/test ELBO and lr) on a terminal; elsewhere (a batch job, nohup, a pipe) one line every
     ``every_seconds`` or ``every_samples``. Silent when not enabled (``--quiet``)."""
 
-    def __init__(self, total: int, initial: int, enabled: bool, every_seconds: float | None = 60.0,
-                 every_samples: int | None = None):
+    def __init__(
+        self,
+        total: int,
+        initial: int,
+        enabled: bool,
+        every_seconds: float | None = 60.0,
+        every_samples: int | None = None,
+    ):
         self.bar = None
         self.lines = enabled and not sys.stderr.isatty()
         if enabled and not self.lines:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, initial=initial, unit="sample", unit_scale=True, dynamic_ncols=True,
-                            smoothing=0.05, desc="train")
+            self.bar = tqdm(
+                total=total,
+                initial=initial,
+                unit="sample",
+                unit_scale=True,
+                dynamic_ncols=True,
+                smoothing=0.05,
+                desc="train",
+            )
         self._shown: dict[str, str] = {}
         self.total, self.seen = total, initial
         self.every_seconds, self.every_samples = every_seconds, every_samples
@@ -332,7 +356,8 @@ class Progress:
 
 
 def progress_line(seen: int, total: int, rate: float, shown: dict[str, str]) -> str:
-    """'train: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train ELBO -63.2, test ELBO -70.1, lr 0.001'."""
+    """One line, e.g. 'train: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train ELBO
+    -63.2, test ELBO -70.1, lr 0.001'."""
     eta = f"ETA {duration((total - seen) / rate)}" if rate > 0 else "ETA ?"
     values = [f"{name} ELBO {shown[name]}" for name in ("train", "test") if name in shown]
     values += [f"lr {shown['lr']}"] if "lr" in shown else []
@@ -360,8 +385,12 @@ def never_checkpointed(run_dir: Path) -> bool:
     """True for a folder a run started in but never wrote a checkpoint to (killed before its
     first one, a full disk on it, a non-finite loss at step 1): nothing to resume, nothing lost
     by starting over."""
-    return (run_dir.is_dir() and not is_empty(run_dir) and not (run_dir / "latest").exists()
-            and not any(run_dir.glob("checkpoint-*.pt")))
+    return (
+        run_dir.is_dir()
+        and not is_empty(run_dir)
+        and not (run_dir / "latest").exists()
+        and not any(run_dir.glob("checkpoint-*.pt"))
+    )
 
 
 def saved_spec_hash(run_dir: Path) -> str | None:
@@ -381,4 +410,3 @@ def clear_attempt(run_dir: Path) -> None:
     """Remove what a run that never checkpointed logged (its records would be logged again)."""
     for name in (METRICS, CURVES):
         (run_dir / name).unlink(missing_ok=True)
-

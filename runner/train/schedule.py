@@ -13,12 +13,13 @@ becomes integer sample counts. The rules, which the training loop and ``runner s
 
 Nothing here imports torch: ``runner schedule`` is instant.
 """
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Sequence
 
 from runner.runtime import RunError
 
@@ -79,7 +80,7 @@ class Schedule:
                 raise ValueError(f"{name} must increase, found {list(values)}")
 
     @classmethod
-    def from_training(cls, training) -> "Schedule":
+    def from_training(cls, training) -> Schedule:
         """From a spec's ``training`` section (:class:`archspec.language.spec.Training`)."""
         pe = training.pseudo_epoch
         lr = training.lr
@@ -105,7 +106,9 @@ class Schedule:
     def lr(self, seen: int) -> float:
         """Learning rate of the batch that starts after ``seen`` samples."""
         n = sum(1 for m in self.lr_milestones if m <= seen)  # 1. milestones passed
-        decayed = float(f"{self.lr_start * self.lr_factor**n:.12g}")  # 2. decayed; 1e-3 * 0.1**2 is 1e-05, not 1.0000000000000003e-05
+        decayed = float(
+            f"{self.lr_start * self.lr_factor**n:.12g}"
+        )  # 2. decayed; 1e-3 * 0.1**2 is 1e-05, not 1.0000000000000003e-05
         return max(decayed, self.lr_min)  # 3. floored
 
     def first_start(self, sample: int) -> int:
@@ -131,7 +134,9 @@ class Schedule:
     def changes(self) -> list[Change]:
         """The schedule's table: one row at sample 0 and one per batch start where the batch
         size or the learning rate changes, up to the end of training."""
-        candidates = {0} | {self.first_start(a) for a, _ in self.batch_steps} | {self.first_start(m) for m in self.lr_milestones}
+        candidates = (
+            {0} | {self.first_start(a) for a, _ in self.batch_steps} | {self.first_start(m) for m in self.lr_milestones}
+        )
         rows: list[Change] = []
         for sample in sorted(s for s in candidates if s < self.samples or s == 0):
             row = Change(sample, self.batch_size(sample), self.lr(sample))
@@ -189,9 +194,11 @@ def check_world_size(schedule: Schedule, world: int) -> None:
     (:func:`split_batch`), so every batch of the schedule needs at least one sample per process."""
     start, smallest = min(schedule.batch_steps, key=lambda step: step[1])
     if smallest < world:
-        raise RunError(f"{world} processes need global batches of at least {world} samples (one per process), "
-                       f"but the schedule has batches of {smallest} (from sample {start:,}); run at most "
-                       f"{smallest} processes, or a schedule whose smallest batch is at least {world}")
+        raise RunError(
+            f"{world} processes need global batches of at least {world} samples (one per process), "
+            f"but the schedule has batches of {smallest} (from sample {start:,}); run at most "
+            f"{smallest} processes, or a schedule whose smallest batch is at least {world}"
+        )
 
 
 def describe(changes: Sequence[Change]) -> list[dict]:

@@ -2,10 +2,11 @@
 ``evaluate``, ``--no-eval`` to skip), measured in the training process or, with
 ``eval_in_background`` (the default on CUDA), by a ``runner evaluate`` child while training goes
 on (:mod:`runner.train.background`); and the loss curves redrawn at each checkpoint."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from runner import checkpoint as ck
 from runner.train import runlog
@@ -16,8 +17,9 @@ from runner.train.options import RunOptions
 class CheckpointScience:
     """What a run measures of its checkpoints beyond the loss (rank 0 only)."""
 
-    def __init__(self, spec, out: Path, options: RunOptions, *, device, precision: str, label: str,
-                 say: Callable[[str], None]):
+    def __init__(
+        self, spec, out: Path, options: RunOptions, *, device, precision: str, label: str, say: Callable[[str], None]
+    ):
         self.spec, self.out, self.options, self.device, self.precision = spec, out, options, device, precision
         self.label, self._say = label, say
         background = options.eval_in_background
@@ -34,8 +36,18 @@ class CheckpointScience:
         if self.background is not None:
             self.background.start(self.out / ck.checkpoint_name(seen), eval_dir(self.out, seen), seed, self.device.type)
         else:
-            evaluate_in_run(model, self.spec, test_data, self.out, seen, device=self.device, seed=seed,
-                            warn=self._say, label=self.label, precision=self.precision)
+            evaluate_in_run(
+                model,
+                self.spec,
+                test_data,
+                self.out,
+                seen,
+                device=self.device,
+                seed=seed,
+                warn=self._say,
+                label=self.label,
+                precision=self.precision,
+            )
 
     def measure_if_missing(self, model, test_data, seen: int) -> None:
         """The science of the checkpoint a run resumes from, when a kill cut it short."""

@@ -7,10 +7,12 @@ with the random state of every process (rank 0's under ``rng``, all of them unde
 noise it would have drawn uninterrupted. Built fresh from the seed or from a checkpoint; never
 reads or writes the run folder.
 """
+
 from __future__ import annotations
 
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,8 +36,17 @@ class TrainState:
         say: prints a warning of the step (rank 0 only).
     """
 
-    def __init__(self, spec, kind, fast, device: torch.device, rank: int, world: int, sizes: tuple[int, int],
-                 say: Callable[[str], None]):
+    def __init__(
+        self,
+        spec,
+        kind,
+        fast,
+        device: torch.device,
+        rank: int,
+        world: int,
+        sizes: tuple[int, int],
+        say: Callable[[str], None],
+    ):
         t = spec.training
         self.spec, self.device, self.rank, self.world = spec, device, rank, world
         self.samplers = {"train": Sampler(sizes[0], t.seed), "test": Sampler(sizes[1], t.seed + 1)}
@@ -107,8 +118,9 @@ class TrainState:
             ck.KEY_FORMAT: ck.FORMAT,
             ck.KEY_FORMAT_VERSION: ck.FORMAT_VERSION,
             ck.KEY_MODEL: ck.unwrap(self.model).state_dict(),
-            ck.KEY_OPTIMIZER: ck.optimizer_states({name: plain_optimizer_state(opt.state_dict())
-                                                   for name, opt in self.optimizers.items()}),
+            ck.KEY_OPTIMIZER: ck.optimizer_states(
+                {name: plain_optimizer_state(opt.state_dict()) for name, opt in self.optimizers.items()}
+            ),
             ck.KEY_SAMPLES: self.seen,
             ck.KEY_STEP: self.step,
             ck.KEY_SAMPLERS: {name: s.state_dict() for name, s in self.samplers.items()},
@@ -117,8 +129,11 @@ class TrainState:
             ck.KEY_SPEC_HASH: archspec.spec_hash(self.spec),
             ck.KEY_VERSIONS: ck.versions(),
             ck.KEY_ELAPSED: elapsed,
-            ck.KEY_LOG_STATE: {"acc": (self.acc if log_acc is None else log_acc).cpu(), "n": self.acc_n,
-                               "total": self.acc_total},
+            ck.KEY_LOG_STATE: {
+                "acc": (self.acc if log_acc is None else log_acc).cpu(),
+                "n": self.acc_n,
+                "total": self.acc_total,
+            },
             ck.KEY_WORLD_SIZE: self.world,
             ck.KEY_LR_SCALE: self.lr_scale,
             **({ck.KEY_RNG_RANKS: rng_ranks} if rng_ranks is not None else {}),
@@ -173,5 +188,7 @@ class TrainState:
             torch.manual_seed(self.spec.training.seed + 7919 * self.rank + self.seen)
         saved_world = int(state.get(ck.KEY_WORLD_SIZE, 1))
         if saved_world != self.world:
-            note(f"runner: note: the run had {saved_world} process(es), this invocation has {self.world}: "
-                 f"it continues correctly but not bit for bit as it would have on {saved_world}")
+            note(
+                f"runner: note: the run had {saved_world} process(es), this invocation has {self.world}: "
+                f"it continues correctly but not bit for bit as it would have on {saved_world}"
+            )

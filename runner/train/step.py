@@ -19,17 +19,18 @@ BatchNorm folded into the convolution before it and activations in place, refres
 live weights before each evaluation. On the paper's model that makes the forward about a
 fifth cheaper on a CPU, and the twin's compiled graph is reused from one evaluation to the next.
 """
+
 from __future__ import annotations
 
 import copy
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from archspec.compile import Row
-
 from runner.kinds.likelihood import LIKELIHOODS
 from runner.train.fastpath import FastPath
 
@@ -56,8 +57,10 @@ class Compiled:
             if not is_compile_error(exc):
                 raise
             self.compiled = None
-            self.say(f"runner: warning: torch.compile failed ({root_cause(exc)}); continuing without it "
-                     "(--no-compile skips the attempt)")
+            self.say(
+                f"runner: warning: torch.compile failed ({root_cause(exc)}); continuing without it "
+                "(--no-compile skips the attempt)"
+            )
             return self.fn(*args)
 
 
@@ -80,12 +83,14 @@ def is_compile_error(exc: BaseException) -> bool:
 class Step:
     """The phases of ``kind`` on the fast path ``fast``; ``say`` prints a warning once."""
 
-    def __init__(self, kind, fast: FastPath, device: torch.device, say: Callable[[str], None],
-                 likelihood: str = "shift_log"):
+    def __init__(
+        self, kind, fast: FastPath, device: torch.device, say: Callable[[str], None], likelihood: str = "shift_log"
+    ):
         self.kind, self.fast, self.device = kind, fast, device
         loglik = LIKELIHOODS[likelihood]
-        self.loss = {phase.optimizer: Compiled(functools.partial(phase.loss, loglik=loglik), fast, say)
-                     for phase in kind.phases}
+        self.loss = {
+            phase.optimizer: Compiled(functools.partial(phase.loss, loglik=loglik), fast, say) for phase in kind.phases
+        }
         self._lr: float | None = None
         self._twin: EvalTwin | None = None
 
@@ -94,9 +99,15 @@ class Step:
     def optimizers(self, model: torch.nn.Module, training) -> dict[str, torch.optim.Optimizer]:
         """One optimizer per phase: Adam or AdamW as the spec says, fused with a device-tensor lr on CUDA."""
         cls = torch.optim.AdamW if training.optimizer.name == "AdamW" else torch.optim.Adam
-        return {phase.optimizer: cls(phase.params(model), betas=tuple(training.optimizer.betas),
-                                     weight_decay=training.optimizer.weight_decay, **self._flags(training.lr.start))
-                for phase in self.kind.phases}
+        return {
+            phase.optimizer: cls(
+                phase.params(model),
+                betas=tuple(training.optimizer.betas),
+                weight_decay=training.optimizer.weight_decay,
+                **self._flags(training.lr.start),
+            )
+            for phase in self.kind.phases
+        }
 
     def _flags(self, lr: float) -> dict[str, Any]:
         if self.fast.fused_optimizer:  # a tensor lr is only supported by the fused and capturable kernels
@@ -119,8 +130,10 @@ class Step:
         """Load a saved optimizer state under this run's flags (fused or not, lr tensor or float):
         a checkpoint from another device or fast path resumes as this one runs."""
         current = optimizer.param_groups
-        groups = [{**saved, **{k: group[k] for k in ("lr", "fused", "foreach", "capturable") if k in group}}
-                  for saved, group in zip(state["param_groups"], current)]
+        groups = [
+            {**saved, **{k: group[k] for k in ("lr", "fused", "foreach", "capturable") if k in group}}
+            for saved, group in zip(state["param_groups"], current)
+        ]
         optimizer.load_state_dict({**state, "param_groups": groups})
         for group, mine in zip(optimizer.param_groups, current):
             group["lr"] = mine["lr"]  # keep this run's lr object (a device tensor on the fused path)
@@ -135,8 +148,16 @@ class Step:
 
     # --- compute ----------------------------------------------------------------------------------
 
-    def train(self, model, optimizers: dict, x: torch.Tensor, y: torch.Tensor, beta: float, weight: float,
-              before_update: Callable[[Any], torch.Tensor] | None = None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def train(
+        self,
+        model,
+        optimizers: dict,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        beta: float,
+        weight: float,
+        before_update: Callable[[Any], torch.Tensor] | None = None,
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """One step of every phase: (the phases' terms, concatenated, on the device; what
         ``before_update`` gave for each phase, or []).
 
@@ -193,8 +214,11 @@ class EvalTwin:
                 twin.inplace = True  # ReLU and the like: on the fresh output of the layer before
         folded = {id(t) for _, twin in self.folded for t in twin.conv.parameters()}
         twin_state = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
-        self.plain = [(twin_state[n], t) for n, t in (*source.named_parameters(), *source.named_buffers())
-                      if n in twin_state and id(twin_state[n]) not in folded]
+        self.plain = [
+            (twin_state[n], t)
+            for n, t in (*source.named_parameters(), *source.named_buffers())
+            if n in twin_state and id(twin_state[n]) not in folded
+        ]
         for p in self.model.parameters():
             p.requires_grad_(False)
 
@@ -202,9 +226,16 @@ class EvalTwin:
     def refreshed(self) -> torch.nn.Module:
         for live, twin in self.folded:
             bn = live.bn
-            weight, bias = fuse_conv_bn_weights(live.conv.weight, live.conv.bias, bn.running_mean, bn.running_var,
-                                                bn.eps, bn.weight, bn.bias,
-                                                transpose=isinstance(live.conv, torch.nn.ConvTranspose2d))
+            weight, bias = fuse_conv_bn_weights(
+                live.conv.weight,
+                live.conv.bias,
+                bn.running_mean,
+                bn.running_var,
+                bn.eps,
+                bn.weight,
+                bn.bias,
+                transpose=isinstance(live.conv, torch.nn.ConvTranspose2d),
+            )
             twin.conv.weight.copy_(weight)
             twin.conv.bias.copy_(bias)
         for twin_tensor, live_tensor in self.plain:
@@ -215,5 +246,7 @@ class EvalTwin:
 def plain_optimizer_state(state: dict) -> dict:
     """An optimizer state dict with tensor learning rates as floats: the same checkpoint
     whichever device or fast path wrote it (one read-back, at checkpoint time only)."""
-    groups = [{**g, "lr": float(g["lr"]) if isinstance(g["lr"], torch.Tensor) else g["lr"]} for g in state["param_groups"]]
+    groups = [
+        {**g, "lr": float(g["lr"]) if isinstance(g["lr"], torch.Tensor) else g["lr"]} for g in state["param_groups"]
+    ]
     return {**state, "param_groups": groups}

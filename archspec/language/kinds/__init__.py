@@ -11,9 +11,10 @@ runner declares, in ``runner/kinds/<name>.py``, how a kind is trained and how it
 
 Lookup (``KINDS.get(name)``) is apart from construction; an unknown name lists the known ones.
 """
+
 from __future__ import annotations
 
-from archspec.language.kinds.base import KINDS, Kind, Role, Shape
 from archspec.language.kinds import cvae, regression  # noqa: F401  (each registers itself)
+from archspec.language.kinds.base import KINDS, Kind, Role, Shape
 
 __all__ = ["KINDS", "Kind", "Role", "Shape"]

@@ -14,10 +14,12 @@ alternating steps) is the runner's business: ``runner/kinds/<name>.py`` declares
 optimizer (:class:`runner.kinds.base.Phase`), each with the parameters it steps and its loss.
 Nothing here assumes one optimizer, a latent, or Gaussian heads.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from archspec.language.registry import Registry
 

@@ -7,6 +7,7 @@
 The two Gaussian networks give 2·C_z channels at z's size (mean, then log-variance). Forward
 draws one z from q per input, z = μ + ε·(exp(logvar / 2) + 1e-7), as the original did.
 """
+
 from __future__ import annotations
 
 from typing import Any, NamedTuple
@@ -48,15 +49,17 @@ def _latent_words(shapes) -> str:
     return f"2·C_z = {2 * c} channels (mean and log-variance of z) at z's {size}"
 
 
-KIND = KINDS.register("cvae")(Kind(
-    name="cvae",
-    doc="recognition(x, y) and prior(y) give mean and log-variance of z (2*C_z channels at z's size); "
+KIND = KINDS.register("cvae")(
+    Kind(
+        name="cvae",
+        doc="recognition(x, y) and prior(y) give mean and log-variance of z (2*C_z channels at z's size); "
         "generator(z, y) gives the mean of x",
-    tensors=("x", "y", "z"),
-    roles=(
-        Role("recognition", reads=("x", "y"), output=_latent, says=_latent_words, gaussian=True),
-        Role("prior", reads=("y",), output=_latent, says=_latent_words, gaussian=True),
-        Role("generator", reads=("z", "y"), output=lambda s: tuple(s["x"]), says="x's shape"),
-    ),
-    forward=forward,
-))
+        tensors=("x", "y", "z"),
+        roles=(
+            Role("recognition", reads=("x", "y"), output=_latent, says=_latent_words, gaussian=True),
+            Role("prior", reads=("y",), output=_latent, says=_latent_words, gaussian=True),
+            Role("generator", reads=("z", "y"), output=lambda s: tuple(s["x"]), says="x's shape"),
+        ),
+        forward=forward,
+    )
+)
