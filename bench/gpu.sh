@@ -10,7 +10,7 @@
 #      channels-last, bf16 + channels-last, and the fast path (bf16 + channels-last +
 #      torch.compile + CUDA graphs)                                       bench/fastpath.py
 #   2. the tests that matter on a GPU: bf16 vs fp32 ELBO, the device lr, the compile fallback
-#                                                                          tests/test_fastpath.py
+#                                                                          tests/runner/train/test_fastpath.py
 #   3. archspec.build against the hand-written CVAE, fast path on both, batch 24
 #                                                                          bench/overhead.py --part model
 #   4. runner train end to end, 12,000 samples at batch 24, data, logging, evaluation and the
@@ -56,7 +56,7 @@ step() {  # step NAME LIMIT COMMAND...: run with a time limit, log to $OUT/NAME.
 
 step fastpath "$LIMIT" python bench/fastpath.py --device "$DEVICE" --specs "$SPEC" --batch "$BATCHES" \
   --configs "$CONFIGS" --steps "$STEPS" --repeat "$REPEAT" --json "$OUT/fastpath.json"
-ARCHSPEC_TEST_DEVICE=$TEST_DEVICE step tests "$LIMIT" python -m pytest -p no:cacheprovider tests/test_fastpath.py
+ARCHSPEC_TEST_DEVICE=$TEST_DEVICE step tests "$LIMIT" python -m pytest -p no:cacheprovider tests/runner/train/test_fastpath.py
 tail -n 1 "$OUT/tests.log" >"$OUT/tests.txt"
 step model "$LIMIT" python bench/overhead.py --device "$DEVICE" --part model --batch "$MODEL_BATCH" \
   --steps "$STEPS" --repeat "$REPEAT" --json "$OUT/model.json"

@@ -6,7 +6,7 @@
 Bytes go through what ``archspec check FILE`` does with a file's content (UTF-8, then the
 loader). A crash is any exception other than SpecError, or a SpecError with a problem that
 names no position in the file; libFuzzer writes the input that caused it to ``crash-<sha1>``.
-The structured fuzzing that runs in the test suite is tests/test_spec_fuzz.py; this target
+The structured fuzzing that runs in the test suite is tests/archspec/checking/test_spec_fuzz.py; this target
 finds what no mutation there thinks of (scanner corners, odd Unicode, deep nesting).
 """
 

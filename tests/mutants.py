@@ -1,4 +1,4 @@
-"""Single-cell mutants of specs, for the property tests of fixes (tests/test_fix_property.py).
+"""Single-cell mutants of specs, for the property tests of fixes (tests/archspec/fixing/test_fix_property.py).
 
 A mutant changes one cell of one flow-list row, the way a person slips while editing: a layer
 flipped, a channel count, kernel or stride changed, an explicit padding added, a name misspelt.

@@ -18,4 +18,4 @@ def quoted(start: str) -> re.Pattern:
 
 def named_test_files() -> list[str]:
     """The test files the section names."""
-    return sorted(set(re.findall(r"`(tests/test_\w+\.py)`", SECTION)))
+    return sorted(set(re.findall(r"`(tests/[\w/]*test_\w+\.py)`", SECTION)))

@@ -137,3 +137,15 @@ def test_archspec_is_arranged_by_concept_and_its_layers_only_import_downwards():
         if b in ("archspec.cli", "archspec.compile")
     ]
     assert not lower, "the command line and the compiler sit above every package"
+
+
+def test_tests_mirror_the_source():
+    """tests/archspec/checking/ tests archspec/checking/, tests/runner/train/ runner/train/, tests/docs/
+    the documents; only the project-wide rules sit at tests/ itself."""
+    tests = ROOT / "tests"
+    at_top = {p.name for p in tests.glob("test_*.py")}
+    assert at_top == {"test_house.py", "test_security.py", "test_precommit.py"}
+    for path in tests.rglob("test_*.py"):
+        folder = path.parent.relative_to(tests)
+        if folder.parts:
+            assert (ROOT / folder).is_dir(), f"{path.relative_to(ROOT)}: no source folder {folder} to mirror"

@@ -35,7 +35,7 @@ if getattr(yaml, "__with_libyaml__", False):
 
     class _FastLoader(yaml.CSafeLoader):  # type: ignore[name-defined,misc]
         """libyaml's composer with archspec's resolvers: the same nodes and offsets, ten times faster
-        (tests/test_fixes.py holds the two to the same spans)."""
+        (tests/archspec/fixing/test_repair.py holds the two to the same spans)."""
 
     _FastLoader.yaml_implicit_resolvers = _Loader.yaml_implicit_resolvers
 else:  # pragma: no cover - PyYAML built without libyaml

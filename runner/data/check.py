@@ -227,7 +227,7 @@ def check_transform(field: str, z: float, st: FieldStats) -> list[str]:
 
 
 # What h5py raises on damaged metadata (a bad object header, an attribute message of another
-# version, a broken B-tree): measured by flipping header bytes of a store, tests/test_data_fuzz.py
+# version, a broken B-tree): measured by flipping header bytes of a store, tests/runner/data/test_fuzz.py
 H5_ERRORS = (KeyError, RuntimeError, OSError, TypeError, ValueError, AttributeError, IndexError, SystemError)
 
 

@@ -10,7 +10,7 @@ estimate reaches ~0.8). Here the bins are quantiles of equal count in the bulk a
 towards the top (down to MIN_COUNT pixels a bin), and the mean is interpolated linearly in the
 feature between the bins' own mean features (in log of the mean for a positive target), so a
 target that *is* a function of the
-feature is painted back with its power (tests/test_ceiling.py: a ratio of 1.00 within 3% for a
+feature is painted back with its power (tests/runner/science/test_ceiling.py: a ratio of 1.00 within 3% for a
 lognormal target as heavy-tailed as the original's pressure at z = 0).
 """
 

@@ -15,7 +15,7 @@ dimensionless=False)`` with its default Fourier convention (a = b = 1), which co
 is our ``k`` and its ``nsamples`` our ``n_modes``. We keep our own numpy FFT because it takes
 a batch of maps in one call and assigns modes on a bin edge deterministically (see
 ``_bin_index``: powerbox puts a mode that lies exactly on an edge on either side, as rounding
-falls). ``tests/test_spectra.py`` checks agreement with powerbox to 1e-6 relative (measured:
+falls). ``tests/runner/science/test_spectra.py`` checks agreement with powerbox to 1e-6 relative (measured:
 ~1e-14) for bins whose edges miss the lattice of modes, the paper's bins included.
 """
 

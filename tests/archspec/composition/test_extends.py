@@ -1,0 +1,312 @@
+"""`extends:`: a spec over another spec. What each kind of key does to the base, and where each
+error points: at the key of the file that said it, or at the inherited text in the base file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+import archspec
+from archspec.cli import main as archspec_main
+from archspec.composition.compose import resolve_extends
+from archspec.language.dump import dump, dump_resolved
+from archspec.language.errors import SpecError
+from archspec.text.yamlpos import parse
+
+ROOT = Path(__file__).resolve().parents[3]
+QUICK = (ROOT / "specs" / "quickstart.yaml").read_text()
+PAPER = (ROOT / "specs" / "paper_cvae.yaml").read_text()
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def _problems(path: Path) -> list:
+    with pytest.raises(SpecError) as err:
+        archspec.load(path)
+    return err.value.problems
+
+
+def _where(text: str, needle: str) -> tuple[int, int]:
+    """1-based line and column of the one ``needle`` in ``text``, found by hand, not by the loader."""
+    (found,) = [(i, line) for i, line in enumerate(text.splitlines(), 1) if needle in line]
+    return found[0], found[1].index(needle) + 1
+
+
+@pytest.fixture
+def base(tmp_path: Path) -> Path:
+    return _write(tmp_path, "base.yaml", QUICK)
+
+
+# --- the issue's "done when": wrong overrides, with file, line and column -------------------------
+
+
+def test_wrong_overrides_are_errors_at_the_childs_key(base, tmp_path):
+    child = _write(
+        tmp_path,
+        "variants/wrong.yaml",
+        """\
+# two overrides of things the base does not have
+extends: ../base.yaml
+model:
+  networks:
+    recognition.D.table[0]: [Conv, 32/2, 5, 1]
+    prior.A.table[3].kernel: 3
+""",
+    )
+    found = {(p.file, p.line, p.col): p for p in _problems(child)}
+    assert set(found) == {(str(child), 5, 5), (str(child), 6, 5)}
+    missing_part, out_of_range = found[(str(child), 5, 5)], found[(str(child), 6, 5)]
+    assert (
+        missing_part.code == "override_missing"
+        and "no part 'D'" in missing_part.message
+        and "A, B, C" in missing_part.message
+    )
+    assert (
+        out_of_range.code == "override_missing"
+        and "from 0 to 2" in out_of_range.message
+        and "found 3" in out_of_range.message
+    )
+    assert out_of_range.loc == ("model", "networks", "prior", "A", "table", 3)
+
+
+def test_a_cycle_of_extends_is_an_error_where_it_closes(tmp_path):
+    a = _write(tmp_path, "a.yaml", "extends: b.yaml\n")
+    b = _write(tmp_path, "b.yaml", "# b\nextends: a.yaml\n")
+    (problem,) = _problems(a)
+    assert (problem.file, problem.line, problem.col, problem.code) == (str(b), 2, 10, "extends_cycle")
+    assert "a.yaml -> b.yaml -> a.yaml" in problem.message.replace(str(tmp_path) + "/", "")
+    (itself,) = _problems(_write(tmp_path, "self.yaml", "extends: self.yaml\n"))
+    assert (itself.line, itself.col, itself.code) == (1, 10, "extends_cycle")
+
+
+def test_a_missing_base_is_an_error_at_the_extends_line(tmp_path):
+    child = _write(tmp_path, "variants/lost.yaml", "# header\n\nextends: ../nothere.yaml\nname: lost\n")
+    (problem,) = _problems(child)
+    assert (problem.file, problem.line, problem.col, problem.code) == (str(child), 3, 10, "extends_missing")
+    assert str(tmp_path / "nothere.yaml") in problem.message
+
+
+def test_cli_prints_file_line_and_column(base, tmp_path, capsys):
+    child = _write(tmp_path, "c.yaml", "extends: base.yaml\nmodel.networks.generator.Bb.table[0].kernel: 3\n")
+    assert archspec_main(["check", str(child)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"{child}:2:1: error: model.networks.generator.Bb: the base has no part 'Bb'")
+    assert "fix: did you mean 'B'?" in err
+
+
+# --- inherited errors name the base ---------------------------------------------------------------
+
+
+def test_an_error_in_an_inherited_row_names_the_base_file_and_line(base, tmp_path):
+    child = _write(
+        tmp_path, "small_z.yaml", "extends: base.yaml\nmodel.shapes.z: [1, 4, 4]\n"
+    )  # the prior still gives 8²
+    problems = {p.loc: p for p in _problems(child)}
+    problem = problems[("model", "networks", "prior")]
+    at = QUICK.index("A:", QUICK.index("prior:"))  # the prior network's mapping, in the base
+    line, col = QUICK.count("\n", 0, at) + 1, at - QUICK.rfind("\n", 0, at)
+    assert (problem.file, problem.line, problem.col) == (str(base), line, col)
+    assert problem.message.endswith(f"(inherited by {child})")
+
+
+def test_an_error_the_variants_own_row_causes_is_told_and_fixed_at_that_row(base, tmp_path):
+    child = _write(
+        tmp_path,
+        "narrow.yaml",
+        "extends: base.yaml\nmodel.networks.generator.B.table[4]: [ConvTransp, 32/12, 4, 2, F, T, ReLU]\n",
+    )
+    (problem,) = _problems(child)
+    line, _ = _where(QUICK, "16/8")  # generator B's row 5, [ConvTransp, 16/8, ...], which still expects 16 in
+    assert "[ConvTransp, 16/8, 4, 2" in QUICK.splitlines()[line - 1]
+    assert (problem.file, problem.line, problem.col) == (str(child), 2, 51)  # the 32/12 the variant wrote
+    assert f"the next row (model.networks.generator.B.table[5], line {line} of {base}) reads 16" in problem.message
+    assert problem.fix == "write 32/16"
+
+
+def test_positions_follow_each_node_through_a_chain(base, tmp_path):
+    mid = _write(
+        tmp_path,
+        "mid.yaml",
+        "extends: base.yaml\nname: mid\nmodel.networks.generator.B.table[6]: [Conv, 8/4, 7, 1, F, F, PReLU]\n",
+    )
+    top = _write(tmp_path, "top.yaml", "extends: mid.yaml\nmodel.networks.generator.B.table[5].channels: 16/6\n")
+    (problem,) = _problems(top)
+    # top's row 5 gives 6 channels, mid's row 6 (mid.yaml line 3) reads 8: told at top's cell, naming mid's line
+    assert (problem.file, problem.line, problem.col) == (str(top), 2, 47)
+    assert problem.loc == ("model", "networks", "generator", "B", "table", 5, "channels")
+    assert f"the next row (model.networks.generator.B.table[6], line 3 of {mid}) reads 8" in problem.message
+
+
+# --- what each key does ---------------------------------------------------------------------------
+
+
+def _resolved(path: Path) -> dict:
+    doc, problems = resolve_extends(parse(path.read_text()), str(path))
+    assert not problems, [p.format() for p in problems]
+    return doc.data
+
+
+def test_rows_cells_insertions_and_removals_count_the_bases_rows(base, tmp_path):
+    child = _write(
+        tmp_path,
+        "edits.yaml",
+        """\
+extends: base.yaml
+model.networks.generator.B:
+  table[0].kernel: 3
+  table[1][2]: 8
+  table[3].repeat: 5
+  table[4]: [ConvTransp, 32/16, 4, 2, F, T, ELU]
+  ~table[5]:
+  +table[5]: [[Conv, 16/16, 3, 1], [Conv, 16/8, 3, 1]]
+  +table[0]: [Conv, 3/3, 1, 1]
+  +table[9]: {block: ResBlock}
+  table[7].padding: 2
+  table[8].output_padding: 0
+""",
+    )
+    table = _resolved(child)["model"]["networks"]["generator"]["B"]["table"]
+    assert table == [
+        ["Conv", "3/3", 1, 1],  # + before row 0
+        ["Conv", "3/8", 3, 1, "_", "_", "_"],  # row 0, kernel 5 -> 3
+        ["Conv", "8/16", 8, 2, "_", "_", "_"],  # row 1, column 2 (kernel) 4 -> 8
+        ["Conv", "16/32", 4, 2, "_", "_", "_"],  # row 2 as it was
+        {"block": "ResBlock", "repeat": 5},  # row 3, repeat 2 -> 5
+        ["ConvTransp", "32/16", 4, 2, "F", "T", "ELU"],  # row 4 replaced
+        ["Conv", "16/16", 3, 1],
+        ["Conv", "16/8", 3, 1],  # row 5 removed, two rows in its place
+        ["Conv", "8/4", 7, 1, "_", "F", "PReLU"],  # row 6 as it was
+        ["Conv", "4/1", 5, 1, "_", "F", "PReLU", 2],  # row 7 with an eighth column
+        {
+            "layer": "Conv",
+            "channels": "1/1",
+            "kernel": 3,
+            "stride": 1,
+            "bias": "_",
+            "batchnorm": "F",
+            "activation": "Softplus",
+            "output_padding": 0,
+        },  # row 8, as a mapping: output_padding is no column
+        {"block": "ResBlock"},  # + after the last (index 9 = the base's length)
+    ]
+
+
+def test_mappings_merge_keys_are_removed_and_the_name_is_the_files(base, tmp_path):
+    child = _write(
+        tmp_path,
+        "merge_me.yaml",
+        "extends: base.yaml\ntraining:\n  seed: 5\n  lr: {start: 0.01}\n~training.evaluation:\n",
+    )
+    data = _resolved(child)
+    base_data = parse(QUICK).data
+    assert data["training"]["seed"] == 5 and data["training"]["samples"] == base_data["training"]["samples"]
+    assert data["training"]["lr"] == {**base_data["training"]["lr"], "start": 0.01}
+    assert "evaluation" not in data["training"] and "extends" not in data
+    assert data["name"] == "merge_me" and "description" not in data  # what a file says of itself is not inherited
+
+
+def test_a_new_part_is_written_whole(base, tmp_path):
+    child = _write(
+        tmp_path, "newpart.yaml", "extends: base.yaml\nmodel.networks.prior.B: {input: A, table: [[Conv, 2/2, 3, 1]]}\n"
+    )
+    assert _resolved(child)["model"]["networks"]["prior"]["B"] == {"input": "A", "table": [["Conv", "2/2", 3, 1]]}
+
+
+@pytest.mark.parametrize(
+    "edits, message",
+    [
+        (
+            "model.networks.generator.B.table[4]: [Conv, 32/16, 3, 1]\n~model.networks.generator.B.table[4]:\n",
+            "already sets",
+        ),
+        (
+            "+model.networks.generator.B.table[2]: [Conv, 16/16, 3, 1]\nmodel.networks.generator.B:\n  +table[2]: [Conv, 16/16, 3, 1]\n",
+            "already inserts before",
+        ),
+        ("+model.networks.generator.B: [Conv, 16/16, 3, 1]\n", None),
+        (
+            "model.networks.generator.B.table: [[Conv, 3/1, 3, 1]]\nmodel.networks.generator.B.table[0].kernel: 5\n",
+            "already sets",
+        ),
+        ("~model.networks.generator.B.table[2]:\nmodel.networks.generator.B.table[2].kernel: 5\n", "already removes"),
+    ],
+)
+def test_two_edits_of_one_row_are_an_error_at_the_second(base, tmp_path, edits, message):
+    child = _write(tmp_path, "clash.yaml", "extends: base.yaml\n" + edits)
+    problems = _problems(child)
+    if message is None:  # `+B:` is no insertion: a + key ends with an index
+        assert [(p.line, p.code) for p in problems] == [(2, "override_syntax")]
+        return
+    (problem,) = problems
+    line = 4 if "+table" in edits else 3
+    assert (problem.file, problem.line, problem.code) == (
+        str(child),
+        line,
+        "override_conflict",
+    ) and message in problem.message
+
+
+def test_a_removal_takes_no_value_and_a_path_must_be_well_formed(base, tmp_path):
+    child = _write(tmp_path, "bad.yaml", "extends: base.yaml\n~training.seed: 3\nmodel.networks..A: 1\n")
+    assert [(p.line, p.col, p.code) for p in _problems(child)] == [(2, 1, "override_syntax"), (3, 1, "override_syntax")]
+
+
+# --- the resolved spec is what counts --------------------------------------------------------------
+
+
+def test_the_resolved_spec_is_a_flat_copy_hashed_as_one():
+    variant = archspec.load(ROOT / "specs" / "variants" / "free_latent.yaml")
+    copy = parse(PAPER).data  # the full copy a variant used to be, made by hand
+    copy["model"]["networks"]["recognition"]["C"]["table"][0] = ["Conv", "64/2", 5, 1, "F", "F", "none"]
+    copy["model"]["networks"]["prior"]["A"]["table"][3] = ["Conv", "32/2", 5, 1, "F", "F", "none"]
+    copy.update(name=variant.name, description=variant.description)
+    assert archspec.spec_hash(archspec.loads(yaml.safe_dump(copy))) == archspec.spec_hash(variant)
+    assert archspec.spec_hash(variant) != archspec.spec_hash(archspec.load(ROOT / "specs" / "paper_cvae.yaml"))
+    assert "extends" not in dump(variant) and archspec.loads(dump(variant)) == variant
+
+
+def test_set_applies_after_the_bases(base, tmp_path):
+    child = _write(tmp_path, "c.yaml", "extends: base.yaml\nmodel.networks.generator.B.table[3].repeat: 3\n")
+    spec = archspec.load(child, ["model.networks.generator.B.table[3].repeat=4"])
+    assert spec.model.networks["generator"].parts["B"].table[3].repeat == 4
+
+
+def test_show_resolved_prints_the_flat_spec_with_its_hash(capsys):
+    path = ROOT / "specs" / "variants" / "deep_generator.yaml"
+    assert archspec_main(["show", "--resolved", str(path)]) == 0
+    out = capsys.readouterr().out
+    spec = archspec.load(path)
+    assert out == dump_resolved(spec) and "extends" not in out
+    assert f"# spec_hash: {archspec.spec_hash(spec)}" in out.splitlines()[:2]
+    assert archspec.loads(out) == spec
+
+
+def test_schema_accepts_a_variant_and_flags_a_misspelt_plain_key():
+    validator = jsonschema.Draft202012Validator(json.loads((ROOT / "specs" / "schema.json").read_text()))
+    data = parse((ROOT / "specs" / "variants" / "free_latent.yaml").read_text()).data
+    assert not list(validator.iter_errors(data))
+    assert list(validator.iter_errors({**data, "trainig": {"seed": 1}}))
+    assert list(validator.iter_errors({**data, "training": {"seed": "one"}}))
+    assert list(
+        validator.iter_errors({k: v for k, v in parse(PAPER).data.items() if k != "model"})
+    )  # without extends: all required
+
+
+def test_each_base_is_found_from_the_folder_of_the_file_that_names_it(tmp_path):
+    # a chain across folders of different depths: mid names its base relative to mid's folder,
+    # which is not the child's; resolving it from the child's folder would find nothing
+    _write(tmp_path, "lib/bases/base.yaml", QUICK)
+    _write(tmp_path, "lib/mid.yaml", "extends: bases/base.yaml\nname: mid\ntraining.seed: 3\n")
+    child = _write(tmp_path, "work/a/b/child.yaml", "extends: ../../../lib/mid.yaml\nname: child\n")
+    spec = archspec.load(child)
+    assert (spec.name, spec.training.seed) == ("child", 3)
+    assert list(spec.model.shapes["x"]) == yaml.safe_load(QUICK)["model"]["shapes"]["x"]

@@ -1,0 +1,175 @@
+"""Sweeps and comparisons: a grid of two values runs into one folder per value, is interrupted,
+resumes where it stopped when the same command runs again, and `runner compare` writes the table
+and the figure from the folders alone."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from runner.experiments.sweep import configurations, folder_name, parse_grid, split_values
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_values_split_on_commas_outside_brackets_and_quotes():
+    assert split_values("1e-3,2e-3") == ["1e-3", "2e-3"]
+    assert split_values("[[0,4],[8,8]],[[0,8]]") == ["[[0,4],[8,8]]", "[[0,8]]"]
+    assert split_values("'a,b',c") == ["'a,b'", "c"]
+    for bad in ("1,", "[1,2", "'a"):
+        with pytest.raises(ValueError):
+            split_values(bad)
+
+
+def test_configurations_are_the_grid_times_the_specs_named_after_what_differs():
+    grid = parse_grid(["training.lr.start=1e-3,2e-3", "training.seed=0,1", "training.beta=1"])
+    configs = configurations(["a/q.yaml"], grid)
+    assert len(configs) == 4
+    assert configs[0].name == "training.lr.start=1e-3,training.seed=0"  # beta does not vary: not in the name
+    assert configs[0].overrides == ("training.lr.start=1e-3", "training.seed=0", "training.beta=1")
+    two = configurations(["a/q.yaml", "b/free.yaml"], {})
+    assert [c.name for c in two] == ["q", "free"]
+    with pytest.raises(ValueError, match="swept twice"):
+        parse_grid(["a=1,2", "a=3"])
+
+
+def test_folder_names_never_leave_the_sweep_folder():
+    for parts in (["../../etc"], ["a/b=1"], [".."], ["x=" + "9" * 300]):
+        name = folder_name(parts)
+        assert "/" not in name and name not in (".", "..") and not name.startswith(".") and len(name) <= 120
+
+
+def _sweep(tiny: Path, out: Path, **kw) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "runner",
+        "sweep",
+        str(tiny),
+        "--set",
+        "training.lr.start=1e-3,3e-3",
+        "--out",
+        str(out),
+        "--gpus",
+        "0",
+        "--",
+        "--no-eval",
+    ]
+    return subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ), **kw)
+
+
+@pytest.mark.slow
+def test_a_sweep_is_interrupted_resumed_and_compared(tiny, tmp_path):
+    out = tmp_path / "sweep"
+    first = out / "training.lr.start=1e-3"
+    proc = _sweep(tiny, out, start_new_session=True)
+    deadline = time.monotonic() + 1200
+    while not (first / "metrics.jsonl").is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the sweep and its run alike
+    _, err = proc.communicate(timeout=1800)
+    assert proc.returncode == 130, err
+    assert "rerun the same command to resume" in err and "Traceback" not in err
+    statuses = {r["name"]: r["status"] for r in json.loads((out / "sweep.json").read_text())["runs"]}
+    assert statuses == {"training.lr.start=1e-3": "interrupted", "training.lr.start=3e-3": "pending"}
+    interrupted_at = int((first / "latest").read_text().strip().removeprefix("checkpoint-").removesuffix(".pt"))
+
+    proc = _sweep(tiny, out)
+    _, err = proc.communicate(timeout=1800)
+    assert proc.returncode == 0, err
+    assert f"resuming {first} at {interrupted_at:,} samples" in err
+    statuses = {r["name"]: r["status"] for r in json.loads((out / "sweep.json").read_text())["runs"]}
+    assert set(statuses.values()) == {"done"}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "compare", str(out)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    table = done.stdout.splitlines()
+    assert (
+        table[0].startswith("| run | kind | precision | parameters")
+        and len([line for line in table if "training.lr.start=" in line]) == 2
+    )
+    rows = list(csv.DictReader((out / "compare" / "table.csv").open()))
+    assert [r["run"] for r in rows] == ["training.lr.start=1e-3", "training.lr.start=3e-3"]
+    assert all(float(r["test_elbo"]) < 0 and int(r["samples"]) > 0 for r in rows)
+    assert (out / "compare" / "compare.png").stat().st_size > 10_000
+
+
+def test_compare_refuses_a_folder_that_is_neither_run_nor_sweep(tmp_path):
+    (tmp_path / "empty").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "runner", "compare", str(tmp_path / "empty"), str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_sweep_refuses_options_it_controls_before_running_anything(tiny, tmp_path):
+    for extra in (
+        ["--", "--resume"],
+        ["--", "--out", "x"],
+        ["--", "--no-such-option"],
+        ["--set", "training.lr.start=1,"],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "runner", "sweep", str(tiny), "--out", str(tmp_path / "s"), *extra],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (extra, done.stderr)
+    assert not (tmp_path / "s").exists()
+
+
+def test_compare_says_each_runs_precision_and_counts_samples_to_its_last_checkpoint(tmp_path):
+    import archspec
+    from runner.experiments.compare import markdown, summarise
+    from tests.spec_texts import TINY_SPEC
+
+    runs = []
+    for name, precision in (("a", "fp32"), ("b", "bf16")):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "spec.yaml").write_text(archspec.dump(archspec.loads(TINY_SPEC)))
+        (run / "options.json").write_text(json.dumps({"precision": "auto", "resolved": {"precision": precision}}))
+        # the last record is a log step before the end; the checkpoint at 160 is the run's end
+        (run / "metrics.jsonl").write_text(
+            json.dumps({"sample": 144, "step": 20, "split": "test", "elbo": -5.0, "kl": 0.1}) + "\n"
+        )
+        (run / "latest").write_text("checkpoint-160.pt\n")
+        runs.append(summarise(run))
+    assert [(r["row"]["precision"], r["row"]["samples"]) for r in runs] == [("fp32", 160), ("bf16", 160)]
+    table = markdown([r["row"] for r in runs])
+    assert "| a | cvae | fp32 |" in table and "different precisions (bf16, fp32)" in table
+    assert "different precisions" not in markdown([runs[0]["row"], runs[0]["row"]])
+
+
+def test_compare_notes_runs_logged_before_the_likelihood_carried_its_constant(tmp_path):
+    import archspec
+    from runner.experiments.compare import markdown, summarise
+    from tests.spec_texts import TINY_SPEC
+
+    rows = []
+    for name, extra in (("old", {}), ("new", {"loglik_constant": -0.918939})):
+        run = tmp_path / name
+        run.mkdir()
+        (run / "spec.yaml").write_text(archspec.dump(archspec.loads(TINY_SPEC)))
+        (run / "options.json").write_text(json.dumps({"device": "cpu"}))  # before the fast path
+        record = {"sample": 8, "step": 2, "split": "test", "elbo": -5.0, "loglik": -4.9, "kl": 0.1, **extra}
+        (run / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+        rows.append(summarise(run)["row"])
+    assert [r["elbo_without_constant"] for r in rows] == [True, False] and rows[0]["precision"] == "fp32"
+    assert "Note: old logged ELBOs without the original's constant" in markdown(rows)
+    assert "without the original's constant" not in markdown(rows[1:])
