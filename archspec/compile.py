@@ -10,20 +10,23 @@ Module names follow the spec, so a state dict reads like the spec's tables::
 
 A row runs layer -> BatchNorm -> activation. A residual block computes act(x + table(x)).
 Layer and activation classes come from the registries below, keyed by the names of
-:data:`archspec.language.registry.LAYERS` and :data:`archspec.language.registry.ACTIVATIONS` (a test keeps the key
-sets equal); a spec never names a torch attribute. Weights keep PyTorch's default initialisation.
+:data:`archspec.language.registry.LAYERS` and :data:`archspec.language.registry.ACTIVATIONS`: the
+compiler attaches a builder to each name there, and refuses to load if a name has none; a spec
+never names a torch attribute. Weights keep PyTorch's default initialisation.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from archspec.checking.arith import auto_padding
 from archspec.language.kinds import KINDS, Kind
-from archspec.language.registry import Registry
+from archspec.language.registry import ACTIVATIONS, LAYERS
 from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
 
@@ -32,11 +35,8 @@ from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
 LayerBuilder = Callable[..., nn.Module]  # c_in, c_out, kernel, stride, padding, output_padding, bias, padding_mode=
 ActivationBuilder = Callable[[], nn.Module | None]
 
-TORCH_LAYERS: Registry[LayerBuilder] = Registry("layer")
-TORCH_ACTIVATIONS: Registry[ActivationBuilder] = Registry("activation")
 
-
-@TORCH_LAYERS.register("Conv")
+@LAYERS.builds("Conv")
 def _conv(
     c_in: int,
     c_out: int,
@@ -52,7 +52,7 @@ def _conv(
     return nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding, bias=bias, padding_mode=padding_mode)
 
 
-@TORCH_LAYERS.register("ConvTransp")
+@LAYERS.builds("ConvTransp")
 def _conv_transpose(
     c_in: int,
     c_out: int,
@@ -86,7 +86,7 @@ def _register_activations() -> None:
         "Sigmoid": nn.Sigmoid,
     }
     for name, builder in builders.items():
-        TORCH_ACTIVATIONS.register(name)(builder)
+        ACTIVATIONS.builds(name)(builder)
 
 
 def _none() -> None:
@@ -102,6 +102,8 @@ def _softplus() -> nn.Module:
 
 
 _register_activations()
+if LAYERS.without_builder() or ACTIVATIONS.without_builder():  # a name the checker accepts must build
+    raise RuntimeError(f"nothing builds {LAYERS.without_builder() + ACTIVATIONS.without_builder()}")
 
 
 # --- modules -------------------------------------------------------------------------------------
@@ -113,7 +115,7 @@ class Row(nn.Module):
     def __init__(self, r: Resolved, c_in: int):
         super().__init__()
         padding = auto_padding(r.kernel, r.stride) if r.padding == "auto" else int(r.padding)
-        self.conv = TORCH_LAYERS.get(r.layer)(
+        self.conv = LAYERS.builder(r.layer)(
             c_in,
             r.c_out,
             r.kernel,
@@ -124,7 +126,7 @@ class Row(nn.Module):
             **({"padding_mode": r.padding_mode} if r.padding_mode != "zeros" else {}),
         )
         self.bn = nn.BatchNorm2d(r.c_out) if r.batchnorm else None
-        self.act = TORCH_ACTIVATIONS.get(r.activation)()
+        self.act = ACTIVATIONS.builder(r.activation)()
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.conv(x)  # (N, C_out, H', W')
@@ -286,7 +288,7 @@ def _rows(spec: Spec, table: list, chain: tuple[Defaults, ...], c: int) -> tuple
             reps = []
             for _ in range(row.repeat):
                 inner, c = _rows(spec, block.table, block_chain(spec, row.block), c)
-                reps.append(Block(inner, block.residual, TORCH_ACTIVATIONS.get(block.activation)(), row.block))
+                reps.append(Block(inner, block.residual, ACTIVATIONS.builder(block.activation)(), row.block))
             modules.append(nn.Sequential(*reps))
         else:
             assert isinstance(row, LayerRow)
@@ -294,3 +296,57 @@ def _rows(spec: Spec, table: list, chain: tuple[Defaults, ...], c: int) -> tuple
             modules.append(Row(r, r.c_in if r.c_in is not None else c))
             c = r.c_out
     return modules, c
+
+
+# --- an inference twin ------------------------------------------------------------------------------
+
+
+class EvalTwin:
+    """A copy of ``source`` for evaluation: in eval mode, each row's BatchNorm folded into its
+    convolution (w' = w·γ/σ, b' = (b − μ)·γ/σ + β with the running statistics), activations in
+    place. :meth:`refreshed` copies the live weights in; the twin keeps its identity (and its
+    compiled graphs)."""
+
+    def __init__(self, source: torch.nn.Module):
+        self.source = source
+        self.model = copy.deepcopy(source).train(False)
+        self.folded: list[tuple[Row, Row]] = []  # (live row, twin row) whose BatchNorm is folded
+        pairs = list(zip(source.modules(), self.model.modules()))  # deepcopy keeps the order; listed before any change
+        for live, twin in pairs:
+            if isinstance(live, Row) and live.bn is not None:
+                twin.bn = None
+                if twin.conv.bias is None:
+                    channels = live.conv.out_channels
+                    twin.conv.bias = torch.nn.Parameter(live.conv.weight.new_zeros(channels), requires_grad=False)
+                self.folded.append((live, twin))
+            if hasattr(twin, "inplace"):
+                twin.inplace = True  # ReLU and the like: on the fresh output of the layer before
+        folded = {id(t) for _, twin in self.folded for t in twin.conv.parameters()}
+        twin_state = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
+        self.plain = [
+            (twin_state[n], t)
+            for n, t in (*source.named_parameters(), *source.named_buffers())
+            if n in twin_state and id(twin_state[n]) not in folded
+        ]
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def refreshed(self) -> torch.nn.Module:
+        for live, twin in self.folded:
+            bn = live.bn
+            weight, bias = fuse_conv_bn_weights(
+                live.conv.weight,
+                live.conv.bias,
+                bn.running_mean,
+                bn.running_var,
+                bn.eps,
+                bn.weight,
+                bn.bias,
+                transpose=isinstance(live.conv, torch.nn.ConvTranspose2d),
+            )
+            twin.conv.weight.copy_(weight)
+            twin.conv.bias.copy_(bias)
+        for twin_tensor, live_tensor in self.plain:
+            twin_tensor.copy_(live_tensor)
+        return self.model

@@ -24,11 +24,21 @@ class UnknownName(LookupError):
 
 
 class Registry(Generic[T]):
-    """Name -> entry, filled by :meth:`register`; duplicates and unknown names are errors."""
+    """Name -> entry, filled by :meth:`add` (an entry that knows its ``name``) or :meth:`register`;
+    duplicates and unknown names are errors.
+
+    One registry per concept: what the checker needs of a name lives in its entry (no torch), and
+    the compiler attaches how to build it (:meth:`builds`, looked up by :meth:`builder`) when it
+    is imported, so a name cannot be known to one side and not to the other."""
 
     def __init__(self, kind: str):
         self.kind = kind
         self._entries: dict[str, T] = {}
+        self._builders: dict[str, Callable] = {}
+
+    def add(self, entry: T) -> T:
+        """Register ``entry`` under its own ``name``."""
+        return self.register(entry.name)(entry)  # type: ignore[attr-defined]
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(entry: T) -> T:
@@ -38,6 +48,30 @@ class Registry(Generic[T]):
             return entry
 
         return add
+
+    def builds(self, name: str) -> Callable[[Callable], Callable]:
+        """Attach the function that builds ``name`` (the compiler's side)."""
+        self.get(name)  # only a registered name can be built
+
+        def attach(builder: Callable) -> Callable:
+            if name in self._builders:
+                raise ValueError(f"{self.kind} {name!r} has two builders")
+            self._builders[name] = builder
+            return builder
+
+        return attach
+
+    def builder(self, name: object) -> Callable:
+        """The function that builds ``name``: known once the compiler is imported."""
+        self.get(name)
+        if name not in self._builders:
+            raise LookupError(
+                f"{self.kind} {name!r} is registered but nothing builds it (is archspec.compile imported?)"
+            )
+        return self._builders[name]  # type: ignore[index]
+
+    def without_builder(self) -> list[str]:
+        return [name for name in self.names() if name not in self._builders]
 
     def get(self, name: object) -> T:
         if not isinstance(name, str) or name not in self._entries:
@@ -75,7 +109,7 @@ for _layer in (
     LayerKind("Conv", False, "2-D convolution (torch.nn.Conv2d)"),
     LayerKind("ConvTransp", True, "2-D transposed convolution (torch.nn.ConvTranspose2d)"),
 ):
-    LAYERS.register(_layer.name)(_layer)
+    LAYERS.add(_layer)
 
 for _act in (
     ActivationKind("none", 0, "identity"),
@@ -89,4 +123,4 @@ for _act in (
     ActivationKind("Tanh", 0, "tanh(x)"),
     ActivationKind("Sigmoid", 0, "1 / (1 + exp(-x))"),
 ):
-    ACTIVATIONS.register(_act.name)(_act)
+    ACTIVATIONS.add(_act)

@@ -61,7 +61,7 @@ def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
     return model.generator(z=z, y=y)
 
 
-KIND = KINDS.register("cvae")(
+KIND = KINDS.add(
     RunnerKind(
         name="cvae",
         terms=ELBO._fields,  # ("elbo", "loglik", "kl")

@@ -26,7 +26,7 @@ def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
     return model(y=y)
 
 
-KIND = KINDS.register("regression")(
+KIND = KINDS.add(
     RunnerKind(
         name="regression",
         terms=("elbo", "loglik"),  # equal: without a latent the ELBO is the log-likelihood

@@ -14,7 +14,7 @@ schedule changes it), and the terms stay on the device until the metrics are flu
 size and mode, train or eval; CUDA graphs record one replay each). When compiling fails, the
 step says so once and continues without it.
 
-An evaluation runs on a twin of the model made for inference (:class:`EvalTwin`): each
+An evaluation runs on a twin of the model made for inference (:class:`archspec.compile.EvalTwin`): each
 BatchNorm folded into the convolution before it and activations in place, refreshed from the
 live weights before each evaluation. On the paper's model that makes the forward about a
 fifth cheaper on a CPU, and the twin's compiled graph is reused from one evaluation to the next.
@@ -22,15 +22,13 @@ fifth cheaper on a CPU, and the twin's compiled graph is reused from one evaluat
 
 from __future__ import annotations
 
-import copy
 import functools
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.nn.utils.fusion import fuse_conv_bn_weights
 
-from archspec.compile import Row
+from archspec.compile import EvalTwin
 from runner.kinds.likelihood import LIKELIHOODS
 from runner.train.fastpath import FastPath
 
@@ -190,57 +188,6 @@ class Step:
         with torch.inference_mode(), self.fast.autocast():
             x, y = self.fast.layout(x), self.fast.layout(y)
             return torch.cat([self.loss[phase.optimizer](twin, x, y, beta)[1].clone() for phase in self.kind.phases])
-
-
-class EvalTwin:
-    """A copy of ``source`` for evaluation: in eval mode, each row's BatchNorm folded into its
-    convolution (w' = w·γ/σ, b' = (b − μ)·γ/σ + β with the running statistics), activations in
-    place. :meth:`refreshed` copies the live weights in; the twin keeps its identity (and its
-    compiled graphs)."""
-
-    def __init__(self, source: torch.nn.Module):
-        self.source = source
-        self.model = copy.deepcopy(source).train(False)
-        self.folded: list[tuple[Row, Row]] = []  # (live row, twin row) whose BatchNorm is folded
-        pairs = list(zip(source.modules(), self.model.modules()))  # deepcopy keeps the order; listed before any change
-        for live, twin in pairs:
-            if isinstance(live, Row) and live.bn is not None:
-                twin.bn = None
-                if twin.conv.bias is None:
-                    channels = live.conv.out_channels
-                    twin.conv.bias = torch.nn.Parameter(live.conv.weight.new_zeros(channels), requires_grad=False)
-                self.folded.append((live, twin))
-            if hasattr(twin, "inplace"):
-                twin.inplace = True  # ReLU and the like: on the fresh output of the layer before
-        folded = {id(t) for _, twin in self.folded for t in twin.conv.parameters()}
-        twin_state = dict(self.model.named_parameters()) | dict(self.model.named_buffers())
-        self.plain = [
-            (twin_state[n], t)
-            for n, t in (*source.named_parameters(), *source.named_buffers())
-            if n in twin_state and id(twin_state[n]) not in folded
-        ]
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def refreshed(self) -> torch.nn.Module:
-        for live, twin in self.folded:
-            bn = live.bn
-            weight, bias = fuse_conv_bn_weights(
-                live.conv.weight,
-                live.conv.bias,
-                bn.running_mean,
-                bn.running_var,
-                bn.eps,
-                bn.weight,
-                bn.bias,
-                transpose=isinstance(live.conv, torch.nn.ConvTranspose2d),
-            )
-            twin.conv.weight.copy_(weight)
-            twin.conv.bias.copy_(bias)
-        for twin_tensor, live_tensor in self.plain:
-            twin_tensor.copy_(live_tensor)
-        return self.model
 
 
 def plain_optimizer_state(state: dict) -> dict:

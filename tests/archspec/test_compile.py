@@ -307,15 +307,32 @@ def test_checker_accepts_exactly_what_torch_runs_with_the_same_shapes_and_parame
 # --- registries ------------------------------------------------------------------------------------
 
 
-def test_torch_registries_have_the_checkers_names():
-    assert compiler.TORCH_LAYERS.names() == LAYERS.names()
-    assert compiler.TORCH_ACTIVATIONS.names() == ACTIVATIONS.names()
+def test_a_registry_builds_only_its_names_and_says_which_lack_a_builder():
+    from archspec.language.registry import Registry, UnknownName
+
+    reg = Registry("thing")
+    reg.register("a")("entry a")
+    reg.register("b")("entry b")
+    reg.builds("a")(lambda: "built a")
+    assert reg.builder("a")() == "built a" and reg.without_builder() == ["b"]
+    with pytest.raises(LookupError, match="'b' is registered but nothing builds it"):
+        reg.builder("b")
+    with pytest.raises(UnknownName):
+        reg.builds("c")
+    with pytest.raises(ValueError, match="two builders"):
+        reg.builds("a")(lambda: None)
+
+
+def test_every_name_the_checker_accepts_has_a_builder():
+    assert compiler.LAYERS is LAYERS and LAYERS.without_builder() == [] and ACTIVATIONS.without_builder() == []
+    assert isinstance(LAYERS.builder("Conv")(2, 3, 5, 1, 2, 0, False), torch.nn.Conv2d)
+    assert isinstance(LAYERS.builder("ConvTransp")(2, 3, 4, 2, 1, 0, False), torch.nn.ConvTranspose2d)
 
 
 def test_activations_are_as_the_original():
-    assert compiler.TORCH_ACTIVATIONS.get("PReLU")().weight.numel() == 1
-    assert compiler.TORCH_ACTIVATIONS.get("Softplus")().beta == 1
-    assert compiler.TORCH_ACTIVATIONS.get("none")() is None
+    assert ACTIVATIONS.builder("PReLU")().weight.numel() == 1
+    assert ACTIVATIONS.builder("Softplus")().beta == 1
+    assert ACTIVATIONS.builder("none")() is None
 
 
 # --- the paper model -------------------------------------------------------------------------------

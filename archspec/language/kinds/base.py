@@ -1,8 +1,8 @@
 """What a model kind declares, and the registry of kinds. Torch-free.
 
-How a new kind registers (``archspec/language/kinds/<name>.py``, imported by ``archspec/language/kinds/__init__.py``)::
+How a new kind registers (``archspec/language/kinds/<name>.py``, imported by its ``__init__.py``)::
 
-    KIND = KINDS.register("mykind")(Kind(
+    KIND = KINDS.add(Kind(
         name="mykind", doc="...", tensors=("x", "y"),
         roles=(Role("painter", reads=("y",), output=lambda s: s["x"], says="x's shape"),),
         forward=forward))                    # forward(model, **tensors): calls model.<network>(...)

@@ -49,7 +49,7 @@ def _latent_words(shapes) -> str:
     return f"2·C_z = {2 * c} channels (mean and log-variance of z) at z's {size}"
 
 
-KIND = KINDS.register("cvae")(
+KIND = KINDS.add(
     Kind(
         name="cvae",
         doc="recognition(x, y) and prior(y) give mean and log-variance of z (2*C_z channels at z's size); "

@@ -14,7 +14,7 @@ def forward(model, y):
     return model.painter(y=y)  # (N, C_x, H, W)
 
 
-KIND = KINDS.register("regression")(
+KIND = KINDS.add(
     Kind(
         name="regression",
         doc="painter(y) gives x",

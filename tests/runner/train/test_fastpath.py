@@ -287,7 +287,7 @@ def test_the_evaluation_twin_computes_what_the_model_in_eval_mode_computes():
     """BatchNorm folded into the convolutions (the transposed ones too) and in-place activations
     give the eval-mode model's outputs, before and after further training, and leave the live
     model training."""
-    from runner.train.step import EvalTwin
+    from archspec.compile import EvalTwin
 
     spec = _tiny_spec()
     kind = KINDS.get("cvae")
