@@ -20,7 +20,7 @@ from runner.kinds import KINDS as RUNNER_KINDS
 from runner.kinds import LATENTS
 from runner.science.painter import Painter
 from runner.train.recipe import train
-from tests.spec_texts import TINY_REGRESSION
+from tests.spec_texts import TINY_REGRESSION, TINY_SPEC
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -32,10 +32,33 @@ def test_every_kind_is_declared_on_both_sides_with_every_part():
         assert kind.name == runner_kind.name == name and kind.doc and kind.tensors and kind.roles
         for role in kind.roles:
             assert set(role.reads) <= set(kind.tensors), role.name
-        assert callable(kind.forward) and callable(runner_kind.paint)
         assert runner_kind.terms[0] == "elbo" and runner_kind.phases
-        for phase in runner_kind.phases:
-            assert phase.optimizer and callable(phase.params) and callable(phase.loss)
+
+
+@pytest.mark.parametrize("text", [TINY_SPEC, TINY_REGRESSION], ids=["cvae", "regression"])
+def test_each_kind_paints_x_and_its_loss_terms_are_what_its_formula_gives(text):
+    """What each part of a kind does, checked against numbers computed here: the painting has
+    x's shape, the objective is minus the ELBO, and the terms obey the kind's formula."""
+    torch.manual_seed(0)
+    spec = archspec.loads(text)
+    kind = RUNNER_KINDS.get(spec.model.kind)
+    model = archspec.build(spec).eval()
+    shapes = spec.model.shapes
+    x, y = torch.randn(3, *shapes["x"]), torch.randn(3, *shapes["y"])
+    with torch.no_grad():
+        assert kind.paint(model, y, "mean").shape == (3, *shapes["x"])
+        (phase,) = kind.phases
+        assert {id(p) for p in phase.params(model)} == {id(p) for p in model.parameters()}
+        objective, terms = phase.loss(model, x, y, 0.5)
+    assert terms.shape == (len(kind.terms),) and torch.isfinite(terms).all()
+    named = dict(zip(kind.terms, terms.tolist()))
+    assert objective.item() == pytest.approx(-named["elbo"], rel=1e-6)
+    if spec.model.kind == "cvae":  # ELBO = loglik - beta * KL, with beta = 0.5 as given
+        assert named["elbo"] == pytest.approx(named["loglik"] - 0.5 * named["kl"], rel=1e-5) and named["kl"] >= 0
+    else:  # no latent: the ELBO is log N(x; model(y), 1), computed here
+        mean = model(y=y)
+        ll = (-0.5 * (x - mean).square().flatten(1).sum(1) - x.shape[1] * 0.5 * np.log(2 * np.pi)).mean()
+        assert named["elbo"] == named["loglik"] == pytest.approx(ll.item(), rel=1e-5)
 
 
 def test_an_unknown_kind_lists_the_known_ones():
