@@ -66,6 +66,27 @@ def _parser() -> argparse.ArgumentParser:
     _add_set(p)
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser(
+        "draw",
+        help="the network as a picture: Mermaid, Graphviz DOT, or SVG/PNG/PDF through Graphviz",
+        description="Draw each network of a spec from its static shape flow (no torch): rows, shapes, "
+        "merges, residual blocks, parameters and multiply-adds.",
+    )
+    p.add_argument("spec", metavar="SPEC", help="a spec, or a run folder (its saved spec.yaml)")
+    p.add_argument(
+        "-o",
+        "--out",
+        metavar="FILE",
+        help="write here; the format follows the extension: .md (a Mermaid block), .mmd, .dot/.gv, .svg, "
+        ".png, .pdf (the last three need Graphviz's dot); default: Mermaid on stdout",
+    )
+    p.add_argument("--format", choices=("mermaid", "dot"), help="the text format, whatever the extension")
+    p.add_argument(
+        "--diff", metavar="OTHER", help="highlight the rows that differ from OTHER (its values shown as 'was')"
+    )
+    _add_set(p, "applied to SPEC")
+    p.set_defaults(func=cmd_draw)
+
     p = sub.add_parser("schema", help="print the JSON Schema of the spec language")
     p.set_defaults(func=cmd_schema)
 
@@ -82,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
         help="a spec or a run folder (default: A again, so that A --set K=V shows what the overrides change)",
     )
     _add_set(p, "applied to B")
+    p.add_argument(
+        "--draw",
+        metavar="FILE",
+        help="also draw B with the rows that differ from A highlighted (as archspec draw B --diff A -o FILE)",
+    )
     p.set_defaults(func=cmd_diff)
 
     p = sub.add_parser(
@@ -180,7 +206,55 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return EXIT_USAGE  # diff(1)'s "trouble": 1 means only that the two differ
     lines = report(old, new, to_data(old), to_data(new))
     print("\n".join(lines) if lines else "no differences")
+    if args.draw is not None and _draw(new, old, args.draw, None) != EXIT_OK:
+        return EXIT_USAGE
     return 1 if lines else EXIT_OK
+
+
+def cmd_draw(args: argparse.Namespace) -> int:
+    spec, code = _load_or_report(args.spec, args.overrides)
+    if spec is None:
+        return code
+    other = None
+    if args.diff is not None:
+        other, code = _load_or_report(args.diff)
+        if other is None:
+            return code
+    return _draw(spec, other, args.out, args.format)
+
+
+def _draw(spec, other, out: str | None, fmt: str | None) -> int:
+    """Write the drawing of ``spec`` (against ``other``) to ``out`` or stdout; 1 when it cannot."""
+    import shutil
+    import subprocess
+
+    from archspec.presenting.draw import INSTALL_GRAPHVIZ, RENDERED, drawing, render, write_atomic
+
+    ext = os.path.splitext(out)[1].lower().lstrip(".") if out else ""
+    text_format = fmt or ("dot" if ext in ("dot", "gv", *RENDERED) else "mermaid")
+    text = render(drawing(spec, against=other), text_format)
+    if out is None:
+        print(text, end="")
+        return EXIT_OK
+    if ext in RENDERED:
+        dot = shutil.which("dot")
+        if dot is None:
+            print(f"archspec draw: error: {INSTALL_GRAPHVIZ}", file=sys.stderr)
+            return EXIT_INVALID
+        done = subprocess.run([dot, f"-T{ext}"], input=text.encode(), capture_output=True, timeout=300)
+        if done.returncode != 0:
+            print(f"archspec draw: error: dot failed: {done.stderr.decode(errors='replace').strip()}", file=sys.stderr)
+            return EXIT_INVALID
+        data = done.stdout
+    else:
+        data = (f"```mermaid\n{text}```\n" if ext == "md" and text_format == "mermaid" else text).encode()
+    try:
+        write_atomic(Path(out), data)
+    except OSError as exc:
+        print(f"archspec draw: error: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{out}: {spec.name}" + (f" against {other.name}" if other is not None else ""), file=sys.stderr)
+    return EXIT_OK
 
 
 def cmd_new(args: argparse.Namespace) -> int:

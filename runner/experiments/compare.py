@@ -97,6 +97,7 @@ def summarise(run: Path) -> dict[str, Any]:
         "bands": bands,
         "group": _without_seed(spec),
         "seed": spec.training.seed,
+        "spec": spec,
     }
 
 
@@ -345,6 +346,10 @@ def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) ->
         )
         + "\n",
     )
+    pictures = architecture_diffs(runs)
+    if pictures:
+        paths["architecture"] = out / "architecture.md"
+        write_text_atomic(paths["architecture"], pictures)
     if figure:
         from runner.science.figures import plot_comparison
 
@@ -355,6 +360,26 @@ def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) ->
             {r["row"]["run"]: r.get("kl_curve", []) for r in runs},
         )
     return paths
+
+
+def architecture_diffs(runs: Sequence[dict]) -> str:
+    """Markdown with a Mermaid picture of each run whose model differs from the first run's, its
+    changed rows highlighted (archspec draw RUN --diff FIRST); "" when every model is the same."""
+    from archspec.language.dump import to_data
+    from archspec.presenting.draw import drawing, mermaid
+
+    specs = [(r["row"]["run"], r.get("spec")) for r in runs if r.get("spec") is not None]
+    if len(specs) < 2:
+        return ""
+    (first, base), sections = specs[0], []
+    for name, spec in specs[1:]:
+        if to_data(spec)["model"] != to_data(base)["model"]:
+            picture = mermaid(drawing(spec, against=base))
+            sections.append(
+                f"## {name} against {first}\n\nChanged rows are orange, with {first}'s values as "
+                f"'was'.\n\n```mermaid\n{picture}```\n"
+            )
+    return "".join(["# The architectures compared\n\n", *sections]) if sections else ""
 
 
 def _json(value: Any) -> Any:

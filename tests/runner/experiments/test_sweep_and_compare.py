@@ -173,3 +173,18 @@ def test_compare_notes_runs_logged_before_the_likelihood_carried_its_constant(tm
     assert [r["elbo_without_constant"] for r in rows] == [True, False] and rows[0]["precision"] == "fp32"
     assert "Note: old logged ELBOs without the original's constant" in markdown(rows)
     assert "without the original's constant" not in markdown(rows[1:])
+
+
+def test_compare_draws_each_run_whose_model_differs_from_the_first(tmp_path):
+    from archspec import load
+    from runner.experiments.compare import architecture_diffs
+
+    root = Path(__file__).resolve().parents[3]
+    base, variant = load(root / "specs/quickstart.yaml"), load(root / "specs/variants/quickstart/free_latent.yaml")
+    reseeded = load(root / "specs/quickstart.yaml", ["training.seed=7"])  # another run, the same model
+    runs = [{"row": {"run": n}, "spec": s} for n, s in (("a", base), ("b", variant), ("c", reseeded))]
+    text = architecture_diffs(runs)
+    assert text.count("```mermaid") == 1 and "## b against a" in text and "## c against" not in text
+    (changed,) = [line for line in text.splitlines() if line.strip().startswith("class ") and "changed" in line]
+    assert sorted(changed.split()[1].split(",")) == ["prior_A_2", "recognition_C_0"]
+    assert architecture_diffs(runs[:1] + runs[2:]) == ""
