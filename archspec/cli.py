@@ -1,4 +1,4 @@
-"""`archspec` command line: check | show | schema | diff | new.
+"""`archspec` command line: check | show | draw | schema | diff | new.
 
 Exit status: 0 when all is well, 1 when a spec is invalid, 2 for usage errors (a missing file,
 an unknown option); `archspec diff` answers as diff(1) does: 0 the same, 1 different, 2 trouble.

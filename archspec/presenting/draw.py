@@ -279,7 +279,10 @@ def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` whole or not at all (a temporary in the same folder, renamed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
+        os.chmod(temporary, 0o666 & ~umask)  # as open() would make it, not mkstemp's 0600
         with os.fdopen(handle, "wb") as out:
             out.write(data)
             out.flush()

@@ -208,11 +208,12 @@ def test_draw_needs_no_torch():
     assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "False", done.stderr
 
 
-def test_the_readme_shows_the_paper_cvae_as_archspec_draws_it(capsys):
+@pytest.mark.parametrize("doc", ["README.md", "docs/paper.md"])
+def test_the_docs_show_the_paper_cvae_as_archspec_draws_it(doc, capsys):
     assert main(["draw", S("specs/paper_cvae.yaml")]) == 0
     drawn = capsys.readouterr().out
-    blocks = re.findall(r"```mermaid\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
-    assert drawn in blocks, "run: archspec draw specs/paper_cvae.yaml, and paste it into README.md's Architecture"
+    blocks = re.findall(r"```mermaid\n(.*?)```", (ROOT / doc).read_text(), re.S)
+    assert drawn in blocks, f"run: archspec draw specs/paper_cvae.yaml, and paste it into {doc}"
 
 
 def test_the_tutorial_shows_the_free_latent_picture_as_archspec_draws_it(capsys):
