@@ -140,7 +140,7 @@ CASES = [
         edit("  samples: 1000\n", "  samples: 1000\n  samples: 2000\n"),
         "samples: 2000",
         "duplicate_key",
-        ["duplicate key 'samples'", "first defined at line 49"],
+        ["duplicate key 'samples'", f"first defined at line {BASE.splitlines().index('  samples: 1000') + 1}"],
     ),
     ("wrong-kind", BASE.replace("kind: cvae", "kind: vae"), "vae", "unknown_kind", ["did you mean 'cvae'"]),
     ("wrong-version", BASE.replace("archspec: 1", "archspec: 2"), "2", "literal_error", ["1"]),

@@ -117,7 +117,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
 
 def test_ctrl_c_writes_a_checkpoint_and_the_run_resumes(tiny, tmp_path):
     run = tmp_path / "run"
-    cmd = [sys.executable, "-m", "runner", "train", str(tiny), "--out", str(run), "--quiet"]
+    cmd = [sys.executable, "-m", "runner", "train", str(tiny), "--out", str(run), "--quiet", "--no-eval"]
     proc = subprocess.Popen(cmd + ["--set", "training.samples=1000000"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 1200  # a loaded machine may take minutes to import torch and start
     while not (run / "metrics.jsonl").is_file() and time.monotonic() < deadline:
