@@ -109,13 +109,17 @@ def test_painted_maps_round_trip_through_the_file_with_their_provenance(run_dir,
     assert "250 Mpc/h-deep projection has mean ≈ 1" in attrs["dm_units"]
 
 
-def test_the_command_writes_the_generators_output_at_the_prior_mean_in_pressure_units(run_dir, painter, tmp_path, capsys):
+def test_the_command_writes_the_generators_output_at_the_prior_mean_in_pressure_units(
+    run_dir, painter, tmp_path, capsys
+):
     """One tile-sized map at z = 1 (a stored redshift): the file holds sigma_1 (exp(4 t) - 1) of the
     generator's output t at the prior's mean, with sigma_1 = 0.0818 as the checkpoint stores it and
     the inverse of the original's transform written out here."""
     dm, z = _density(4, (TILE, TILE)), 1.0
     _write_plain(tmp_path / "one.h5", dm, z)
-    code, err = _paint([run_dir, "--input", tmp_path / "one.h5", "--output", tmp_path / "p.h5", "--latent", "mean"], capsys)
+    code, err = _paint(
+        [run_dir, "--input", tmp_path / "one.h5", "--output", tmp_path / "p.h5", "--latent", "mean"], capsys
+    )
     assert code == 0, err
     with h5py.File(tmp_path / "p.h5", "r") as f:
         painted = f["pressure"][()]
