@@ -59,7 +59,7 @@ def training_step(tile: int):
             raise ValueError(f"the paper's model takes {spec.model.shapes['x'][1]}^2 tiles")
 
         def loss(x, y):
-            return -elbo(model(x, y), x).elbo
+            return -elbo(model(x, y), x)[0].elbo
     except Exception as exc:  # ImportError while archspec is young; any build problem alike
         print(f"(paper model unavailable: {type(exc).__name__}: {str(exc)[:120]}; using a stand-in)")
         model, name = stand_in(), "stand-in conv net"

@@ -1,6 +1,9 @@
 """Training and painting of ``kind: cvae``: the ELBO, one Adam over every parameter, prior draws.
 
-    ELBO = log p(x | y, z) − β · KL(q(z | x, y) ‖ p(z | y)),   loss = −ELBO
+    ELBO = log p(x | y, z) − KL(q(z | x, y) ‖ p(z | y)),   loss = −(log p(x | y, z) − β · KL)
+
+(β = ``training.beta``; for β = 1, the paper's, the loss is −ELBO; the metrics log the ELBO,
+the log-likelihood and the KL, so runs of different β compare on the same ELBO)
 
 with the terms of :mod:`runner.kinds.likelihood`, averaged over the batch (nats per sample).
 Painting draws z from the prior p(z | y), one draw per input (a tile), as the original's
@@ -20,7 +23,7 @@ from runner.kinds.likelihood import gaussian_kl, gaussian_loglik
 
 
 class ELBO(NamedTuple):
-    """Batch means, in nats per sample: ``elbo = loglik − β · kl``."""
+    """Batch means, in nats per sample: ``elbo = loglik − kl`` (the ELBO, whatever β trained)."""
 
     elbo: Tensor  # () scalar
     loglik: Tensor  # () scalar
@@ -28,20 +31,22 @@ class ELBO(NamedTuple):
 
 
 def elbo(out, x: Tensor, beta: float = 1.0, loglik=gaussian_loglik) -> ELBO:
-    """The ELBO of a batch from the model's output.
+    """The ELBO of a batch from the model's output, and the objective trained.
 
     Args:
         out: the model's ``CVAEOutput`` (q_mean, q_logvar, p_mean, p_logvar, z, x_mean).
         x: (N, C, H, W) the true maps.
-        beta: weight of the KL term.
+        beta: weight of the KL term in the training objective.
         loglik: log p(x | mean), (N,) per sample (:data:`runner.kinds.likelihood.LIKELIHOODS`).
 
     Returns:
-        :class:`ELBO` of batch means; the loss to minimise is ``-result.elbo``.
+        (:class:`ELBO` of batch means, the objective loglik - beta * KL). The ELBO is loglik - KL
+        whatever beta is: for beta != 1 the objective is not the ELBO, and a comparison of runs
+        of different beta must compare ELBOs.
     """
     ll = loglik(x, out.x_mean).mean()
     kl = gaussian_kl(out.q_mean, out.q_logvar, out.p_mean, out.p_logvar).mean()
-    return ELBO(ll - beta * kl, ll, kl)
+    return ELBO(ll - kl, ll, kl), ll - beta * kl
 
 
 def stack(terms: ELBO) -> Tensor:
@@ -50,8 +55,8 @@ def stack(terms: ELBO) -> Tensor:
 
 
 def loss(model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik) -> tuple[Tensor, Tensor]:
-    terms = elbo(model(x, y), x, beta, loglik)
-    return -terms.elbo, stack(terms)
+    terms, objective = elbo(model(x, y), x, beta, loglik)
+    return -objective, stack(terms)
 
 
 def paint(model, y: Tensor, latent: str = "sample") -> Tensor:

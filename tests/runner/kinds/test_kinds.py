@@ -52,10 +52,11 @@ def test_each_kind_paints_x_and_its_loss_terms_are_what_its_formula_gives(text):
         objective, terms = phase.loss(model, x, y, 0.5)
     assert terms.shape == (len(kind.terms),) and torch.isfinite(terms).all()
     named = dict(zip(kind.terms, terms.tolist()))
-    assert objective.item() == pytest.approx(-named["elbo"], rel=1e-6)
-    if spec.model.kind == "cvae":  # ELBO = loglik - beta * KL, with beta = 0.5 as given
-        assert named["elbo"] == pytest.approx(named["loglik"] - 0.5 * named["kl"], rel=1e-5) and named["kl"] >= 0
-    else:  # no latent: the ELBO is log N(x; model(y), 1), computed here
+    if spec.model.kind == "cvae":  # ELBO = loglik - KL; the objective weighs the KL by beta = 0.5 as given
+        assert named["elbo"] == pytest.approx(named["loglik"] - named["kl"], rel=1e-5) and named["kl"] >= 0
+        assert objective.item() == pytest.approx(-(named["loglik"] - 0.5 * named["kl"]), rel=1e-5)
+    else:  # no latent: the ELBO is log N(x; model(y), 1), computed here, and the objective is minus it
+        assert objective.item() == pytest.approx(-named["elbo"], rel=1e-6)
         mean = model(y=y)
         ll = (-0.5 * (x - mean).square().flatten(1).sum(1) - x.shape[1] * 0.5 * np.log(2 * np.pi)).mean()
         assert named["elbo"] == named["loglik"] == pytest.approx(ll.item(), rel=1e-5)

@@ -55,20 +55,22 @@ def test_loglik_of_a_perfect_painting_is_the_constant_alone():
     torch.testing.assert_close(gaussian_loglik(x, x), torch.full((2,), -2 * 0.918938533))  # 2 channels x ln(2 pi)/2
 
 
-def test_elbo_averages_over_the_batch_and_weights_kl():
+def test_the_elbo_is_loglik_minus_kl_whatever_beta_and_the_objective_weights_kl_by_beta():
     qm, qlv, pm, plv = _latents(3)
     x, mu = torch.randn(5, 1, 8, 8, dtype=torch.float64), torch.zeros(5, 1, 8, 8, dtype=torch.float64)
     out = Out(qm, qlv, pm, plv, qm, mu)
-    terms = elbo(out, x, beta=0.25)
+    terms, objective = elbo(out, x, beta=0.25)
     assert isinstance(terms, ELBO)
-    torch.testing.assert_close(terms.loglik, (-0.5 * x.square().flatten(1).sum(1)).mean() - 0.5 * math.log(2 * math.pi))
+    loglik = (-0.5 * x.square().flatten(1).sum(1)).mean() - 0.5 * math.log(2 * math.pi)  # written out
+    torch.testing.assert_close(terms.loglik, loglik)
     torch.testing.assert_close(terms.kl, gaussian_kl(qm, qlv, pm, plv).mean())
-    torch.testing.assert_close(terms.elbo, terms.loglik - 0.25 * terms.kl)
+    torch.testing.assert_close(terms.elbo, loglik - terms.kl)  # the ELBO: beta = 1 by definition
+    torch.testing.assert_close(objective, loglik - 0.25 * terms.kl)  # what training maximises
     assert stack(terms).shape == (3,) and not stack(terms).requires_grad
 
 
 def test_gradient_flows_to_every_input():
     qm, qlv, pm, plv = (t.clone().requires_grad_() for t in _latents(4))
     mu = torch.zeros(5, 1, 8, 8, dtype=torch.float64, requires_grad=True)
-    (-elbo(Out(qm, qlv, pm, plv, qm, mu), torch.ones(5, 1, 8, 8, dtype=torch.float64)).elbo).backward()
+    (-elbo(Out(qm, qlv, pm, plv, qm, mu), torch.ones(5, 1, 8, 8, dtype=torch.float64))[0].elbo).backward()
     assert all(t.grad is not None and t.grad.abs().sum() > 0 for t in (qm, qlv, pm, plv, mu))
