@@ -23,7 +23,7 @@ def build(spec: Spec, **kwargs):
         if exc.name != "torch":
             raise
         raise ModuleNotFoundError(
-            'archspec.build needs torch: pip install "archspec[runner]" (or any torch >= 2.3)', name="torch"
+            'archspec.build needs torch: pip install "archspec-torch[runner]" (or any torch >= 2.3)', name="torch"
         ) from None
 
     return _build(spec, **kwargs)

@@ -28,10 +28,21 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    warn_of_clash()
     try:
         return args.func(args)
     except BrokenPipeError:  # `archspec show | head`
         return EXIT_OK
+
+
+def warn_of_clash() -> None:
+    """Say once per process when another distribution also provides `archspec` (a conda base
+    environment has Spack's): which one, and to use a virtual environment."""
+    from archspec.language.distribution import clash_warning
+
+    line = clash_warning()
+    if line:
+        print(line, file=sys.stderr)
 
 
 def _parser() -> argparse.ArgumentParser:

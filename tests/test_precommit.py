@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import tomllib
 import yaml
 
@@ -64,7 +65,7 @@ def test_core_dependencies_are_what_check_imports_and_no_torch():
     third_party = {m for m in modules if m not in sys.stdlib_module_names and m in owners and m != "archspec"}
     dists = {_name(d) for m in third_party for d in owners[m]}
     assert dists <= allowed, (
-        f"archspec check imports {sorted(dists - allowed)}, which `pip install archspec` does not install"
+        f"archspec check imports {sorted(dists - allowed)}, which `pip install archspec-torch` does not install"
     )
 
 
@@ -80,5 +81,52 @@ def test_runner_without_its_extra_says_which_to_install():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 2
-    assert 'is not installed; the runner needs its extra: pip install "archspec[runner]"' in done.stderr
+    assert 'is not installed; the runner needs its extra: pip install "archspec-torch[runner]"' in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# --- the distribution's own name ----------------------------------------------------------------
+
+
+class _Dist:
+    def __init__(self, summary: str):
+        self.metadata = {"Summary": summary}
+
+
+@pytest.mark.parametrize(
+    "found, needles",
+    [
+        (None, None),
+        ("Library to query and compare microarchitectures", ["Spack", "conda", "python -m venv .venv"]),
+        (
+            "Declarative architecture specs for PyTorch: YAML layer tables",
+            ["old distribution name", "pip uninstall archspec"],
+        ),
+    ],
+    ids=["alone", "spack", "old-name"],
+)
+def test_another_archspec_distribution_is_named_once_on_stderr(found, needles, monkeypatch, capsys):
+    from archspec.cli import main
+    from archspec.language.distribution import clash_warning
+
+    def distribution(name):
+        if name != "archspec" or found is None:
+            raise md.PackageNotFoundError(name)
+        return _Dist(found)
+
+    monkeypatch.setattr(md, "distribution", distribution)
+    clash_warning.cache_clear()
+    try:
+        assert main(["check", str(ROOT / "specs" / "quickstart.yaml")]) == 0
+        err = capsys.readouterr().err
+    finally:
+        clash_warning.cache_clear()
+    if needles is None:
+        assert err == ""
+    else:
+        assert err.count("\n") == 1 and all(n in err for n in needles), err
+
+
+def test_the_distribution_is_not_named_archspec():
+    assert PROJECT["name"] == "archspec-torch"  # `archspec` on the index is Spack's, which conda needs
+    assert set(PROJECT["scripts"]) == {"archspec", "runner"}  # the commands keep their names

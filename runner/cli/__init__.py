@@ -30,13 +30,18 @@ RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "pyc
 
 
 def main(argv: list[str] | None = None) -> int:
+    from archspec.language.distribution import clash_warning
+
+    if clash_warning():  # another distribution named archspec beside this one: said once
+        print(clash_warning(), file=sys.stderr)
     try:
         return _main(argv)
-    except ModuleNotFoundError as exc:  # `pip install archspec` alone: the spec language, no torch
+    except ModuleNotFoundError as exc:  # `pip install archspec-torch` alone: the spec language, no torch
         if (exc.name or "").split(".")[0] not in RUNNER_EXTRA:
             raise
         print(
-            f'runner: error: {exc.name} is not installed; the runner needs its extra: pip install "archspec[runner]"',
+            f"runner: error: {exc.name} is not installed; the runner needs its extra: "
+            'pip install "archspec-torch[runner]"',
             file=sys.stderr,
         )
         return 2
