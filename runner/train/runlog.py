@@ -111,27 +111,47 @@ class RunLock:
             import fcntl
         except ImportError:  # no flock on this platform: no lock
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-            os.close(fd)
-            raise RunError(
-                f"{self.path.parent} is in use by another runner process (pid {holder}); "
-                "wait for it to finish or stop it, or choose another --out"
-            ) from None
-        except OSError:  # a filesystem without locks (some network mounts): train unlocked
-            os.close(fd)
-            return
+        for _ in range(5):  # a holder that removed the file between our open and our lock: again
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                os.close(fd)
+                raise RunError(
+                    f"{self.path.parent} is in use by another runner process (pid {holder}); "
+                    "wait for it to finish or stop it, or choose another --out"
+                ) from None
+            except OSError:  # a filesystem without locks (some network mounts): train unlocked
+                os.close(fd)
+                return
+            if _same_file(fd, self.path):
+                break
+            os.close(fd)  # we locked a file already unlinked by the holder that released it
+        else:
+            raise RunError(f"{self.path} keeps being replaced; is another runner starting in {self.path.parent}?")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
     def release(self) -> None:
+        """Remove the lock file, then drop the lock: a run that ended leaves no .lock behind (one
+        killed leaves it, and the next start takes it over, since the kill dropped the flock)."""
         if self._fd is not None:
-            os.close(self._fd)  # closing drops the lock; the file stays (harmless, hidden)
+            try:
+                if _same_file(self._fd, self.path):
+                    self.path.unlink()
+            except OSError:  # a read-only or full disk: the file stays, harmless
+                pass
+            os.close(self._fd)
             self._fd = None
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except OSError:
+        return False
 
 
 def git_commit() -> str | None:

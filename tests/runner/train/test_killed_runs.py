@@ -194,7 +194,36 @@ def test_a_second_process_training_into_the_same_folder_is_refused(tiny, tmp_pat
         assert quoted("runner: error: … is in use").fullmatch(f"runner: error: {err.value}")
     finally:
         lock.release()
+    assert not (run / ".lock").exists()  # released: the file goes with the lock
     assert train(archspec.load(tiny, ["training.samples=8"]), run, resume=True, quiet=True, evaluate=False) == 0
+    assert not (run / ".lock").exists()  # a run that ended leaves no lock file behind
+
+
+def test_a_starter_that_opened_the_lock_file_just_before_its_holder_removed_it_locks_the_new_one(tmp_path, monkeypatch):
+    """The race a removed lock file opens: B opens .lock, A (the holder) removes it and ends, B
+    locks the old, unlinked file. B must notice and lock the path's file, so that C is refused."""
+    from runner.runtime import RunError
+    from runner.train import runlog
+
+    first, second, third = runlog.RunLock(tmp_path), runlog.RunLock(tmp_path), runlog.RunLock(tmp_path)
+    first.acquire()
+    stale = os.open(tmp_path / ".lock", os.O_RDWR)  # B's open, before A lets go
+    first.release()
+    assert not (tmp_path / ".lock").exists()
+    real_open, opened = os.open, []
+
+    def open_(path, flags, mode=0o777):
+        opened.append(path)
+        return stale if len(opened) == 1 else real_open(path, flags, mode)
+
+    monkeypatch.setattr(runlog.os, "open", open_)
+    second.acquire()
+    monkeypatch.setattr(runlog.os, "open", real_open)
+    assert len(opened) == 2  # the unlinked file was let go, the path's new file locked
+    assert os.fstat(second._fd).st_ino == os.stat(tmp_path / ".lock").st_ino
+    with pytest.raises(RunError, match="in use by another runner process"):
+        third.acquire()
+    second.release()
 
 
 def test_the_readme_section_names_tests_that_exist():
