@@ -186,7 +186,12 @@ class RunFolder:
             )
         seconds, samples = self.options.progress_interval()
         progress = runlog.Progress(
-            total=stop_at, initial=seen, enabled=not self.options.quiet, every_seconds=seconds, every_samples=samples
+            total=stop_at,
+            initial=seen,
+            enabled=not self.options.quiet,
+            every_seconds=seconds,
+            every_samples=samples,
+            name=self.options.label or self.spec.name,
         )
         if resumed:
             self._note(f"runner: resuming {self.out} at {seen:,} samples (step {step:,})")

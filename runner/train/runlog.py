@@ -17,6 +17,7 @@ checkpoint and at the end), so logging costs one device synchronisation per flus
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import platform
@@ -293,8 +294,13 @@ def _tensorboard(path: Path):
 
 class Progress:
     """What a run shows while it trains, on stderr: a tqdm bar over samples (rate, ETA, latest
-    train/test ELBO and lr) on a terminal; elsewhere (a batch job, nohup, a pipe) one line every
-    ``every_seconds`` or ``every_samples``. Silent when not enabled (``--quiet``)."""
+    train/test ELBO and lr) on a terminal; elsewhere (a batch job, nohup, a pipe) a "started"
+    line at once, then one line every ``every_seconds`` or ``every_samples``, each with the time
+    of day and the run's name (several runs may share one log), its rate and ETA over the last
+    few lines (one slow interval, an evaluation, does not swing the ETA). Silent when not
+    enabled (``--quiet``)."""
+
+    WINDOW = 5  # lines the rate is averaged over
 
     def __init__(
         self,
@@ -303,6 +309,7 @@ class Progress:
         enabled: bool,
         every_seconds: float | None = 60.0,
         every_samples: int | None = None,
+        name: str = "train",
     ):
         self.bar = None
         self.lines = enabled and not sys.stderr.isatty()
@@ -319,9 +326,13 @@ class Progress:
                 desc="train",
             )
         self._shown: dict[str, str] = {}
-        self.total, self.seen = total, initial
+        self.total, self.seen, self.name = total, initial, name
         self.every_seconds, self.every_samples = every_seconds, every_samples
         self._mark = (time.monotonic(), initial)  # (time, samples) of the last line, or of the start
+        self._marks = collections.deque([self._mark], maxlen=self.WINDOW + 1)  # the window of the rate
+        if self.lines:
+            verb = "resumed" if initial else "started"
+            print(f"{_now()} {name}: {verb} at {initial:,}/{total:,} samples", file=sys.stderr, flush=True)
 
     def update(self, n: int) -> None:
         due = self.line_due(n)
@@ -341,9 +352,12 @@ class Progress:
 
     def _line(self) -> None:
         now = time.monotonic()
-        rate = (self.seen - self._mark[1]) / max(now - self._mark[0], 1e-9)  # over the last interval
         self._mark = (now, self.seen)
-        print(progress_line(self.seen, self.total, rate, self._shown), file=sys.stderr, flush=True)
+        self._marks.append(self._mark)
+        (t0, n0), (t1, n1) = self._marks[0], self._marks[-1]
+        rate = (n1 - n0) / max(t1 - t0, 1e-9)  # over the last WINDOW lines
+        line = progress_line(self.seen, self.total, rate, self._shown, name=self.name)
+        print(f"{_now()} {line}", file=sys.stderr, flush=True)
 
     def show(self, records: Sequence[dict[str, Any]]) -> None:
         if not records:
@@ -359,6 +373,7 @@ class Progress:
     def rewind(self, n: int) -> None:
         """Back to ``n`` samples (a rollback)."""
         self.seen, self._mark = n, (time.monotonic(), n)
+        self._marks = collections.deque([self._mark], maxlen=self.WINDOW + 1)
         if self.bar is not None:
             self.bar.n = n
             self.bar.refresh()
@@ -375,14 +390,18 @@ class Progress:
             self.bar = None
 
 
-def progress_line(seen: int, total: int, rate: float, shown: dict[str, str]) -> str:
-    """One line, e.g. 'train: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train ELBO
-    -63.2, test ELBO -70.1, lr 0.001'."""
+def _now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def progress_line(seen: int, total: int, rate: float, shown: dict[str, str], name: str = "train") -> str:
+    """One line, e.g. 'quickstart: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train
+    ELBO -63.2, test ELBO -70.1, lr 0.001' (the caller puts the time of day before it)."""
     eta = f"ETA {duration((total - seen) / rate)}" if rate > 0 else "ETA ?"
     values = [f"{name} ELBO {shown[name]}" for name in ("train", "test") if name in shown]
     values += [f"lr {shown['lr']}"] if "lr" in shown else []
     tail = f"; {', '.join(values)}" if values else ""
-    return f"train: {seen:,}/{total:,} samples ({seen / max(total, 1):.1%}), {rate:.3g} samples/s, {eta}{tail}"
+    return f"{name}: {seen:,}/{total:,} samples ({seen / max(total, 1):.1%}), {rate:.3g} samples/s, {eta}{tail}"
 
 
 def duration(seconds: float) -> str:
