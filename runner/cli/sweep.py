@@ -5,7 +5,9 @@
     runner compare runs/sweep-quickstart                       # the table and figure
 
 Every spec × every combination of the --set values is one configuration, trained by its own
-`runner train ... --resume` into <sweep folder>/<what differs>. Rerunning the same command
+`runner train ... --resume` into <sweep folder>/<what differs>. A --set with one value applies
+to every run (--set training.samples=1500) and is not in the folder names; a swept value equal to
+the spec's own is left out of that run's command (it would change nothing). Rerunning the same command
 resumes each run where it stopped and skips finished ones. Options after `--` go to every
 `runner train` (run options, --max-samples). Exit status: 0 every run finished (or stopped at
 --max-samples), 1 some run failed, 2 usage, 130 interrupted (rerun to resume).

@@ -134,8 +134,45 @@ def folder_name(parts: Sequence[str]) -> str:
 # --- running --------------------------------------------------------------------------------------
 
 
+def changing(spec_path: str, overrides: Sequence[str]) -> list[str]:
+    """The overrides whose value differs from the spec's own: a swept value equal to the base's
+    (``--set training.beta=1,0.1`` on a spec of beta 1) is left out of that run's command, where
+    it would change nothing and be warned about. Any override this cannot read is kept (and
+    `runner train` judges it)."""
+    from archspec.checking.load import check_file, parse_override
+    from archspec.language.dump import to_data
+
+    try:
+        found = check_file(spec_path)
+    except (OSError, ValueError):
+        return list(overrides)
+    if found.problems or found.checked is None or found.checked.spec is None:
+        return list(overrides)
+    data = to_data(found.checked.spec)
+    kept = []
+    for item in overrides:
+        try:
+            path, value = parse_override(item)
+        except ValueError:
+            kept.append(item)
+            continue
+        node: object = data
+        for step in path:
+            if isinstance(node, dict) and step in node:
+                node = node[step]
+            else:
+                node = _MISSING
+                break
+        if node is _MISSING or node != value:
+            kept.append(item)
+    return kept
+
+
+_MISSING = object()
+
+
 def train_command(config: Config, folder: Path, train_args: Sequence[str]) -> list[str]:
-    overrides = [a for o in config.overrides for a in ("--set", o)]
+    overrides = [a for o in changing(config.spec, config.overrides) for a in ("--set", o)]
     return [
         sys.executable,
         "-m",

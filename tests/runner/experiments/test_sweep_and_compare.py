@@ -188,3 +188,21 @@ def test_compare_draws_each_run_whose_model_differs_from_the_first(tmp_path):
     (changed,) = [line for line in text.splitlines() if line.strip().startswith("class ") and "changed" in line]
     assert sorted(changed.split()[1].split(",")) == ["prior_A_2", "recognition_C_0"]
     assert architecture_diffs(runs[:1] + runs[2:]) == ""
+
+
+def test_a_single_value_applies_to_every_run_and_a_value_equal_to_the_base_is_not_passed():
+    from runner.experiments.sweep import train_command
+
+    quick, variant = str(ROOT / "specs/quickstart.yaml"), str(ROOT / "specs/variants/quickstart/free_latent.yaml")
+    configs = configurations([quick, variant], parse_grid(["training.samples=1500", "training.beta=1,0.1"]))
+    assert [c.name for c in configs] == [
+        "quickstart,training.beta=1",
+        "quickstart,training.beta=0.1",
+        "free_latent,training.beta=1",
+        "free_latent,training.beta=0.1",
+    ]  # the single value is in no name
+    assert all("training.samples=1500" in c.overrides for c in configs)
+    commands = [train_command(c, Path("out") / c.name, []) for c in configs]
+    sets = [[cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"] for cmd in commands]
+    # the quickstart's beta is 1 (specs/quickstart.yaml): beta=1 is not passed, 0.1 is; 1500 always
+    assert sets == [["training.samples=1500"], ["training.samples=1500", "training.beta=0.1"]] * 2
