@@ -28,6 +28,7 @@ from archspec.checking.shapes import flow
 from archspec.checking.traces import RowTrace
 from archspec.language.kinds import KINDS
 from archspec.language.spec import Spec
+from archspec.presenting.show import _si  # the multiply-adds as `archspec show` writes them
 
 FORMATS = ("mermaid", "dot")
 RENDERED = ("svg", "png", "pdf")  # through Graphviz's dot
@@ -78,13 +79,6 @@ def _id(*parts: object) -> str:
 def format_shape(shape) -> str:
     """C×H×W, as a figure of a network writes a tensor's shape."""
     return "×".join(str(n) for n in shape)
-
-
-def _si(n: int) -> str:
-    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
-        if abs(n) >= size:
-            return f"{n / size:.3g} {unit}"
-    return str(n)
 
 
 def row_text(row: RowTrace) -> str:

@@ -135,40 +135,19 @@ def folder_name(parts: Sequence[str]) -> str:
 
 
 def changing(spec_path: str, overrides: Sequence[str]) -> list[str]:
-    """The overrides whose value differs from the spec's own: a swept value equal to the base's
-    (``--set training.beta=1,0.1`` on a spec of beta 1) is left out of that run's command, where
-    it would change nothing and be warned about. Any override this cannot read is kept (and
-    `runner train` judges it)."""
-    from archspec.checking.load import check_file, parse_override
-    from archspec.language.dump import to_data
+    """The overrides that change the spec (what ``runner train`` would not warn about): one that
+    changes nothing — a swept value equal to the spec's own, ``--set training.beta=1,0.1`` on a
+    spec of beta 1 — is left out of that run's command, which trains the same without it. A spec
+    that does not load keeps every override, for ``runner train`` to judge."""
+    from archspec.checking.overrides import load_with_warnings
+    from archspec.language.errors import SpecError
 
     try:
-        found = check_file(spec_path)
-    except (OSError, ValueError):
+        _, unused = load_with_warnings(spec_path, overrides)
+    except (OSError, SpecError):
         return list(overrides)
-    if found.problems or found.checked is None or found.checked.spec is None:
-        return list(overrides)
-    data = to_data(found.checked.spec)
-    kept = []
-    for item in overrides:
-        try:
-            path, value = parse_override(item)
-        except ValueError:
-            kept.append(item)
-            continue
-        node: object = data
-        for step in path:
-            if isinstance(node, dict) and step in node:
-                node = node[step]
-            else:
-                node = _MISSING
-                break
-        if node is _MISSING or node != value:
-            kept.append(item)
-    return kept
-
-
-_MISSING = object()
+    dropped = {w.file.removeprefix("--set ") for w in unused}
+    return [o for o in overrides if o not in dropped]
 
 
 def train_command(config: Config, folder: Path, train_args: Sequence[str]) -> list[str]:

@@ -260,9 +260,8 @@ class Recipe:
         terms, norms = st.compute.train(
             st.model, st.optimizers, x, y, t.beta, (hi - lo) * self.world / size, before_update=self._gradient_norm
         )
-        values = torch.cat([terms])
-        st.account(values, hi - lo, size)
-        self.watch.step(torch.cat([values, sum(norms)]), st.seen)
+        st.account(terms, hi - lo, size)
+        self.watch.step(torch.cat([terms, sum(norms)]), st.seen)
 
     def _gradient_norm(self, phase) -> torch.Tensor:
         """A phase's gradient norm, between its backward and its update: for the finiteness watch."""
