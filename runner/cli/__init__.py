@@ -30,10 +30,6 @@ RUNNER_EXTRA = ("torch", "numpy", "h5py", "tqdm", "matplotlib", "powerbox", "pyc
 
 
 def main(argv: list[str] | None = None) -> int:
-    from archspec.language.distribution import clash_warning
-
-    if clash_warning():  # another distribution named archspec beside this one: said once
-        print(clash_warning(), file=sys.stderr)
     try:
         return _main(argv)
     except ModuleNotFoundError as exc:  # `pip install archspec-torch` alone: the spec language, no torch
@@ -62,6 +58,11 @@ def _main(argv: list[str] | None) -> int:
                 argv, rest = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
     args = parser.parse_args(argv)
     args.passed_on = rest
+    # after parsing: `runner --help` stays instant (this imports archspec, 0.2 s)
+    from archspec.language.distribution import clash_warning
+
+    if clash_warning():  # another distribution named archspec beside this one: said once
+        print(clash_warning(), file=sys.stderr)
     try:
         return importlib.import_module(SUBCOMMANDS[args.command][0]).run(args)
     except OSError as exc:  # a full disk, a read-only folder: the environment's fault, one line
