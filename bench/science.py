@@ -316,6 +316,7 @@ def evaluate(out: Path, args, spec) -> dict:
             provenance=painter.provenance,
             figures=tuple(_figures()) if last else (),
             precision=painter.precision,
+            calibration=painter.calibration,
         )
         state = torch.load(path, map_location="cpu", weights_only=True)
         curve.append(

@@ -268,8 +268,21 @@ def seeded(device: torch.device, seed: int) -> Iterator[None]:
         yield
 
 
+def autocast_for(precision: str, device):
+    """The forward in ``precision`` as a model trained: bf16 autocast for "bf16", else nothing
+    (a bf16-trained model can paint very differently in fp32)."""
+    import contextlib
+
+    import torch
+
+    if precision == "bf16":
+        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 __all__ = [
     "DISK_ERRNOS",
+    "autocast_for",
     "RunError",
     "atomic_path",
     "available_cores",

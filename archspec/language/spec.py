@@ -472,7 +472,7 @@ class Likelihood(_Strict):
 
 
 class Training(_Grown):
-    _added = ("likelihood",)
+    _added = ("likelihood", "calibration")
 
     samples: Int = Field(150_000, ge=1, le=10**12, description="stop after this many training samples")
     pseudo_epoch: Int = Field(1568, ge=1, description="samples per pseudo-epoch, the unit of the milestones")
@@ -491,6 +491,13 @@ class Training(_Grown):
     beta: Float = Field(1.0, ge=0, description="weight of the KL term in the ELBO")
     likelihood: Likelihood = Field(
         Likelihood(), description="the reconstruction term log p(x | y, z) (default: the paper's)"
+    )
+    calibration: Literal["none", "pressure_mean"] = Field(
+        "none",
+        description="'pressure_mean': after training, map each painted t to E[p | painted t] per redshift, "
+        "fitted on training tiles and stored in every checkpoint, so the painting has pressure's mean where "
+        "the paper's log-space loss paints the mean of its logarithm (docs/calibration.md); 'none': paint "
+        "the network's output as it is (the paper)",
     )
     evaluation: Evaluation = Evaluation()
     checkpoint: Checkpoints = Checkpoints()

@@ -171,6 +171,7 @@ def _evaluate(painter, args, out: Path, error_cls) -> dict:
         crop=args.crop,
         context=context,
         precision=painter.precision,
+        calibration=painter.calibration,
     )
 
 

@@ -36,25 +36,34 @@ def bin_edges(feature: np.ndarray) -> np.ndarray:
     return edges
 
 
-def conditional_mean(feature_fit: np.ndarray, target_fit: np.ndarray, feature_apply: np.ndarray) -> np.ndarray:
-    """E[target | feature] from the fit pairs, evaluated at ``feature_apply`` (same shape out).
-
-    The binned means sit at each bin's mean feature; between those points the mean is linear in
-    the feature, and beyond the outermost it is held at the outermost bin's mean."""
-    x = np.asarray(feature_fit, float).ravel()
-    y = np.asarray(target_fit, float).ravel()
+def fit_conditional_mean(feature: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The binned E[target | feature]: each bin's mean feature (increasing) and mean target."""
+    x = np.asarray(feature, float).ravel()
+    y = np.asarray(target, float).ravel()
     edges = bin_edges(x)
+    if len(edges) < 2:  # a constant feature (a collapsed painting): one bin, the target's mean
+        return x[:1], np.array([y.mean()])
     which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
     counts = np.bincount(which, minlength=len(edges) - 1)
     keep = counts > 0
     centre = np.bincount(which, weights=x, minlength=len(edges) - 1)[keep] / counts[keep]
     mean = np.bincount(which, weights=y, minlength=len(edges) - 1)[keep] / counts[keep]
     order = np.argsort(centre)
-    centre, mean = centre[order], mean[order]
-    at = np.asarray(feature_apply, float)
+    return centre[order], mean[order]
+
+
+def apply_conditional_mean(centre: np.ndarray, mean: np.ndarray, at: np.ndarray) -> np.ndarray:
+    """The fitted mean at ``at``: linear in the feature between the bins' points (in log of the
+    mean for a positive target), held at the outermost bins' means beyond them."""
+    at = np.asarray(at, float)
     if np.all(mean > 0) and len(centre) > 1:
         # a positive target: linear in log(mean) (exact for a power law of s); held at the
         # outermost bins' means beyond them: a slope extrapolated from a thin tail bin's noise
         # painted single pixels thousands of times too bright on the halo sky
         return np.exp(np.interp(at, centre, np.log(mean)))
     return np.interp(at, centre, mean)
+
+
+def conditional_mean(feature_fit: np.ndarray, target_fit: np.ndarray, feature_apply: np.ndarray) -> np.ndarray:
+    """E[target | feature] from the fit pairs, evaluated at ``feature_apply`` (same shape out)."""
+    return apply_conditional_mean(*fit_conditional_mean(feature_fit, target_fit), feature_apply)

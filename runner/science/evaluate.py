@@ -43,10 +43,9 @@ import torch
 from archspec import spec_hash
 from runner.kinds import KINDS
 from runner.kinds.likelihood import LIKELIHOODS
-from runner.runtime import seeded
+from runner.runtime import autocast_for, seeded
 from runner.science import report
 from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
-from runner.science.painter import autocast_for
 from runner.science.protocol import N_BINS, QUANTILES, QUICK_TILES
 from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
 from runner.science.protocol import TILES as DEFAULT_TILES
@@ -79,6 +78,7 @@ def evaluate_model(
     crop: int = 0,
     context: int | None = None,
     precision: str = "fp32",
+    calibration=None,
 ) -> dict:
     """Paint test samples, compare them with the truth, write figures and summary.json.
 
@@ -107,6 +107,8 @@ def evaluate_model(
             bf16-trained model can paint very differently in fp32).
         context: pixels of dark matter around each tile for the interior painting; None: the
             default of :func:`runner.science.choice.context_margin`; 0: no interior painting.
+        calibration: the model's :class:`runner.science.calibration.Calibration` (applied to
+            every painting before it becomes pressure), or None to score the raw output.
 
     Returns:
         The summary (what summary.json holds); its layout is :func:`runner.science.report.summary`'s.
@@ -119,6 +121,7 @@ def evaluate_model(
     start = time.monotonic()
     plan = _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context)
     plan.precision = precision
+    plan.calibration = calibration
     chosen = choose_redshifts(redshifts, plan.data.space.redshifts)
     was_training = model.training
     model.train(False)  # eval mode: BatchNorm uses its running statistics
@@ -127,6 +130,7 @@ def evaluate_model(
     finally:
         model.train(was_training)
     summary = report.summary(spec, plan, chosen, results, tiles, provenance)
+    summary["calibration"] = calibration.describe() if calibration is not None else "none"
     summary["figures"] = {name: FIGURES[name] for name in FIGURES if name in figures}
     out = Path(out_dir)
     report.draw(out, results, summary, title if title is not None else report.title(spec, provenance, crop), plan.box)
@@ -149,6 +153,7 @@ def evaluate_in_run(
     warn: Callable[[str], None] | None = None,
     label: str | None = None,
     precision: str = "fp32",
+    calibration=None,
 ) -> dict | None:
     """The training loop's hook: a quick evaluation into ``<run>/eval/<samples_seen>/``, in the
     run's own ``precision``.
@@ -171,6 +176,7 @@ def evaluate_in_run(
             title=f"{label or spec.name}, {samples_seen:,} samples",
             provenance={"samples_seen": int(samples_seen), "spec_hash": spec_hash(spec)},
             precision=precision,
+            calibration=calibration,
         )
     except Exception as exc:  # noqa: BLE001 - reported, never fatal to training
         (warn or print)(f"runner: warning: evaluation at {samples_seen:,} samples failed: {type(exc).__name__}: {exc}")
@@ -228,6 +234,7 @@ class _Plan:
     rng: np.random.Generator  # of the sample choice
     loglik: object  # log p(x | mean): the spec's training.likelihood (runner.kinds.likelihood)
     precision: str = "fp32"  # the forward's arithmetic (bf16: autocast, as the model trained)
+    calibration: object = None  # runner.science.calibration.Calibration of the painting, or None
 
 
 def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context) -> _Plan:
@@ -335,11 +342,12 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
             x, y = assemble(
                 {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in parts.items()}, zs, plan.transforms
             )
-            out["painted"].append(inverse(_paint(plan, model, y)))
+            out["painted"].append(inverse(_calibrated(plan, _paint(plan, model, y), z)))
             terms.append(_terms(plan, model, x, y) * len(x))
             if plan.margin:
                 _, y_window = assemble({k: torch.from_numpy(v) for k, v in windows.items()}, zs, plan.transforms)
-                out["interior"].append(inverse(centre(_paint(plan, model, y_window), plan.margin)))
+                painted = centre(_paint(plan, model, y_window), plan.margin)
+                out["interior"].append(inverse(_calibrated(plan, painted, z)))
             out["true"].append(parts[("pressure", 100)] + parts[("pressure", 150)])
             out["dm"].append(parts[("dm", 100)] + parts[("dm", 150)])
     maps = {name: np.concatenate(v) for name, v in out.items() if v}
@@ -352,6 +360,10 @@ def _paint(plan: _Plan, model, y: torch.Tensor) -> np.ndarray:
     with autocast_for(plan.precision, plan.device):
         out = plan.kind.paint(model, y.to(plan.device), "sample" if plan.sample else "mean")
     return out[:, 0].float().cpu().numpy()
+
+
+def _calibrated(plan: _Plan, t: np.ndarray, z: float) -> np.ndarray:
+    return t if plan.calibration is None else plan.calibration.apply(t, z)
 
 
 def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:

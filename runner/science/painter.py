@@ -20,7 +20,6 @@ File formats in and out are in :mod:`runner.science.painted_files`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sys
 import warnings
@@ -34,7 +33,9 @@ import archspec
 from runner import checkpoint as ck
 from runner.data.transforms import ShiftLog
 from runner.kinds import KINDS, LATENTS
-from runner.runtime import resolve_device, seeded
+from runner.runtime import autocast_for, resolve_device, seeded
+from runner.science.calibration import KEY as KEY_CALIBRATION
+from runner.science.calibration import Calibration, CalibrationError
 from runner.science.tiling import paint_tiled
 from runner.science.units import DarkMatterUnits, UnitsCheck, check_maps
 
@@ -63,6 +64,8 @@ class Painter:
         transforms: {"dm": ShiftLog, "pressure": ShiftLog}.
         device: where the model runs.
         provenance: plain data describing where the model came from (written into outputs).
+        precision: the forward's arithmetic, as the model trained.
+        calibration: the checkpoint's :class:`runner.science.calibration.Calibration`, or None.
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class Painter:
         device: torch.device,
         provenance: dict | None = None,
         precision: str = "fp32",
+        calibration: Calibration | None = None,
     ):
         self.model = model.to(device).train(False)  # eval mode: BatchNorm uses its running statistics
         # The arithmetic the model was trained in: a model trained under bf16 autocast can paint
@@ -81,6 +85,9 @@ class Painter:
         self.precision = precision
         self.spec = spec
         self.transforms = transforms
+        # the run's map of painted t to E[p | painted t] (training.calibration), applied before
+        # the inverse transform; None: the network's output is the painting
+        self.calibration = calibration
         self.device = torch.device(device)
         self.provenance = dict(provenance or {})
         self.test_split = None  # the store's test split, when load() had to open it for the transforms
@@ -129,7 +136,9 @@ class Painter:
         }
         precision = trained_precision(path)
         provenance["precision"] = precision
-        painter = cls(model, spec, transforms, target, provenance, precision=precision)
+        calibration = calibration_from_state(state, path)
+        provenance["calibration"] = calibration.describe() if calibration is not None else "none"
+        painter = cls(model, spec, transforms, target, provenance, precision=precision, calibration=calibration)
         painter.test_split = test_split
         return painter
 
@@ -308,6 +317,8 @@ class Painter:
             for _ in range(samples):  # (1, H, W) each: y is (C, H, W)
                 draws.append(paint_tiled(paint, y, tile=self.tile, overlap=overlap, batch_size=batch_size)[0])
         t = np.stack(draws)  # (K, H, W)
+        if self.calibration is not None:
+            t = self.calibration.apply(t, z)
         pressure = self.transforms["pressure"].inverse(t.astype(np.float64), z).astype(np.float32)
         return pressure if samples > 1 else pressure[0]
 
@@ -383,12 +394,6 @@ def trained_precision(checkpoint: Path) -> str:
     return precision if precision in ("bf16", "fp32", "tf32") else "fp32"
 
 
-def autocast_for(precision: str, device) -> contextlib.AbstractContextManager:
-    if precision == "bf16":
-        return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def read_checkpoint(path: str | Path, warn: Callable[[str], None] = _stderr) -> tuple[dict, Path]:
     """(state, file): the file itself, or the newest good checkpoint of a run folder."""
     path = Path(path)
@@ -412,6 +417,17 @@ def model_from_state(state: dict, path: Path) -> tuple[torch.nn.Module, archspec
         reason = (first[1] if len(first) > 1 else first[0]).strip() if first else type(exc).__name__
         raise ck.CheckpointError(f"{path}: its weights do not fit its spec ({reason[:200]})") from None
     return model, spec
+
+
+def calibration_from_state(state: dict, path: Path) -> Calibration | None:
+    """The checkpoint's calibration of the painting (None when it carries none), checked."""
+    saved = state.get(KEY_CALIBRATION)
+    if saved is None:
+        return None
+    try:
+        return Calibration.from_state(saved)
+    except CalibrationError as exc:
+        raise ck.CheckpointError(f"{path}: its calibration table is malformed ({exc})") from None
 
 
 def transforms_from_state(

@@ -130,6 +130,9 @@ def format_scores(summary: dict, kl: float | None = None) -> str:
             lines.append("  mean painted / true pressure: " + ", ".join(f"{m:.3f} (z={z:g})" for z, m in means))
     if kl is not None:
         lines.append(f"latent KL(q || p) on test samples: {kl:.4g} nats per sample")
+    calibration = summary.get("calibration")
+    if calibration:  # evaluations written before 2026-12-07 carry none (their paintings were raw)
+        lines.append(f"painting calibrated: {calibration}" if calibration != "none" else "painting: raw network output")
     return "\n".join(lines)
 
 

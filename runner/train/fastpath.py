@@ -55,7 +55,7 @@ class FastPath:
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The forward's precision: bf16 autocast, or nothing (as painting and evaluation run it)."""
-        from runner.science.painter import autocast_for
+        from runner.runtime import autocast_for
 
         return autocast_for(self.precision, self.device_type)
 

@@ -38,6 +38,7 @@ from runner.data.open import open_data
 from runner.data.transforms import transforms_config
 from runner.kinds import KINDS
 from runner.runtime import RunError, init_distributed, is_disk_error, seeded
+from runner.science.calibration import KEY as KEY_CALIBRATION
 from runner.train import fastpath, runlog
 from runner.train.folder import RunFolder, agree
 from runner.train.guard import GRAD, Fault, FiniteWatch, gradient_norm
@@ -177,6 +178,7 @@ class Recipe:
         resumed = checkpoint is not None
         identity = self.folder.data_identity(self.train_data, resuming=resumed)
         self._start_from(checkpoint)
+        saved_calibration = checkpoint.get(KEY_CALIBRATION) if checkpoint else None
         del checkpoint  # its CPU copy of the model and optimizer is not kept for the run
         self.stop = StopControl(
             o,
@@ -199,7 +201,9 @@ class Recipe:
                 stop_at=self.stop_at,
             )
             if resumed:
-                self.science.measure_if_missing(self.state.raw_model, self.test_data, self.state.seen)
+                self.science.measure_if_missing(
+                    self.state.raw_model, self.test_data, self.state.seen, saved_calibration
+                )
         self.stop.install_signals()
 
     def _start_from(self, checkpoint: dict | None) -> None:
@@ -332,12 +336,15 @@ class Recipe:
             self.watch.restart(self.state.step, self.state.seen)  # rank 0 reads its own watch; this one's is unused
             return None
         self.metrics.sync()  # flushed above; durable before the checkpoint that follows them
+        calibration = self.science.calibrate(self.state.raw_model, self.train_data)
+        if calibration is not None:
+            contents[KEY_CALIBRATION] = calibration.to_state()
         path = ck.save(self.out, contents)
         self.science.wait()  # the last child may still read a checkpoint the pruning removes
         self.folder.prune(path)
         self.science.draw_curves(self.metrics.records, self.state.seen)
         if self.stop.signal is None:  # not while stopping on Ctrl-C
-            self.science.measure(self.state.raw_model, self.test_data, self.state.seen)
+            self.science.measure(self.state.raw_model, self.test_data, self.state.seen, calibration)
         return path
 
     def _fault_since_last_checkpoint(self) -> Fault | None:

@@ -26,8 +26,30 @@ class CheckpointScience:
         in_background = background if background is not None else device.type == "cuda"
         self.background = BackgroundEvaluation(say) if in_background else None
 
-    def measure(self, model, test_data, seen: int) -> None:
-        """The spectra and figures of the checkpoint at ``seen`` samples (nothing with --no-eval)."""
+    def calibrate(self, model, train_data):
+        """The calibration of the painting the spec asks for (``training.calibration``), fitted on
+        training tiles by the model as it is now, or None. Its random draws are its own: the
+        training's streams are untouched, so a resumed run stays bit-identical."""
+        if self.spec.training.calibration == "none":
+            return None
+        from runner.kinds import KINDS
+        from runner.science.calibration import fit_model
+
+        kind = KINDS.get(self.spec.model.kind)
+        try:
+            return fit_model(
+                model, kind, train_data, device=self.device, precision=self.precision, seed=self.spec.training.seed
+            )
+        except Exception as exc:  # noqa: BLE001 - a painting's calibration must never stop a run
+            self._say(
+                f"runner: warning: the calibration of the painting failed ({type(exc).__name__}: {exc}); "
+                "this checkpoint paints the network's raw output"
+            )
+            return None
+
+    def measure(self, model, test_data, seen: int, calibration=None) -> None:
+        """The spectra and figures of the checkpoint at ``seen`` samples (nothing with --no-eval),
+        painted through ``calibration`` (the one the checkpoint holds)."""
         if not self.options.evaluate:
             return
         from runner.science.evaluate import eval_dir, evaluate_in_run
@@ -47,14 +69,18 @@ class CheckpointScience:
                 warn=self._say,
                 label=self.label,
                 precision=self.precision,
+                calibration=calibration,
             )
 
-    def measure_if_missing(self, model, test_data, seen: int) -> None:
-        """The science of the checkpoint a run resumes from, when a kill cut it short."""
+    def measure_if_missing(self, model, test_data, seen: int, saved_calibration=None) -> None:
+        """The science of the checkpoint a run resumes from, when a kill cut it short, painted
+        through the calibration that checkpoint holds (``saved_calibration``, its saved form)."""
+        from runner.science.calibration import Calibration
         from runner.science.evaluate import eval_dir
 
         if self.options.evaluate and not (eval_dir(self.out, seen) / "summary.json").is_file():
-            self.measure(model, test_data, seen)
+            calibration = Calibration.from_state(saved_calibration) if saved_calibration is not None else None
+            self.measure(model, test_data, seen, calibration)
 
     def draw_curves(self, records: list, seen: int) -> None:
         from runner.science.figures import plot_curves

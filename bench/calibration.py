@@ -1,0 +1,111 @@
+"""What the calibration of the painting does to a trained run's scores: one table, three paintings.
+
+    python bench/calibration.py RUN                   # a run folder (its latest checkpoint) or a checkpoint
+    python bench/calibration.py RUN --tiles 256 --test 64
+
+The run's model paints the same ``--tiles`` training samples per redshift and the same test
+samples three ways, scored as ``runner evaluate`` scores them (tiles painted alone, one prior
+draw per tile, the run's precision):
+
+- raw: the network's output t taken through the inverse transform, e^{4t} − 1 (the paper);
+- lognormal: t + 2 s²(t), with s²(t) the variance of the true t in bins of the painted t, the
+  mean of e^{4t} *if* the scatter around the painting were Gaussian in t;
+- pressure_mean: ¼ ln E[e^{4 t_true} | painted t], what ``training.calibration: pressure_mean``
+  stores in a checkpoint (runner.science.calibration; the same fit on the same samples).
+
+Each line gives the worst |<P_painted>/<P_true> − 1| below k = 2 h/Mpc, the band-averaged ratio
+− 1 at k 0.5–2 h/Mpc with its bootstrap 68% interval, and the mean painted / true pressure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runner.science.calibration import Calibration, fit, paint_training  # noqa: E402
+from runner.science.ceiling import bin_edges  # noqa: E402
+from runner.science.protocol import REDSHIFTS, TILES  # noqa: E402
+
+
+def lognormal(painted, true, redshifts, tiles) -> Calibration:
+    """t + 2 s²(t) at the bins' mean painted t (the bins of the pressure_mean fit)."""
+    knots, values = [], []
+    for p, t in zip(painted, true):
+        p, t = np.ravel(p).astype(float), np.ravel(t).astype(float)
+        edges = bin_edges(p)
+        if len(edges) < 2:  # a constant painting: one bin
+            edges = np.array([p.min(), p.min() + 1.0])
+        which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
+        n = np.bincount(which, minlength=len(edges) - 1)
+        keep = n > 0
+        centre = np.bincount(which, p, len(edges) - 1)[keep] / n[keep]
+        residual = t - p
+        mean_r = np.bincount(which, residual, len(edges) - 1)[keep] / n[keep]
+        var = np.bincount(which, residual**2, len(edges) - 1)[keep] / n[keep] - mean_r**2
+        order = np.argsort(centre)
+        value = (centre + mean_r + 2 * np.maximum(var, 0))[order]
+        centre = centre[order]
+        if len(centre) == 1:
+            centre, value = centre + np.array([-0.5, 0.5]), np.repeat(value, 2)
+        knots.append(centre)
+        values.append(value)  # E[t | painted] + 2 Var[t | painted]
+    return Calibration(tuple(float(z) for z in redshifts), tuple(knots), tuple(values), tiles)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", help="a run folder or a checkpoint")
+    p.add_argument("--tiles", type=int, default=256, help="training samples per redshift for the fits (default 256)")
+    p.add_argument("--test", type=int, default=TILES, help=f"test samples per redshift (default {TILES})")
+    p.add_argument("--threads", type=int, default=2)
+    args = p.parse_args(argv)
+    import torch
+
+    from runner.data.open import open_data
+    from runner.science.evaluate import evaluate_model
+    from runner.science.painter import Painter
+
+    torch.set_num_threads(args.threads)
+    painter = Painter.load(args.run, device="cpu")
+    train, test = open_data(painter.spec, torch.device("cpu"))
+    seed = painter.spec.training.seed
+    painted, true = paint_training(
+        painter.model, painter.kind, train, device=painter.device, precision=painter.precision, seed=seed,
+        tiles=args.tiles,
+    )  # fmt: skip
+    zs, n = train.space.redshifts, min(args.tiles, train.space.per_depth**2)
+    ways = {"raw": None, "lognormal": lognormal(painted, true, zs, n), "pressure_mean": fit(painted, true, zs, n)}
+    print(f"{painter.spec.name} ({painter.provenance['checkpoint']}), {args.tiles} training samples per redshift")
+    print("| painting | z | auto worst k<2 | cross worst k<2 | auto band 0.5-2 | cross band 0.5-2 | mean ratio |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, calibration in ways.items():
+            summary = evaluate_model(
+                painter.model, painter.spec, test, Path(tmp) / name, device=painter.device,
+                transforms=painter.transforms, tiles=args.test, redshifts=REDSHIFTS, figures=(), context=0,
+                precision=painter.precision, calibration=calibration,
+            )  # fmt: skip
+            for row in summary["scores"]["tile"]["per_z"]:
+                bands = row["bands"]
+                cells = [f"{row['auto'][1]:.3f}", f"{row['cross'][1]:.3f}"] + [
+                    "{:+.3f} [{:+.3f}, {:+.3f}]".format(*bands[kind]["0.5-2"]) for kind in ("auto", "cross")
+                ]
+                print(f"| {name} | {row['z']:g} | " + " | ".join(cells) + f" | {row['mean_ratio']:.3f} |")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"\n{time.strftime('%Y-%m-%d')}, load average {load:.1f} at the end; "
+        f"command: python bench/calibration.py {' '.join(argv if argv is not None else sys.argv[1:])}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
