@@ -91,10 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     info = sub.add_parser(
         "info",
-        help="print a store's layout and statistics",
-        description="Validate a store and print its layout and statistics.",
+        help="print a store's (or a painted file's) layout and statistics",
+        description="Validate a store and print its layout and statistics; for a file `runner paint` wrote, "
+        "its provenance (checkpoint, calibration, latent), units and painted maps.",
     )
-    info.add_argument("path", metavar="FILE.h5")
+    info.add_argument("path", metavar="FILE.h5", help="a tile store, or a file `runner paint` wrote")
     info.add_argument(
         "--tile",
         type=int,
@@ -155,7 +156,11 @@ def run_import(args: argparse.Namespace) -> int:
 def run_info(args: argparse.Namespace) -> int:
     from runner.data.samples import check_tile
     from runner.data.store import describe, open_store
+    from runner.science.painted_info import describe_painted, is_painted
 
+    if is_painted(args.path):  # a file `runner paint` wrote: its provenance and maps
+        print(describe_painted(args.path))
+        return 0
     with open_store(args.path, scan=True if args.scan else None) as store:
         if args.tile:
             check_tile(store.grid, args.tile, store.path.name)

@@ -25,7 +25,8 @@ dark matter: a projected density in the model's units, those of the original: sc
 
 input (HDF5), either layout:
   plain  a dataset /dm (or --dataset NAME): one map (H, W) or a stack (N, H, W), with an
-         attribute 'redshift': one number, or one per map. Output: /pressure, the same shape.
+         attribute 'redshift' (or 'z'): one number, or one per map; --redshift Z for a dataset
+         without one. Output: /pressure, the same shape.
   store  the tile store's layout /dm/z<z>/<depth>, each (n_slices, H, W): every redshift and
          depth present is painted, each slice on its own (redshift from the dataset's
          'redshift' attribute, else the group name). Output: /pressure/z<z>/<depth>.
@@ -93,6 +94,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dataset", default="dm", metavar="NAME", help="the input's dark-matter dataset or group (default dm)"
     )
     parser.add_argument(
+        "--redshift",
+        type=float,
+        metavar="Z",
+        help="the redshift of a plain dataset that has no 'redshift' (or 'z') attribute",
+    )
+    parser.add_argument(
         "--data",
         metavar="STORE",
         help="tile store whose statistics define the transform, when the checkpoint carries none "
@@ -116,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"runner paint: error: {usage}", file=sys.stderr)
         return 2
     try:
-        maps = scan_input(args.input, args.dataset)  # a bad input fails before the checkpoint is read
+        maps = scan_input(args.input, args.dataset, args.redshift)  # a bad input fails before the checkpoint is read
         check_output(Path(args.input), Path(args.output), args.force)
         painter = Painter.load(args.checkpoint, device=args.device, data=args.data)
         out, n = paint_file(
@@ -148,4 +155,6 @@ def _usage_error(args: argparse.Namespace) -> str | None:
         return f"--latent mean paints one map; --samples {args.samples} needs --latent sample"
     if args.depth is not None and not args.depth > 0:
         return f"--depth must be a positive depth in Mpc/h. Received: {args.depth:g}"
+    if args.redshift is not None and not (args.redshift >= 0 and args.redshift < float("inf")):
+        return f"--redshift must be a finite redshift >= 0. Received: {args.redshift:g}"
     return None

@@ -43,10 +43,8 @@ from runner.data import write as store_write
 from runner.data.check import h5_reason, open_h5
 from runner.data.layout import UNITS
 from runner.runtime import atomic_path
+from runner.science.painted_info import FORMAT, FORMAT_VERSION
 from runner.science.painter import Painter, PaintError, _bar, _stderr, map_seed
-
-FORMAT = "archspec-painted"
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -65,37 +63,68 @@ class MapSet:
         return len(self.redshifts)
 
 
-def scan_input(path: str | os.PathLike, dataset: str = "dm") -> list[MapSet]:
-    """The maps of an input file (metadata only). Raises PaintError naming the file."""
+REDSHIFT_ATTRS = ("redshift", "z")  # the attribute a plain dataset's redshift is read from, in this order
+
+
+def scan_input(path: str | os.PathLike, dataset: str = "dm", redshift: float | None = None) -> list[MapSet]:
+    """The maps of an input file (metadata only). Raises PaintError naming the file.
+
+    ``redshift`` is the redshift of a plain dataset that carries no 'redshift' (or 'z')
+    attribute (``runner paint --redshift``); one that does must agree with it."""
     path = Path(path)
     with open_h5(path, PaintError, label=str(path)) as f:
         node = f.get(dataset.strip("/"))
         if isinstance(node, h5py.Dataset):
-            return [_plain(path, node)]
+            return [_plain(path, node, redshift)]
         if isinstance(node, h5py.Group):
             return _store_layout(path, node)
         found = ", ".join(sorted(f.keys())) or "nothing"
+        maps = _map_datasets(f)
+        hint = (
+            f"; maps in this file: {', '.join(maps[:5])}{' ...' if len(maps) > 5 else ''} "
+            f"(choose one with --dataset {maps[0].lstrip('/')})"
+            if maps
+            else ""
+        )
         raise PaintError(
             f"{path}: expected a dataset /{dataset} (a 2-D or 3-D map with a 'redshift' "
-            f"attribute) or the store layout /{dataset}/z<z>/<depth>; found at the root: {found}"
+            f"attribute) or the store layout /{dataset}/z<z>/<depth>; found at the root: {found}{hint}"
         )
 
 
-def _plain(path: Path, ds: h5py.Dataset) -> MapSet:
+def _map_datasets(f: h5py.File) -> list[str]:
+    """Names of the file's 2-D and 3-D numeric datasets: the ones that could be maps."""
+    found = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset) and obj.ndim in (2, 3) and np.issubdtype(obj.dtype, np.number):
+            found.append("/" + name)
+
+    f.visititems(visit)
+    return found
+
+
+def _plain(path: Path, ds: h5py.Dataset, redshift: float | None = None) -> MapSet:
     _check_maps(path, ds)
     n = 1 if ds.ndim == 2 else ds.shape[0]
-    if "redshift" not in ds.attrs:
+    attr = next((a for a in REDSHIFT_ATTRS if a in ds.attrs), None)
+    if attr is None and redshift is None:
         raise PaintError(
-            f"{path}: {ds.name} has no 'redshift' attribute; set one number, or one per map "
-            f"(e.g. h5py: f['{ds.name.lstrip('/')}'].attrs['redshift'] = 0.5)"
+            f"{path}: {ds.name} has no 'redshift' (or 'z') attribute; give it with --redshift Z, or set "
+            f"one number, or one per map (e.g. h5py: f['{ds.name.lstrip('/')}'].attrs['redshift'] = 0.5)"
         )
     try:
-        z = np.ravel(np.asarray(ds.attrs["redshift"], dtype=float))
+        z = np.ravel(np.asarray(ds.attrs[attr] if attr else redshift, dtype=float))
     except (TypeError, ValueError):
         raise PaintError(
-            f"{path}: {ds.name}: its 'redshift' attribute must be a number, or one per map. "
-            f"Received: {ds.attrs['redshift']!r}"
+            f"{path}: {ds.name}: its '{attr}' attribute must be a number, or one per map. Received: {ds.attrs[attr]!r}"
         ) from None
+    if attr is not None and redshift is not None and not np.allclose(z, redshift, rtol=0, atol=1e-9):
+        says = f"{float(z[0]):g}" if z.size == 1 else f"one redshift per map ({z.size})"
+        raise PaintError(
+            f"{path}: {ds.name} says {attr} = {says} but --redshift is {redshift:g}; leave out --redshift "
+            "to use the file's, or correct the attribute"
+        )
     if z.size == 1:
         z = np.repeat(z, n)
     if z.size != n:
@@ -198,6 +227,7 @@ def paint_file(
     progress: bool = False,
     warn: Callable[[str], None] = _stderr,
     maps: list[MapSet] | None = None,
+    redshift: float | None = None,
 ) -> tuple[Path, int]:
     """Paint every map of ``input`` into ``output`` (see the module docstring for both).
 
@@ -214,12 +244,13 @@ def paint_file(
         progress: a tqdm bar over tiles on stderr.
         warn: where warnings go (one line each).
         maps: ``scan_input(input, dataset)`` when the caller has it already (not read again).
+        redshift: of a plain dataset without a 'redshift' or 'z' attribute.
 
     Returns:
         (the output path, the number of maps painted).
     """
     input, output = Path(input), Path(output)
-    maps = scan_input(input, dataset) if maps is None else maps
+    maps = scan_input(input, dataset, redshift) if maps is None else maps
     check_output(input, output, force)  # again: cheap, and the output may have appeared since the caller's check
     if samples < 1 or batch_size < 1 or latent not in ("sample", "mean") or (latent == "mean" and samples != 1):
         raise PaintError(
@@ -383,4 +414,11 @@ def _latent(samples: int, latent: str) -> str:
     return f"{samples} draw(s) per map from the prior p(z|y), drawn independently for every tile"
 
 
-__all__ = ["FORMAT", "MapSet", "check_output", "map_seed", "paint_file", "scan_input"]
+__all__ = [
+    "FORMAT",
+    "MapSet",
+    "check_output",
+    "map_seed",
+    "paint_file",
+    "scan_input",
+]

@@ -256,7 +256,7 @@ def _bad_input(kind: str, tmp_path):
         ("missing input", "no such file"),
         ("not hdf5", "not a readable HDF5 file"),
         ("wrong layout", "expected a dataset /dm"),
-        ("no redshift", "no 'redshift' attribute"),
+        ("no redshift", "no 'redshift' (or 'z') attribute"),
         ("map smaller than the tile", "smaller than the generator's 32x32 tile"),
         ("negative density", "has mean -5: dark matter must be a positive projected density"),
         ("density below -sigma", "shift-log transform is undefined"),
@@ -332,3 +332,40 @@ def test_bad_option_ranges_are_usage_errors_before_the_checkpoint_is_read(option
         )
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "must be at least" in err and "nope.pt" not in err and "Traceback" not in err
+
+
+def _map_without_redshift(path, name="maps/dm_z05", attrs=None):
+    with h5py.File(path, "w") as f:
+        ds = f.create_dataset(name, data=_density(4, (40, 40)))
+        ds.attrs.update(attrs or {})
+    return path
+
+
+def test_a_map_without_a_redshift_is_painted_with_redshift_and_read_from_a_z_attribute(run_dir, tmp_path, capsys):
+    """Issue 21 item 13: --redshift for a dataset that carries none; a 'z' attribute read as one."""
+    plain = _map_without_redshift(tmp_path / "plain.h5")
+    args = [run_dir, "--input", plain, "--dataset", "maps/dm_z05", "--latent", "mean"]
+    code, err = _paint([*args, "--output", tmp_path / "none.h5"], capsys)
+    assert code == 1 and "no 'redshift' (or 'z') attribute; give it with --redshift Z" in err, err
+    assert _paint([*args, "--output", tmp_path / "a.h5", "--redshift", "0.5"], capsys)[0] == 0
+    with_z = _map_without_redshift(tmp_path / "z.h5", attrs={"z": 0.5})
+    args_z = [run_dir, "--input", with_z, "--dataset", "maps/dm_z05", "--latent", "mean"]
+    assert _paint([*args_z, "--output", tmp_path / "b.h5"], capsys)[0] == 0
+    with h5py.File(tmp_path / "a.h5") as a, h5py.File(tmp_path / "b.h5") as b:
+        assert float(a["pressure"].attrs["redshift"]) == 0.5 == float(b["pressure"].attrs["redshift"])
+        np.testing.assert_array_equal(a["pressure"][()], b["pressure"][()])  # the same redshift, the same painting
+    code, err = _paint([*args_z, "--output", tmp_path / "c.h5", "--redshift", "1"], capsys)
+    assert code == 1 and "says z = 0.5 but --redshift is 1" in err, err
+
+
+def test_a_missing_dataset_names_the_maps_the_file_has(run_dir, tmp_path, capsys):
+    path = _map_without_redshift(tmp_path / "other.h5")
+    code, err = _paint([run_dir, "--input", path, "--output", tmp_path / "p.h5"], capsys)
+    assert code == 1 and "maps in this file: /maps/dm_z05 (choose one with --dataset maps/dm_z05)" in err, err
+    assert err.count("\n") == 1
+
+
+def test_a_negative_redshift_is_a_usage_error(run_dir, tmp_path, capsys):
+    path = _map_without_redshift(tmp_path / "m.h5")
+    code, err = _paint([run_dir, "--input", path, "--output", tmp_path / "p.h5", "--redshift", "-1"], capsys)
+    assert code == 2 and "--redshift must be a finite redshift >= 0" in err, err
