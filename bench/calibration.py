@@ -66,6 +66,7 @@ def main(argv=None) -> int:
     p.add_argument("--tiles", type=int, default=256, help="training samples per redshift for the fits (default 256)")
     p.add_argument("--test", type=int, default=TILES, help=f"test samples per redshift (default {TILES})")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--min-count", type=int, nargs="+", default=[8], help="pixels in the thinnest tail bin (default 8)")
     args = p.parse_args(argv)
     import torch
 
@@ -82,7 +83,9 @@ def main(argv=None) -> int:
         tiles=args.tiles,
     )  # fmt: skip
     zs, n = train.space.redshifts, min(args.tiles, train.space.per_depth**2)
-    ways = {"raw": None, "lognormal": lognormal(painted, true, zs, n), "pressure_mean": fit(painted, true, zs, n)}
+    ways = {"raw": None, "lognormal": lognormal(painted, true, zs, n)}
+    for m in args.min_count:
+        ways[f"pressure_mean (min count {m})"] = fit(painted, true, zs, n, min_count=m)
     print(f"{painter.spec.name} ({painter.provenance['checkpoint']}), {args.tiles} training samples per redshift")
     print("| painting | z | auto worst k<2 | cross worst k<2 | auto band 0.5-2 | cross band 0.5-2 | mean ratio |")
     print("|---|---|---|---|---|---|---|")

@@ -35,6 +35,7 @@ from runner.science.ceiling import fit_conditional_mean
 
 KEY = "calibration"  # the checkpoint's key
 METHOD = "pressure_mean"
+MIN_COUNT = 8  # pixels in the thinnest bin of the tail (bench/calibration.py --min-count measures others)
 TILES_PER_REDSHIFT = 256  # training samples painted per redshift for the fit (4096 px each at 64²)
 FIT_BATCH = 16
 
@@ -129,11 +130,20 @@ def _problems(c: Calibration) -> list[str]:
     return out
 
 
-def fit(painted: Sequence[np.ndarray], true: Sequence[np.ndarray], redshifts: Sequence[float], tiles: int):
-    """The calibration from painted and true t (network units), one pair of arrays per redshift."""
+def fit(
+    painted: Sequence[np.ndarray],
+    true: Sequence[np.ndarray],
+    redshifts: Sequence[float],
+    tiles: int,
+    min_count: int = MIN_COUNT,
+):
+    """The calibration from painted and true t (network units), one pair of arrays per redshift;
+    ``min_count`` pixels in the thinnest bin of the tail."""
     knots, values = [], []
     for p, t in zip(painted, true):
-        centre, mean = fit_conditional_mean(p, np.exp(4.0 * np.asarray(t, np.float64)))  # E[1 + p/σ_z | painted]
+        centre, mean = fit_conditional_mean(
+            p, np.exp(4.0 * np.asarray(t, np.float64)), min_count
+        )  # E[1 + p/σ_z | painted]
         if len(centre) == 1:  # a constant painting (a collapsed model): every pixel gets the mean
             centre, mean = centre + np.array([-0.5, 0.5]), np.repeat(mean, 2)
         knots.append(centre)

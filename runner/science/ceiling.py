@@ -24,23 +24,26 @@ TAIL_BINS = 200
 MIN_COUNT = 8  # pixels in the thinnest tail bin
 
 
-def bin_edges(feature: np.ndarray) -> np.ndarray:
-    """Edges of bins of ``feature``: equal-count in the bulk, finer and finer in the upper tail."""
+def bin_edges(feature: np.ndarray, min_count: int = MIN_COUNT) -> np.ndarray:
+    """Edges of bins of ``feature``: equal-count in the bulk, finer and finer in the upper tail
+    (down to ``min_count`` values in the thinnest)."""
     f = np.sort(np.asarray(feature, float).ravel())
     n = f.size
     bulk = np.linspace(0.0, 1.0 - TAIL, BULK_BINS + 1)
-    smallest = max(MIN_COUNT / n, 1e-9)
+    smallest = max(min_count / n, 1e-9)
     tail = 1.0 - np.geomspace(TAIL, smallest, TAIL_BINS + 1)[1:] if smallest < TAIL else np.array([])
     levels = np.unique(np.concatenate([bulk, tail, [1.0]]))
     edges = np.unique(np.quantile(f, levels))
     return edges
 
 
-def fit_conditional_mean(feature: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def fit_conditional_mean(
+    feature: np.ndarray, target: np.ndarray, min_count: int = MIN_COUNT
+) -> tuple[np.ndarray, np.ndarray]:
     """The binned E[target | feature]: each bin's mean feature (increasing) and mean target."""
     x = np.asarray(feature, float).ravel()
     y = np.asarray(target, float).ravel()
-    edges = bin_edges(x)
+    edges = bin_edges(x, min_count)
     if len(edges) < 2:  # a constant feature (a collapsed painting): one bin, the target's mean
         return x[:1], np.array([y.mean()])
     which = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
