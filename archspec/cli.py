@@ -65,9 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("show", help="per-layer shapes, parameters, multiply-adds, memory, receptive field")
-    p.add_argument("spec", metavar="SPEC")
-    p.add_argument("--json", action="store_true", help="print the same data as JSON")
+    p.add_argument("spec", metavar="SPEC", help="a spec, or a run folder (its saved spec.yaml)")
+    p.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="json: the same data as JSON (as archspec check --format json)",
+    )
+    p.add_argument("--json", action="store_const", dest="format", const="json", help="the same as --format json")
     p.add_argument("--sizes", action="store_true", help="list the input sizes for which the whole model flows")
+    p.add_argument(
+        "--keys", action="store_true", help="list every key --set accepts for this spec, with the value it holds"
+    )
     p.add_argument(
         "--resolved",
         action="store_true",
@@ -194,12 +203,18 @@ def cmd_show(args: argparse.Namespace) -> int:
         return code
     from archspec.presenting import show
 
-    if args.resolved:
-        sys.stdout.write(json.dumps(to_data(spec), indent=2) + "\n" if args.json else dump_resolved(spec))
+    as_json = args.format == "json"
+    if args.keys:
+        from archspec.presenting.keys import keys, keys_text
+
+        pairs = [{"key": k, "value": v} for k, v in keys(spec)]
+        print(json.dumps(pairs, indent=2) if as_json else keys_text(spec))
+    elif args.resolved:
+        sys.stdout.write(json.dumps(to_data(spec), indent=2) + "\n" if as_json else dump_resolved(spec))
     elif args.sizes:
-        print(json.dumps(show.sizes_data(spec), indent=2) if args.json else show.sizes_text(spec))
+        print(json.dumps(show.sizes_data(spec), indent=2) if as_json else show.sizes_text(spec))
     else:
-        print(json.dumps(show.summary_data(spec), indent=2) if args.json else show.summary_text(spec))
+        print(json.dumps(show.summary_data(spec), indent=2) if as_json else show.summary_text(spec))
     return EXIT_OK
 
 

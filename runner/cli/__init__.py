@@ -43,9 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+DESCRIPTION = "Train, paint, evaluate and compare the models that archspec specs describe."
+EPILOG = "`runner COMMAND --help` says what each command takes; the README's Commands table lists them all."
+
+
 def _main(argv: list[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="runner", description=DESCRIPTION, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     rest: list[str] = []

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Write a mock store with the original's layout and "
         "statistics; prints targets against achieved statistics.",
     )
-    mock.add_argument("out", metavar="OUT.h5")
+    mock.add_argument("out", metavar="OUT.h5", help="the tile store to write (never overwritten without --force)")
     mock.add_argument(
         "--grid",
         type=int,
@@ -57,8 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="import the original's npy maps into a store",
         description="Import {field}_z{z:.3f}_train_{100|150}.npy files, slice by slice.",
     )
-    imp.add_argument("src", metavar="DIR")
-    imp.add_argument("out", metavar="OUT.h5")
+    imp.add_argument("src", metavar="DIR", help="the folder of the original's .npy maps")
+    imp.add_argument("out", metavar="OUT.h5", help="the tile store to write")
     imp.add_argument("--dm-name", default="dm", help="{field} of the dark-matter files (default dm)")
     imp.add_argument("--pressure-name", default="pressure", help="{field} of the pressure files (default pressure)")
     imp.add_argument("--redshifts", type=redshift_list, help="comma-separated; default every redshift found")
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "or check its store; print the store's path. Run it before torchrun on several "
         "machines, with ARCHSPEC_CACHE on a filesystem they share.",
     )
-    prep.add_argument("spec", metavar="SPEC")
+    prep.add_argument("spec", metavar="SPEC", help="the spec whose data section names the store")
     from runner.cli.args import add_set
 
     add_set(prep, example="data.mock.slices=6")

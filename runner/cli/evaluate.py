@@ -97,8 +97,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, metavar="S", help="seed of the sample choice and the latent draws (default 0)"
     )
     parser.add_argument(
-        "--mean", action="store_true", help="paint with the prior's mean instead of one prior draw per tile"
+        "--latent",
+        choices=("sample", "mean"),
+        default="sample",
+        help="sample: one prior draw of z per tile, as the original (default); mean: the prior's mean "
+        "(as runner paint --latent)",
     )
+    parser.add_argument("--mean", action="store_const", dest="latent", const="mean", help="the same as --latent mean")
     parser.add_argument(
         "--crop",
         type=int,
@@ -165,7 +170,7 @@ def _evaluate(painter, args, out: Path, error_cls) -> dict:
         tiles=args.tiles,
         redshifts=args.redshifts,
         seed=args.seed,
-        latent="mean" if args.mean else "sample",
+        latent=args.latent,
         batch_size=args.batch_size,
         provenance=painter.provenance,
         crop=args.crop,

@@ -66,3 +66,23 @@ def test_every_option_of_every_command_is_in_the_readme_table(command, parser):
     optional = {o for a in parser._actions if not a.required for o in a.option_strings if o.startswith("--")}
     shown_required = sorted(f for f in optional if re.search(rf"(?<![\[\]]){re.escape(f)}\b", text))
     assert not shown_required, f"README's row for `{command}` shows {shown_required} as required (write [...])"
+
+
+@pytest.mark.parametrize("command, parser", _archspec_commands() + _runner_commands(), ids=lambda c: str(c))
+def test_every_positional_says_what_it_is(command, parser):
+    """Issue 21 item 12: `COMMAND --help` describes every positional, not just its name."""
+    bare = [
+        a.metavar or a.dest
+        for a in parser._actions
+        if not a.option_strings and not isinstance(a, argparse._SubParsersAction) and not a.help
+    ]
+    assert not bare, f"`{command} --help` gives no help for {bare}"
+
+
+def test_runner_help_speaks_to_users():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "runner", "--help"], capture_output=True, text=True).stdout
+    assert "wiring" not in out and "module" not in out
+    assert "Train, paint, evaluate and compare" in out
