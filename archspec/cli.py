@@ -291,7 +291,7 @@ def cmd_new(args: argparse.Namespace) -> int:
         return code
     out = args.out if os.path.splitext(args.out)[1] in (".yaml", ".yml") else args.out + ".yaml"
     try:
-        text = variant_text(args.extends, Path(args.extends).read_text(encoding="utf-8"), base.name, out)
+        text = variant_text(args.extends, Path(args.extends).read_text(encoding="utf-8"), base, out)
         os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
         with open(out, "x", encoding="utf-8") as f:  # "x": an existing file is never overwritten
             f.write(text)

@@ -44,23 +44,44 @@ def name_for(out: str) -> str:
     return stem
 
 
-def variant_text(base: str, base_text: str, base_name: str, out: str) -> str:
-    """The text of a new spec at ``out`` that extends ``base`` and changes nothing yet."""
+def variant_text(base: str, base_text: str, base_spec, out: str) -> str:
+    """The text of a new spec at ``out`` that extends ``base`` and changes nothing yet; its
+    commented examples name the base's own rows (each one, uncommented, gives a valid spec)."""
     name = name_for(out)
     schema = schema_ref(base_text, base, out)
     extends = relative(base, out)
     lines = [f"# yaml-language-server: $schema={schema}"] if schema else []
     lines += [
-        f"# {name}: a variant of {base_name}.",
+        f"# {name}: a variant of {base_spec.name}.",
         "# Hypothesis: (one line: what this variant changes, and what you expect the comparison to show)",
         "#",
         "# Write only what changes (docs/variants.md), e.g.",
-        "#   model.networks.generator.B.table[9]: [Conv, 16/8, 7, 1, F, F, ELU]   # a row, by index",
-        "#   model.networks.generator.B.table[4].repeat: 8                       # one cell",
-        "#   model.scale: {width: 0.5}                                           # the same model, half as wide",
-        "#   training.samples: 2000                                              # any key",
-        f"extends: {extends}",
-        f"name: {name}",
-        f"description: a variant of {base_name}",
     ]
+    examples = examples_for(base_spec)
+    width = max(len(e) for e, _ in examples)
+    lines += [f"#   {example:<{width}}   # {why}" for example, why in examples]
+    lines += [f"extends: {extends}", f"name: {name}", f"description: a variant of {base_spec.name}"]
     return "\n".join(lines) + "\n"
+
+
+def examples_for(spec) -> list[tuple[str, str]]:
+    """(a line a variant could write, what it does), built from the base's real rows: its last
+    layer row's activation, its first repeated block, the model's width, the training length."""
+    from archspec.presenting.keys import format_value, keys
+
+    listed = keys(spec)
+    out = []
+    rows = [k.rsplit(".", 1)[0] for k, v in listed if k.endswith(".activation") and ".table[" in k]
+    if rows:
+        row = rows[-1]
+        current = dict(listed)[f"{row}.activation"]
+        other = "ELU" if current != "ELU" else "ReLU"
+        out.append((f"{row}.activation: {other}", f"one cell (it is {current})"))
+    repeats = [(k, v) for k, v in listed if k.endswith(".repeat")]
+    if repeats:
+        key, value = repeats[0]
+        out.append((f"{key}: {2 * value}", f"twice the blocks (it is {value})"))
+    out.append(("model.scale: {width: 0.5}", "the same model, half as wide"))
+    samples = spec.training.samples
+    out.append((f"training.samples: {format_value(samples * 2)}", "any key (archspec show BASE --keys lists them)"))
+    return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 import archspec
 from archspec.cli import main as archspec_main
 from archspec.text.yamlpos import parse
@@ -67,3 +69,21 @@ def test_new_writes_a_variant_whose_paths_work_from_where_it_is(tmp_path, capsys
     assert archspec_main(["new", str(written), "--extends", str(base)]) == 2  # never overwritten
     assert written.read_text() == text and "exists" in capsys.readouterr().err
     assert archspec_main(["new", str(tmp_path / "two words.yaml"), "--extends", str(base)]) == 2
+
+
+@pytest.mark.parametrize("base_name", ["quickstart.yaml", "paper_cvae.yaml", "regression.yaml"])
+def test_each_example_of_a_new_variant_uncommented_is_a_valid_change_of_that_base(base_name, tmp_path, capsys):
+    """Issue 21 item 5: the template's examples name the base's own rows (the paper spec's
+    ResBlock is generator.B row 4, the quickstart's row 3), so each one works as written."""
+    base = ROOT / "specs" / base_name
+    out = tmp_path / "v.yaml"
+    assert archspec_main(["new", str(out), "--extends", str(base)]) == 0
+    text = out.read_text()
+    examples = [line[4:].split("   #")[0].rstrip() for line in text.splitlines() if line.startswith("#   ")]
+    assert len(examples) >= 3, text
+    original = archspec.load(base)
+    for example in examples:
+        changed = tmp_path / "changed.yaml"
+        changed.write_text(text + example + "\n")
+        spec = archspec.load(changed)  # a valid spec, or SpecError
+        assert spec.model_copy(update={"name": original.name, "description": original.description}) != original, example
