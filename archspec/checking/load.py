@@ -131,6 +131,7 @@ class Loaded:
     checked: Checked | None
     problems: list[Problem]  # everything, placed at file:line:col
     composed: Any = None  # the document's data after `extends:`, before the overrides (a copy)
+    overrides: tuple[str, ...] = ()  # the --set values it was checked with
 
     def place(self, problems: Iterable[Problem]) -> list[Problem]:
         """Problems about this document, placed at file:line:col (or at the --set that caused them)."""
@@ -166,6 +167,7 @@ def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] =
         checked,
         _place(prior + checked.problems, doc, filename, origins),
         composed=before,
+        overrides=tuple(overrides),
     )
     if fixes and checked.problems:
         from archspec.fixing.repair import repair  # imported here: a valid spec never needs it

@@ -226,8 +226,15 @@ class Spans:
         if edit.op == "rename" and path[:-1] + (edit.value,) in self.entries:
             raise CannotEdit(f"{path[:-1] + (edit.value,)} exists already")
         if edit.op == "rename" and path in self.entries and self.entries[path].key is not None:
-            key = self.entries[path].key
-            return self._span(key.start_mark.index, key.end_mark.index, render(edit.value, _style(key)))
+            entry = self.entries[path]
+            key = entry.key
+            plain_dotted = (  # a dotted override key (`...table[0].kernel`), plain in a block mapping, stays plain
+                not key.style  # plain ('' or None by loader)
+                and not getattr(entry.parent, "flow_style", False)
+                and _DOTTED.fullmatch(str(edit.value)) is not None
+            )
+            text = str(edit.value) if plain_dotted else render(edit.value, _style(key))
+            return self._span(key.start_mark.index, key.end_mark.index, text)
         parent = self.entries.get(path[:-1])
         if parent is None:
             raise CannotEdit(f"no node at {path[:-1]}")
@@ -339,6 +346,7 @@ def _style(node: yaml.Node) -> str | None:
     return node.style if isinstance(node, yaml.ScalarNode) and node.style in ("'", '"') else None
 
 
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*|\[[0-9]+\])*")
 _PLAIN = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_.-]*|[0-9]*/[0-9]+|-?[0-9]+)$")
 
 

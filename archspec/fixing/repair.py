@@ -30,10 +30,10 @@ from itertools import islice
 from typing import Any
 
 from archspec.fixing.candidates import NAME_CODES, RENAME_CODES, RowRef, View, candidates
-from archspec.fixing.fixes import CannotEdit, Edit, Fix, Spans, apply_to_data, document_path, render
+from archspec.fixing.fixes import CannotEdit, Edit, Fix, Spans, apply_fix, apply_to_data, document_path, render
 from archspec.fixing.fixes import get as get_row
 from archspec.language.columns import ROW_COLUMNS
-from archspec.language.errors import Problem, format_loc
+from archspec.language.errors import Problem, format_loc, suggested_name
 from archspec.language.spec import BlockRow, Spec
 
 MAX_CHECKS = 160  # candidates checked for one problem
@@ -60,7 +60,7 @@ def repair(loaded: Any, check: Check) -> list[Problem]:
         return loaded.problems
     search = _Search(loaded, check)
     found = [search.present(p) for p in loaded.checked.problems]
-    return loaded.place(list(loaded.prior) + found)
+    return [key_fix(loaded, p) for p in loaded.place(list(loaded.prior) + found)]
 
 
 _NOT_SEARCHED = "not searched (too many problems in one spec): fix the first ones and check again"
@@ -71,6 +71,10 @@ def first_fix(loaded: Any, check: Check) -> tuple[Problem, Fix] | None:
     (``archspec check --fix`` applies one fix at a time and checks again.)"""
     if loaded.doc is None or loaded.checked is None:
         return next(((p, p.fixes[0]) for p in loaded.problems if p.fixes), None)
+    for problem in loaded.place(loaded.prior):  # a misspelt key of an override: fixed in this file's text
+        shown = key_fix(loaded, problem)
+        if shown.fixes:
+            return shown, shown.fixes[0]
     search = _Search(loaded, check)
     for problem in loaded.checked.problems:
         shown = search.present(problem)
@@ -162,13 +166,18 @@ class _Search:
             at = self.spans.at_position(*doc.values[anchor])
             if at is None:
                 raise CannotEdit(f"no node of this file at {doc.values[anchor]}")
+            if edit.op == "rename" and at and at[-1] != edit.path[-1]:  # a dotted key of this file
+                renamed = renamed_key(str(at[-1]), str(edit.path[-1]), str(edit.value))
+                if renamed is None:
+                    raise CannotEdit(f"{at[-1]} does not end in {edit.path[-1]}")
+                edit = replace(edit, value=renamed)
             out.append(replace(edit, path=at + rest))
         return out
 
     def _verify(self, problem: Problem, edits: list[Edit]) -> Any:
         """The check after ``edits``, if the problem is gone and nothing new is wrong; else None."""
         try:
-            data = apply_to_data(self.loaded.doc.data, edits)
+            data = apply_to_data(self.loaded.doc.data, _over_inherited(self.loaded.doc.data, edits))
         except CannotEdit:
             return None
         after = self.check(data, self.loaded.prior)
@@ -255,9 +264,31 @@ class _Search:
         fixes = tuple(
             Fix(self._title(shown, edits, after), tuple(self.in_text(edits))) for edits, after in kept[:SHOWN]
         )
+        fixes = tuple(f for f in fixes if self._works_in_text(problem, f))
+        if not fixes:
+            return problem
         if problem.code in _OWN_WORDS and problem.fix:  # the candidate is the fix the problem named: keep its words
             fixes = (replace(fixes[0], title=problem.fix),) + fixes[1:]
         return replace(shown, fixes=fixes, fix=_join(fixes))
+
+    def _works_in_text(self, problem: Problem, fix: Fix) -> bool:
+        """The fix applied to this file's text, and the whole spec checked again from it: the
+        problem is gone and nothing is wrong that was not (a later stage's problems aside, as in
+        :meth:`_verify`). The composed data a candidate was checked on is not the text a user
+        gets: an edit can land elsewhere in the text (a dotted key, an indentation)."""
+        from archspec.checking.load import check_text  # imported here: checking.load imports this module
+
+        try:
+            text = apply_fix(self.loaded.text, fix)
+        except CannotEdit:
+            return False
+        after = check_text(text, self.loaded.filename, self.loaded.overrides, fixes=False)
+        if after.checked is None:
+            return False
+        if after.checked.stage != self.base.stage:
+            return after.checked.stage > self.base.stage
+        keys = {key(p) for p in after.checked.problems}
+        return key(problem) not in keys and keys <= self.base_keys
 
     def _title(self, problem: Problem, edits: list[Edit], after: Any) -> str:
         """'write 8/16', 'stride 4 (32² → 8²)', 'stride 2 at A.table[1] (line 31) and B.table[1] (line 37)'."""
@@ -449,3 +480,90 @@ def _dropped(after: Any) -> int:
 
 def _join(fixes: Sequence[Fix]) -> str:
     return "; or ".join(f.title for f in fixes)
+
+
+# --- a misspelt key in a spec that extends another -----------------------------------------------
+
+_KEY_CODES = {"override_missing"} | RENAME_CODES  # problems whose did-you-mean names a key
+
+
+def _over_inherited(data: Any, edits: list[Edit]) -> list[Edit]:
+    """The edits as they act on the composed data: in a spec that extends another, renaming a
+    misspelt key (``training: {sampels: 100}``) to one the base already has (``samples``) makes
+    this file's value override the base's, merged into it where both are mappings."""
+    out = []
+    for edit in edits:
+        parent = _get(data, edit.path[:-1]) if edit.op == "rename" else None
+        if isinstance(parent, dict) and edit.path[-1] in parent and edit.value in parent:
+            mine, base = parent[edit.path[-1]], parent[edit.value]
+            merged = _merge(base, mine) if isinstance(base, dict) and isinstance(mine, dict) else mine
+            out += [Edit("set", edit.path[:-1] + (edit.value,), merged), Edit("delete", edit.path)]
+        else:
+            out.append(edit)
+    return out
+
+
+def _get(data: Any, path: tuple) -> Any:
+    try:
+        return get_row(data, path)
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
+def _merge(base: dict, mine: dict) -> dict:
+    out = dict(base)
+    for k, v in mine.items():
+        out[k] = _merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def key_fix(loaded: Any, problem: Problem) -> Problem:
+    """``problem`` with a checked fix when it is a misspelt key written in this file's text that
+    the composed-data search cannot reach: a dotted override (``generator.B.table[0].kernal: 7``,
+    one key of this file) or a key under it. The fix renames the key in the text; it is kept
+    only if the whole spec, checked again from the edited text, no longer has the problem and has
+    no problem it did not have."""
+    if problem.fixes or problem.code not in _KEY_CODES or loaded.origins or problem.line is None:
+        return problem
+    name, typo = suggested_name(problem.fix), problem.loc[-1] if problem.loc else None
+    if name is None or not isinstance(typo, str):
+        return problem
+    spans = Spans(loaded.text)
+    at = next((p for p, e in spans.entries.items() if e.key is not None and _starts(e.key, problem)), None)
+    if at is None or not isinstance(at[-1], str):
+        return problem
+    written = at[-1]
+    new = renamed_key(written, typo, name)
+    if new is None:
+        return problem
+    fix = Fix(f"rename {written} to {new}", (Edit("rename", at, new),))
+    try:
+        text = apply_fix(loaded.text, fix)
+    except CannotEdit:
+        return problem
+    from archspec.checking.load import check_text  # imported here: checking.load imports this module
+
+    before = {(p.code, tuple(p.loc)) for p in loaded.problems}
+    after = {(p.code, tuple(p.loc)) for p in check_text(text, loaded.filename, fixes=False).problems}
+    if (problem.code, tuple(problem.loc)) in after or not after <= before:
+        return problem
+    return replace(problem, fixes=(replace(fix, title=problem.fix or fix.title),), fix=problem.fix)
+
+
+def _starts(node, problem: Problem) -> bool:
+    return (node.start_mark.line + 1, node.start_mark.column + 1) == (problem.line, problem.col)
+
+
+def renamed_key(written: str, typo: str, name: str) -> str | None:
+    """The key ``written`` in a file with its segment ``typo`` renamed to ``name``: the key itself
+    (``sampels`` -> ``samples``), or one segment of a dotted override
+    (``model.networks.generatr.B.table[3].repeat`` -> ``...generator...``); None when it has no such segment."""
+    if written == typo:
+        return name
+    tokens = written.split(".")
+    for i, token in enumerate(tokens):
+        base, bracket, rest = token.partition("[")
+        if base == typo:
+            tokens[i] = name + bracket + rest
+            return ".".join(tokens)
+    return None

@@ -234,3 +234,50 @@ def test_a_mismatch_a_set_makes_is_told_at_the_set_not_blamed_on_the_file():
     (p,) = check_text(QUICK, "q.yaml", [item]).problems
     assert p.file == f"--set {item}" and "row says 9 channels in, the incoming tensor has 8" in p.message
     assert p.fixes == ()  # a fix edits the file; the file is not where this slip is
+
+
+# --- issue 21 items 1 and 2: misspelt keys in a variant, fixed in its own text -------------------
+
+VARIANT_TYPOS = [
+    ("model.networks.generator.B.table[0].kernal: 7", "model.networks.generator.B.table[0].kernel: 7"),
+    ("model.networks.generator.B.table[3].repaet: 4", "model.networks.generator.B.table[3].repeat: 4"),
+    ("model.networks.generatr.B.table[3].repeat: 4", "model.networks.generator.B.table[3].repeat: 4"),
+    ("training: {sampels: 100}", "training: {samples: 100}"),
+    ("training:\n  sampels: 100", "training:\n  samples: 100"),
+    (
+        "model.networks.generator.B.table[3]: {block: ResBlock, repaet: 4}",
+        "model.networks.generator.B.table[3]: {block: ResBlock, repeat: 4}",
+    ),
+]
+
+
+@pytest.mark.parametrize("typo, meant", VARIANT_TYPOS, ids=[t.split(":")[0] for t, _ in VARIANT_TYPOS])
+def test_a_misspelt_key_in_a_variant_is_fixed_in_the_variant_and_the_result_checks(typo, meant, tmp_path, capsys):
+    from archspec.cli import main as archspec_main
+
+    quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
+    head = f"extends: {quickstart}\nname: v\n"
+    path = tmp_path / "v.yaml"
+    path.write_text(head + typo + "\n")
+    assert archspec_main(["check", str(path)]) == 1
+    assert archspec_main(["check", str(path), "--fix"]) == 0, capsys.readouterr()
+    assert path.read_text() == head + meant + "\n"
+    intended = tmp_path / "intended.yaml"
+    intended.write_text(head + meant + "\n")
+    assert archspec.load(path) == archspec.load(intended)
+    assert archspec.spec_hash(archspec.load(path)) != archspec.spec_hash(
+        archspec.load(quickstart).model_copy(update={"name": "v"})
+    )
+
+
+def test_every_fix_of_a_variant_is_checked_on_its_text_before_it_is_shown(tmp_path):
+    """A rename found on the composed data (``...table[3].repaet``) once replaced the whole
+    dotted key by 'repeat' in the text: the fix shown must be the one that works there."""
+    quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
+    text = f"extends: {quickstart}\nname: v\nmodel.networks.generator.B.table[3].repaet: 4\n"
+    loaded = check_text(text, str(tmp_path / "v.yaml"))
+    (problem,) = loaded.problems
+    assert problem.fixes and "repeat" in problem.fix
+    for fix in problem.fixes:
+        after = check_text(apply_fix(text, fix), str(tmp_path / "v.yaml"), fixes=False)
+        assert not after.problems, (fix, after.problems)
