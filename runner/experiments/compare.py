@@ -39,7 +39,9 @@ COLUMNS = (
     "auto_worst",
     "cross_worst",
     "eval_samples",
+    "eval_tiles",
 )
+FULL_TILES = 64  # test samples per redshift of a full evaluation (runner evaluate's default, the paper's)
 
 
 def expand(paths: Sequence[str | Path]) -> list[Path]:
@@ -81,6 +83,7 @@ def summarise(run: Path) -> dict[str, Any]:
         "test_elbo": _final(records, "test", "elbo"),
         "kl": _final(records, "test", "kl"),
         "eval_samples": evaluation[0] if evaluation else None,
+        "eval_tiles": evaluation[1].get("tiles_per_redshift") if evaluation else None,
     }
     spectra = _spectra(evaluation[1]) if evaluation else {}
     for kind in ("auto", "cross"):
@@ -88,9 +91,12 @@ def summarise(run: Path) -> dict[str, Any]:
         row[f"{kind}_worst"] = round(max(worst), 4) if worst else None
     row["elbo_without_constant"] = _without_constant(records)
     bands = _bands(evaluation[1]) if evaluation else {}
+    curve = [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None]
+    row["beta"] = float(spec.training.beta)
+    row["rising"] = still_rising([e for _, e in curve])
     return {
         "row": row,
-        "curve": [(r["sample"], r["elbo"]) for r in records if r["split"] == "test" and r.get("elbo") is not None],
+        "curve": curve,
         "kl_curve": [(r["sample"], r["kl"]) for r in records if r["split"] == "test" and r.get("kl") is not None],
         "spectra": spectra,
         "path": str(run),
@@ -129,6 +135,28 @@ def seed_groups(runs: Sequence[dict]) -> list[list[dict]]:
     return list(groups.values())
 
 
+def still_rising(elbos: Sequence[float], window: int = LAST) -> bool:
+    """Has the test ELBO not levelled off? The median of the last ``window`` records exceeds the
+    median of the ``window`` before by more than twice the noise of the last window (its median
+    absolute deviation, scaled to a standard deviation, over √window): the run's final number is
+    still moving, and a longer run would change it."""
+    if len(elbos) < 2 * window:
+        return False
+    last, before = list(elbos[-window:]), list(elbos[-2 * window : -window])
+    noise = 1.4826 * statistics.median(abs(e - statistics.median(last)) for e in last) / math.sqrt(window)
+    return statistics.median(last) - statistics.median(before) > 2 * noise
+
+
+def group_name(group: Sequence[dict]) -> str:
+    """A configuration's name: its runs' common name without the seed (a sweep's folder names
+    say ``training.seed=S``), else the first run's name and how many seeds there are."""
+    names = [r["row"]["run"] for r in group]
+    stripped = {",".join(p for p in n.split(",") if not p.startswith("training.seed=")) for n in names}
+    if len(group) > 1 and len(stripped) == 1 and next(iter(stripped)) and next(iter(stripped)) not in names:
+        return next(iter(stripped))
+    return names[0] if len(group) == 1 else f"{names[0]} (+{len(group) - 1} seeds)"
+
+
 def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
     """Lines that say, for each configuration against the first, whether their difference in the
     band score is beyond noise: with seeds, more than ``factor`` times the larger seed spread;
@@ -145,8 +173,9 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
                 if n:
                     cells.append(f"{kind} {m:+.3f} ± {sd:.3f}")
             if cells:
+                seeds = ", ".join(str(r.get("seed", "?")) for r in g)
                 lines.append(
-                    f"{' + '.join(r['row']['run'] for r in g)} ({len(g)} seeds): band k {BAND} h/Mpc, "
+                    f"{group_name(g)} (seeds {seeds}): band k {BAND} h/Mpc, "
                     f"ratio − 1 mean ± sd over seeds: " + ", ".join(cells)
                 )
     base = groups[0] if groups else []
@@ -156,7 +185,7 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
             b = [r["bands"][kind] for r in g if kind in r.get("bands", {})]
             if not a or not b:
                 continue
-            names = f"{g[0]['row']['run']} vs {base[0]['row']['run']}"
+            names = f"{group_name(g)} vs {group_name(base)}"
             ma, sa, na = seed_spread([v[0] for v in a])
             mb, sb, nb = seed_spread([v[0] for v in b])
             diff = mb - ma
@@ -280,6 +309,7 @@ def markdown(rows: Sequence[dict], notes: Sequence[str] = ()) -> str:
         f"auto worst (k<{K_BELOW:g})",
         f"cross worst (k<{K_BELOW:g})",
         "eval at",
+        "eval tiles/z",
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
@@ -302,6 +332,7 @@ def markdown(rows: Sequence[dict], notes: Sequence[str] = ()) -> str:
             f"Note: these runs trained in different precisions ({', '.join(precisions)}); a difference "
             f"between them may be the arithmetic's, not the spec's (--precision fixes it)."
         )
+    lines += [f"Note: {n}" for n in comparability_notes(rows)]
     if notes:
         lines.append("")
         lines.append("Beyond noise? (the band score of each configuration's latest evaluation, tiles painted alone)")
@@ -309,10 +340,39 @@ def markdown(rows: Sequence[dict], notes: Sequence[str] = ()) -> str:
     return "\n".join(lines) + "\n"
 
 
+def comparability_notes(rows: Sequence[dict]) -> list[str]:
+    """What makes the runs' numbers less comparable than they look: a test ELBO still rising, a
+    different number of samples or β, an evaluation of fewer test tiles than a full one."""
+    out = []
+    rising = [str(r["run"]) for r in rows if r.get("rising")]
+    if rising:
+        out.append(
+            f"the test ELBO of {', '.join(rising)} had not levelled off (its last {LAST} records above the "
+            f"{LAST} before by more than twice their noise): a longer run would change it"
+        )
+    samples = sorted({int(r["samples"]) for r in rows if r.get("samples")})
+    if len(samples) > 1:
+        out.append(f"the runs trained different numbers of samples ({', '.join(f'{n:,}' for n in samples)})")
+    betas = sorted({r["beta"] for r in rows if r.get("beta") is not None})
+    if len(betas) > 1:
+        out.append(
+            f"the runs trained with different β ({', '.join(f'{b:g}' for b in betas)}); the ELBOs shown are "
+            "loglik − KL whatever β was, so they compare"
+        )
+    few = sorted({int(r["eval_tiles"]) for r in rows if r.get("eval_tiles") and r["eval_tiles"] < FULL_TILES})
+    if few:
+        out.append(
+            f"spectrum scores from evaluations of {', '.join(map(str, few))} test samples per redshift (the "
+            f"training's quick evaluation): their noise is large; `runner evaluate RUN --force` scores "
+            f"{FULL_TILES}, and this table then reads those"
+        )
+    return out
+
+
 def _cell(value: Any, column: str) -> str:
     if value is None:
         return "–"
-    if column == "parameters" or column in ("samples", "eval_samples"):
+    if column == "parameters" or column in ("samples", "eval_samples", "eval_tiles"):
         return f"{int(value):,}"
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -321,7 +381,7 @@ def _cell(value: Any, column: str) -> str:
 
 def csv_text(rows: Sequence[dict]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS + ("elbo_without_constant",))
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS + ("elbo_without_constant", "beta", "rising"))
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()

@@ -206,3 +206,68 @@ def test_a_single_value_applies_to_every_run_and_a_value_equal_to_the_base_is_no
     sets = [[cmd[i + 1] for i, a in enumerate(cmd) if a == "--set"] for cmd in commands]
     # the quickstart's beta is 1 (specs/quickstart.yaml): beta=1 is not passed, 0.1 is; 1500 always
     assert sets == [["training.samples=1500"], ["training.samples=1500", "training.beta=0.1"]] * 2
+
+
+def test_a_test_elbo_still_climbing_is_flagged_and_a_level_one_is_not():
+    """Issue 21 item 9: a run whose curve still climbs is named, with noise that a level curve has too."""
+    import numpy as np
+
+    from runner.experiments.compare import still_rising
+
+    rng = np.random.default_rng(0)
+    noise = 0.05 * rng.standard_normal(40)
+    level = list(-3.0 + noise)
+    climbing = list(-15.0 + 0.4 * np.arange(40) + noise)  # -15 -> -7, the issue's 1,500-sample run
+    assert still_rising(climbing) and not still_rising(level)
+    assert not still_rising(climbing[:15])  # fewer than two windows: no verdict
+
+
+def _fake_run(root, name, spec_text, *, samples, elbos, tiles=None):
+    import archspec
+
+    run = root / name
+    run.mkdir()
+    (run / "spec.yaml").write_text(archspec.dump(archspec.loads(spec_text)))
+    records = [
+        {"sample": samples * (i + 1) // len(elbos), "step": i, "split": "test", "elbo": e, "kl": 0.1}
+        for i, e in enumerate(elbos)
+    ]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    if tiles is not None:
+        (run / "eval" / str(samples)).mkdir(parents=True)
+        (run / "eval" / str(samples) / "summary.json").write_text(
+            json.dumps({"tiles_per_redshift": tiles, "per_redshift": []})
+        )
+    return run
+
+
+def test_compare_notes_samples_beta_and_quick_evaluations_that_make_numbers_less_comparable(tmp_path):
+    """Issue 21 items 9 and 11."""
+    from runner.experiments.compare import markdown, summarise
+    from tests.spec_texts import TINY_SPEC
+
+    beta = TINY_SPEC.replace("  seed: 3\n", "  seed: 3\n  beta: 0.1\n")
+    runs = [
+        summarise(_fake_run(tmp_path, "a", TINY_SPEC, samples=480, elbos=[-3.0] * 30, tiles=8)),
+        summarise(_fake_run(tmp_path, "b", beta, samples=960, elbos=[-9.0 + 0.2 * i for i in range(30)], tiles=64)),
+    ]
+    table = markdown([r["row"] for r in runs])
+    assert "different numbers of samples (480, 960)" in table
+    assert "different β (0.1, 1)" in table
+    assert "the test ELBO of b had not levelled off" in table and "of a," not in table
+    assert "evaluations of 8 test samples per redshift" in table
+    assert "| 8 |" in table and "| 64 |" in table  # the column says which evaluation each row's scores are from
+    quiet = markdown([runs[0]["row"]])
+    assert "different" not in quiet and "levelled" not in quiet
+
+
+def test_seeds_of_a_sweep_are_named_by_their_configuration():
+    from runner.experiments.compare import group_name
+
+    def run(name):
+        return {"row": {"run": name}}
+
+    assert group_name([run("lr=1,training.seed=0"), run("lr=1,training.seed=1")]) == "lr=1"
+    assert group_name([run("a"), run("b")]) == "a (+1 seeds)"
+    assert group_name([run("training.seed=0"), run("training.seed=1")]) == "training.seed=0 (+1 seeds)"
+    assert group_name([run("only")]) == "only"
