@@ -418,6 +418,7 @@ def write_comparison(runs: Sequence[dict], out: Path, *, figure: bool = True) ->
             {r["row"]["run"]: r["curve"] for r in runs},
             {r["row"]["run"]: r["spectra"] for r in runs},
             {r["row"]["run"]: r.get("kl_curve", []) for r in runs},
+            groups={r["row"]["run"]: group_name(g) for g in seed_groups(runs) for r in g},
         )
     return paths
 

@@ -266,11 +266,32 @@ def save_png(fig: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
+_STYLES = {"-": "solid", "--": "dashed", ":": "dotted", "-.": "dash-dot"}
+
+
+def run_styles(names: Sequence[str], groups: Mapping[str, str] | None = None):
+    """({run: colour}, {run: line style}, [(legend label, colour)]): a colour per configuration
+    (``groups``: run -> configuration; default, each run its own), a line style per seed within
+    it, and one legend entry per configuration naming its seeds' styles."""
+    group = {name: (groups or {}).get(name, name) for name in names}
+    order = list(dict.fromkeys(group.values()))
+    colors = {name: f"C{order.index(g) % 10}" for name, g in group.items()}
+    styles, labels = {}, []
+    for g in order:
+        members = [n for n in names if group[n] == g]
+        for i, name in enumerate(members):
+            styles[name] = tuple(_STYLES)[i % len(_STYLES)]
+        seeds = ", ".join(_STYLES[styles[n]] for n in members)
+        labels.append((g if len(members) == 1 else f"{g} ({len(members)} seeds: {seeds})", colors[members[0]]))
+    return colors, styles, labels
+
+
 def plot_comparison(
     path: str | os.PathLike,
     curves: Mapping[str, Sequence[tuple[float, float]]],
     spectra: Mapping[str, Mapping[float, Mapping[str, Sequence]]],
     kl_curves: Mapping[str, Sequence[tuple[float, float]]] | None = None,
+    groups: Mapping[str, str] | None = None,
 ) -> Path:
     """Runs side by side: test ELBO (top left) and KL (bottom left) against samples seen, and for
     each run the ratio of its mean painted to mean true spectrum, auto (top row) and cross
@@ -288,18 +309,21 @@ def plot_comparison(
         spectra: run name -> {z: {"k": [...], "auto": [ratio − 1, ...], "cross": [...],
             and optionally "auto_lo", "auto_hi", "cross_lo", "cross_hi"}}.
         kl_curves: run name -> [(samples, test KL), ...] (runs of a kind without a latent: none).
+        groups: run name -> its configuration (the seeds of one share it): one colour per
+            configuration, one line style per seed, one legend under the figure; default: each
+            run its own configuration.
     """
     redshifts = sorted({z for by_z in spectra.values() for z in by_z})
     ncols, nrows = 1 + len(redshifts), 2
     fig = Figure(figsize=(3.0 * ncols + (1.5 if not redshifts else 0), 2.9 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
-    colors = {name: f"C{i % 10}" for i, name in enumerate(curves)}
+    colors, styles, labels = run_styles(list(curves), groups)
     ax = axes[0, 0]
     tail = []
     for name, curve in curves.items():
         if curve:
             samples, elbo = zip(*curve)
-            ax.plot(samples, elbo, lw=1, color=colors[name], label=name)
+            ax.plot(samples, elbo, lw=1, color=colors[name], ls=styles[name])
             cut = samples[-1] * 0.2
             tail += [e for s, e in curve if s >= cut and np.isfinite(e)]
     if tail:
@@ -308,19 +332,17 @@ def plot_comparison(
         ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("samples seen")
     ax.set_ylabel("test ELBO [nats per sample]\n(last 80% of training)")
-    ax.legend(fontsize=7, loc="lower right")
     ax = axes[1, 0]
     drawn = False
     for name, curve in (kl_curves or {}).items():
         if curve:
             samples, kl = zip(*curve)
-            ax.plot(samples, np.maximum(kl, 1e-6), lw=1, color=colors.get(name, "k"), label=name)
+            ax.plot(samples, np.maximum(kl, 1e-6), lw=1, color=colors.get(name, "k"), ls=styles.get(name, "-"))
             drawn = True
     if drawn:
         ax.set_yscale("log")
         ax.set_xlabel("samples seen")
         ax.set_ylabel("test KL(q ‖ p) [nats per sample]")
-        ax.legend(fontsize=7, loc="upper right")  # the runs' colours, for this row's spectra too
     else:
         ax.axis("off")
     for c, z in enumerate(redshifts, start=1):
@@ -338,7 +360,7 @@ def plot_comparison(
                 ratio = 1 + np.asarray([np.nan if v is None else v for v in entry[kind]], float)
                 hidden += int(np.sum(ratio <= 0))
                 color = colors.get(name, "k")
-                ax.plot(k, np.where(ratio > 0, ratio, np.nan), color=color, lw=1.2)
+                ax.plot(k, np.where(ratio > 0, ratio, np.nan), color=color, lw=1.2, ls=styles.get(name, "-"))
                 if f"{kind}_lo" in entry:
                     lo, hi = (
                         1 + np.asarray([np.nan if v is None else v for v in entry[f"{kind}_{e}"]], float)
@@ -357,7 +379,11 @@ def plot_comparison(
             ax.set_xlabel(K_LABEL)
             if c == 1:
                 ax.set_ylabel(r"$P^{\rm painted}/P^{\rm true}$")
+    from matplotlib.lines import Line2D
+
+    runs = [Line2D([], [], color=color, lw=1.5, label=label) for label, color in labels]
+    goals = axes[0, 1].get_legend_handles_labels()[0] if redshifts else []
+    fig.legend(handles=runs + goals, loc="outside lower center", ncols=2 if len(runs) > 3 else 3, fontsize=8)
     if redshifts:
-        fig.legend(handles=axes[0, 1].get_legend_handles_labels()[0], loc="outside lower center", ncols=2, fontsize=8)
         fig.suptitle("lines: ratio of mean spectra over test tiles; bands: its 68% bootstrap interval", fontsize=9)
     return save_png(fig, path)

@@ -142,3 +142,21 @@ def test_curves_plot_train_and_test_elbo_and_ignore_other_records(tmp_path):
     plot_curves(path, [])  # before the first log line: an empty but valid figure, overwritten in place
     assert _read_png(path).shape[:2] == (380, 1100)
     _only_file_is(path)
+
+
+def test_compare_colours_a_configuration_and_styles_its_seeds():
+    """Issue 21 item 10: seeds of one configuration share a colour, differ in line style, and
+    the legend has one entry per configuration naming the styles."""
+    from runner.science.figures import run_styles
+
+    names = ["a,seed=0", "a,seed=1", "b,seed=0", "b,seed=1", "c"]
+    groups = {"a,seed=0": "a", "a,seed=1": "a", "b,seed=0": "b", "b,seed=1": "b"}
+    colors, styles, labels = run_styles(names, groups)
+    assert colors["a,seed=0"] == colors["a,seed=1"] != colors["b,seed=0"] == colors["b,seed=1"] != colors["c"]
+    assert styles["a,seed=0"] != styles["a,seed=1"] and styles["a,seed=0"] == styles["b,seed=0"]
+    assert labels == [
+        ("a (2 seeds: solid, dashed)", colors["a,seed=0"]),
+        ("b (2 seeds: solid, dashed)", colors["b,seed=0"]),
+        ("c", colors["c"]),
+    ]
+    assert len(set(run_styles(["x", "y"])[0].values())) == 2  # no groups: a colour each
