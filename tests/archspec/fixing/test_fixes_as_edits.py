@@ -28,12 +28,15 @@ SHIPPED = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs" / "va
 # them); the rewrite must leave every one as it was.
 # The quickstart and its variants changed meaning on 2026-12-06 (padding_mode: reflect, issue 18):
 # their hashes were 9a8b566ec68c98a6 and ecaf32c5ad104431 before; the others are unchanged.
+# And again on 2026-12-07 (training.calibration: pressure_mean): f80641a4518b867e and
+# 2538e6dfb9c556af before; the quickstart with calibration=none hashes f80641a4518b867e still
+# (the field at its default is left out of the data: tests/runner/science/test_calibration.py).
 HASHES = {
     "paper_cvae.yaml": "57753e7605ea1e19",
-    "quickstart.yaml": "f80641a4518b867e",
+    "quickstart.yaml": "a3d164e1b22d092b",
     "regression.yaml": "6cb17da84a7fa47f",
     "variants/free_latent.yaml": "b32566a6d062bf02",
-    "variants/quickstart/free_latent.yaml": "2538e6dfb9c556af",
+    "variants/quickstart/free_latent.yaml": "ddb93f9987dbc04a",
 }
 BASES = [ROOT / "specs" / name for name in ("paper_cvae.yaml", "quickstart.yaml", "regression.yaml")]
 
