@@ -344,7 +344,8 @@ class Recipe:
         self.folder.prune(path)
         self.science.draw_curves(self.metrics.records, self.state.seen)
         if self.stop.signal is None:  # not while stopping on Ctrl-C
-            self.science.measure(self.state.raw_model, self.test_data, self.state.seen, calibration)
+            summary = self.science.measure(self.state.raw_model, self.test_data, self.state.seen, calibration)
+            self.metrics.log_evaluation(summary, self.state.seen)
         return path
 
     def _fault_since_last_checkpoint(self) -> Fault | None:

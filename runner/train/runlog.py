@@ -198,7 +198,11 @@ class Metrics:
         self._file = open(self.path, "a")
         self._pending: list[tuple[dict[str, Any], torch.Tensor]] = []
         self._last_flush = time.monotonic()
-        self._tb = _tensorboard(run_dir / "tensorboard")
+        events = run_dir / "tensorboard"
+        fresh = not events.exists()
+        self._tb = _tensorboard(events)
+        if self._tb is not None and fresh and self.records:  # tensorboard installed since the run began
+            self._to_tensorboard(self.records)
 
     def _kept(self, resume_at: int) -> list[dict[str, Any]]:
         if not self.path.is_file():
@@ -231,17 +235,41 @@ class Metrics:
         for (record, _), row in zip(self._pending, values):
             record = {**record, **{k: _finite(v) for k, v in zip(self.terms, row)}}
             self._write(json.dumps(record) + "\n")
-            if self._tb is not None:
-                for k in self.terms:
-                    if record[k] is not None:
-                        self._tb.add_scalar(f"{record['split']}/{k}", record[k], record["sample"])
-                if record["split"] == "train":
-                    self._tb.add_scalar("train/lr", record["lr"], record["sample"])
             written.append(record)
+        self._to_tensorboard(written)
         self._write("")
         self._pending.clear()
         self.records.extend(written)
         return written
+
+    def _to_tensorboard(self, records: Sequence[dict[str, Any]]) -> None:
+        """The records as TensorBoard scalars (``<split>/<term>``, ``train/lr``), when it is installed."""
+        if self._tb is None:
+            return
+        for record in records:
+            for k in self.terms:
+                if record.get(k) is not None:
+                    self._tb.add_scalar(f"{record['split']}/{k}", record[k], record["sample"])
+            if record["split"] == "train" and record.get("lr") is not None:
+                self._tb.add_scalar("train/lr", record["lr"], record["sample"])
+
+    def log_evaluation(self, summary: dict | None, samples: int) -> None:
+        """A checkpoint's spectrum scores as TensorBoard scalars, per redshift (tiles painted
+        alone): the worst |ratio − 1| below k = 2 h/Mpc, the band k 0.5–2 h/Mpc, the mean ratio."""
+        if self._tb is None or not summary:
+            return
+        for row in ((summary.get("scores") or {}).get("tile") or {}).get("per_z", []):
+            z = f"z{row['z']:g}"
+            k_below = summary["scores"]["tile"].get("k_below", [])
+            at = k_below.index(2.0) if 2.0 in k_below else None
+            for kind in ("auto", "cross"):
+                if at is not None and row[kind][at] is not None:
+                    self._tb.add_scalar(f"eval/{z}/{kind}_worst_k<2", row[kind][at], samples)
+                band = (row.get("bands") or {}).get(kind, {}).get("0.5-2")
+                if band:
+                    self._tb.add_scalar(f"eval/{z}/{kind}_band_0.5-2", band[0], samples)
+            if row.get("mean_ratio") is not None:
+                self._tb.add_scalar(f"eval/{z}/mean_ratio", row["mean_ratio"], samples)
 
     def _write(self, text: str) -> None:
         """Append ``text`` (flush the file when empty); a refused write names metrics.jsonl."""

@@ -47,30 +47,31 @@ class CheckpointScience:
             )
             return None
 
-    def measure(self, model, test_data, seen: int, calibration=None) -> None:
+    def measure(self, model, test_data, seen: int, calibration=None) -> dict | None:
         """The spectra and figures of the checkpoint at ``seen`` samples (nothing with --no-eval),
-        painted through ``calibration`` (the one the checkpoint holds)."""
+        painted through ``calibration`` (the one the checkpoint holds); its summary, or None
+        (no evaluation, a failed one, or one a background child writes later)."""
         if not self.options.evaluate:
-            return
+            return None
         from runner.science.evaluate import eval_dir, evaluate_in_run
 
         seed = self.spec.training.seed
         if self.background is not None:
             self.background.start(self.out / ck.checkpoint_name(seen), eval_dir(self.out, seen), seed, self.device.type)
-        else:
-            evaluate_in_run(
-                model,
-                self.spec,
-                test_data,
-                self.out,
-                seen,
-                device=self.device,
-                seed=seed,
-                warn=self._say,
-                label=self.label,
-                precision=self.precision,
-                calibration=calibration,
-            )
+            return None  # its summary is written by the child, later
+        return evaluate_in_run(
+            model,
+            self.spec,
+            test_data,
+            self.out,
+            seen,
+            device=self.device,
+            seed=seed,
+            warn=self._say,
+            label=self.label,
+            precision=self.precision,
+            calibration=calibration,
+        )
 
     def measure_if_missing(self, model, test_data, seen: int, saved_calibration=None) -> None:
         """The science of the checkpoint a run resumes from, when a kill cut it short, painted
