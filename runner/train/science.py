@@ -76,11 +76,15 @@ class CheckpointScience:
     def measure_if_missing(self, model, test_data, seen: int, saved_calibration=None) -> None:
         """The science of the checkpoint a run resumes from, when a kill cut it short, painted
         through the calibration that checkpoint holds (``saved_calibration``, its saved form)."""
-        from runner.science.calibration import Calibration
+        from runner.science.calibration import Calibration, CalibrationError
         from runner.science.evaluate import eval_dir
 
         if self.options.evaluate and not (eval_dir(self.out, seen) / "summary.json").is_file():
-            calibration = Calibration.from_state(saved_calibration) if saved_calibration is not None else None
+            try:
+                calibration = Calibration.from_state(saved_calibration) if saved_calibration is not None else None
+            except CalibrationError as exc:  # painting refuses such a checkpoint; resuming need not stop
+                self._say(f"runner: warning: the checkpoint's calibration table is malformed ({exc}); not evaluated")
+                return
             self.measure(model, test_data, seen, calibration)
 
     def draw_curves(self, records: list, seen: int) -> None:
