@@ -137,14 +137,21 @@ def seed_groups(runs: Sequence[dict]) -> list[list[dict]]:
 
 def still_rising(elbos: Sequence[float], window: int = LAST) -> bool:
     """Has the test ELBO not levelled off? The median of the last ``window`` records exceeds the
-    median of the ``window`` before by more than twice the noise of the last window (its median
-    absolute deviation, scaled to a standard deviation, over √window): the run's final number is
-    still moving, and a longer run would change it."""
+    median of the ``window`` before by more than three standard errors of that difference (the
+    records' scatter from their median absolute deviations, pooled over both windows; a median's
+    standard error is 1.2533 σ/√n): the run's final number is still moving, and a longer run
+    would change it. Three, not two: a level curve of 0.5-nat scatter must not be flagged."""
     if len(elbos) < 2 * window:
         return False
     last, before = list(elbos[-window:]), list(elbos[-2 * window : -window])
-    noise = 1.4826 * statistics.median(abs(e - statistics.median(last)) for e in last) / math.sqrt(window)
-    return statistics.median(last) - statistics.median(before) > 2 * noise
+
+    def mad(xs: list[float]) -> float:
+        m = statistics.median(xs)
+        return 1.4826 * statistics.median(abs(x - m) for x in xs)
+
+    sigma = math.sqrt((mad(last) ** 2 + mad(before) ** 2) / 2)
+    se_difference = 1.2533 * sigma * math.sqrt(2 / window)
+    return statistics.median(last) - statistics.median(before) > 3 * se_difference
 
 
 def group_name(group: Sequence[dict]) -> str:
@@ -347,8 +354,8 @@ def comparability_notes(rows: Sequence[dict]) -> list[str]:
     rising = [str(r["run"]) for r in rows if r.get("rising")]
     if rising:
         out.append(
-            f"the test ELBO of {', '.join(rising)} had not levelled off (its last {LAST} records above the "
-            f"{LAST} before by more than twice their noise): a longer run would change it"
+            f"the test ELBO of {', '.join(rising)} had not levelled off (the median of its last {LAST} records "
+            f"above that of the {LAST} before by more than three standard errors): a longer run would change it"
         )
     samples = sorted({int(r["samples"]) for r in rows if r.get("samples")})
     if len(samples) > 1:
