@@ -72,8 +72,9 @@ def parse_key(key: Any) -> tuple[str, tuple]:
 
 
 class _Stop(Exception):
-    def __init__(self, message: str, fix: str | None = None, append_at: int | None = None):
+    def __init__(self, message: str, fix: str | None = None, append_at: int | None = None, rows: list | None = None):
         self.message, self.fix, self.append_at = message, fix, append_at
+        self.rows = rows  # the base's table, for an index past its end
         self.path: tuple = ()  # filled in by _follow
 
 
@@ -113,6 +114,13 @@ def _collect(child: Node, prefix: tuple, base: Node | None, edits: list[Edit], p
                     "to add a row after the last, insert one: "
                     f"+{format_loc(stop.path[len(prefix) : -1])}[{stop.append_at}]: [...]"
                 )
+                same = _rows_like(node, stop.rows or [])
+                if same:  # the row written is like one the base has: the index was likely off by some
+                    table = format_loc(stop.path[len(prefix) : -1])
+                    fix = (
+                        f"the base's row {same[-1]} is {_row_text(stop.rows[same[-1]])}, like the row written here: to "
+                        f"change it, write {table}[{same[-1]}]; {fix}"
+                    )
             problems.append(_at(where, "override_missing", stop.path, stop.message, fix))
 
 
@@ -194,7 +202,34 @@ def _list_step(items: list, path: tuple, step: Any, last: bool, op: str) -> tupl
     raise _Stop(
         f"expected an index from 0 to {top} (the base's {path[-1]} has {len(items)} {what}), found {step}",
         append_at=len(items) if op != "insert" and what == "rows" else None,
+        rows=items if what == "rows" else None,
     )
+
+
+def _plain_node(node: Any) -> Any:
+    value = node.value if isinstance(node, Node) else node
+    if isinstance(value, list):
+        return [_plain_node(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain_node(v) for k, v in value.items()}
+    return value
+
+
+def _rows_like(written: Node, rows: list) -> list[int]:
+    """Indices of the base's rows whose layer and channels are the written row's (flow-list rows)."""
+    row = _plain_node(written)
+    if not isinstance(row, list) or len(row) < 2:
+        return []
+    return [
+        i
+        for i, base in enumerate(_plain_node(r) for r in rows)
+        if isinstance(base, list) and len(base) >= 2 and base[:2] == row[:2]
+    ]
+
+
+def _row_text(node: Any) -> str:
+    row = _plain_node(node)
+    return "[" + ", ".join(str(v) for v in row) + "]" if isinstance(row, list) else str(row)
 
 
 def _missing(where: str, kind: str, name: str, known: list) -> _Stop:

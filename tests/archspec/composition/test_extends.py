@@ -317,3 +317,21 @@ def test_each_base_is_found_from_the_folder_of_the_file_that_names_it(tmp_path):
     spec = archspec.load(child)
     assert (spec.name, spec.training.seed) == ("child", 3)
     assert list(spec.model.shapes["x"]) == yaml.safe_load(QUICK)["model"]["shapes"]["x"]
+
+
+def test_an_index_past_the_end_names_the_base_row_that_looks_like_the_one_written(tmp_path):
+    """Issue 21 item 4: the quickstart's prior has rows 0-2; [Conv, 16/2, 3, 1] written at [3] is
+    its head (row 2: Conv 16/2) with another kernel, so the fix names row 2 beside appending."""
+    from archspec.checking.load import check_text
+
+    quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
+    text = f"extends: {quickstart}\nname: v\nmodel.networks.prior.A.table[3]: [Conv, 16/2, 3, 1, _, _, _]\n"
+    (problem,) = check_text(text, "v.yaml").problems
+    assert "expected an index from 0 to 2" in problem.message
+    assert "the base's row 2 is [Conv, 16/2, 5, 1, _, _, _]" in problem.fix
+    assert "write model.networks.prior.A.table[2]" in problem.fix and "+model.networks.prior.A.table[3]" in problem.fix
+    fixed = text.replace("table[3]", "table[2]")  # what the fix says to write checks
+    assert not check_text(fixed, "v.yaml").problems
+    unlike = text.replace("[Conv, 16/2, 3, 1, _, _, _]", "[Conv, 2/2, 3, 1, _, _, _]")
+    (other,) = check_text(unlike, "v.yaml").problems
+    assert "the base's row" not in other.fix  # no row of the base is like it: only the append
