@@ -260,6 +260,11 @@ class _Search:
                     fix=f"none found: no edit of {_TRIED[problem.code]} makes the whole model flow ({tried} checked)",
                 )
             return problem
+        reverts = [edits for edits, _ in kept if self._reverts(edits)]
+        kept = [(edits, after) for edits, after in kept if not self._reverts(edits)]
+        if not kept:  # every fix found undoes this file's own change: say so rather than offer it
+            shown = self._blame(problem, reverts[0]) or problem
+            return replace(shown, fix=self._revert_words(reverts[0]))
         shown = self._blame(problem, kept[0][0]) or problem
         fixes = tuple(
             Fix(self._title(shown, edits, after), tuple(self.in_text(edits))) for edits, after in kept[:SHOWN]
@@ -270,6 +275,44 @@ class _Search:
         if problem.code in _OWN_WORDS and problem.fix:  # the candidate is the fix the problem named: keep its words
             fixes = (replace(fixes[0], title=problem.fix),) + fixes[1:]
         return replace(shown, fixes=fixes, fix=_join(fixes))
+
+    @cached_property
+    def _base_data(self) -> Any:
+        """The data of the spec this file extends, as it is without this file (None for a spec
+        that extends nothing): checked from a text of this file's ``extends:`` line alone."""
+        from archspec.checking.load import check_text  # imported here: checking.load imports this module
+
+        doc = self.loaded.doc
+        if not hasattr(doc, "value_files"):
+            return None
+        base = Spans(self.loaded.text).entries.get(("extends",))
+        if base is None or not isinstance(base.node.value, str):
+            return None
+        only = check_text(f"extends: {render(base.node.value)}\n", self.loaded.filename, fixes=False)
+        return only.doc.data if only.doc is not None else None
+
+    def _reverts(self, edits: list[Edit]) -> bool:
+        """Does every edit set a value this file wrote back to the value of the spec it extends?
+        (``table[2].channels: 16/48``, a deliberate widening, "fixed" by 16/32: the override gone.)"""
+        doc, base = self.loaded.doc, self._base_data
+        if base is None or not edits:
+            return False
+        for edit in edits:
+            if edit.op != "set" or doc.value_files.get(edit.path) != self.loaded.filename:
+                return False
+            at = self.spans.at_position(*doc.values[edit.path])
+            if at is None or not isinstance(at[-1], str):  # a cell of a row written whole: not its own change
+                return False
+            if _get(base, edit.path) is None or str(_get(base, edit.path)) != str(edit.value):
+                return False
+        return True
+
+    def _revert_words(self, edits: list[Edit]) -> str:
+        cells = ", ".join(f"{format_loc(self._loc_of(e.path))} back to the base's {render(e.value)}" for e in edits)
+        return (
+            f"none offered: the only fix found reverts this file's own change ({cells}); to keep the change, "
+            "change what reads it as well (the row or block the problem names), here or in the base"
+        )
 
     def _works_in_text(self, problem: Problem, fix: Fix) -> bool:
         """The fix applied to this file's text, and the whole spec checked again from it: the

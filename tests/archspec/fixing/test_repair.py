@@ -281,3 +281,24 @@ def test_every_fix_of_a_variant_is_checked_on_its_text_before_it_is_shown(tmp_pa
     for fix in problem.fixes:
         after = check_text(apply_fix(text, fix), str(tmp_path / "v.yaml"), fixes=False)
         assert not after.problems, (fix, after.problems)
+
+
+def test_a_fix_that_would_undo_the_variants_own_change_is_not_offered(tmp_path, capsys):
+    """Issue 21 item 3: a deliberate widening (16/48) whose only fix is the base's 16/32 is told
+    so, with what reads it named, and --fix leaves the file as it is."""
+    from archspec.cli import main as archspec_main
+
+    quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
+    text = f"extends: {quickstart}\nname: v\nmodel.networks.generator.B.table[2].channels: 16/48\n"
+    path = tmp_path / "v.yaml"
+    path.write_text(text)
+    (problem,) = check_text(text, str(path)).problems
+    assert problem.fixes == () and problem.line == 3
+    assert (
+        "reverts this file's own change (model.networks.generator.B.table[2].channels back to the base's 16/32)"
+        in problem.fix
+    )
+    assert "whose first row" in problem.message and "reads 32" in problem.message  # what else must change
+    assert archspec_main(["check", str(path), "--fix"]) == 1
+    assert path.read_text() == text
+    capsys.readouterr()
