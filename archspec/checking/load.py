@@ -133,6 +133,12 @@ class Loaded:
     composed: Any = None  # the document's data after `extends:`, before the overrides (a copy)
     overrides: tuple[str, ...] = ()  # the --set values it was checked with
 
+    def check_again(self, text: str, overrides: Sequence[str] = ()) -> Loaded:
+        """Another text checked as this one was (same file name, so ``extends`` paths resolve
+        alike), without fixes: the fixer's re-check of an edited text (archspec.fixing never
+        imports this module, which imports it)."""
+        return check_text(text, self.filename, overrides, fixes=False)
+
     def place(self, problems: Iterable[Problem]) -> list[Problem]:
         """Problems about this document, placed at file:line:col (or at the --set that caused them)."""
         assert self.doc is not None

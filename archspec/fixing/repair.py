@@ -280,15 +280,13 @@ class _Search:
     def _base_data(self) -> Any:
         """The data of the spec this file extends, as it is without this file (None for a spec
         that extends nothing): checked from a text of this file's ``extends:`` line alone."""
-        from archspec.checking.load import check_text  # imported here: checking.load imports this module
-
         doc = self.loaded.doc
         if not hasattr(doc, "value_files"):
             return None
         base = Spans(self.loaded.text).entries.get(("extends",))
         if base is None or not isinstance(base.node.value, str):
             return None
-        only = check_text(f"extends: {render(base.node.value)}\n", self.loaded.filename, fixes=False)
+        only = self.loaded.check_again(f"extends: {render(base.node.value)}\n", ())
         return only.doc.data if only.doc is not None else None
 
     def _reverts(self, edits: list[Edit]) -> bool:
@@ -319,13 +317,11 @@ class _Search:
         problem is gone and nothing is wrong that was not (a later stage's problems aside, as in
         :meth:`_verify`). The composed data a candidate was checked on is not the text a user
         gets: an edit can land elsewhere in the text (a dotted key, an indentation)."""
-        from archspec.checking.load import check_text  # imported here: checking.load imports this module
-
         try:
             text = apply_fix(self.loaded.text, fix)
         except CannotEdit:
             return False
-        after = check_text(text, self.loaded.filename, self.loaded.overrides, fixes=False)
+        after = self.loaded.check_again(text, self.loaded.overrides)
         if after.checked is None:
             return False
         if after.checked.stage != self.base.stage:
@@ -584,10 +580,8 @@ def key_fix(loaded: Any, problem: Problem) -> Problem:
         text = apply_fix(loaded.text, fix)
     except CannotEdit:
         return problem
-    from archspec.checking.load import check_text  # imported here: checking.load imports this module
-
     before = {(p.code, tuple(p.loc)) for p in loaded.problems}
-    after = {(p.code, tuple(p.loc)) for p in check_text(text, loaded.filename, fixes=False).problems}
+    after = {(p.code, tuple(p.loc)) for p in loaded.check_again(text, ()).problems}
     if (problem.code, tuple(problem.loc)) in after or not after <= before:
         return problem
     return replace(problem, fixes=(replace(fix, title=problem.fix or fix.title),), fix=problem.fix)
