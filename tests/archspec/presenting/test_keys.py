@@ -20,11 +20,12 @@ SPECS = ["quickstart.yaml", "paper_cvae.yaml", "regression.yaml", "variants/quic
 
 @pytest.mark.parametrize("name", SPECS)
 def test_every_listed_key_is_accepted_with_the_value_it_holds(name):
+    """Every key of the quickstart; every fifth of the others (each load is a full check)."""
     path = ROOT / "specs" / name
     spec = archspec.load(path)
     listed = keys(spec)
     assert len({k for k, _ in listed}) == len(listed) > 50
-    for key, value in listed:
+    for key, value in listed if name == "quickstart.yaml" else listed[::5]:
         again = archspec.load(path, [f"{key}={format_value(value)}"])
         assert archspec.spec_hash(again) == archspec.spec_hash(spec), key
 

@@ -121,7 +121,7 @@ def test_training_with_a_calibration_stores_it_and_changes_no_weight(tiny, tmp_p
     and so its resume, are those of the same run without it."""
     runs = {}
     for choice in ("none", "pressure_mean"):
-        spec = archspec.load(tiny, ["training.samples=200", f"training.calibration={choice}"])
+        spec = archspec.load(tiny, ["training.samples=96", f"training.calibration={choice}"])
         runs[choice] = tmp_path / choice
         train(spec, runs[choice], quiet=True, evaluate=False)
     plain, calibrated = (ck.read_latest(runs[c], warn=lambda _: None)[0] for c in ("none", "pressure_mean"))

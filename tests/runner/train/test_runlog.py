@@ -39,16 +39,16 @@ def tensorboard(monkeypatch):
 
 def test_records_and_evaluation_scores_become_scalars(tiny, tmp_path, tensorboard):
     run = tmp_path / "run"
-    train(archspec.load(tiny, ["training.samples=200", "training.checkpoint.every=200"]), run, quiet=True)
+    train(archspec.load(tiny, ["training.samples=96", "training.checkpoint.every=96"]), run, quiet=True)
     (writer,) = tensorboard.instances
     tags = {t for t, _, _ in writer.scalars}
     assert {"train/elbo", "train/kl", "train/lr", "test/elbo"} <= tags
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     test_elbos = [(r["sample"], r["elbo"]) for r in records if r["split"] == "test"]
     assert [(s, v) for t, v, s in writer.scalars if t == "test/elbo"] == pytest.approx(test_elbos)
-    summary = json.loads((run / "eval" / "200" / "summary.json").read_text())
+    summary = json.loads((run / "eval" / "96" / "summary.json").read_text())
     z0 = summary["scores"]["tile"]["per_z"][0]
-    got = {t: v for t, v, s in writer.scalars if s == 200 and t.startswith("eval/z0/")}
+    got = {t: v for t, v, s in writer.scalars if s == 96 and t.startswith("eval/z0/")}
     assert got["eval/z0/auto_worst_k<2"] == pytest.approx(z0["auto"][1])
     assert got["eval/z0/cross_band_0.5-2"] == pytest.approx(z0["bands"]["cross"]["0.5-2"][0])
     assert got["eval/z0/mean_ratio"] == pytest.approx(z0["mean_ratio"])
@@ -58,14 +58,14 @@ def test_records_and_evaluation_scores_become_scalars(tiny, tmp_path, tensorboar
 def test_a_run_resumed_with_tensorboard_newly_installed_gets_its_earlier_records(tiny, tmp_path, monkeypatch):
     run = tmp_path / "run"
     monkeypatch.setattr(runlog, "_tensorboard", lambda path: None)  # not installed
-    spec = archspec.load(tiny, ["training.samples=200", "training.checkpoint.every=100"])
+    spec = archspec.load(tiny, ["training.samples=96", "training.checkpoint.every=48"])
     train(spec, run, quiet=True, evaluate=False)
     Writer.instances = []
     monkeypatch.setattr(runlog, "_tensorboard", lambda path: Writer(path))
-    longer = archspec.load(tiny, ["training.samples=300", "training.checkpoint.every=100"])
+    longer = archspec.load(tiny, ["training.samples=144", "training.checkpoint.every=48"])
     train(longer, run, resume=True, quiet=True, evaluate=False)
     (writer,) = Writer.instances
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     logged = [(s, v) for t, v, s in writer.scalars if t == "test/elbo"]
     assert logged == pytest.approx([(r["sample"], r["elbo"]) for r in records if r["split"] == "test"])
-    assert min(s for s, _ in logged) < 200 < max(s for s, _ in logged)  # back-filled, then continued
+    assert min(s for s, _ in logged) < 96 < max(s for s, _ in logged)  # back-filled, then continued
