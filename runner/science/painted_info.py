@@ -44,9 +44,10 @@ def describe_painted(path: str | os.PathLike) -> str:
     """What a painted file holds: where the painting came from, its units, and each painted
     dataset's shape, redshift and statistics (read in full: painted files are maps, not stores)."""
     path = Path(path)
-    lines = [f"{path}: pressure painted by `runner paint` (format {FORMAT} {FORMAT_VERSION})"]
     with open_h5(path, DataError, label=str(path)) as f:
         attrs = dict(f.attrs)
+        version = _plain_attr(attrs.get("format_version", "?"))
+        lines = [f"{path}: pressure painted by `runner paint` (format {FORMAT} {version})"]
         lines += [f"  {key}: {_plain_attr(attrs[key])}" for key in _SHOWN if key in attrs]
         lines.append(f"  units: {_plain_attr(attrs.get('units', '?'))}")
         lines.append("  dataset                         shape            redshift      mean         min          max")
@@ -58,7 +59,7 @@ def describe_painted(path: str | os.PathLike) -> str:
                 zs = f"{z[0]:g}" if z.size == 1 else f"{z.min():g}-{z.max():g}"
                 lines.append(
                     f"  /{name:<30} {str(tuple(obj.shape)):<16} {zs:<12} "
-                    f"{values.mean():<12.4g} {values.min():<12.4g} {values.max():.4g}"
+                    f"{values.mean(dtype=np.float64):<12.4g} {values.min():<12.4g} {values.max():.4g}"
                 )
 
         f.visititems(visit)
