@@ -13,6 +13,10 @@ draw per tile, the run's precision):
 - pressure_mean: ¼ ln E[e^{4 t_true} | painted t], what ``training.calibration: pressure_mean``
   stores in a checkpoint (runner.science.calibration; the same fit on the same samples).
 
+``--residuals`` first prints how well the model fits training against test tiles: the fit is made
+on training tiles, so a model that fits them much better than unseen ones (a long training) gets
+too small a correction.
+
 Each line gives the worst |<P_painted>/<P_true> − 1| below k = 2 h/Mpc, the band-averaged ratio
 − 1 at k 0.5–2 h/Mpc with its bootstrap 68% interval, and the mean painted / true pressure.
 """
@@ -67,6 +71,12 @@ def main(argv=None) -> int:
     p.add_argument("--test", type=int, default=TILES, help=f"test samples per redshift (default {TILES})")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--min-count", type=int, nargs="+", default=[8], help="pixels in the thinnest tail bin (default 8)")
+    p.add_argument(
+        "--residuals",
+        action="store_true",
+        help="also print the RMS of true − painted t (all pixels, and the brightest 1%% painted) on training and "
+        "test tiles: a model that fits its training tiles much better than the test's gets too small a calibration",
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -83,6 +93,18 @@ def main(argv=None) -> int:
         tiles=args.tiles,
     )  # fmt: skip
     zs, n = train.space.redshifts, min(args.tiles, train.space.per_depth**2)
+    if args.residuals:
+        held = paint_training(
+            painter.model, painter.kind, test, device=painter.device, precision=painter.precision, seed=seed,
+            tiles=args.tiles,
+        )  # fmt: skip
+        print("| split | z | RMS(t_true − t_painted) | the same, brightest 1% painted |")
+        print("|---|---|---|---|")
+        for split, (p_all, t_all) in (("train", (painted, true)), ("test", held)):
+            for z, p_z, t_z in zip(zs, p_all, t_all):
+                r, top = (t_z - p_z).ravel(), p_z.ravel() > np.quantile(p_z, 0.99)
+                print(f"| {split} | {z:g} | {np.sqrt(np.mean(r**2)):.4f} | {np.sqrt(np.mean(r[top] ** 2)):.4f} |")
+        print()
     ways = {"raw": None, "lognormal": lognormal(painted, true, zs, n)}
     for m in args.min_count:
         ways[f"pressure_mean (min count {m})"] = fit(painted, true, zs, n, min_count=m)
