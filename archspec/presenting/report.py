@@ -164,6 +164,13 @@ def _text(result: Result, fix: bool, dry_run: bool, out: TextIO, err: TextIO) ->
         print(result.summary() + (" after these fixes" if fix and dry_run and result.applied else ""), file=out)
     else:
         print(SpecError(result.loaded.problems).report(), file=err)
+        unfixed = [p for p in result.loaded.problems if not p.fixes]
+        if fix and unfixed:  # say it, rather than leave the user wondering why --fix stopped
+            print(
+                f"no automatic fix for {'this one' if len(unfixed) == 1 else f'these {len(unfixed)}'}: "
+                "change by hand as the fix line says (where one is known)",
+                file=err,
+            )
 
 
 # --- machine-readable ---------------------------------------------------------------------------

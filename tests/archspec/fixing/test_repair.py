@@ -302,3 +302,16 @@ def test_a_fix_that_would_undo_the_variants_own_change_is_not_offered(tmp_path, 
     assert archspec_main(["check", str(path), "--fix"]) == 1
     assert path.read_text() == text
     capsys.readouterr()
+
+
+def test_fix_says_when_a_problem_has_no_automatic_fix(tmp_path, capsys):
+    """Issue 21 item 1: --fix that can change nothing says so, instead of only exiting 1."""
+    from archspec.cli import main as archspec_main
+
+    quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
+    path = tmp_path / "v.yaml"
+    path.write_text(f"extends: {quickstart}\nname: v\nmodel.networks.generator.B.table: {{a: 1}}\n")
+    assert archspec_main(["check", str(path), "--fix"]) == 1
+    assert "no automatic fix for this one" in capsys.readouterr().err
+    assert archspec_main(["check", str(path)]) == 1  # without --fix: the report alone
+    assert "no automatic fix" not in capsys.readouterr().err
