@@ -97,7 +97,8 @@ def test_a_sweep_is_interrupted_resumed_and_compared(tiny, tmp_path):
     table = done.stdout.splitlines()
     assert (
         table[0].startswith("| run | kind | precision | parameters")
-        and len([line for line in table if "training.lr.start=" in line]) == 2
+        and len([line for line in table if line.startswith("| training.lr.start=")])
+        == 2  # its rows (notes name runs too)
     )
     rows = list(csv.DictReader((out / "compare" / "table.csv").open()))
     assert [r["run"] for r in rows] == ["training.lr.start=1e-3", "training.lr.start=3e-3"]
