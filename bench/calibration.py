@@ -34,33 +34,22 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.science.calibration import Calibration, fit, paint_training  # noqa: E402
-from runner.science.ceiling import bin_edges  # noqa: E402
+from runner.science.calibration import Calibration, as_table, fit, paint_training  # noqa: E402
+from runner.science.ceiling import fit_conditional_mean  # noqa: E402
 from runner.science.protocol import REDSHIFTS, TILES  # noqa: E402
 
 
 def lognormal(painted, true, redshifts, tiles) -> Calibration:
-    """t + 2 s²(t) at the bins' mean painted t (the bins of the pressure_mean fit)."""
+    """t + 2 s²(t) at the bins' mean painted t: E[t | painted] + 2 Var[t | painted], both from the
+    pressure_mean fit's own bins (runner.science.ceiling.fit_conditional_mean)."""
     knots, values = [], []
     for p, t in zip(painted, true):
-        p, t = np.ravel(p).astype(float), np.ravel(t).astype(float)
-        edges = bin_edges(p)
-        if len(edges) < 2:  # a constant painting: one bin
-            edges = np.array([p.min(), p.min() + 1.0])
-        which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, len(edges) - 2)
-        n = np.bincount(which, minlength=len(edges) - 1)
-        keep = n > 0
-        centre = np.bincount(which, p, len(edges) - 1)[keep] / n[keep]
-        residual = t - p
-        mean_r = np.bincount(which, residual, len(edges) - 1)[keep] / n[keep]
-        var = np.bincount(which, residual**2, len(edges) - 1)[keep] / n[keep] - mean_r**2
-        order = np.argsort(centre)
-        value = (centre + mean_r + 2 * np.maximum(var, 0))[order]
-        centre = centre[order]
-        if len(centre) == 1:
-            centre, value = centre + np.array([-0.5, 0.5]), np.repeat(value, 2)
+        r = np.ravel(t).astype(float) - np.ravel(p).astype(float)
+        centre, mean_r = fit_conditional_mean(p, r)
+        _, mean_r2 = fit_conditional_mean(p, r**2)
+        centre, value = as_table(centre, centre + mean_r + 2 * np.maximum(mean_r2 - mean_r**2, 0))
         knots.append(centre)
-        values.append(value)  # E[t | painted] + 2 Var[t | painted]
+        values.append(value)
     return Calibration(tuple(float(z) for z in redshifts), tuple(knots), tuple(values), tiles)
 
 

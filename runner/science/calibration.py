@@ -144,11 +144,18 @@ def fit(
         centre, mean = fit_conditional_mean(
             p, np.exp(4.0 * np.asarray(t, np.float64)), min_count
         )  # E[1 + p/σ_z | painted]
-        if len(centre) == 1:  # a constant painting (a collapsed model): every pixel gets the mean
-            centre, mean = centre + np.array([-0.5, 0.5]), np.repeat(mean, 2)
+        centre, value = as_table(centre, np.log(mean) / 4.0)
         knots.append(centre)
-        values.append(np.log(mean) / 4.0)
+        values.append(value)
     return Calibration(tuple(float(z) for z in redshifts), tuple(knots), tuple(values), int(tiles))
+
+
+def as_table(centre: np.ndarray, value: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A table's knots and values from fitted bins: a single bin (a constant painting, a collapsed
+    model) becomes two knots around it with its value, so every pixel gets that value."""
+    if len(centre) == 1:
+        return centre + np.array([-0.5, 0.5]), np.repeat(value, 2)
+    return centre, value
 
 
 def fit_model(model, kind, data, *, device, precision: str, seed: int, tiles: int = TILES_PER_REDSHIFT):
