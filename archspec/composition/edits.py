@@ -28,7 +28,7 @@ from typing import Any
 
 from archspec.language.errors import Problem, did_you_mean, format_loc, one_of
 from archspec.language.spec import ROW_COLUMNS
-from archspec.text.located import Node, Where
+from archspec.text.located import Node, Where, plain
 
 _KEY = re.compile(r"^([~+]?)([A-Za-z0-9_-]+)((?:\.[A-Za-z0-9_-]+|\[[0-9]+\])*)$")
 _STEP = re.compile(r"\.([A-Za-z0-9_-]+)|\[([0-9]+)\]")
@@ -206,29 +206,20 @@ def _list_step(items: list, path: tuple, step: Any, last: bool, op: str) -> tupl
     )
 
 
-def _plain_node(node: Any) -> Any:
-    value = node.value if isinstance(node, Node) else node
-    if isinstance(value, list):
-        return [_plain_node(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain_node(v) for k, v in value.items()}
-    return value
-
-
 def _rows_like(written: Node, rows: list) -> list[int]:
     """Indices of the base's rows whose layer and channels are the written row's (flow-list rows)."""
-    row = _plain_node(written)
+    row = plain(written)
     if not isinstance(row, list) or len(row) < 2:
         return []
     return [
         i
-        for i, base in enumerate(_plain_node(r) for r in rows)
+        for i, base in enumerate(plain(r) for r in rows)
         if isinstance(base, list) and len(base) >= 2 and base[:2] == row[:2]
     ]
 
 
 def _row_text(node: Any) -> str:
-    row = _plain_node(node)
+    row = plain(node)
     return "[" + ", ".join(str(v) for v in row) + "]" if isinstance(row, list) else str(row)
 
 
