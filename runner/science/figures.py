@@ -383,7 +383,10 @@ def plot_comparison(
 
     runs = [Line2D([], [], color=color, lw=1.5, label=label) for label, color in labels]
     goals = axes[0, 1].get_legend_handles_labels()[0] if redshifts else []
-    fig.legend(handles=runs + goals, loc="outside lower center", ncols=2 if len(runs) > 3 else 3, fontsize=8)
+    for r in range(nrows):  # a legend per row, beside its last panel (inside, it hid curves and labels)
+        axes[r, -1].legend(
+            handles=runs + goals, loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=7, frameon=False
+        )
     if redshifts:
         fig.suptitle("lines: ratio of mean spectra over test tiles; bands: its 68% bootstrap interval", fontsize=9)
     return save_png(fig, path)
