@@ -12,7 +12,10 @@ A row runs layer -> BatchNorm -> activation. A residual block computes act(x + t
 Layer and activation classes come from the registries below, keyed by the names of
 :data:`archspec.language.registry.LAYERS` and :data:`archspec.language.registry.ACTIVATIONS`: the
 compiler attaches a builder to each name there, and refuses to load if a name has none; a spec
-never names a torch attribute. Weights keep PyTorch's default initialisation.
+never names a torch attribute. Weights keep PyTorch's default initialisation unless a row's
+``init`` says otherwise (:data:`archspec.language.registry.INITS`); a row with ``spectral_norm``
+has its weight parametrised by :func:`torch.nn.utils.parametrizations.spectral_norm` (its state
+dict then holds ``conv.parametrizations.weight.original`` and the power iteration's ``_u``, ``_v``).
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from archspec.checking.arith import auto_padding
 from archspec.language.kinds import KINDS, Kind
-from archspec.language.registry import ACTIVATIONS, LAYERS
+from archspec.language.registry import ACTIVATIONS, INITS, LAYERS
 from archspec.language.resolve import Resolved, block_chain, part_chain, resolve
 from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
 
@@ -78,7 +82,7 @@ def _register_activations() -> None:
         "ReLU": nn.ReLU,
         "PReLU": _prelu,  # one parameter shared by all channels, as in the original
         "Softplus": _softplus,
-        "LeakyReLU": nn.LeakyReLU,  # negative slope 0.01
+        "LeakyReLU": nn.LeakyReLU,  # LeakyReLU(0.2): the registry binds the slope (default 0.01)
         "ELU": nn.ELU,
         "GELU": nn.GELU,
         "SiLU": nn.SiLU,
@@ -102,8 +106,33 @@ def _softplus() -> nn.Module:
 
 
 _register_activations()
-if LAYERS.without_builder() or ACTIVATIONS.without_builder():  # a name the checker accepts must build
-    raise RuntimeError(f"nothing builds {LAYERS.without_builder() + ACTIVATIONS.without_builder()}")
+
+
+# An initialiser takes (weight, activation as written) and, where it has a number, the number.
+@INITS.builds("torch")
+def _init_torch(weight: Tensor, activation: str) -> None:
+    """torch's own initialisation, done when the layer was made: nothing to do."""
+
+
+@INITS.builds("kaiming")
+def _init_kaiming(weight: Tensor, activation: str) -> None:
+    name, slope = ACTIVATIONS.split(activation)
+    if name == "LeakyReLU":
+        nn.init.kaiming_normal_(weight, a=slope, nonlinearity="leaky_relu")
+    elif name in ("ReLU", "PReLU"):  # PReLU starts at slope 0.25: He et al.'s own case, a = 0.25
+        nn.init.kaiming_normal_(weight, a=0.25 if name == "PReLU" else 0.0, nonlinearity="leaky_relu")
+    else:
+        nn.init.kaiming_normal_(weight, nonlinearity="linear")
+
+
+@INITS.builds("xavier")
+def _init_xavier(weight: Tensor, activation: str, gain: float) -> None:
+    nn.init.xavier_normal_(weight, gain=gain)
+
+
+_MISSING = LAYERS.without_builder() + ACTIVATIONS.without_builder() + INITS.without_builder()
+if _MISSING:  # a name the checker accepts must build
+    raise RuntimeError(f"nothing builds {_MISSING}")
 
 
 # --- modules -------------------------------------------------------------------------------------
@@ -125,6 +154,10 @@ class Row(nn.Module):
             r.bias,
             **({"padding_mode": r.padding_mode} if r.padding_mode != "zeros" else {}),
         )
+        with torch.no_grad():
+            INITS.builder(r.init)(self.conv.weight, r.activation)
+        if r.spectral_norm:  # after the initialisation: it parametrises the weight as it starts
+            self.conv = nn.utils.parametrizations.spectral_norm(self.conv)
         self.bn = nn.BatchNorm2d(r.c_out) if r.batchnorm else None
         self.act = ACTIVATIONS.builder(r.activation)()
 
@@ -197,6 +230,22 @@ class Network(nn.Module):
             self.add_module(part_name, part)
 
     def forward(self, **tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
+        values = self._run(tensors, None)
+        out = values[self.output]
+        if self.gaussian:
+            mean, logvar = out.chunk(2, dim=1)  # (N, C_z, H_z, W_z) each
+            return mean, logvar
+        return out
+
+    def features(self, **tensors: Tensor) -> list[Tensor]:
+        """The output of every top-level row of every part, in the order they run (a block row
+        gives its last repetition's output); the network's output last when its output part is
+        the last part. A GAN's perceptual (feature-matching) term compares these."""
+        rows: list[Tensor] = []
+        self._run(tensors, rows)
+        return rows
+
+    def _run(self, tensors: dict, rows: list | None) -> dict[str, Tensor]:
         unknown = [k for k in tensors if k not in self.accepts]
         missing = [k for k in self.reads if k not in tensors]
         if unknown or missing:
@@ -209,12 +258,14 @@ class Network(nn.Module):
             part: Part = self._modules[name]  # type: ignore[assignment]
             sources = [values[s] for s in part.inputs]
             x = sources[0] if len(sources) == 1 else torch.cat(sources, dim=1)  # (N, sum C, H, W)
-            values[name] = part(x)
-        out = values[self.output]
-        if self.gaussian:
-            mean, logvar = out.chunk(2, dim=1)  # (N, C_z, H_z, W_z) each
-            return mean, logvar
-        return out
+            if rows is None:
+                values[name] = part(x)
+                continue
+            for row in part:
+                x = row(x)
+                rows.append(x)
+            values[name] = x
+        return values
 
 
 class Model(nn.Module):
@@ -303,7 +354,8 @@ def _rows(spec: Spec, table: list, chain: tuple[Defaults, ...], c: int) -> tuple
 
 class EvalTwin:
     """A copy of ``source`` for evaluation: in eval mode, each row's BatchNorm folded into its
-    convolution (w' = w·γ/σ, b' = (b − μ)·γ/σ + β with the running statistics), activations in
+    convolution (w' = w·γ/σ, b' = (b − μ)·γ/σ + β with the running statistics; not where the
+    weight is spectrally normalised, computed rather than stored), activations in
     place. :meth:`refreshed` copies the live weights in; the twin keeps its identity (and its
     compiled graphs)."""
 
@@ -313,7 +365,8 @@ class EvalTwin:
         self.folded: list[tuple[Row, Row]] = []  # (live row, twin row) whose BatchNorm is folded
         pairs = list(zip(source.modules(), self.model.modules()))  # deepcopy keeps the order; listed before any change
         for live, twin in pairs:
-            if isinstance(live, Row) and live.bn is not None:
+            if isinstance(live, Row) and live.bn is not None and not parametrize.is_parametrized(live.conv):
+                # (a spectrally normalised weight is computed, not stored: its row keeps its BatchNorm)
                 twin.bn = None
                 if twin.conv.bias is None:
                     channels = live.conv.out_channels

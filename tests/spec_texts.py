@@ -1,6 +1,6 @@
 """Spec texts the tests share: BASE, a small valid spec that tests mutate one row at a time,
 TINY_SPEC, a trainable CVAE with its data section (the `tiny` fixture in conftest.py writes it),
-and TINY_REGRESSION, the regression kind on the same data."""
+TINY_REGRESSION, the regression kind on the same data, and TINY_CGAN, the conditional GAN on it."""
 
 BASE = """\
 archspec: 1
@@ -112,6 +112,50 @@ training:
   pseudo_epoch: 40
   batch_size: [[0, 4], [2, 8], [5, 12]]
   lr: {start: 3.0e-3, factor: 0.5, milestones: [6, 9], min: 1.0e-4}
+  evaluation: {every: 24, batch_size: 8}
+  checkpoint: {every: 200}
+  log_every: 24
+  seed: 3
+"""
+
+
+# The paper's conditional GAN in miniature (specs/paper_cgan.yaml's features: spectral norm,
+# LeakyReLU(0.2), Kaiming and Xavier starts, a Tanh painting and a Sigmoid patch map) on the data
+# of the tiny spec; the lr decays every 3 pseudo-epochs, the perceptual term at the paper's 2.5.
+TINY_CGAN = """\
+archspec: 1
+name: tiny_cgan
+model:
+  kind: cgan
+  shapes: {x: [1, 32, 32], y: [2, 32, 32]}
+  defaults: {bias: T, batchnorm: T, activation: LeakyReLU(0.2), padding: auto, spectral_norm: T, init: kaiming}
+  networks:
+    generator:
+      A:
+        input: y
+        table:
+          - [Conv, 2/8, 3, 1, F, T]
+          - [Conv, 8/8, 4, 2]
+          - [ConvTransp, 8/8, 4, 2]
+          - {layer: Conv, channels: 8/1, kernel: 3, batchnorm: F, activation: Tanh, init: xavier(0.25)}
+    discriminator:
+      A:
+        input: [x, y]
+        table:
+          - [Conv, 3/8, 4, 2, T, F]
+          - [Conv, 8/16, 4, 2, F, F]
+          - {layer: Conv, channels: 16/1, kernel: 3, batchnorm: F, activation: Sigmoid, init: xavier(0.25)}
+data:
+  store: mock
+  mock: {grid: 64, slices: 2, redshifts: [0, 1], seed: 0}
+  tile: 32
+training:
+  samples: 480
+  pseudo_epoch: 40
+  batch_size: [[0, 4], [2, 8], [5, 12]]
+  lr: {start: 1.0e-3, factor: 0.5, every: 3, min: 1.0e-5}
+  optimizer: {name: Adam, betas: [0.5, 0.999]}
+  gan: {perceptual: 2.5}
   evaluation: {every: 24, batch_size: 8}
   checkpoint: {every: 200}
   log_every: 24

@@ -10,7 +10,7 @@ import re
 
 from archspec.language.errors import Problem, did_you_mean, one_of
 from archspec.language.kinds import KINDS
-from archspec.language.registry import ACTIVATIONS, LAYERS, UnknownName
+from archspec.language.registry import ACTIVATIONS, INITS, LAYERS, BadArgument, UnknownName
 from archspec.language.spec import BlockRow, Defaults, LayerRow, Spec
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -22,6 +22,7 @@ def check(spec: Spec) -> list[Problem]:
     problems += check_defaults(spec)
     problems += check_blocks(spec)
     problems += check_tile(spec)
+    problems += check_phases(spec)
     for net_name in spec.model.networks:
         allowed = KINDS.get(spec.model.kind).reads(net_name, spec.model.shapes)
         problems += check_network(spec, net_name, allowed)
@@ -62,6 +63,35 @@ def _same_names(kind: str, section: str, what: str, required: tuple[str, ...], g
     return problems
 
 
+def check_phases(spec: Spec) -> list[Problem]:
+    """``training.phases`` names the kind's phases; ``training.gan`` is for a kind with a discriminator."""
+    kind = KINDS.get(spec.model.kind)
+    problems = [
+        Problem(
+            "unknown_phase",
+            ("training", "phases", name),
+            f"unknown training phase {name!r} for model kind '{kind.name}'; expected "
+            + (f"one of {one_of(kind.phases)}" if len(kind.phases) > 1 else f"'{kind.phases[0]}' (its only one)"),
+            did_you_mean(name, list(kind.phases))
+            if len(kind.phases) > 1
+            else "set training.lr and training.optimizer instead",
+        )
+        for name in spec.training.phases
+        if name not in kind.phases
+    ]
+    if spec.training.gan.perceptual and "discriminator" not in kind.networks:
+        problems.append(
+            Problem(
+                "gan_only",
+                ("training", "gan", "perceptual"),
+                f"a perceptual term needs a discriminator's features; model kind '{kind.name}' has none. "
+                f"Received: perceptual={spec.training.gan.perceptual:g}",
+                "remove training.gan (it is for kind: cgan)",
+            )
+        )
+    return problems
+
+
 def check_tile(spec: Spec) -> list[Problem]:
     """Training tiles are x's size: a different data.tile would feed the model tensors it was not built for."""
     x = spec.model.shapes.get("x")
@@ -88,15 +118,28 @@ def check_defaults(spec: Spec) -> list[Problem]:
 
 
 def _check_defaults(defaults: Defaults, loc: tuple) -> list[Problem]:
-    if defaults.activation is None:
-        return []
-    return _check_activation(defaults.activation, loc + ("activation",))
+    problems = []
+    if defaults.activation is not None:
+        problems += _check_activation(defaults.activation, loc + ("activation",))
+    if defaults.init is not None:
+        problems += _check_named(INITS, defaults.init, loc + ("init",))
+    return problems
 
 
 def _check_activation(name: str, loc: tuple) -> list[Problem]:
-    if name in ACTIVATIONS:
-        return []
-    return [_unknown(ACTIVATIONS, name, loc)]
+    return _check_named(ACTIVATIONS, name, loc)
+
+
+def _check_named(registry, text: str, loc: tuple) -> list[Problem]:
+    """An unknown name, or a known one written with a number it does not take (``ReLU(0.2)``,
+    ``LeakyReLU(3)``), in the registry's own words."""
+    try:
+        registry.get(text)
+    except BadArgument as exc:
+        return [Problem("bad_argument", loc, str(exc), exc.hint)]
+    except UnknownName as exc:  # the name of ``Name(value)`` alone: its suggestion is a name
+        return [Problem(f"unknown_{registry.kind}", loc, str(exc), exc.hint)]
+    return []
 
 
 def _unknown(registry, name: str, loc: tuple) -> Problem:
@@ -186,6 +229,8 @@ def check_table(spec: Spec, table: list, loc: tuple) -> list[Problem]:
                 problems.append(_unknown(LAYERS, row.layer, row_loc + ("layer",)))
         if row.activation is not None:
             problems += _check_activation(row.activation, row_loc + ("activation",))
+        if row.init is not None:
+            problems += _check_named(INITS, row.init, row_loc + ("init",))
     return problems
 
 

@@ -68,7 +68,9 @@ def _compact(data: Any) -> Any:
 
 
 def _row_as_list(row: dict) -> Any:
-    if row.get("output_padding") or row.get("padding_mode"):
+    if any(row.get(name) for name in ("output_padding", "padding_mode", "spectral_norm", "init")) or (
+        row.get("spectral_norm") is False
+    ):  # columns only a mapping row can write
         return {k: _compact(v) for k, v in row.items() if v is not None}
     columns = [_compact(row[name]) for name in ROW_COLUMNS]
     while columns and columns[-1] is None:

@@ -1,4 +1,5 @@
-"""A row's effective bias, batchnorm, activation and padding: the nearest place that says.
+"""A row's effective bias, batchnorm, activation, padding, spectral norm and initialisation: the
+nearest place that says.
 
 A row in a part's table looks, in order, at the row itself, the part's defaults, the model's
 defaults and :data:`~archspec.language.spec.BUILTIN_DEFAULTS`. A row in a block's table looks at the row,
@@ -22,10 +23,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from archspec.language.errors import Problem
-from archspec.language.registry import ACTIVATIONS, LAYERS
+from archspec.language.registry import ACTIVATIONS, INITS, LAYERS
 from archspec.language.spec import BUILTIN_DEFAULTS, ROW_COLUMNS, Defaults, LayerRow, Spec
 
-_COLUMNS = ("bias", "batchnorm", "activation", "padding", "padding_mode")
+_COLUMNS = ("bias", "batchnorm", "activation", "padding", "padding_mode", "spectral_norm", "init")
 PLACEHOLDER = "_"  # a row cell that takes the default
 _NO_DEFAULT = {
     "layer": "Conv or ConvTransp",
@@ -49,6 +50,8 @@ class Resolved:
     batchnorm: bool
     activation: str
     padding_mode: str = "zeros"  # what the padding holds (torch's padding_mode)
+    spectral_norm: bool = False  # the weight divided by its largest singular value (Miyato et al. 2018)
+    init: str = "torch"  # how the weight starts (archspec.language.registry.INITS)
 
 
 def resolve(row: LayerRow, chain: Sequence[Defaults]) -> Resolved:
@@ -180,4 +183,8 @@ def _plausible(column: str, value: Any) -> bool:
         )
     if column == "activation":
         return value in ACTIVATIONS
+    if column == "spectral_norm":
+        return _plausible("bias", value)
+    if column == "init":
+        return value in INITS
     return value == "auto" or isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -127,8 +127,23 @@ class Channels(_Strict):
 
 Padding = Union[Literal["auto"], Annotated[Int, Field(ge=0, le=100_000)]]  # noqa: UP007 (3.10 needs Union in aliases with Literal)
 ActivationName = Annotated[
-    str, Field(description="an activation: ReLU, PReLU, Softplus, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid or none")
+    str,
+    Field(
+        description="an activation: ReLU, PReLU, Softplus, LeakyReLU, ELU, GELU, SiLU, Tanh, Sigmoid or none; "
+        "LeakyReLU(0.2) sets its negative slope"
+    ),
 ]
+InitName = Annotated[
+    str,
+    Field(
+        description="how the row's weight starts: 'torch' (torch's default), 'kaiming' (He et al. 2015, for the "
+        "row's activation) or 'xavier' / 'xavier(0.25)' (Glorot, with a gain); docs/spec-language.md"
+    ),
+]
+_SPECTRAL_NORM = (
+    "divide the layer's weight by its largest singular value, estimated by one power iteration per "
+    "training step (Miyato et al. 2018; torch.nn.utils.parametrizations.spectral_norm) (T/F)"
+)
 
 
 PaddingMode = Literal["zeros", "reflect", "replicate", "circular"]
@@ -142,23 +157,34 @@ _PADDING_MODE = (
 class Defaults(_Grown):
     """Values a row takes when it leaves a column out. Rows override parts, parts the model."""
 
-    _added = ("padding_mode",)
+    _added = ("padding_mode", "spectral_norm", "init")
 
     bias: Annotated[Flag | None, Field(description="learn a bias (T/F)")] = None
     batchnorm: Annotated[Flag | None, Field(description="BatchNorm2d after the layer (T/F)")] = None
     activation: ActivationName | None = None
     padding: Annotated[Padding | None, Field(description="'auto' = (kernel - stride) / 2, or an integer")] = None
     padding_mode: PaddingMode | None = Field(None, description=_PADDING_MODE)
+    spectral_norm: Annotated[Flag | None, Field(description=_SPECTRAL_NORM)] = None
+    init: InitName | None = None
 
 
 # What a row gets when neither it, its part, its block nor the model says otherwise.
-BUILTIN_DEFAULTS = Defaults(bias=True, batchnorm=False, activation="none", padding="auto", padding_mode="zeros")
+BUILTIN_DEFAULTS = Defaults(
+    bias=True,
+    batchnorm=False,
+    activation="none",
+    padding="auto",
+    padding_mode="zeros",
+    spectral_norm=False,
+    init="torch",
+)
 
 
 class LayerRow(_Grown):
-    """One row of a layer table: the seed's seven columns, plus optional padding."""
+    """One row of a layer table: the seed's seven columns, plus optional padding (and, written as a
+    mapping, output_padding, padding_mode, spectral_norm and init)."""
 
-    _added = ("padding_mode",)
+    _added = ("padding_mode", "spectral_norm", "init")
 
     layer: str = Field(description="layer kind: Conv or ConvTransp")
     channels: Channels
@@ -172,6 +198,8 @@ class LayerRow(_Grown):
     padding_mode: PaddingMode | None = Field(
         None, description=_PADDING_MODE + "; a row written as a mapping may set it"
     )
+    spectral_norm: Annotated[Flag | None, Field(description=_SPECTRAL_NORM + "; default from the part or model")] = None
+    init: InitName | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -377,16 +405,42 @@ class Data(_Strict):
     )
 
 
-class LearningRate(_Strict):
+class LearningRate(_Grown):
+    _added = ("every",)
+
     start: Float = Field(1e-3, gt=0, le=10, description="learning rate at the start")
     factor: Float = Field(0.1, gt=0, le=1, description="multiplied in at each milestone")
     milestones: list[Annotated[Float, Field(ge=0)]] = Field(
         [64, 96, 128], description="pseudo-epochs at which the rate is multiplied by factor"
     )
     min: Float = Field(1e-6, ge=0, description="floor the rate never goes below")
+    every: Float | None = Field(
+        None,
+        gt=0,
+        description="multiply by factor every this many pseudo-epochs (a milestone at every multiple), instead "
+        "of at listed milestones: the CGAN's 0.85 every pseudo-epoch is {factor: 0.85, every: 1}",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _every_replaces_milestones(cls, value: Any) -> Any:
+        """With ``every`` and no milestones written, the default milestones do not apply."""
+        if isinstance(value, dict) and value.get("every") is not None and "milestones" not in value:
+            return {**value, "milestones": []}
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> LearningRate:
+        if self.every is not None and self.milestones:
+            raise PydanticCustomError(
+                "lr_every",
+                "expected milestones or every, not both; found every={every} and milestones {milestones}",
+                {
+                    "every": _num(self.every),
+                    "milestones": [_num(m) for m in self.milestones],
+                    "fix": "remove milestones (every puts one at each multiple)",
+                },
+            )
         _check_increasing(self.milestones, "milestones")
         if self.min > self.start:
             raise PydanticCustomError(
@@ -471,8 +525,29 @@ class Likelihood(_Strict):
     )
 
 
+class PhaseTraining(_Strict):
+    """What one training phase of a kind with several (a cgan's discriminator and generator) does
+    differently from ``training``: its own learning-rate schedule, its own optimizer."""
+
+    lr: LearningRate | None = Field(None, description="this phase's learning rate schedule (default: training.lr)")
+    optimizer: Optimizer | None = Field(None, description="this phase's optimizer (default: training.optimizer)")
+
+
+class GAN(_Strict):
+    """The terms of a GAN's generator loss beside the adversarial one (``kind: cgan``)."""
+
+    perceptual: Float = Field(
+        0.0,
+        ge=0,
+        le=1e6,
+        description="weight λ of the perceptual term: the mean squared difference of the discriminator's "
+        "intermediate features on the true and the painted map (feature matching; docs/cgan.md). "
+        "The paper's CGAN: 2.5",
+    )
+
+
 class Training(_Grown):
-    _added = ("likelihood", "calibration")
+    _added = ("likelihood", "calibration", "phases", "gan")
 
     samples: Int = Field(150_000, ge=1, le=10**12, description="stop after this many training samples")
     pseudo_epoch: Int = Field(1568, ge=1, description="samples per pseudo-epoch, the unit of the milestones")
@@ -499,6 +574,11 @@ class Training(_Grown):
         "the paper's log-space loss paints the mean of its logarithm (docs/calibration.md); 'none': paint "
         "the network's output as it is (the paper)",
     )
+    phases: dict[str, PhaseTraining] = Field(
+        {},
+        description="per training phase of the kind (a cgan's discriminator, generator): its own lr and optimizer",
+    )
+    gan: GAN = Field(GAN(), description="a cgan's generator loss (kind: cgan only)")
     evaluation: Evaluation = Evaluation()
     checkpoint: Checkpoints = Checkpoints()
     log_every: Int = Field(72, ge=1, description="log training metrics every this many samples")

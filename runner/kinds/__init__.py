@@ -9,7 +9,7 @@ up here and never branch on its name. A test keeps this registry's names equal t
 
 from __future__ import annotations
 
-from runner.kinds import cvae, regression  # noqa: F401  (each registers itself)
+from runner.kinds import cgan, cvae, regression  # noqa: F401  (each registers itself)
 from runner.kinds.base import KINDS, LATENTS, Phase, RunnerKind
 
 __all__ = ["KINDS", "LATENTS", "Phase", "RunnerKind"]

@@ -30,6 +30,7 @@ within the paper's +-35%), one_point.png, panels.png and summary.json (:func:`ev
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -235,6 +236,7 @@ class _Plan:
     loglik: object  # log p(x | mean): the spec's training.likelihood (runner.kinds.likelihood)
     precision: str = "fp32"  # the forward's arithmetic (bf16: autocast, as the model trained)
     calibration: object = None  # runner.science.calibration.Calibration of the painting, or None
+    options: dict = dataclasses.field(default_factory=dict)  # the kind's loss options (a cgan's perceptual weight)
 
 
 def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context) -> _Plan:
@@ -248,9 +250,10 @@ def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, 
     training = getattr(spec, "training", None)
     beta = float(getattr(training, "beta", 1.0))
     space = getattr(getattr(training, "likelihood", None), "space", "shift_log")
+    kind = KINDS.get(spec.model.kind)
     return _Plan(
         data,
-        KINDS.get(spec.model.kind),
+        kind,
         transforms or data.transforms,
         device,
         latent == "sample",
@@ -263,6 +266,7 @@ def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, 
         log_bins(box, (size, size), N_BINS),
         np.random.default_rng(seed),
         LIKELIHOODS[space],
+        options=kind.options(training) if training is not None else {},
     )
 
 
@@ -370,7 +374,9 @@ def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
     """The kind's logged terms (elbo, loglik, kl for a cvae) of one batch, batch means."""
     x, y = x.to(plan.device), y.to(plan.device)
     with autocast_for(plan.precision, plan.device):
-        terms = [phase.loss(model, x, y, plan.beta, loglik=plan.loglik)[1] for phase in plan.kind.phases]
+        terms = [
+            phase.loss(model, x, y, plan.beta, loglik=plan.loglik, **plan.options)[1] for phase in plan.kind.phases
+        ]
     return torch.cat(terms).double().cpu().numpy()
 
 

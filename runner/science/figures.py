@@ -167,6 +167,8 @@ def plot_curves(
     Returns:
         The path written.
     """
+    if not any(r.get("elbo") is not None for r in records) and any(r.get("d_loss") is not None for r in records):
+        return _plot_gan_curves(path, records, title)
     series: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for record in records:
         if record.get("elbo") is not None and np.isfinite(record["elbo"]):
@@ -198,6 +200,44 @@ def plot_curves(
         ax.grid(alpha=0.3)
     if series:
         zoom.legend(fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title)
+    return save_png(fig, path)
+
+
+# A GAN's curves (runner/kinds/cgan.py): the two losses, and the discriminator's mean scores.
+_GAN_PANELS = (
+    ("losses [nats per patch]", (("d_loss", "discriminator"), ("g_adversarial", "generator, adversarial"))),
+    ("mean score D", (("d_real", "of true maps"), ("d_fake", "of paintings"))),
+)
+
+
+def _plot_gan_curves(path, records: Sequence[Mapping], title: str) -> Path:
+    """A GAN has no ELBO: its two losses (left) and the discriminator's mean score of true maps
+    and of paintings (right; 0.5 each is the equilibrium), per split, raw (faint) and as a running
+    median (solid); test records dashed."""
+    fig = Figure(figsize=(11.0, 3.8), layout="constrained")
+    for ax, (label, terms) in zip(fig.subplots(1, 2), _GAN_PANELS):
+        for colour, (term, name) in enumerate(terms):
+            for split, style in (("train", "-"), ("test", "--")):
+                points = sorted(
+                    (r["sample"], float(r[term]))
+                    for r in records
+                    if r.get("split") == split and r.get(term) is not None and np.isfinite(r[term])
+                )
+                if not points:
+                    continue
+                samples, values = np.array(points).T
+                ax.plot(samples, values, color=f"C{colour}", lw=0.5, alpha=0.25, ls=style)
+                smooth = _running_median(values, max(1, len(values) // 50))
+                ax.plot(samples, smooth, color=f"C{colour}", lw=1.5, ls=style, label=f"{name}, {split}")
+        if label.startswith("mean score"):
+            ax.axhline(0.5, color="0.5", lw=0.8, ls=":", label="equilibrium 0.5")
+            ax.set_ylim(0, 1)
+        ax.set_xlabel("samples seen")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
     return save_png(fig, path)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from archspec.language.kinds import KINDS as ARCH_KINDS
 from runner.runtime import write_text_atomic
 from runner.science import figures as plots
 from runner.science.protocol import K_WORST, QUANTILES
@@ -79,7 +80,7 @@ def summary(spec, plan, chosen, results, tiles, provenance) -> dict:
         "spec_name": spec.name,
         "provenance": provenance or {},
         "seed": plan.seed,
-        "latent": "one draw from the prior p(z|y) per tile" if plan.sample else "prior mean",
+        "latent": _latent_words(plan),
         "tiles_per_redshift": n_samples[0],
         "tiles_requested": None if tiles is None else int(tiles),
         "choice": results[0]["choice"],
@@ -116,6 +117,13 @@ def summary(spec, plan, chosen, results, tiles, provenance) -> dict:
         "overall": {**_overall(per_z, "tile"), "interior": _overall(per_z, "interior") if plan.margin else None},
         "scores": {mode: score_table(per_z, mode) for mode in MODES},
     }
+
+
+def _latent_words(plan) -> str:
+    """How the painting chose its latent, in words: a kind without one (regression, cgan) paints y alone."""
+    if not any(role.name == "prior" for role in ARCH_KINDS.get(plan.kind.name).roles):
+        return "none (the kind has no latent)"
+    return "one draw from the prior p(z|y) per tile" if plan.sample else "prior mean"
 
 
 def _per_z(r: dict, keep: np.ndarray, space) -> dict:

@@ -160,7 +160,10 @@ class Recipe:
                 label=self.label,
                 say=self._say,
             )
-        self.schedule = Schedule.from_training(self.spec.training)
+        self.schedule = Schedule.from_training(self.spec.training)  # the batch sizes and the first phase's lr
+        self.phase_schedules = {  # each phase's learning rate (training.phases may give one its own)
+            p.optimizer: Schedule.from_training(self.spec.training, p.optimizer) for p in self.kind.phases
+        }
         check_world_size(self.schedule, self.world)
         if self.max_samples is not None and self.max_samples < 1:
             raise RunError(f"max_samples must be at least 1, not {self.max_samples}")
@@ -256,8 +259,9 @@ class Recipe:
     def _train_step(self) -> None:
         st, t = self.state, self.spec.training
         self.batch_size = size = self.schedule.batch_size(st.seen)
-        self.lr = self.schedule.lr(st.seen) * st.lr_scale
-        st.compute.set_lr(st.optimizers, self.lr)
+        lrs = {name: schedule.lr(st.seen) * st.lr_scale for name, schedule in self.phase_schedules.items()}
+        self.lr = next(iter(lrs.values()))  # the records' lr: the first phase's
+        st.compute.set_lr(st.optimizers, lrs)
         lo, hi = split_batch(size, self.rank, self.world)  # this process's share of the global batch
         x, y = st.batch(self.train_data, "train", size, lo, hi)  # (n, 1, T, T), (n, 2, T, T)
         # Each process averages over its share; DDP averages over processes: weigh to the global mean.

@@ -393,6 +393,8 @@ class Progress:
         for r in records:
             if r.get("elbo") is not None:
                 self._shown[r["split"]] = f"{r['elbo']:.4g}"
+            elif r.get("d_loss") is not None and r.get("g_loss") is not None:  # a GAN: its two losses
+                self._shown[r["split"]] = f"D {r['d_loss']:.3g} G {r['g_loss']:.3g}"
             self._shown["lr"] = f"{r['lr']:.2g}"
         if self.bar is not None:
             ordered = {k: self._shown[k] for k in ("train", "test", "lr") if k in self._shown}
@@ -426,7 +428,11 @@ def progress_line(seen: int, total: int, rate: float, shown: dict[str, str], nam
     """One line, e.g. 'quickstart: 12,345/150,000 samples (8.2%), 14.1 samples/s, ETA 2h43m; train
     ELBO -63.2, test ELBO -70.1, lr 0.001' (the caller puts the time of day before it)."""
     eta = f"ETA {duration((total - seen) / rate)}" if rate > 0 else "ETA ?"
-    values = [f"{name} ELBO {shown[name]}" for name in ("train", "test") if name in shown]
+    values = [  # a GAN's value is its two losses, "D 1.3 G 0.8"
+        f"{name} {'' if shown[name].startswith('D ') else 'ELBO '}{shown[name]}"
+        for name in ("train", "test")
+        if name in shown
+    ]
     values += [f"lr {shown['lr']}"] if "lr" in shown else []
     tail = f"; {', '.join(values)}" if values else ""
     return f"{name}: {seen:,}/{total:,} samples ({seen / max(total, 1):.1%}), {rate:.3g} samples/s, {eta}{tail}"

@@ -80,10 +80,16 @@ class Schedule:
                 raise ValueError(f"{name} must increase, found {list(values)}")
 
     @classmethod
-    def from_training(cls, training) -> Schedule:
-        """From a spec's ``training`` section (:class:`archspec.language.spec.Training`)."""
+    def from_training(cls, training, phase: str | None = None) -> Schedule:
+        """From a spec's ``training`` section (:class:`archspec.language.spec.Training`); with
+        ``phase``, that phase's learning rate where ``training.phases`` gives it one.
+
+        ``lr.every`` puts a milestone at every multiple of it below ``training.samples``."""
         pe = training.pseudo_epoch
         lr = training.lr
+        own = training.phases.get(phase) if phase is not None else None
+        if own is not None and own.lr is not None:
+            lr = own.lr
         # Two fractional milestones may round onto the same sample; the later one wins then.
         steps: dict[int, int] = {}
         for step in training.batch_size:
@@ -93,7 +99,7 @@ class Schedule:
             batch_steps=tuple(sorted(steps.items())),
             lr_start=lr.start,
             lr_factor=lr.factor,
-            lr_milestones=tuple(milestone_sample(m, pe) for m in lr.milestones),
+            lr_milestones=tuple(milestone_sample(m, pe) for m in lr.milestones) or _every(lr, pe, training.samples),
             lr_min=lr.min,
         )
 
@@ -161,6 +167,17 @@ class Schedule:
             if following is not None:
                 start += _ceil_div(following - start, size) * size
         return out
+
+
+def _every(lr, pseudo_epoch: int, samples: int) -> tuple[int, ...]:
+    """The milestones of ``lr.every``: one at each multiple of it, up to the end of training."""
+    if lr.every is None:
+        return ()
+    every, out, k = Fraction(repr(float(lr.every))), [], 1
+    while (sample := math.ceil(every * k * pseudo_epoch)) < samples:
+        out.append(sample)
+        k += 1
+    return tuple(out)
 
 
 def format_table(schedule: Schedule, pseudo_epoch: int | None = None) -> str:

@@ -54,7 +54,7 @@ class TrainState:
         np.random.seed(t.seed % 2**32)
         random.seed(t.seed)
         self.raw_model = fast.prepare(archspec.build(spec).to(device).train())
-        self.compute = Step(kind, fast, device, say, t.likelihood.space)
+        self.compute = Step(kind, fast, device, say, t.likelihood.space, kind.options(t))
         self.optimizers = self.compute.optimizers(self.raw_model, t)
         self.seen, self.step, self.elapsed0 = 0, 0, 0.0
         self.lr_scale = 1.0  # lowered by each rollback after a non-finite loss
@@ -64,7 +64,12 @@ class TrainState:
         self.model = self.raw_model
         if world > 1:  # DDP: gradients are averaged over processes in backward()
             ids = [device.index] if device.type == "cuda" else None
-            self.model = torch.nn.parallel.DistributedDataParallel(self.raw_model, device_ids=ids)
+            # A phase that steps part of the model (a GAN's discriminator phase never reaches the
+            # generator's weights) leaves parameters without gradients: DDP must not wait for them.
+            partial = len(kind.phases) > 1
+            self.model = torch.nn.parallel.DistributedDataParallel(
+                self.raw_model, device_ids=ids, find_unused_parameters=partial
+            )
 
     @classmethod
     def fresh(cls, *args, **kwargs) -> TrainState:

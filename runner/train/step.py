@@ -1,6 +1,6 @@
 """The compute of a training step and of an evaluation, on the fast path (:mod:`runner.train.fastpath`).
 
-A step runs the model kind's phases in order (one for a cvae; a GAN would have two), each::
+A step runs the model kind's phases in order (one for a cvae, two for a cgan), each::
 
     with autocast:  objective, terms = phase.loss(model, x, y, beta)      # compiled per batch size
     (objective * weight).backward();  optimizer.step()                    # fused Adam on CUDA
@@ -82,46 +82,58 @@ class Step:
     """The phases of ``kind`` on the fast path ``fast``; ``say`` prints a warning once."""
 
     def __init__(
-        self, kind, fast: FastPath, device: torch.device, say: Callable[[str], None], likelihood: str = "shift_log"
+        self,
+        kind,
+        fast: FastPath,
+        device: torch.device,
+        say: Callable[[str], None],
+        likelihood: str = "shift_log",
+        options: dict | None = None,
     ):
         self.kind, self.fast, self.device = kind, fast, device
-        loglik = LIKELIHOODS[likelihood]
+        bound = {"loglik": LIKELIHOODS[likelihood], **(options or {})}  # the kind's options(training)
         self.loss = {
-            phase.optimizer: Compiled(functools.partial(phase.loss, loglik=loglik), fast, say) for phase in kind.phases
+            phase.optimizer: Compiled(functools.partial(phase.loss, **bound), fast, say) for phase in kind.phases
         }
-        self._lr: float | None = None
+        self._lr: dict | None = None
         self._twin: EvalTwin | None = None
 
     # --- optimizers -------------------------------------------------------------------------------
 
     def optimizers(self, model: torch.nn.Module, training) -> dict[str, torch.optim.Optimizer]:
-        """One optimizer per phase: Adam or AdamW as the spec says, fused with a device-tensor lr on CUDA."""
-        cls = torch.optim.AdamW if training.optimizer.name == "AdamW" else torch.optim.Adam
-        return {
-            phase.optimizer: cls(
+        """One optimizer per phase: Adam or AdamW as the spec says (``training.phases.<name>``
+        where it gives one, else ``training``), fused with a device-tensor lr on CUDA."""
+        out = {}
+        for phase in self.kind.phases:
+            own = training.phases.get(phase.optimizer)
+            spec = own.optimizer if own is not None and own.optimizer is not None else training.optimizer
+            lr = own.lr if own is not None and own.lr is not None else training.lr
+            cls = torch.optim.AdamW if spec.name == "AdamW" else torch.optim.Adam
+            out[phase.optimizer] = cls(
                 phase.params(model),
-                betas=tuple(training.optimizer.betas),
-                weight_decay=training.optimizer.weight_decay,
-                **self._flags(training.lr.start),
+                betas=tuple(spec.betas),
+                weight_decay=spec.weight_decay,
+                **self._flags(lr.start),
             )
-            for phase in self.kind.phases
-        }
+        return out
 
     def _flags(self, lr: float) -> dict[str, Any]:
         if self.fast.fused_optimizer:  # a tensor lr is only supported by the fused and capturable kernels
             return {"lr": torch.tensor(lr, dtype=torch.float32, device=self.device), "fused": True}
         return {"lr": lr}
 
-    def set_lr(self, optimizers: dict, lr: float) -> None:
-        """The schedule's learning rate, written only when it changes (in place on the device)."""
+    def set_lr(self, optimizers: dict, lr: float | dict[str, float]) -> None:
+        """The schedule's learning rate (one for every optimizer, or one per phase by name),
+        written only when it changes (in place on the device)."""
+        lr = lr if isinstance(lr, dict) else {name: lr for name in optimizers}
         if lr == self._lr:
             return
-        for optimizer in optimizers.values():
+        for name, optimizer in optimizers.items():
             for group in optimizer.param_groups:
                 if isinstance(group["lr"], torch.Tensor):
-                    group["lr"].fill_(lr)  # an enqueued kernel, not a host round trip
+                    group["lr"].fill_(lr[name])  # an enqueued kernel, not a host round trip
                 else:
-                    group["lr"] = lr
+                    group["lr"] = lr[name]
         self._lr = lr
 
     def load_optimizer(self, optimizer: torch.optim.Optimizer, state: dict) -> None:

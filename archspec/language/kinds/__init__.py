@@ -8,13 +8,14 @@ runner declares, in ``runner/kinds/<name>.py``, how a kind is trained and how it
 
     cvae        recognition(x, y), prior(y), generator(z, y): the paper's conditional VAE
     regression  painter(y) -> x: the deterministic baseline
+    cgan        generator(y) -> x, discriminator(x, y) -> scores: the paper's conditional GAN
 
 Lookup (``KINDS.get(name)``) is apart from construction; an unknown name lists the known ones.
 """
 
 from __future__ import annotations
 
-from archspec.language.kinds import cvae, regression  # noqa: F401  (each registers itself)
+from archspec.language.kinds import cgan, cvae, regression  # noqa: F401  (each registers itself)
 from archspec.language.kinds.base import KINDS, Kind, Role, Shape
 
 __all__ = ["KINDS", "Kind", "Role", "Shape"]

@@ -7,12 +7,13 @@ How a new kind registers (``archspec/language/kinds/<name>.py``, imported by its
         roles=(Role("painter", reads=("y",), output=lambda s: s["x"], says="x's shape"),),
         forward=forward))                    # forward(model, **tensors): calls model.<network>(...)
 
-A conditional GAN, for instance, would declare two roles, ``generator(z, y) -> x's shape`` and
-``discriminator(x, y) -> (1, None, None)`` (one channel of logits at any size: ``None`` leaves an
-axis free), and a ``forward`` that returns the generator's output. Its training (two optimizers,
-alternating steps) is the runner's business: ``runner/kinds/<name>.py`` declares one phase per
-optimizer (:class:`runner.kinds.base.Phase`), each with the parameters it steps and its loss.
-Nothing here assumes one optimizer, a latent, or Gaussian heads.
+The conditional GAN (:mod:`archspec.language.kinds.cgan`) declares two roles, ``generator(y) ->
+x's shape`` and ``discriminator(x, y) -> (1, None, None)`` (one channel of scores at any size:
+``None`` leaves an axis free), a ``forward`` that returns the generator's output, and two
+``phases``. Its training (two optimizers, alternating steps) is the runner's business:
+``runner/kinds/<name>.py`` declares one phase per name (:class:`runner.kinds.base.Phase`), each
+with the parameters it steps and its loss. Nothing here assumes one optimizer, a latent, or
+Gaussian heads.
 """
 
 from __future__ import annotations
@@ -62,6 +63,9 @@ class Kind:
         forward: ``forward(model, **tensors)``: the compiled model's forward pass, calling its
             networks as ``model.<name>(**tensors)``. It may use tensor methods only (no torch
             import here: ``archspec check`` never imports torch).
+        phases: the names of its training phases, each one optimizer with its own schedule, in
+            the order they run at every step; ``training.phases`` may give each its own
+            optimizer and learning rate. The runner's kind declares the same names.
     """
 
     name: str
@@ -69,6 +73,7 @@ class Kind:
     tensors: tuple[str, ...]
     roles: tuple[Role, ...]
     forward: Callable[..., Any]
+    phases: tuple[str, ...] = ("model",)
 
     @property
     def networks(self) -> tuple[str, ...]:

@@ -26,13 +26,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_every_kind_is_declared_on_both_sides_with_every_part():
-    assert SPEC_KINDS.names() == RUNNER_KINDS.names() == ["cvae", "regression"]
+    assert SPEC_KINDS.names() == RUNNER_KINDS.names() == ["cgan", "cvae", "regression"]
     for name in SPEC_KINDS.names():
         kind, runner_kind = SPEC_KINDS.get(name), RUNNER_KINDS.get(name)
         assert kind.name == runner_kind.name == name and kind.doc and kind.tensors and kind.roles
         for role in kind.roles:
             assert set(role.reads) <= set(kind.tensors), role.name
-        assert runner_kind.terms[0] == "elbo" and runner_kind.phases
+        assert tuple(p.optimizer for p in runner_kind.phases) == kind.phases  # training.phases' names
+        likelihood = "discriminator" not in kind.networks
+        assert (runner_kind.terms[0] == "elbo") == likelihood, name  # a GAN has no ELBO
 
 
 @pytest.mark.parametrize("text", [TINY_SPEC, TINY_REGRESSION], ids=["cvae", "regression"])
@@ -68,7 +70,7 @@ def test_an_unknown_kind_lists_the_known_ones():
         archspec.loads(text, "r.yaml")
     (problem,) = err.value.problems
     assert (problem.line, problem.col) == (4, 9)
-    assert "unknown model kind 'regresion'; expected one of cvae, regression" in problem.message
+    assert "unknown model kind 'regresion'; expected one of cgan, cvae, regression" in problem.message
     assert problem.fix == "did you mean 'regression'?"
 
 
