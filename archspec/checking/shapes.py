@@ -367,6 +367,7 @@ def _layer_arithmetic(
         output_padding=r.output_padding,
         bias=r.bias,
         batchnorm=r.batchnorm,
+        spectral_norm=r.spectral_norm,
         activation=r.activation,
         params=params,
         macs=macs,

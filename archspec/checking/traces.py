@@ -31,6 +31,7 @@ class RowTrace:
     output_padding: int = 0
     bias: bool = False
     batchnorm: bool = False
+    spectral_norm: bool = False
     activation: str = "none"  # a layer row's activation, or a block's after its table (and the add)
     repeat: int = 1
     params: int = 0

@@ -89,6 +89,7 @@ def row_text(row: RowTrace) -> str:
         text = f"{row.layer} {row.in_shape[0]}→{row.out_shape[0]} k{row.kernel} s{row.stride}"
         text += f" op{row.output_padding}" if row.output_padding else ""
         text += " +bias" if row.bias else ""
+        text += " SN" if row.spectral_norm else ""  # spectral norm
         text += " BN" if row.batchnorm else ""
     return text + (f" {row.activation}" if row.activation != "none" else "")
 

@@ -160,6 +160,7 @@ def _layer(row: RowTrace) -> str:
     if row.output_padding:
         text += f" op{row.output_padding}"
     text += " +bias" if row.bias else ""
+    text += " SN" if row.spectral_norm else ""  # spectral norm
     text += " BN" if row.batchnorm else ""
     return text + (f" {row.activation}" if row.activation != "none" else "")
 
