@@ -16,10 +16,10 @@ from typing import Any
 from archspec.checking.load import Loaded, check_file, parse_override, spec_with, trusted
 from archspec.language.dump import to_data
 from archspec.language.errors import Problem, format_loc
-from archspec.language.resolve import PLACEHOLDER, block_chain, part_chain, resolve
+from archspec.language.resolve import DEFAULTED, PLACEHOLDER, block_chain, part_chain, resolve
 from archspec.language.spec import LayerRow, Spec
 
-_COLUMNS = ("bias", "batchnorm", "activation", "padding")
+_COLUMNS = DEFAULTED  # every column a defaults section gives (padding_mode, spectral_norm, init too)
 _LISTED = 8  # rows named by line before "and N more"
 
 
@@ -101,7 +101,9 @@ def _why(path: tuple, value: Any, loaded: Any) -> tuple[str, str | None]:
                 f"(line{'s' if len(lines) != 1 else ''} {shown})",
                 f"write _ in a row's {column} column to take the default",
             )
-        return f"nothing below {format_loc(path[:-2])} takes {column} from it", None
+        if not _reached(loaded.doc.data, path[:-2]):
+            return f"nothing below {format_loc(path[:-2])} takes {column} from it", None
+        # rows take it, none writes it: the value is what they had (from this section or by default)
     return f"{format_loc(path)} is {value!r} already", None
 
 
@@ -132,7 +134,7 @@ def _sets(row: Any, column: str) -> bool:
 
     value = (
         row[ROW_COLUMNS.index(column)]
-        if isinstance(row, list) and ROW_COLUMNS.index(column) < len(row)
+        if isinstance(row, list) and column in ROW_COLUMNS and ROW_COLUMNS.index(column) < len(row)
         else row.get(column)
         if isinstance(row, dict)
         else None

@@ -26,7 +26,9 @@ from archspec.language.errors import Problem
 from archspec.language.registry import ACTIVATIONS, INITS, LAYERS
 from archspec.language.spec import BUILTIN_DEFAULTS, ROW_COLUMNS, Defaults, LayerRow, Spec
 
-_COLUMNS = ("bias", "batchnorm", "activation", "padding", "padding_mode", "spectral_norm", "init")
+# The columns a row may take from its defaults (a part's, a block's, the model's).
+DEFAULTED = ("bias", "batchnorm", "activation", "padding", "padding_mode", "spectral_norm", "init")
+_COLUMNS = DEFAULTED
 PLACEHOLDER = "_"  # a row cell that takes the default
 _NO_DEFAULT = {
     "layer": "Conv or ConvTransp",

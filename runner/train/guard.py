@@ -16,7 +16,16 @@ from dataclasses import dataclass
 import torch
 
 GRAD = "grad_norm"  # the pseudo-term watched after the kind's terms: the gradients' global norm
-NAMES = {"elbo": "ELBO", "loglik": "log-likelihood", "kl": "KL", GRAD: "gradient norm"}
+NAMES = {
+    "elbo": "ELBO",
+    "loglik": "log-likelihood",
+    "kl": "KL",
+    "d_loss": "discriminator loss",
+    "g_loss": "generator loss",
+    "g_adversarial": "generator's adversarial term",
+    "g_perceptual": "perceptual term",
+    GRAD: "gradient norm",
+}
 
 
 @dataclass(frozen=True)

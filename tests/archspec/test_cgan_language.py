@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 import archspec
+from archspec.checking.overrides import load_with_warnings
 from archspec.compile import EvalTwin, Row
 from archspec.language.dump import to_data
 from archspec.language.errors import SpecError
@@ -244,3 +245,19 @@ def test_lr_every_or_milestones_not_both():
     (problem,) = problems(text)
     assert "expected milestones or every, not both" in problem.message
     assert problem.fix == "remove milestones (every puts one at each multiple)"
+
+
+def test_an_override_of_a_new_default_is_not_called_a_no_op(tmp_path):
+    """--set of a part's spectral_norm (or padding_mode, init) changes what its rows are: no
+    "changes nothing" warning; setting the model's to the value it has is one."""
+    path = tmp_path / "gan.yaml"
+    path.write_text(TINY_CGAN)
+    for item in (
+        "model.networks.discriminator.A.defaults.spectral_norm=F",
+        "model.defaults.init=torch",
+        "model.defaults.padding_mode=reflect",
+    ):
+        _, warnings = load_with_warnings(path, [item])
+        assert warnings == [], item
+    _, (warning,) = load_with_warnings(path, ["model.defaults.spectral_norm=T"])
+    assert warning.message == "this override changes nothing: model.defaults.spectral_norm is 'T' already"
