@@ -323,7 +323,8 @@ def markdown(rows: Sequence[dict], notes: Sequence[str] = ()) -> str:
         lines.append("| " + " | ".join(_cell(row[c], c) for c in COLUMNS) + " |")
     lines.append("")
     lines.append(
-        f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood; a GAN has none: –). "
+        f"ELBOs: median of the last {LAST} records (nats per sample; for a regression, its log-likelihood; "
+        "a GAN has none: –). "
         f"auto/cross worst: max over redshifts and k < {K_BELOW:g} h/Mpc of |P_painted/P_true − 1| "
         f"(ratio of the mean spectra over test tiles) at the run's latest evaluation."
     )
