@@ -21,8 +21,12 @@ def run(args: argparse.Namespace) -> int:
     if spec is None:
         return 1
     schedule = Schedule.from_training(spec.training)
+    own = [name for name, phase in spec.training.phases.items() if phase.lr is not None]  # its own lr
     if args.json:
         print(json.dumps(describe(schedule.changes()), indent=2))
     else:
         print(format_table(schedule, spec.training.pseudo_epoch))
+        for name in own:
+            print(f"\nphase {name} (training.phases.{name}.lr):")
+            print(format_table(Schedule.from_training(spec.training, name), spec.training.pseudo_epoch))
     return 0

@@ -372,6 +372,10 @@ def plot_comparison(
         ax.set_ylim(low - pad, high + pad)
     ax.set_xlabel("samples seen")
     ax.set_ylabel("test ELBO [nats per sample]\n(last 80% of training)")
+    without = [name for name, curve in curves.items() if not curve]  # a GAN: no ELBO to draw
+    if without:
+        shown = ", ".join(without[:3]) + (" ..." if len(without) > 3 else "")
+        ax.text(0.02, 0.97, f"no ELBO: {shown}", transform=ax.transAxes, fontsize=7, va="top")
     ax = axes[1, 0]
     drawn = False
     for name, curve in (kl_curves or {}).items():
