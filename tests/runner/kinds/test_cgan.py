@@ -80,7 +80,7 @@ def gan_runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("cgan")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ARCHSPEC_CACHE", str(root / "cache"))
-        text = TINY_CGAN.replace("samples: 480", "samples: 400").replace(
+        text = TINY_CGAN.replace("samples: 480", "samples: 280").replace(
             "every: 200}", "every: 1000}"
         )  # one evaluation
         spec = archspec.loads(text)
@@ -95,7 +95,7 @@ def gan_runs(tmp_path_factory):
                 "  gan: {perceptual: 2.5}\n  phases: {discriminator: {lr: {start: 2.0e-4, factor: 0.5, milestones: [1]}}}",
             )
         )
-        assert train(own, root / "own", quiet=True, evaluate=False, max_samples=120, command=argv) == 0
+        assert train(own, root / "own", quiet=True, evaluate=False, max_samples=44, command=argv) == 0
         yield spec, whole, parts, root / "own"
 
 
@@ -106,12 +106,12 @@ def test_a_gan_run_logs_its_terms_and_its_science(gan_runs):
     assert set(KIND.terms) <= set(records[0]) and "elbo" not in records[0]
     assert all(np.isfinite([r[t] for t in KIND.terms]).all() for r in records)
     assert all(0 <= r["d_real"] <= 1 and 0 <= r["d_fake"] <= 1 for r in records)
-    # lr.every: 3 pseudo-epochs of 40 samples, a milestone at 120, 240, 360, each halving the rate from
-    # the first batch that starts at or after it (batches of 8 from 80, of 12 from 200: 120, 248, 368);
-    # a record carries the rate of the batch that ended at its sample
+    # lr.every: 3 pseudo-epochs of 40 samples, a milestone at 120, 240, each halving the rate from the
+    # first batch that starts at or after it (batches of 8 from 80, of 12 from 200: 120, 248); a record
+    # carries the rate of the batch that ended at its sample
     lr_at = {r["sample"]: r["lr"] for r in records if r["split"] == "train"}
-    assert [lr_at[n] for n in (120, 144, 248, 272, 368, 392)] == [1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4, 1.25e-4]
-    summary = json.loads((whole / "eval" / "404" / "summary.json").read_text())
+    assert [lr_at[n] for n in (120, 144, 248, 272)] == [1e-3, 5e-4, 5e-4, 2.5e-4]
+    summary = json.loads((whole / "eval" / "284" / "summary.json").read_text())
     assert set(summary["terms"]) == set(KIND.terms) and summary["latent"] == "none (the kind has no latent)"
     assert summary["scores"]["tile"]["worst"]["auto"]
 
@@ -120,7 +120,7 @@ def test_a_stopped_and_resumed_gan_run_is_bit_identical(gan_runs):
     """Both optimizers, both networks (spectral norm's power-iteration vectors included) and every
     random state come back: the resumed run ends where the uninterrupted one does."""
     _, whole, parts, _ = gan_runs
-    a, b = (torch.load(run / ck.checkpoint_name(404), weights_only=True) for run in (whole, parts))
+    a, b = (torch.load(run / ck.checkpoint_name(284), weights_only=True) for run in (whole, parts))
     assert any("_u" in key for key in a[ck.KEY_MODEL])
     for key in a[ck.KEY_MODEL]:
         assert torch.equal(a[ck.KEY_MODEL][key], b[ck.KEY_MODEL][key]), key
@@ -133,10 +133,10 @@ def test_a_stopped_and_resumed_gan_run_is_bit_identical(gan_runs):
 
 def test_each_phase_keeps_its_own_learning_rate(gan_runs):
     _, _, _, own = gan_runs
-    state = torch.load(own / ck.checkpoint_name(120), weights_only=True)
+    state = torch.load(own / ck.checkpoint_name(44), weights_only=True)
     lrs = {name: saved["param_groups"][0]["lr"] for name, saved in state[ck.KEY_OPTIMIZER].items()}
-    # at 120 samples: the discriminator's own schedule has passed its milestone at pseudo-epoch 1 (40
-    # samples): 2e-4 x 0.5; the generator follows training.lr, whose first milestone is at 120
+    # the last batch started at 40: the discriminator's own schedule had passed its milestone at
+    # pseudo-epoch 1 (40 samples): 2e-4 x 0.5; the generator follows training.lr, milestone at 120
     assert lrs == {"discriminator": pytest.approx(1e-4), "generator": pytest.approx(1e-3)}
 
 
