@@ -29,6 +29,8 @@ SHIPPED = [
     ROOT / "specs" / "quickstart.yaml",
     ROOT / "specs" / "regression.yaml",
     ROOT / "specs" / "paper_cvae.yaml",
+    ROOT / "specs" / "paper_cgan.yaml",  # 123 of 124 mutants (2026-12-07)
+    ROOT / "specs" / "quickstart_cgan.yaml",  # 124 of 124
     ROOT / "specs" / "variants" / "free_latent.yaml",
     ROOT / "specs" / "variants" / "quickstart" / "free_latent.yaml",
 ]
