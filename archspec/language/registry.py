@@ -234,7 +234,7 @@ for _init in (
     InitKind(
         "kaiming",
         "kaiming_normal_ (He et al. 2015), fan_in, for the row's activation: its slope for LeakyReLU(a), 0 for "
-        "ReLU, linear gain for the rest",
+        "ReLU, 0.25 for PReLU (its starting slope), linear gain for the rest",
     ),
     InitKind(
         "xavier",

@@ -21,6 +21,12 @@ DIR is the original repository's trained_models/CVAE/fiducial/ folder:
                        placeholders, any other global refuses the file
   training_stats.txt   optional: its last line gives the samples seen (the checkpoint's name)
 
+Given the original's trained_models/CGAN/fiducial/ folder instead (g_struc.pickle, no
+model_state), it reads the GAN generator's structure without running it, compares it with
+specs/paper_cgan.yaml layer by layer (channels, kernels, strides, paddings, bias, spectral
+norm), says what matches or differs, and exits 1: importing the GAN's weights is not supported
+yet (docs/cgan.md).
+
 RUN gets checkpoint-<samples>.pt (with the statistics: painting needs no store), latest,
 spec.yaml and imported.json (source, sha256 of every file read, where the statistics came
 from). It paints (runner paint RUN, runner.load_painter(RUN)) and evaluates like a trained

@@ -23,11 +23,13 @@ import archspec
 from archspec.language.dump import to_data
 from runner import checkpoint as ck
 from runner.data.original_stats import original_stats, transforms_from_stats
+from runner.importers.original_cgan import STRUCTURE, WEIGHTS, StructureError, differences, read_structure, spec_layers
 from runner.importers.original_meta import MetaError, read_meta
 from runner.importers.original_model import OriginalModelError, convert, load_state, samples_seen
 from runner.runtime import write_text_atomic
 
 PAPER_SPEC = "paper_cvae.yaml"  # the packaged copy of specs/paper_cvae.yaml
+PAPER_CGAN = "paper_cgan.yaml"  # and of specs/paper_cgan.yaml
 STATE, META, LOG = "model_state", "model_meta", "training_stats.txt"  # the original's file names
 RECORD = "imported.json"  # what the import read, next to the checkpoint
 STATISTICS = ("meta", "fiducial")
@@ -48,10 +50,32 @@ class Imported:
     notes: list[str] = field(default_factory=list)
 
 
-def paper_spec():
-    """The paper's spec, from the copy packaged with this module."""
-    with importlib.resources.as_file(importlib.resources.files(__package__) / PAPER_SPEC) as path:
+def paper_spec(name: str = PAPER_SPEC):
+    """The paper's spec (or its GAN's, ``paper_cgan.yaml``), from the copy packaged with this module."""
+    with importlib.resources.as_file(importlib.resources.files(__package__) / name) as path:
         return archspec.load(path)
+
+
+def cgan_folder(source: Path) -> str:
+    """What a folder of the original's CGAN (``trained_models/CGAN/fiducial``) holds against
+    ``specs/paper_cgan.yaml``, in one paragraph: its generator's structure, read without running
+    it and compared layer by layer; its weights are not imported (not supported yet)."""
+    spec = paper_spec(PAPER_CGAN)
+    try:
+        found = read_structure(source / STRUCTURE)
+    except StructureError as exc:
+        return str(exc)
+    ours = spec_layers(archspec.build(spec).generator)
+    problems = differences(found, ours)
+    if problems:
+        verdict = f"its generator differs from {spec.name}'s: " + "; ".join(problems[:5])
+    else:
+        verdict = f"its generator's {len(found)} layers match {spec.name}'s, row for row"
+    weights = "its weights" + (f" ({WEIGHTS})" if (source / WEIGHTS).is_file() else "")
+    return (
+        f"{source}: the original's CGAN folder ({STRUCTURE} read without running it): {verdict}. Importing "
+        f"{weights} into a run folder is not supported yet (docs/cgan.md); train specs/paper_cgan.yaml instead"
+    )
 
 
 def import_original(
@@ -80,6 +104,8 @@ def import_original(
         raise OriginalImportError(f"statistics must be one of {', '.join(STATISTICS)}. Received: {statistics!r}")
     if not source.is_dir():
         raise OriginalImportError(f"{source}: not a folder; give the original's trained_models/CVAE/fiducial/")
+    if (source / STRUCTURE).is_file() and not (source / STATE).is_file():
+        raise OriginalImportError(cgan_folder(source))
     _check_out(out, force)
     spec = archspec.load(spec_path) if spec_path is not None else paper_spec()
     model = archspec.build(spec)
