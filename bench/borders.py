@@ -94,7 +94,9 @@ def measure(painter, data, z: float, n: int, layers: bool = True) -> None:
     idx = choose_samples(data.space, zi, n, np.random.default_rng(0))
     windows = read_windows(data, idx, tile)  # 3 x 3 tiles around each
     zs = torch.full((len(idx),), z, dtype=torch.float64)
-    x, y = assemble({k: torch.from_numpy(v) for k, v in windows.items()}, zs, painter.transforms)
+    x, y = assemble(
+        {k: torch.from_numpy(v) for k, v in windows.items()}, zs, painter.transforms, painter.spec.data.redshift_offset
+    )
     paint = lambda y_, m: centre(_paint(painter, y_), m)  # noqa: E731
     ref = paint(y, tile)
     alone = paint(centre(y, tile).contiguous(), 0)

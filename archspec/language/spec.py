@@ -396,12 +396,21 @@ class MockData(_Grown):
     )
 
 
-class Data(_Strict):
+class Data(_Grown):
+    _added = ("redshift_offset",)
+
     store: str = Field("mock", description="'mock' (the embedded mock store) or the path of an HDF5 tile store")
     mock: MockData = MockData()
     tile: Int | None = Field(None, ge=8, le=65536, description="tile size in pixels (default: x's height)")
     test_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(
         None, description="slice indices held out for testing (default: the store's split)"
+    )
+    redshift_offset: Float = Field(
+        0.0,
+        ge=-100,
+        le=100,
+        description="y's redshift channel holds z + redshift_offset: the paper's CGAN centres z in [0, 2] on 0 "
+        "with -1 (f(z) = z - 1); the CVAE's channel is z itself (0)",
     )
 
 

@@ -102,8 +102,12 @@ def open_data(
     store = open_store(path, scan=scan)
     tile = data.tile or spec.model.shapes["x"][1]
     if on_device:
-        return tuple(
+        splits = tuple(
             DeviceTiles(store, tile=tile, split=s, test_slices=data.test_slices, device=device)
             for s in ("train", "test")
         )
-    return tuple(TileDataset(store, tile=tile, split=s, test_slices=data.test_slices) for s in ("train", "test"))
+    else:
+        splits = tuple(TileDataset(store, tile=tile, split=s, test_slices=data.test_slices) for s in ("train", "test"))
+    for split in splits:
+        split.z_offset = float(getattr(data, "redshift_offset", 0.0))
+    return splits

@@ -22,20 +22,23 @@ IN_MEMORY_LIMIT = 1 << 30  # TileDataset holds its split in RAM when it takes at
 PARTS = tuple((field, depth) for field in ("pressure", "dm") for depth in DEPTHS)
 
 
-def assemble(parts: dict, z: torch.Tensor, transforms: dict) -> tuple[torch.Tensor, torch.Tensor]:
+def assemble(
+    parts: dict, z: torch.Tensor, transforms: dict, z_offset: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum the tiles of the two depths, transform, and add the redshift channel.
 
     Args:
         parts: (field, depth) -> raw tiles (N, T, T) float32.
         z: redshift of each sample, (N,) float64.
         transforms: field -> ShiftLog.
+        z_offset: the redshift channel holds z + z_offset (the spec's ``data.redshift_offset``).
     Returns:
         x (N, 1, T, T), y (N, 2, T, T), float32.
     """
     p = parts[("pressure", 100)] + parts[("pressure", 150)]  # (N, T, T)
     d = parts[("dm", 100)] + parts[("dm", 150)]  # (N, T, T)
     x = transforms["pressure"].forward(p, z).unsqueeze(1)  # (N, 1, T, T)
-    zmap = z.to(torch.float32)[:, None, None].expand_as(d)  # (N, T, T)
+    zmap = (z + z_offset).to(torch.float32)[:, None, None].expand_as(d)  # (N, T, T)
     y = torch.stack([transforms["dm"].forward(d, z), zmap], dim=1)  # (N, 2, T, T)
     return x, y
 
@@ -53,6 +56,8 @@ class TileDataset:
         split: 'train' or 'test'. test_slices: see `split_slices`.
         in_memory: hold the split's slices in RAM; None: when they take at most 1 GiB.
     """
+
+    z_offset = 0.0  # y's redshift channel holds z + z_offset (the spec's data.redshift_offset; open_data sets it)
 
     def __init__(
         self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None, in_memory: bool | None = None
@@ -120,7 +125,7 @@ class TileDataset:
         """x (N, 1, T, T) and y (N, 2, T, T) for a list/array/tensor of sample indices."""
         parts, zi = self.tiles(idx)
         z = torch.as_tensor(np.asarray(self.space.redshifts, dtype=np.float64)[zi])
-        return assemble({k: torch.from_numpy(v) for k, v in parts.items()}, z, self.transforms)
+        return assemble({k: torch.from_numpy(v) for k, v in parts.items()}, z, self.transforms, self.z_offset)
 
     def __getstate__(self) -> dict:  # workers reopen the file and reload their own arrays
         state = dict(self.__dict__)
@@ -139,6 +144,8 @@ class DeviceTiles:
         store, tile, split, test_slices: as for TileDataset.
         device: where to hold the data ('cuda', 'cuda:1', 'cpu').
     """
+
+    z_offset = 0.0  # y's redshift channel holds z + z_offset (the spec's data.redshift_offset; open_data sets it)
 
     def __init__(
         self,
@@ -192,4 +199,4 @@ class DeviceTiles:
             pos, t = a // p, a % p
             for field in ("pressure", "dm"):
                 parts[(field, depth)] = self.data[(field, depth)][zi, pos, t]  # (N, T, T)
-        return assemble(parts, self.z[zi], self.transforms)
+        return assemble(parts, self.z[zi], self.transforms, self.z_offset)

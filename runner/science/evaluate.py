@@ -237,6 +237,7 @@ class _Plan:
     precision: str = "fp32"  # the forward's arithmetic (bf16: autocast, as the model trained)
     calibration: object = None  # runner.science.calibration.Calibration of the painting, or None
     options: dict = dataclasses.field(default_factory=dict)  # the kind's loss options (a cgan's perceptual weight)
+    z_offset: float = 0.0  # y's redshift channel holds z + z_offset (the spec's data.redshift_offset)
 
 
 def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context) -> _Plan:
@@ -267,6 +268,7 @@ def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, 
         np.random.default_rng(seed),
         LIKELIHOODS[space],
         options=kind.options(training) if training is not None else {},
+        z_offset=float(getattr(getattr(spec, "data", None), "redshift_offset", 0.0)),
     )
 
 
@@ -344,12 +346,17 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
             zs = torch.full((len(next(iter(windows.values()))),), z, dtype=torch.float64)
             parts = {key: centre(v, plan.margin) for key, v in windows.items()}
             x, y = assemble(
-                {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in parts.items()}, zs, plan.transforms
+                {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in parts.items()},
+                zs,
+                plan.transforms,
+                plan.z_offset,
             )
             out["painted"].append(inverse(_calibrated(plan, _paint(plan, model, y), z)))
             terms.append(_terms(plan, model, x, y) * len(x))
             if plan.margin:
-                _, y_window = assemble({k: torch.from_numpy(v) for k, v in windows.items()}, zs, plan.transforms)
+                _, y_window = assemble(
+                    {k: torch.from_numpy(v) for k, v in windows.items()}, zs, plan.transforms, plan.z_offset
+                )
                 painted = centre(_paint(plan, model, y_window), plan.margin)
                 out["interior"].append(inverse(_calibrated(plan, painted, z)))
             out["true"].append(parts[("pressure", 100)] + parts[("pressure", 150)])
