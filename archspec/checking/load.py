@@ -179,7 +179,24 @@ def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] =
         from archspec.fixing.repair import repair  # imported here: a valid spec never needs it
 
         loaded.problems = repair(loaded, check_data)
+    if doc.edits and any(p.line and p.file != filename for p in loaded.problems):
+        loaded.problems = compose.blame(loaded.problems, filename, doc.edits, _alone(fixes))
     return loaded
+
+
+def _alone(fixes: bool):
+    """``file -> its problems`` checked on its own (each base once): what blame compares with."""
+    seen: dict[str, list[Problem]] = {}
+
+    def problems(file: str) -> list[Problem]:
+        if file not in seen:
+            try:
+                seen[file] = check_text(FsPath(file).read_text(encoding="utf-8"), file, fixes=fixes).problems
+            except (OSError, UnicodeDecodeError):
+                seen[file] = []
+        return seen[file]
+
+    return problems
 
 
 def _count_problems(text: str) -> int | None:

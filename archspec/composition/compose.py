@@ -57,11 +57,14 @@ def resolve_extends(doc: Document, filename: str) -> tuple[Document | None, list
     if not extends(doc.data):
         return doc, []
     problems: list[Problem] = []
+    applied: list = []
     own = os.path.abspath(filename) if os.path.exists(filename) else None
-    root = _compose(tree(doc, filename), filename, (own,) if own else (), problems)
+    root = _compose(tree(doc, filename), filename, (own,) if own else (), problems, applied)
     if root is None:
         return None, problems
-    return document(root, doc.problems), problems
+    composed = document(root, doc.problems)
+    composed.edits = applied
+    return composed, problems
 
 
 def inherited(problems: list[Problem], filename: str) -> list[Problem]:
@@ -74,12 +77,75 @@ def inherited(problems: list[Problem], filename: str) -> list[Problem]:
     ]
 
 
+def blame(problems: list[Problem], filename: str, edits: list, alone) -> list[Problem]:
+    """Problems placed in a base file, told apart by checking that base on its own (``alone(file)``:
+    its problems, cached by the caller):
+
+    - the base has it too: inherited; its own fix (what checking the base directly would say) is
+      given, naming the file to change, where the checked file found none;
+    - the base is clean of it: an edit of the chain caused it (a ``~`` removal, an insertion, a
+      changed row before it). The problem moves to that edit's key (the nearest edit of the same
+      network part, structural edits first), saying which base row fails and that the base alone
+      is clean; the summary then counts it in the file that made the edit.
+    """
+    out = []
+    for p in problems:
+        if not p.line or p.file in (filename, Problem.file) or p.severity != "error":
+            out.append(p)
+            continue
+        own = [q for q in alone(p.file) if (q.code, q.loc) == (p.code, p.loc)]
+        if own:
+            none_found = p.fix is None or p.fix.startswith("none found")
+            fix = f"{own[0].fix} (in {p.file}, which has this problem itself)" if own[0].fix and none_found else p.fix
+            out.append(replace(p, fix=fix))
+            continue
+        culprit = _culprit(p.loc, edits)
+        if culprit is None:
+            out.append(p)
+            continue
+        file, line, col = culprit.key
+        message = p.message.replace(f" (inherited by {filename})", "")
+        out.append(
+            replace(
+                p,
+                file=file,
+                line=line,
+                col=col,
+                message=f"{message} — after the edit {culprit.text}: {p.file} alone checks clean, its row is at "
+                f"{p.file}:{p.line}:{p.col}",
+                fix=p.fix if p.fixes else "change or undo this edit, or override the row that fails",
+            )
+        )
+    return out
+
+
+def _culprit(loc: tuple, edits: list):
+    """The edit most likely to have broken ``loc``: of the same network part (or block), removals
+    and insertions first, then the nearest changed row before it; None when no edit is near."""
+    part = tuple(loc[:4]) if loc[:2] == ("model", "networks") else tuple(loc[:3])
+    near = [e for e in edits if tuple(e.path[: len(part)]) == part]
+    if not near and loc[:2] == ("model", "networks"):  # an earlier part of the network feeds this one
+        near = [e for e in edits if tuple(e.path[:3]) == tuple(loc[:3])]
+    if not near:
+        return None
+    row = loc[len(part) + 1] if len(loc) > len(part) + 1 and isinstance(loc[len(part) + 1], int) else None
+
+    def rank(edit):
+        index = edit.path[len(part) + 1] if len(edit.path) > len(part) + 1 else None
+        after = isinstance(index, int) and row is not None and index > row  # an edit after the row cannot feed it
+        return (after, edit.op == "set", -(index if isinstance(index, int) else -1))
+
+    return min(near, key=rank)
+
+
 def base_path(child_file: str, target: str) -> str:
     """The base's path as the user sees it: ``specs/variants/../paper_cvae.yaml`` -> ``specs/paper_cvae.yaml``."""
     return os.path.normpath(os.path.join(os.path.dirname(child_file), target))
 
 
-def _compose(child: Node, file: str, chain: tuple[str, ...], problems: list[Problem]) -> Node | None:
+def _compose(
+    child: Node, file: str, chain: tuple[str, ...], problems: list[Problem], applied: list | None = None
+) -> Node | None:
     """``child`` (a file's tree) with its base applied beneath it; None if the chain is broken."""
     ext = child.value.get("extends")
     where = ext.at if ext is not None else child.at
@@ -120,13 +186,15 @@ def _compose(child: Node, file: str, chain: tuple[str, ...], problems: list[Prob
     if base is None:
         return None
     if extends(base.value):
-        base = _compose(base, label, chain + (real,), problems)
+        base = _compose(base, label, chain + (real,), problems, applied)
         if base is None:
             return None
     for key in _OWN_KEYS:
         base.value.pop(key, None)
     edits, found = collect(child, base)
     problems += found + apply(base, edits)
+    if applied is not None:
+        applied.extend(edits)  # for blame: an error in a base's row may be an edit's doing (blame())
     if "name" not in base.value:
         _name_after_file(base, file, ext)
     base.at = child.at  # what the whole spec lacks (a required key) is this file's to add

@@ -58,6 +58,7 @@ class Document:
     count: int = 0  # values converted so far (aliases expanded)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)  # path -> position of its key
     problems: list[Problem] = field(default_factory=list)  # duplicate keys, forbidden tags: the rest still loads
+    edits: list = field(default_factory=list)  # a composed spec's: the extends: edits applied, every file's
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """The position of ``path``, or of its nearest ancestor that exists."""

@@ -132,6 +132,37 @@ def test_an_error_the_variants_own_row_causes_is_told_and_fixed_at_that_row(base
     assert problem.fix == "write 32/16"
 
 
+def test_an_error_a_removal_causes_in_a_base_row_is_blamed_on_the_removal(base, tmp_path):
+    """The base checks clean; removing generator B's row 2 leaves the ResBlock after it reading 16
+    channels: the error names the variant's ~ line (and the base row that fails), and the summary
+    counts it in the variant."""
+    text = "extends: base.yaml\nmodel:\n  networks:\n    ~generator.B.table[2]:\n"
+    child = _write(tmp_path, "remove.yaml", text)
+    assert archspec.load(base)  # clean on its own
+    (problem,) = _problems(child)
+    assert (problem.file, problem.line, problem.col) == (str(child), *_where(text, "~generator"))
+    line, col = _where(QUICK, "{block: ResBlock, repeat: 2}")
+    assert f"after the edit ~generator.B.table[2]: {base} alone checks clean, its row is at {base}:{line}:{col}" in (
+        problem.message
+    )
+    assert "inherited by" not in problem.message
+    assert problem.fix == "change or undo this edit, or override the row that fails"
+
+
+def test_an_error_of_the_middle_file_of_a_chain_gets_that_files_fix(base, tmp_path):
+    """base <- mid (a stride-3 row) <- leaf (a seed): checking the leaf names mid's line, says the
+    leaf inherits it, and gives the fix that checking mid gives, naming mid."""
+    mid_text = "extends: base.yaml\nmodel.networks.generator.B.table[1]: [Conv, 8/16, 4, 3, _, _, _]\n"
+    mid = _write(tmp_path, "mid.yaml", mid_text)
+    leaf = _write(tmp_path, "leaf.yaml", "extends: mid.yaml\ntraining: {seed: 2}\n")
+    (direct,) = _problems(mid)
+    (problem,) = _problems(leaf)
+    assert (problem.file, problem.line, problem.col) == (direct.file, direct.line, direct.col)
+    assert direct.file == str(mid) and direct.line == 2
+    assert problem.message.endswith(f"(inherited by {leaf})")
+    assert problem.fix == f"{direct.fix} (in {mid}, which has this problem itself)"
+
+
 def test_positions_follow_each_node_through_a_chain(base, tmp_path):
     mid = _write(
         tmp_path,
