@@ -6,11 +6,16 @@ For each spec it prints how many mutants are invalid, how many `--fix` brings ba
 bar: none), and the time a check (with its fix search) and a `--fix` take per mutant.
 
     python bench/bench_fixes.py [--per-cell 9] [SPEC ...]
+    python bench/bench_fixes.py --two-slips 40 specs/quickstart.yaml    # two slips in one file
+
+``--two-slips N`` draws N pairs of single-cell mutants on different lines (seed 0) whose merged
+text is invalid, and counts how many `--fix` brings back (issue 21's item 6: the goal is 95%).
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 import time
 from pathlib import Path
@@ -83,11 +88,44 @@ def measure(name: str, per_cell: int) -> bool:
     return rate >= 0.95 and not bad
 
 
+def two_slips(name: str, n: int, seed: int = 0) -> bool:
+    """--fix on ``n`` texts with two slips each: two single-cell mutants on different lines, merged."""
+    path = str(ROOT / name)
+    text = Path(path).read_text()
+    lines = text.splitlines(keepends=True)
+    pool = list(mutants(text))
+    rng = random.Random(seed)
+    pairs = []
+    for _ in range(100 * n):
+        if len(pairs) == n:
+            break
+        a, b = rng.sample(pool, 2)
+        la, lb = a.text.splitlines(keepends=True), b.text.splitlines(keepends=True)
+        if a.line == b.line or len(la) != len(lines) or len(lb) != len(lines):
+            continue  # one line each, in place
+        merged = list(lines)
+        merged[a.line - 1], merged[b.line - 1] = la[a.line - 1], lb[b.line - 1]
+        merged_text = "".join(merged)
+        if check_text(merged_text, path, fixes=False).problems:
+            pairs.append(
+                (f"line {a.line} {a.kind} {a.old} -> {a.new} + line {b.line} {b.kind} {b.old} -> {b.new}", merged_text)
+            )
+    misses = [label for label, t in pairs if check_text(fix_text(t, path)[0], path, fixes=False).problems]
+    rate = 1 - len(misses) / max(len(pairs), 1)
+    print(f"{name}: {len(pairs)} texts with two slips, --fix converges on {len(pairs) - len(misses)} ({rate:.1%})")
+    for line in misses[:10]:
+        print("   ", line)
+    return rate >= 0.95
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("specs", nargs="*", default=SPECS, metavar="SPEC")
     parser.add_argument("--per-cell", type=int, default=9, help="mutated values per cell and class (default 9: all)")
+    parser.add_argument("--two-slips", type=int, metavar="N", help="N texts with two slips each, instead")
     args = parser.parse_args(argv)
+    if args.two_slips:
+        return 0 if all([two_slips(name, args.two_slips) for name in args.specs]) else 1
     ok = [measure(name, args.per_cell) for name in args.specs]
     return 0 if all(ok) else 1
 
