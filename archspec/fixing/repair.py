@@ -38,6 +38,8 @@ from archspec.language.spec import BlockRow, Spec
 
 MAX_CHECKS = 160  # candidates checked for one problem
 MAX_TOTAL = 800  # candidates checked for one spec: a spec with very many problems gets its first ones fixed
+MAX_MOVED = 4  # edits that clear a problem but uncover one other, taken a second step further
+MAX_SECOND = 12  # candidates for the uncovered problem, for each of those
 SHOWN = 3  # fixes kept per problem, best first
 _TRIED = {
     "auto_padding": "this row's kernel, stride or padding",
@@ -113,7 +115,7 @@ class _Search:
         self.elsewhere = 0  # candidates that would edit a spec this one extends
         if self._overridden(problem.loc):
             return [], 0
-        kept, seen, tried = [], set(), 0
+        kept, seen, tried, moved = [], set(), 0, []
         for order, edits in enumerate(islice(candidates(self.view, problem), min(MAX_CHECKS, self.budget))):
             once = tuple(edits)
             if once in seen or not self._editable(edits):
@@ -121,8 +123,14 @@ class _Search:
             seen.add(once)
             tried += 1
             self.budget -= 1
-            after = self._verify(problem, edits)
+            after = self._verify(problem, edits, moved)
             if after is not None:
+                rows, values = self._evidence(edits)
+                rank = (len(edits), _dropped(after), -rows, -values, self._distance(problem, edits), order)
+                kept.append((rank, edits, after))
+        if not kept:  # two slips: a fix of this problem that needs a fix of the one it uncovers
+            for order, (edits, after) in enumerate(self._second_steps(problem, moved)):
+                tried += 1
                 rows, values = self._evidence(edits)
                 rank = (len(edits), _dropped(after), -rows, -values, self._distance(problem, edits), order)
                 kept.append((rank, edits, after))
@@ -174,8 +182,10 @@ class _Search:
             out.append(replace(edit, path=at + rest))
         return out
 
-    def _verify(self, problem: Problem, edits: list[Edit]) -> Any:
-        """The check after ``edits``, if the problem is gone and nothing new is wrong; else None."""
+    def _verify(self, problem: Problem, edits: list[Edit], moved: list | None = None) -> Any:
+        """The check after ``edits``, if the problem is gone and nothing new is wrong; else None.
+        With ``moved``, an edit after which the problem is gone but exactly one new one appears is
+        kept there, (edits, data after, the new problem), for :meth:`_second_steps`."""
         try:
             data = apply_to_data(self.loaded.doc.data, _over_inherited(self.loaded.doc.data, edits))
         except CannotEdit:
@@ -185,9 +195,31 @@ class _Search:
             return None
         if after.stage == self.base.stage:
             keys = {key(p) for p in after.problems}
+            new = [p for p in after.problems if key(p) not in self.base_keys]
+            if key(problem) not in keys and len(new) == 1 and moved is not None and len(moved) < MAX_MOVED:
+                moved.append((edits, data, after, new[0]))
             if key(problem) in keys or not keys <= self.base_keys:
                 return None
         return after
+
+    def _second_steps(self, problem: Problem, moved: list) -> list[tuple[list[Edit], Any]]:
+        """Pairs of fixes for two slips: an edit that clears ``problem`` but uncovers one new
+        problem, then a candidate for that one; kept when together they clear ``problem`` and
+        leave nothing new (checked on the whole spec, as every fix)."""
+        found = []
+        for edits, data, after, new in moved:
+            view = View(data, after.rows, scaled=after.rows is not after.spec and after.spec is not None)
+            for more in islice(candidates(view, new), MAX_SECOND):
+                if self.budget <= 0:
+                    return found
+                combined = list(edits) + [e for e in more if e not in edits]
+                if not self._editable(combined):
+                    continue
+                self.budget -= 1
+                checked = self._verify(problem, combined)
+                if checked is not None:
+                    found.append((combined, checked))
+        return found
 
     def _evidence(self, edits: list[Edit]) -> tuple[int, int]:
         """(rows, values): how many more rows of the spec the edited rows now equal than before,

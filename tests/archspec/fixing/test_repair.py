@@ -315,3 +315,34 @@ def test_fix_says_when_a_problem_has_no_automatic_fix(tmp_path, capsys):
     assert "no automatic fix for this one" in capsys.readouterr().err
     assert archspec_main(["check", str(path)]) == 1  # without --fix: the report alone
     assert "no automatic fix" not in capsys.readouterr().err
+
+
+# --- two slips in one file (issue 21, item 6) -----------------------------------------------------
+
+
+def test_two_slips_whose_fixes_need_each_other_are_fixed_together():
+    """Both rows of generator part A widened to 1/5: changing either row alone clears the first
+    problem and uncovers another (part B reads 3 = A 1 + y 2 channels), so no single cell is a fix;
+    the two together are, and the fix shown is that pair, checked on the whole spec."""
+    text = QUICK.replace(
+        "          - [ConvTransp, 1/1, 4, 2, _, _, _]\n          - [ConvTransp, 1/1, 8, 4, _, _, _]",
+        "          - [ConvTransp, 1/5, 4, 2, _, _, _]\n          - [ConvTransp, 1/5, 8, 4, _, _, _]",
+    )
+    assert text != QUICK
+    shown = check_text(text, "two.yaml")
+    fixes = [fix for problem in shown.problems for fix in problem.fixes]
+    assert fixes, [p.format() for p in shown.problems]
+    fixed = apply_fix(text, fixes[0])
+    assert check_text(fixed, "two.yaml", fixes=False).problems == []
+    assert fixed == QUICK  # both cells back to 1/1: the pair, not a third change
+
+
+@pytest.mark.slow
+def test_fix_converges_on_two_slips_in_one_file():
+    """Forty files with two single-cell slips each (bench/bench_fixes.py --two-slips): the goal 95%."""
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    from bench.bench_fixes import two_slips
+
+    assert two_slips("specs/quickstart.yaml", 40)
