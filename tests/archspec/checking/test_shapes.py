@@ -292,11 +292,12 @@ def test_transposed_layer_without_output():
     )
     problem = only(text)
     assert problem.code == "no_output" and "(2 − 1)·1 − 2·2 + 2 + 0 = -1" in problem.message
-    # 2 -> 8 takes kernel, stride and padding together: no one- or two-cell edit of the row flows
-    assert problem.fix.startswith(
-        "none found: no edit of this row's kernel, stride, padding or output padding makes the whole model flow"
-    )
+    # 2 -> 8 takes two cells: no one-cell edit flows, and a stride alone gives a size the next part
+    # refuses; the two-step search finds stride and kernel together: (2 − 1)·4 − 2·2 + 8 = 8
+    assert problem.fix == "stride 4, kernel 8"
     assert (problem.line, problem.col) == marked(text)
+    fixed = text.replace("[ConvTransp, 1/1, 2, 1, F, T, ReLU, 2]", "[ConvTransp, 1/1, 8, 4, F, T, ReLU, 2]")
+    assert archspec.loads(fixed)  # flows
 
 
 def test_contract_prior_gives_the_wrong_channel_count():
