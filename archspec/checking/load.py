@@ -153,7 +153,8 @@ def check_text(text: str, filename: str = "<string>", overrides: Sequence[str] =
     except YamlProblems as exc:
         from archspec.fixing.yamlhints import explain  # imported here: only a text that is not YAML needs it
 
-        problems = [p.at(filename, p.line, p.col) for p in explain(text, exc.problems, _count_problems)]
+        judge = lambda candidate: _count_problems(candidate, filename)  # noqa: E731  (a variant finds its base from it)
+        problems = [p.at(filename, p.line, p.col) for p in explain(text, exc.problems, judge)]
         return Loaded(text, filename, None, {}, problems, None, problems)
     composed, problems = compose.resolve_extends(doc, filename)  # `extends:` (archspec.composition.compose)
     if composed is None:
@@ -199,13 +200,15 @@ def _alone(fixes: bool):
     return problems
 
 
-def _count_problems(text: str) -> int | None:
-    """How many problems a text has, or None where it is not YAML either."""
+def _count_problems(text: str, filename: str = "<string>") -> int | None:
+    """How many problems a text has, checked as the file ``filename`` (a variant's base is found
+    from it: judged as "<string>", every candidate of a variant would fail alike on its missing
+    base), or None where it is not YAML either."""
     try:
         parse(text)
     except YamlProblems:
         return None
-    return len(check_text(text, fixes=False).problems)
+    return len(check_text(text, filename, fixes=False).problems)
 
 
 def check_data(data: Any, prior: Sequence[Problem] = ()) -> Checked:

@@ -366,3 +366,22 @@ def test_an_index_past_the_end_names_the_base_row_that_looks_like_the_one_writte
     unlike = text.replace("[Conv, 16/2, 3, 1, _, _, _]", "[Conv, 2/2, 3, 1, _, _, _]")
     (other,) = check_text(unlike, "v.yaml").problems
     assert "the base's row" not in other.fix  # no row of the base is like it: only the append
+
+
+def test_an_indentation_slip_in_a_variant_is_judged_with_its_base(base, tmp_path):
+    """A key at column 4 between networks (column 3) and its sibling (column 5): moved to column 3
+    the text parses but names model.prior, which the base lacks; the fix is chosen by checking
+    each candidate as the variant it is (its base found), so column 5."""
+    text = (
+        "extends: base.yaml\nmodel:\n  networks:\n"
+        "    generator.B.table[1]: [Conv, 8/16, 4, 2, _, _, _]\n"
+        "   prior.A.table[0]: [Conv, 2/8, 4, 2, _, _, _]\n"
+    )
+    child = _write(tmp_path, "indent.yaml", text)
+    (problem,) = _problems(child)
+    assert problem.fix == "indent it to column 5 (1 space right)"
+    from archspec.fixing.fixes import apply_fix
+
+    fixed = apply_fix(text, problem.fixes[0])
+    child.write_text(fixed)
+    assert archspec.load(child)  # the fix leaves a valid variant
