@@ -111,12 +111,15 @@ def blame(problems: list[Problem], filename: str, edits: list, alone) -> list[Pr
                 file=file,
                 line=line,
                 col=col,
-                message=f"{message} — after the edit {culprit.text}: {p.file} alone checks clean, its row is at "
-                f"{p.file}:{p.line}:{p.col}",
+                message=f"{message} — after the edit {culprit.text}: {p.file} alone checks clean (this is "
+                f"at {p.file}:{p.line}:{p.col} there)",
                 fix=p.fix if p.fixes else "change or undo this edit, or override the row that fails",
             )
         )
     return out
+
+
+_SHARED = {("model", "shapes"), ("model", "defaults"), ("model", "blocks"), ("model", "scale")}
 
 
 def _culprit(loc: tuple, edits: list):
@@ -126,6 +129,8 @@ def _culprit(loc: tuple, edits: list):
     near = [e for e in edits if tuple(e.path[: len(part)]) == part]
     if not near and loc[:2] == ("model", "networks"):  # an earlier part of the network feeds this one
         near = [e for e in edits if tuple(e.path[:3]) == tuple(loc[:3])]
+    if not near:  # what every network reads: the model's tensors, defaults, blocks, scale
+        near = [e for e in edits if tuple(e.path[:2]) in _SHARED]
     if not near:
         return None
     row = loc[len(part) + 1] if len(loc) > len(part) + 1 and isinstance(loc[len(part) + 1], int) else None

@@ -107,15 +107,30 @@ def test_cli_prints_file_line_and_column(base, tmp_path, capsys):
 
 
 def test_an_error_in_an_inherited_row_names_the_base_file_and_line(base, tmp_path):
-    child = _write(
-        tmp_path, "small_z.yaml", "extends: base.yaml\nmodel.shapes.z: [1, 4, 4]\n"
-    )  # the prior still gives 8²
+    """A base row the variant inherits with its error: the base's line, "inherited by"."""
+    broken = _write(
+        tmp_path, "broken.yaml", QUICK.replace("[Conv, 16/2, 5, 1, _, _, _]", "[Conv, 16/3, 5, 1, _, _, _]")
+    )
+    child = _write(tmp_path, "seed.yaml", "extends: broken.yaml\ntraining: {seed: 4}\n")
+    (problem,) = _problems(child)
+    line, col = _where(QUICK, "[Conv, 16/2, 5, 1, _, _, _]")
+    assert (problem.file, problem.line) == (str(broken), line)
+    assert problem.message.endswith(f"(inherited by {child})")
+
+
+def test_an_error_the_variants_shapes_cause_in_base_rows_is_blamed_on_the_shapes(base, tmp_path):
+    """model.shapes.z smaller than the base's networks give: the base alone is clean, so each
+    network's error is told at the variant's z line (and counted there), naming the base's place."""
+    text = "extends: base.yaml\nmodel.shapes.z: [1, 4, 4]\n"
+    child = _write(tmp_path, "small_z.yaml", text)  # the prior still gives 8²
     problems = {p.loc: p for p in _problems(child)}
     problem = problems[("model", "networks", "prior")]
     at = QUICK.index("A:", QUICK.index("prior:"))  # the prior network's mapping, in the base
     line, col = QUICK.count("\n", 0, at) + 1, at - QUICK.rfind("\n", 0, at)
-    assert (problem.file, problem.line, problem.col) == (str(base), line, col)
-    assert problem.message.endswith(f"(inherited by {child})")
+    assert (problem.file, problem.line, problem.col) == (str(child), 2, 1)
+    assert f"after the edit model.shapes.z: {base} alone checks clean (this is at {base}:{line}:{col} there)" in (
+        problem.message
+    )
 
 
 def test_an_error_the_variants_own_row_causes_is_told_and_fixed_at_that_row(base, tmp_path):
@@ -142,8 +157,9 @@ def test_an_error_a_removal_causes_in_a_base_row_is_blamed_on_the_removal(base, 
     (problem,) = _problems(child)
     assert (problem.file, problem.line, problem.col) == (str(child), *_where(text, "~generator"))
     line, col = _where(QUICK, "{block: ResBlock, repeat: 2}")
-    assert f"after the edit ~generator.B.table[2]: {base} alone checks clean, its row is at {base}:{line}:{col}" in (
-        problem.message
+    assert (
+        f"after the edit ~generator.B.table[2]: {base} alone checks clean (this is at {base}:{line}:{col} there)"
+        in (problem.message)
     )
     assert "inherited by" not in problem.message
     assert problem.fix == "change or undo this edit, or override the row that fails"
