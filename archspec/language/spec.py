@@ -593,6 +593,16 @@ class Training(_Grown):
     log_every: Int = Field(72, ge=1, description="log training metrics every this many samples")
     seed: Int = Field(0, ge=0, description="seed of weights, sampling and latent noise")
 
+    def lr_of(self, phase: str | None) -> LearningRate:
+        """The learning-rate schedule of training phase ``phase``: its own, else ``lr``."""
+        own = self.phases.get(phase) if phase is not None else None
+        return own.lr if own is not None and own.lr is not None else self.lr
+
+    def optimizer_of(self, phase: str | None) -> Optimizer:
+        """The optimizer of training phase ``phase``: its own, else ``optimizer``."""
+        own = self.phases.get(phase) if phase is not None else None
+        return own.optimizer if own is not None and own.optimizer is not None else self.optimizer
+
     @field_validator("batch_size")
     @classmethod
     def _batch_steps(cls, steps: list[BatchStep]) -> list[BatchStep]:

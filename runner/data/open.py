@@ -109,5 +109,5 @@ def open_data(
     else:
         splits = tuple(TileDataset(store, tile=tile, split=s, test_slices=data.test_slices) for s in ("train", "test"))
     for split in splits:
-        split.z_offset = float(getattr(data, "redshift_offset", 0.0))
+        split.z_offset = float(data.redshift_offset)
     return splits

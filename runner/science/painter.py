@@ -281,8 +281,7 @@ class Painter:
                 f"must be a projected density ({self.units})"
             )
         t = self.transforms["dm"].forward(np.asarray(dm, dtype=np.float64), z)
-        offset = float(getattr(getattr(self.spec, "data", None), "redshift_offset", 0.0))  # data.redshift_offset
-        return np.stack([t, np.full_like(t, z + offset)]).astype(np.float32)
+        return np.stack([t, np.full_like(t, z + self.spec.data.redshift_offset)]).astype(np.float32)
 
     def paint_tiles(self, y: np.ndarray, latent: str = "sample") -> np.ndarray:
         """The generator's mean of x for a batch of tiles y (N, 2, T, T): (N, 1, T, T), in

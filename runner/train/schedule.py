@@ -86,10 +86,7 @@ class Schedule:
 
         ``lr.every`` puts a milestone at every multiple of it below ``training.samples``."""
         pe = training.pseudo_epoch
-        lr = training.lr
-        own = training.phases.get(phase) if phase is not None else None
-        if own is not None and own.lr is not None:
-            lr = own.lr
+        lr = training.lr_of(phase)
         # Two fractional milestones may round onto the same sample; the later one wins then.
         steps: dict[int, int] = {}
         for step in training.batch_size:

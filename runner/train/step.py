@@ -105,9 +105,7 @@ class Step:
         where it gives one, else ``training``), fused with a device-tensor lr on CUDA."""
         out = {}
         for phase in self.kind.phases:
-            own = training.phases.get(phase.optimizer)
-            spec = own.optimizer if own is not None and own.optimizer is not None else training.optimizer
-            lr = own.lr if own is not None and own.lr is not None else training.lr
+            spec, lr = training.optimizer_of(phase.optimizer), training.lr_of(phase.optimizer)
             cls = torch.optim.AdamW if spec.name == "AdamW" else torch.optim.Adam
             out[phase.optimizer] = cls(
                 phase.params(model),
