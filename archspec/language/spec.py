@@ -397,13 +397,18 @@ class MockData(_Grown):
 
 
 class Data(_Grown):
-    _added = ("redshift_offset",)
+    _added = ("redshift_offset", "validation_slices")
 
     store: str = Field("mock", description="'mock' (the embedded mock store) or the path of an HDF5 tile store")
     mock: MockData = MockData()
     tile: Int | None = Field(None, ge=8, le=65536, description="tile size in pixels (default: x's height)")
     test_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(
         None, description="slice indices held out for testing (default: the store's split)"
+    )
+    validation_slices: list[Annotated[Int, Field(ge=0)]] | None = Field(
+        None,
+        description="slice indices held out of training and testing, on which what is fitted after training is "
+        "fitted (training.calibration); default: none, and the calibration is fitted on training tiles",
     )
     redshift_offset: Float = Field(
         0.0,

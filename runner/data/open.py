@@ -101,13 +101,29 @@ def open_data(
     scan = False if (data.store == "mock" or on_device) else None
     store = open_store(path, scan=scan)
     tile = data.tile or spec.model.shapes["x"][1]
+    slices = {"test_slices": data.test_slices, "validation_slices": data.validation_slices}
     if on_device:
-        splits = tuple(
-            DeviceTiles(store, tile=tile, split=s, test_slices=data.test_slices, device=device)
-            for s in ("train", "test")
-        )
+        splits = tuple(DeviceTiles(store, tile=tile, split=s, device=device, **slices) for s in ("train", "test"))
     else:
-        splits = tuple(TileDataset(store, tile=tile, split=s, test_slices=data.test_slices) for s in ("train", "test"))
+        splits = tuple(TileDataset(store, tile=tile, split=s, **slices) for s in ("train", "test"))
     for split in splits:
         split.z_offset = float(data.redshift_offset)
     return splits
+
+
+def open_validation(spec, *, master: bool = True, distributed: bool = False):
+    """The validation split of ``spec`` on the CPU (``data.validation_slices``), or None when the
+    spec names none. Read only after training (the painting's calibration is fitted on it), so
+    it is never held on a device."""
+    from runner.data.tiles import TileDataset
+
+    data = spec.data
+    if not data.validation_slices:
+        return None
+    store = open_store(store_path(data, master, distributed), scan=False if data.store == "mock" else None)
+    tile = data.tile or spec.model.shapes["x"][1]
+    split = TileDataset(
+        store, tile=tile, split="validation", test_slices=data.test_slices, validation_slices=data.validation_slices
+    )
+    split.z_offset = float(data.redshift_offset)
+    return split

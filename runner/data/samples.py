@@ -9,7 +9,8 @@ are M = S * P tiles per depth per redshift, so
 
 Index i decodes as i = (z_index * M + a) * M + b, a naming the 100 Mpc/h tile and b the
 150 Mpc/h one; a tile index a = slice_position * P + row * (grid / tile) + column.
-Train and test are disjoint sets of whole slices (slice s is in both depths' split).
+Train, validation and test are disjoint sets of whole slices (slice s is in both depths' split);
+the validation split is empty unless slices are named for it (``data.validation_slices``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 
 from runner.data.layout import DataError
 
-SPLITS = ("train", "test")
+SPLITS = ("train", "validation", "test")
 DEFAULT_TILE = 512  # pixels: 100 Mpc/h at the original's 0.1953125 Mpc/h pixels
 TEST_FRACTION = 0.2  # default: the last ~20% of slices (3 of 14, as the original) are test
 
@@ -31,14 +32,16 @@ def default_test_count(n_slices: int) -> int:
     return max(1, int(n_slices * TEST_FRACTION + 0.5))
 
 
-def split_slices(n_slices: int, split: str, test_slices=None, name: str = "store") -> tuple:
+def split_slices(n_slices: int, split: str, test_slices=None, name: str = "store", validation_slices=None) -> tuple:
     """Slice indices of a split.
 
     Args:
         n_slices: slices per depth in the store.
-        split: 'train' or 'test'.
+        split: 'train', 'validation' or 'test'.
         test_slices: None (default count, the last slices), an int (that many last slices) or
             a sequence of slice indices.
+        validation_slices: None or a sequence of slice indices held out of training (for what is
+            fitted after training, such as the painting's calibration), disjoint from the test's.
     """
     if split not in SPLITS:
         raise DataError(f"{name}: unknown split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -49,12 +52,28 @@ def split_slices(n_slices: int, split: str, test_slices=None, name: str = "store
         test = tuple(sorted({int(s) for s in test_slices}))
         if not test or test[0] < 0 or test[-1] >= n_slices:
             test = None
-    train = tuple(s for s in range(n_slices) if test is not None and s not in test)
+    validation = tuple(sorted({int(s) for s in validation_slices or ()}))
+    if validation and (validation[0] < 0 or validation[-1] >= n_slices):
+        raise DataError(
+            f"{name}: validation_slices={list(validation_slices)!r} names a slice outside its "
+            f"{n_slices} slices (0 to {n_slices - 1})"
+        )
+    if test is not None and set(validation) & set(test):
+        raise DataError(
+            f"{name}: slice(s) {sorted(set(validation) & set(test))} are both validation and test slices; "
+            f"the test slices are {list(test)}: name others for validation"
+        )
+    train = tuple(s for s in range(n_slices) if test is not None and s not in test and s not in validation)
     if test is None or not train:
         raise DataError(
-            f"{name}: test_slices={test_slices!r} leaves no train or no test slice "
-            f"among its {n_slices} slices (both need at least one)"
+            f"{name}: test_slices={test_slices!r}"
+            + (f" with validation_slices={list(validation)!r}" if validation else "")
+            + f" leaves no train or no test slice among its {n_slices} slices (both need at least one)"
         )
+    if split == "validation":
+        if not validation:
+            raise DataError(f"{name}: no validation slices (name them with data.validation_slices)")
+        return validation
     return train if split == "train" else test
 
 
@@ -82,11 +101,11 @@ class Sample(NamedTuple):
 class SampleSpace:
     """All combinations of two tiles of one split, at each redshift. See the module docstring."""
 
-    def __init__(self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None):
+    def __init__(self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None, validation_slices=None):
         name = store.path.name
         self.tile = check_tile(store.grid, tile, name)
         self.split = split
-        self.slices = split_slices(store.n_slices, split, test_slices, name)
+        self.slices = split_slices(store.n_slices, split, test_slices, name, validation_slices)
         self.redshifts = tuple(store.redshifts)
         self.per_side = store.grid // self.tile  # tiles per row of a slice
         self.per_slice = self.per_side**2  # P

@@ -53,17 +53,23 @@ class TileDataset:
     Args:
         store: a TileStore or a path.
         tile: tile side in pixels; must divide the grid.
-        split: 'train' or 'test'. test_slices: see `split_slices`.
+        split: 'train', 'validation' or 'test'. test_slices, validation_slices: see `split_slices`.
         in_memory: hold the split's slices in RAM; None: when they take at most 1 GiB.
     """
 
     z_offset = 0.0  # y's redshift channel holds z + z_offset (the spec's data.redshift_offset; open_data sets it)
 
     def __init__(
-        self, store, tile: int = DEFAULT_TILE, split: str = "train", test_slices=None, in_memory: bool | None = None
+        self,
+        store,
+        tile: int = DEFAULT_TILE,
+        split: str = "train",
+        test_slices=None,
+        in_memory: bool | None = None,
+        validation_slices=None,
     ):
         self.store = _store(store)
-        self.space = SampleSpace(self.store, tile, split, test_slices)
+        self.space = SampleSpace(self.store, tile, split, test_slices, validation_slices)
         self.transforms = {f: ShiftLog.from_store(self.store, f) for f in ("pressure", "dm")}
         nbytes = len(PARTS) * len(self.space.redshifts) * len(self.space.slices) * self.store.grid**2 * 4
         self.in_memory = nbytes <= IN_MEMORY_LIMIT if in_memory is None else bool(in_memory)
@@ -141,7 +147,7 @@ class DeviceTiles:
     gathers by index tensors, two sums and two log1p's -- no Python loop over samples.
 
     Args:
-        store, tile, split, test_slices: as for TileDataset.
+        store, tile, split, test_slices, validation_slices: as for TileDataset.
         device: where to hold the data ('cuda', 'cuda:1', 'cpu').
     """
 
@@ -154,9 +160,10 @@ class DeviceTiles:
         split: str = "train",
         test_slices=None,
         device: str | torch.device = "cuda",
+        validation_slices=None,
     ):
         self.store = _store(store)
-        self.space = sp = SampleSpace(self.store, tile, split, test_slices)
+        self.space = sp = SampleSpace(self.store, tile, split, test_slices, validation_slices)
         self.device = torch.device(device)
         self.transforms = {f: ShiftLog.from_store(self.store, f) for f in ("pressure", "dm")}
         self.z = torch.tensor(sp.redshifts, dtype=torch.float64, device=self.device)

@@ -90,6 +90,27 @@ def test_a_split_without_train_or_test_is_an_error(bad):
         split_slices(3, "train", bad)
 
 
+@pytest.mark.parametrize("n, validation, test, train", [(4, [2], (3,), (0, 1)), (5, [0, 2], (4,), (1, 3))])
+def test_validation_slices_leave_training_and_never_meet_the_test(n, validation, test, train):
+    assert split_slices(n, "validation", validation_slices=validation) == tuple(validation)
+    assert split_slices(n, "test", validation_slices=validation) == test
+    assert split_slices(n, "train", validation_slices=validation) == train
+
+
+@pytest.mark.parametrize(
+    "n, test, validation, words",
+    [
+        (4, None, [3], r"slice\(s\) \[3\] are both validation and test slices"),
+        (4, None, [7], r"validation_slices=\[7\] names a slice outside its 4 slices \(0 to 3\)"),
+        (3, None, [0, 1], r"with validation_slices=\[0, 1\] leaves no train"),
+        (3, None, None, r"no validation slices \(name them with data.validation_slices\)"),
+    ],
+)
+def test_a_validation_split_that_cannot_be_is_an_error(n, test, validation, words):
+    with pytest.raises(DataError, match=words):
+        split_slices(n, "validation", test, validation_slices=validation)
+
+
 # -- the values of a sample -------------------------------------------------------------------
 def raw_tile(f, field, z, depth, s, row, col):
     return f[f"/{field}/z{z:.3f}/{depth}"][s, row * TILE : (row + 1) * TILE, col * TILE : (col + 1) * TILE]
