@@ -34,19 +34,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runner.science.calibration import Calibration, as_table, fit, paint_training  # noqa: E402
+from runner.science.calibration import MIN_SHARE, Calibration, as_table, fit, paint_training  # noqa: E402
 from runner.science.ceiling import fit_conditional_mean  # noqa: E402
 from runner.science.protocol import REDSHIFTS, TILES  # noqa: E402
 
 
-def lognormal(painted, true, redshifts, tiles) -> Calibration:
+def lognormal(painted, true, redshifts, tiles, min_count: int = 0) -> Calibration:
     """t + 2 s²(t) at the bins' mean painted t: E[t | painted] + 2 Var[t | painted], both from the
     pressure_mean fit's own bins (runner.science.ceiling.fit_conditional_mean)."""
     knots, values = [], []
     for p, t in zip(painted, true):
         r = np.ravel(t).astype(float) - np.ravel(p).astype(float)
-        centre, mean_r = fit_conditional_mean(p, r)
-        _, mean_r2 = fit_conditional_mean(p, r**2)
+        m = min_count or max(8, round(MIN_SHARE * np.size(p)))
+        centre, mean_r = fit_conditional_mean(p, r, m)
+        _, mean_r2 = fit_conditional_mean(p, r**2, m)
         centre, value = as_table(centre, centre + mean_r + 2 * np.maximum(mean_r2 - mean_r**2, 0))
         knots.append(centre)
         values.append(value)
@@ -57,9 +58,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("run", help="a run folder or a checkpoint")
     p.add_argument("--tiles", type=int, default=256, help="training samples per redshift for the fits (default 256)")
-    p.add_argument("--test", type=int, default=TILES, help=f"test samples per redshift (default {TILES})")
+    p.add_argument(
+        "--test",
+        default="auto",
+        help=f"test samples per redshift (default auto: every independent one, {TILES} to 256)",
+    )
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--min-count", type=int, nargs="+", default=[8], help="pixels in the thinnest tail bin (default 8)")
+    p.add_argument(
+        "--min-count",
+        type=int,
+        nargs="+",
+        default=[0],
+        help="pixels in the thinnest tail bin (default 0: the calibration's own, MIN_SHARE of the fitted pixels)",
+    )
     p.add_argument(
         "--residuals",
         action="store_true",
@@ -96,7 +107,7 @@ def main(argv=None) -> int:
         print()
     ways = {"raw": None, "lognormal": lognormal(painted, true, zs, n)}
     for m in args.min_count:
-        ways[f"pressure_mean (min count {m})"] = fit(painted, true, zs, n, min_count=m)
+        ways[f"pressure_mean (min count {m or 'default'})"] = fit(painted, true, zs, n, min_count=m or None)
     print(f"{painter.spec.name} ({painter.provenance['checkpoint']}), {args.tiles} training samples per redshift")
     print("| painting | z | auto worst k<2 | cross worst k<2 | auto band 0.5-2 | cross band 0.5-2 | mean ratio |")
     print("|---|---|---|---|---|---|---|")
@@ -104,7 +115,8 @@ def main(argv=None) -> int:
         for name, calibration in ways.items():
             summary = evaluate_model(
                 painter.model, painter.spec, test, Path(tmp) / name, device=painter.device,
-                transforms=painter.transforms, tiles=args.test, redshifts=REDSHIFTS, figures=(), context=0,
+                transforms=painter.transforms,
+                tiles=args.test if args.test == "auto" else int(args.test), redshifts=REDSHIFTS, figures=(), context=0,
                 precision=painter.precision, calibration=calibration,
             )  # fmt: skip
             for row in summary["scores"]["tile"]["per_z"]:

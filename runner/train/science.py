@@ -22,14 +22,16 @@ class CheckpointScience:
     ):
         self.spec, self.out, self.options, self.device, self.precision = spec, out, options, device, precision
         self.label, self._say = label, say
+        self._validation = None  # the validation split, opened at the first calibration that needs it
         background = options.eval_in_background
         in_background = background if background is not None else device.type == "cuda"
         self.background = BackgroundEvaluation(say) if in_background else None
 
     def calibrate(self, model, train_data):
-        """The calibration of the painting the spec asks for (``training.calibration``), fitted on
-        training tiles by the model as it is now, or None. Its random draws are its own: the
-        training's streams are untouched, so a resumed run stays bit-identical."""
+        """The calibration of the painting the spec asks for (``training.calibration``), fitted by
+        the model as it is now on the validation slices (``data.validation_slices``) or, where the
+        spec names none, on training tiles; or None. Its random draws are its own: the training's
+        streams are untouched, so a resumed run stays bit-identical."""
         if self.spec.training.calibration == "none":
             return None
         from runner.kinds import KINDS
@@ -37,8 +39,13 @@ class CheckpointScience:
 
         kind = KINDS.get(self.spec.model.kind)
         try:
+            if self._validation is None and self.spec.data.validation_slices:
+                from runner.data.open import open_validation
+
+                self._validation = open_validation(self.spec)
+            data = self._validation if self._validation is not None else train_data
             return fit_model(
-                model, kind, train_data, device=self.device, precision=self.precision, seed=self.spec.training.seed
+                model, kind, data, device=self.device, precision=self.precision, seed=self.spec.training.seed
             )
         except Exception as exc:  # noqa: BLE001 - a painting's calibration must never stop a run
             self._say(

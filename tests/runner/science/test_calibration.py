@@ -17,7 +17,7 @@ from runner.science.calibration import KEY, Calibration, CalibrationError, fit
 from runner.science.painter import Painter
 from runner.train.recipe import train
 from tests.runner.science.test_painter import TRANSFORMS, _state
-from tests.spec_texts import BASE
+from tests.spec_texts import BASE, OLD_QUICKSTART_DATA, TINY_SPEC
 
 
 def _pairs(rng, n, s_of_f):
@@ -49,6 +49,18 @@ def test_a_painting_that_is_already_the_mean_is_left_alone():
     cal = fit([f], [f], [0.0], tiles=1)
     at = np.linspace(0.01, 0.59, 30)
     np.testing.assert_allclose(cal.apply(at, 0.0), at, atol=1e-3)
+
+
+def test_beyond_the_fitted_range_the_outermost_correction_is_kept():
+    """A painting brighter than any the fit saw keeps the lognormal gap 2s² of the brightest
+    fitted bins, as the closed form says it should for a scatter of constant s; holding t* there
+    would cap every brighter cluster at the brightest fitted one."""
+    rng = np.random.default_rng(4)
+    s = 0.08
+    f, t = _pairs(rng, 2_000_000, lambda f: np.full_like(f, s))  # painted f in [0, 0.6]
+    cal = fit([f], [t], [0.0], tiles=1)
+    beyond = np.array([-0.3, -0.1, 0.8, 1.5])
+    np.testing.assert_allclose(cal.apply(beyond, 0.0), beyond + 2 * s**2, atol=4e-3)
 
 
 def _tables() -> Calibration:
@@ -135,13 +147,43 @@ def test_training_with_a_calibration_stores_it_and_changes_no_weight(tiny, tmp_p
     assert painter.calibration is not None and painter.calibration.tiles == cal.tiles
 
 
+def test_with_validation_slices_the_table_is_fitted_on_them_and_training_never_reads_them(tmp_path):
+    """data.validation_slices: the slices leave the training split, and the calibration is fitted
+    on them (its table says so, and differs from one fitted on the training tiles)."""
+    from runner.data.open import open_data, open_validation
+    from runner.science.calibration import fit_model
+
+    cache = tmp_path / "cache"
+    spec_path = tmp_path / "tiny.yaml"
+    spec_path.write_text(TINY_SPEC.replace("slices: 2,", "slices: 3,"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ARCHSPEC_CACHE", str(cache))
+        spec = archspec.load(
+            spec_path, ["training.samples=96", "training.calibration=pressure_mean", "data.validation_slices=[1]"]
+        )
+        train_data, test_data = open_data(spec, torch.device("cpu"))
+        validation = open_validation(spec)
+        assert (train_data.space.slices, validation.space.slices, test_data.space.slices) == ((0,), (1,), (2,))
+        train(spec, tmp_path / "run", quiet=True, evaluate=False)
+        state = ck.read_latest(tmp_path / "run", warn=lambda _: None)[0]
+        cal = Calibration.from_state(state[KEY])
+        assert cal.split == "validation" and "validation samples" in cal.describe()
+        painter = Painter.load(tmp_path / "run", device="cpu")
+        on_train = fit_model(
+            painter.model, painter.kind, train_data, device=painter.device, precision=painter.precision, seed=0
+        )
+        assert on_train.split == "train"
+        assert any(not np.array_equal(a, b) for a, b in zip(cal.values, on_train.values))
+        assert open_validation(archspec.load(spec_path)) is None  # none named: none opened
+
+
 def test_the_field_at_its_default_leaves_every_hash_as_it_was():
     """The quickstart without its calibration hashes as it did before the field existed
     (f80641a4518b867e, tests/archspec/fixing/test_fixes_as_edits.py's history)."""
     from pathlib import Path
 
     quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
-    spec = archspec.load(quickstart, ["training.calibration=none"])
+    spec = archspec.load(quickstart, ["training.calibration=none", *OLD_QUICKSTART_DATA])
     assert archspec.spec_hash(spec) == "f80641a4518b867e"
     assert "calibration" not in archspec.dump(spec)
 
