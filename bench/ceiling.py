@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import archspec  # noqa: E402
 from runner.science.ceiling import conditional_mean  # noqa: E402
 from runner.science.choice import choose_samples, read_windows  # noqa: E402
-from runner.science.protocol import K_BELOW, N_BINS, REDSHIFTS, TILES  # noqa: E402
+from runner.science.protocol import K_BELOW, N_BINS, REDSHIFTS, default_tiles  # noqa: E402
 from runner.science.scores import worst_below  # noqa: E402
 from runner.science.spectra import log_bins, power_spectrum  # noqa: E402
 
@@ -40,7 +40,12 @@ def main(argv=None) -> int:
     p.add_argument("spec", help="a spec: its data (store, tile, split) is used, its model is not")
     p.add_argument("--smooth", type=float, nargs="+", default=[0.4], help="smoothing radii of s [Mpc/h] (default 0.4)")
     p.add_argument("--train", type=int, default=2000, help="training samples per redshift for the means (default 2000)")
-    p.add_argument("--tiles", type=int, default=TILES, help=f"test samples per redshift (default {TILES})")
+    p.add_argument(
+        "--tiles",
+        type=int,
+        default=None,
+        help="test samples per redshift (default: as runner evaluate, every independent one)",
+    )
     args = p.parse_args(argv)
     import torch
 
@@ -57,7 +62,7 @@ def main(argv=None) -> int:
             continue
         zi = test.space.redshifts.index(z)
         fitted = _samples(train, zi, args.train)
-        held = _samples(test, zi, args.tiles)
+        held = _samples(test, zi, args.tiles or default_tiles(test.space.per_depth))
         sigma = float(test.transforms["pressure"].sigma(z))
         for radius in args.smooth:
             for name, painted in _paintings(fitted, held, radius / float(test.store.pixel_size), sigma).items():

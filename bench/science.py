@@ -46,7 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import archspec  # noqa: E402
-from runner.science.protocol import K_BELOW, REDSHIFTS, TILES  # noqa: E402
+from runner.science.protocol import K_BELOW, MAX_INDEPENDENT, REDSHIFTS, TILES  # noqa: E402
 from runner.science.scores import (
     MODES,  # noqa: E402
     SPECTRA,  # noqa: E402
@@ -109,7 +109,10 @@ def _parse(argv):
         "--curve", type=int, default=0, metavar="K", help="keep K checkpoints and score each (quality vs time)"
     )
     p.add_argument(
-        "--tiles", default=str(TILES), help=f"test samples per redshift, or 'all' (default {TILES}, the paper's)"
+        "--tiles",
+        default="auto",
+        help=f"test samples per redshift, 'auto' (every independent test tile, at least {TILES}, at most "
+        f"{MAX_INDEPENDENT}: runner evaluate's default) or 'all'",
     )
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--out", help="run folder (default runs/bench-<spec name>)")
@@ -296,7 +299,7 @@ def evaluate(out: Path, args, spec) -> dict:
     from runner.science.evaluate import evaluate_model
     from runner.science.painter import Painter, open_test_split
 
-    tiles = None if args.tiles == "all" else int(args.tiles)
+    tiles = None if args.tiles == "all" else "auto" if args.tiles == "auto" else int(args.tiles)
     test = open_test_split(spec)
     paths = sorted(out.glob("checkpoint-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
     chosen = paths if args.curve else paths[-1:]

@@ -28,16 +28,19 @@ painted/true - 1 in 20 log-spaced k bins from 2 pi/L to 2 pi/L * T/2 (the paper'
 """
 
 
-def tiles_arg(text: str) -> int | None:
-    """--tiles: a positive integer, or 'all' (None: every combination of the split's tiles)."""
+def tiles_arg(text: str) -> int | str | None:
+    """--tiles: a positive integer, 'auto' (every independent test tile, 64 to 256) or 'all'
+    (None: every combination of the split's tiles)."""
     if text.strip().lower() == "all":
         return None
+    if text.strip().lower() == "auto":
+        return "auto"
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of tiles or 'all'. Received: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected a number of tiles, 'auto' or 'all'. Received: {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 (or 'all'), not {value}")
+        raise argparse.ArgumentTypeError(f"must be at least 1 (or 'auto' or 'all'), not {value}")
     return value
 
 
@@ -56,8 +59,8 @@ def context_arg(text: str) -> int | None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from runner.cli.args import add_device, positive_int, redshift_list
+    from runner.science.protocol import MAX_INDEPENDENT, TILES
     from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
-    from runner.science.protocol import TILES as DEFAULT_TILES
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
@@ -80,10 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tiles",
         type=tiles_arg,
-        default=DEFAULT_TILES,
-        metavar="N|all",
-        help=f"test samples per redshift (default {DEFAULT_TILES}, the paper's; at most every "
-        f"combination of the split's tiles, which 'all' takes)",
+        default="auto",
+        metavar="N|auto|all",
+        help=f"test samples per redshift (default auto: every independent test tile, at least {TILES}, the "
+        f"paper's, and at most {MAX_INDEPENDENT}; at most every combination of the split's tiles, which 'all' takes)",
     )
     parser.add_argument(
         "--context",

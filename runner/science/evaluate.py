@@ -47,12 +47,11 @@ from runner.kinds.likelihood import LIKELIHOODS
 from runner.runtime import autocast_for, seeded
 from runner.science import report
 from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
-from runner.science.protocol import N_BINS, QUANTILES, QUICK_TILES
+from runner.science.protocol import N_BINS, QUANTILES, QUICK_TILES, default_tiles
 from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
-from runner.science.protocol import TILES as DEFAULT_TILES
 from runner.science.report import FIGURES, SUMMARY, write_json  # noqa: F401  (re-exported for callers)
 from runner.science.spectra import Spectrum, log_bins, power_spectrum, ratio_stats
-from runner.science.uncertainty import BANDS, band_ratio, bootstrap_ratio, correlation
+from runner.science.uncertainty import BANDS, band_ratio, bootstrap_ratio, brightest_share, correlation
 
 T_PAINT_MAX = 5.0  # network values above this are held here when painted maps are scored
 
@@ -68,7 +67,7 @@ def evaluate_model(
     *,
     device: torch.device | str | None = None,
     transforms: dict | None = None,
-    tiles: int | None = DEFAULT_TILES,
+    tiles: int | str | None = "auto",
     redshifts: Sequence[float] = DEFAULT_REDSHIFTS,
     seed: int = 0,
     latent: str = "sample",
@@ -92,8 +91,9 @@ def evaluate_model(
         device: where the model runs; default: where its parameters are.
         transforms: {"dm", "pressure"} -> ShiftLog the model was trained with; default the
             test data's own.
-        tiles: samples per redshift; None for every combination of the split's tiles
-            (:func:`runner.science.choice.choose_samples`).
+        tiles: samples per redshift; "auto" for every independent test tile, at least 64 and at
+            most 256 (:func:`runner.science.protocol.default_tiles`); None for every combination
+            of the split's tiles (:func:`runner.science.choice.choose_samples`).
         redshifts: requested redshifts; the nearest stored one stands in for each.
         seed: of the choice of samples and of the latent draws.
         latent: "sample" (a draw from the prior per tile) or "mean" (the prior's mean).
@@ -123,6 +123,8 @@ def evaluate_model(
     plan = _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context)
     plan.precision = precision
     plan.calibration = calibration
+    if tiles == "auto":
+        tiles = default_tiles(plan.data.space.per_depth)
     chosen = choose_redshifts(redshifts, plan.data.space.redshifts)
     was_training = model.training
     model.train(False)  # eval mode: BatchNorm uses its running statistics
@@ -316,6 +318,9 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
     return {
         "z": z,
         "idx": idx,
+        "brightest": {  # the share of the true auto power the brightest test sample holds, per band
+            f"{lo:g}-{hi:g}": brightest_share(reference["auto"].power, n_modes, k, (lo, hi)) for lo, hi in BANDS
+        },
         "choice": describe_choice(space, idx),
         "maps": maps,
         "ratios": ratios,

@@ -159,6 +159,7 @@ def _per_z(r: dict, keep: np.ndarray, space) -> dict:
         **stats["tile"],
         "interior": stats.get("interior"),
         "power": {name: _floats(p[keep]) for name, p in r["power"].items()},
+        "brightest_share": {band: _float(v) for band, v in r.get("brightest", {}).items()},
         "one_point": one_point(maps["true"], painted),
         "mean_pressure": {"true": float(maps["true"].mean()), **{n: float(m.mean()) for n, m in painted.items()}},
         "panel": {

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from runner.science.protocol import K_BELOW
 
 MODES = ("tile", "interior")
+DOMINANT = 0.5  # a brightest test sample holding more of a band's true power than this is noted
 SPECTRA = ("auto", "cross")
 
 
@@ -57,6 +58,7 @@ def score_table(per_redshift: list[dict], mode: str, k_below: Sequence[float] = 
             **{kind: [worst_below(e["k"], _ratios(e, mode, kind), kb) for kb in k_below] for kind in SPECTRA},
             "bands": _bands(e, mode),
             "mean_ratio": _mean_ratio(e, mode),
+            "brightest_share": (e.get("brightest_share") or {}).get("0.5-2"),
         }
         for e in per_redshift
     ]
@@ -128,6 +130,20 @@ def format_scores(summary: dict, kl: float | None = None) -> str:
         means = [(row["z"], row["mean_ratio"]) for row in scores["tile"]["per_z"] if row.get("mean_ratio") is not None]
         if means:
             lines.append("  mean painted / true pressure: " + ", ".join(f"{m:.3f} (z={z:g})" for z, m in means))
+        rows = scores["tile"]["per_z"]
+        shares = [(r["z"], r["brightest_share"]) for r in rows if r.get("brightest_share") is not None]
+        if shares:
+            lines.append(
+                "  the brightest test sample's share of the true auto power at k 0.5-2: "
+                + ", ".join(f"{v:.2f} (z={z:g})" for z, v in shares)
+            )
+            heavy = [(z, v) for z, v in shares if v > DOMINANT]
+            if heavy:
+                z, v = max(heavy, key=lambda zv: zv[1])
+                lines.append(
+                    f"  note: at z={z:g} one test sample holds {v:.0%} of that power: the band's scores there "
+                    "measure how its clusters are painted more than the sky's (a larger test split averages more)"
+                )
     if kl is not None:
         lines.append(f"latent KL(q || p) on test samples: {kl:.4g} nats per sample")
     calibration = summary.get("calibration")

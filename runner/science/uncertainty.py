@@ -92,6 +92,16 @@ def band_ratio(
     return float(value[0]), float(lo[0]), float(hi[0])
 
 
+def brightest_share(truth: np.ndarray, n_modes: np.ndarray, k: np.ndarray, band: tuple[float, float]) -> float:
+    """The share of the band's true power (summed over test samples) that the brightest sample
+    holds: near 1/n for a sky of many similar clusters, near 1 when one cluster makes the band's
+    power, and then every score of the band measures how that one cluster is painted (its
+    bootstrap interval says so too: resamplings without it change the ratio wholesale)."""
+    t = band_sums(truth, n_modes, k, band)
+    total = np.nansum(t)
+    return float(np.nanmax(t) / total) if total > 0 else float("nan")
+
+
 def correlation(
     cross: np.ndarray,
     auto_a: np.ndarray,

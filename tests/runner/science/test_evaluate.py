@@ -135,6 +135,7 @@ def test_summary_holds_the_numbers_and_is_reproducible(trained, tmp_path):
     assert first["bins"]["edges"][0] == pytest.approx(2 * np.pi / first["data"]["box_size"])
     for entry in first["per_redshift"]:
         assert entry["n_tiles"] == TILES and len(set(entry["samples"])) == TILES
+        assert 1 / TILES <= entry["brightest_share"]["0.5-2"] <= 1  # one sample's share of the band's true power
         assert all(len(entry[kind][stat]) == n_bins for kind in ("auto", "cross") for stat in ("mean", "std"))
         one = entry["one_point"]
         widths = np.diff(one["log10_edges"])

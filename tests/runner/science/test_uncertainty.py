@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runner.science.uncertainty import band_ratio, bootstrap_ratio, correlation, distinguishable, seed_spread
+from runner.science.protocol import default_tiles
+from runner.science.uncertainty import (
+    band_ratio,
+    bootstrap_ratio,
+    brightest_share,
+    correlation,
+    distinguishable,
+    seed_spread,
+)
 
 
 def test_an_exact_multiple_has_its_ratio_and_no_width():
@@ -55,3 +63,18 @@ def test_seed_spread_and_distinguishability_by_hand():
     assert distinguishable([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]) is True  # 1.0 apart, spread 0.1
     assert distinguishable([1.0, 1.1, 0.9], [1.1, 1.2, 1.0]) is False  # 0.1 apart
     assert distinguishable([1.0], [2.0, 2.1]) is None
+
+
+def test_the_brightest_samples_share_of_a_band_by_hand():
+    """Three samples, two bins of 1 and 3 modes in the band: band powers (1·1 + 3·1)/4 = 1,
+    (1·2 + 3·2)/4 = 2 and (1·5 + 3·1)/4 = 2, so the brightest holds 2/5 (a bin outside the band
+    is ignored)."""
+    k, n_modes = np.array([0.6, 1.5, 3.0]), np.array([1, 3, 8])
+    truth = np.array([[1.0, 1.0, 100.0], [2.0, 2.0, 0.0], [5.0, 1.0, 0.0]])
+    assert brightest_share(truth, n_modes, k, (0.5, 2.0)) == pytest.approx(2 / 5)
+    assert brightest_share(np.ones((4, 3)), n_modes, k, (0.5, 2.0)) == pytest.approx(1 / 4)
+
+
+@pytest.mark.parametrize("independent, tiles", [(4, 64), (64, 64), (100, 100), (512, 512), (2048, 512)])
+def test_an_evaluation_paints_every_independent_tile_between_64_and_512(independent, tiles):
+    assert default_tiles(independent) == tiles
