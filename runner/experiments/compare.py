@@ -24,7 +24,7 @@ from runner.experiments.sweep import MANIFEST, sweep_runs
 from runner.runtime import RunError, write_text_atomic
 
 K_BELOW = 2.0  # h/Mpc: the table's spectrum columns are the worst bin below this
-BAND = "0.5-2"  # h/Mpc: the band score runs are judged by (runner.science.uncertainty.BANDS)
+JUDGED = ("0.5-2", "2-5")  # h/Mpc: the band scores runs are judged by (runner.science.uncertainty.BANDS)
 LAST = 10  # the final ELBOs are medians of the last this many records of each split
 COLUMNS = (
     "run",
@@ -41,7 +41,7 @@ COLUMNS = (
     "eval_samples",
     "eval_tiles",
 )
-FULL_TILES = 64  # test samples per redshift of a full evaluation (runner evaluate's default, the paper's)
+FULL_TILES = 64  # test samples per redshift of a full evaluation at least (runner evaluate paints 64 to 512)
 
 
 def expand(paths: Sequence[str | Path]) -> list[Path]:
@@ -108,10 +108,15 @@ def summarise(run: Path) -> dict[str, Any]:
 
 
 def _bands(summary: dict) -> dict:
-    """{kind: [ratio - 1, lo, hi, z]}: the band BAND's worst redshift with its bootstrap interval
-    (evaluations from before the bootstrap have none: {})."""
+    """{"auto k 0.5-2": [ratio - 1, lo, hi, z], ...}: each judged band's worst redshift with its
+    bootstrap interval, auto and cross (evaluations from before the bootstrap have none: {})."""
     worst = ((summary.get("scores") or {}).get("tile") or {}).get("bands") or {}
-    return {kind: worst[kind][BAND] for kind in ("auto", "cross") if BAND in worst.get(kind, {})}
+    return {
+        f"{kind} k {band}": worst[kind][band]
+        for band in JUDGED
+        for kind in ("auto", "cross")
+        if band in worst.get(kind, {})
+    }
 
 
 def _without_seed(spec) -> str:
@@ -165,31 +170,35 @@ def group_name(group: Sequence[dict]) -> str:
 
 
 def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
-    """Lines that say, for each configuration against the first, whether their difference in the
-    band score is beyond noise: with seeds, more than ``factor`` times the larger seed spread;
-    with one run each, whether the bootstrap intervals of the evaluations are apart."""
+    """Lines that say, for each configuration against the first, whether their difference in each
+    band score (k 0.5-2 and 2-5 h/Mpc, auto and cross) is beyond noise: with seeds, more than
+    ``factor`` times the larger seed spread; with one run each, whether the bootstrap intervals of
+    the evaluations are apart."""
     from runner.science.uncertainty import distinguishable, seed_spread
 
     groups = seed_groups(runs)
+    names_of = [f"{kind} k {band}" for band in JUDGED for kind in ("auto", "cross")]
     lines = []
     for g in groups:
         if len(g) > 1:
-            cells = []
-            for kind in ("auto", "cross"):
-                m, sd, n = seed_spread([r["bands"][kind][0] for r in g if kind in r.get("bands", {})])
-                if n:
-                    cells.append(f"{kind} {m:+.3f} ± {sd:.3f}")
-            if cells:
-                seeds = ", ".join(str(r.get("seed", "?")) for r in g)
-                lines.append(
-                    f"{group_name(g)} (seeds {seeds}): band k {BAND} h/Mpc, "
-                    f"ratio − 1 mean ± sd over seeds: " + ", ".join(cells)
-                )
+            for band in JUDGED:
+                cells = []
+                for kind in ("auto", "cross"):
+                    key = f"{kind} k {band}"
+                    m, sd, n = seed_spread([r["bands"][key][0] for r in g if key in r.get("bands", {})])
+                    if n:
+                        cells.append(f"{kind} {m:+.3f} ± {sd:.3f}")
+                if cells:
+                    seeds = ", ".join(str(r.get("seed", "?")) for r in g)
+                    lines.append(
+                        f"{group_name(g)} (seeds {seeds}): band k {band} h/Mpc, "
+                        f"ratio − 1 mean ± sd over seeds: " + ", ".join(cells)
+                    )
     base = groups[0] if groups else []
     for g in groups[1:]:
-        for kind in ("auto", "cross"):
-            a = [r["bands"][kind] for r in base if kind in r.get("bands", {})]
-            b = [r["bands"][kind] for r in g if kind in r.get("bands", {})]
+        for key in names_of:
+            a = [r["bands"][key] for r in base if key in r.get("bands", {})]
+            b = [r["bands"][key] for r in g if key in r.get("bands", {})]
             if not a or not b:
                 continue
             names = f"{group_name(g)} vs {group_name(base)}"
@@ -200,14 +209,14 @@ def verdicts(runs: Sequence[dict], factor: float = 2.0) -> list[str]:
                 spread = max(sa, sb)
                 beyond = distinguishable([v[0] for v in a], [v[0] for v in b], factor)
                 lines.append(
-                    f"{names}, {kind} k {BAND}: {diff:+.3f}, {abs(diff) / spread if spread else float('inf'):.1f}x "
+                    f"{names}, {key}: {diff:+.3f}, {abs(diff) / spread if spread else float('inf'):.1f}x "
                     f"the seed spread ({spread:.3f}): " + ("beyond noise" if beyond else "within noise")
                 )
             else:
                 (_, lo_a, hi_a, _), (_, lo_b, hi_b, _) = a[0], b[0]
                 apart = hi_b < lo_a or hi_a < lo_b
                 lines.append(
-                    f"{names}, {kind} k {BAND}: {diff:+.3f}; 68% bootstrap intervals over test samples "
+                    f"{names}, {key}: {diff:+.3f}; 68% bootstrap intervals over test samples "
                     f"[{lo_b:+.3f}, {hi_b:+.3f}] and [{lo_a:+.3f}, {hi_a:+.3f}] "
                     + ("are apart" if apart else "overlap: not told apart by this evaluation")
                     + " (one seed each: run seeds to see the training's own spread)"
@@ -371,8 +380,8 @@ def comparability_notes(rows: Sequence[dict]) -> list[str]:
     if few:
         out.append(
             f"spectrum scores from evaluations of {', '.join(map(str, few))} test samples per redshift (the "
-            f"training's quick evaluation): their noise is large; `runner evaluate RUN --force` scores "
-            f"{FULL_TILES}, and this table then reads those"
+            f"training's quick evaluation): their noise is large; `runner evaluate RUN --force` scores every "
+            f"independent test tile (at least {FULL_TILES}), and this table then reads those"
         )
     return out
 

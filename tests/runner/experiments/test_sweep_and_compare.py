@@ -272,3 +272,28 @@ def test_seeds_of_a_sweep_are_named_by_their_configuration():
     assert group_name([run("a"), run("b")]) == "a (+1 seeds)"
     assert group_name([run("training.seed=0"), run("training.seed=1")]) == "training.seed=0 (+1 seeds)"
     assert group_name([run("only")]) == "only"
+
+
+def test_verdicts_judge_both_bands_against_the_seed_spread_by_hand():
+    """Three seeds a configuration: at k 2-5 the second differs by 0.28 with a spread of 0.01
+    (28x: beyond noise); at k 0.5-2 by -0.05 with a spread of 0.05 (1.0x: within noise)."""
+    from runner.experiments.compare import verdicts
+
+    def run(group, seed, low, high):
+        bands = {"auto k 0.5-2": [low, low - 0.1, low + 0.1, 0.0], "auto k 2-5": [high, high - 0.1, high + 0.1, 2.0]}
+        return {
+            "group": group,
+            "seed": seed,
+            "path": f"{group}-{seed}",
+            "row": {"run": f"{group}-{seed}"},
+            "bands": bands,
+        }
+
+    base = [run("a", s, low, high) for s, low, high in ((0, -0.10, -0.65), (1, -0.20, -0.64), (2, -0.15, -0.66))]
+    other = [run("b", s, low, high) for s, low, high in ((0, -0.20, -0.37), (1, -0.25, -0.36), (2, -0.15, -0.38))]
+    lines = verdicts(base + other)
+    assert (
+        "a-0 (+2 seeds) (seeds 0, 1, 2): band k 2-5 h/Mpc, ratio − 1 mean ± sd over seeds: auto -0.650 ± 0.010" in lines
+    )
+    assert "b-0 (+2 seeds) vs a-0 (+2 seeds), auto k 2-5: +0.280, 28.0x the seed spread (0.010): beyond noise" in lines
+    assert "b-0 (+2 seeds) vs a-0 (+2 seeds), auto k 0.5-2: -0.050, 1.0x the seed spread (0.050): within noise" in lines
