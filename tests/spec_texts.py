@@ -171,3 +171,13 @@ def locate(text: str, needle: str, nth: int = 0) -> tuple[int, int]:
     line = text.count("\n", 0, index) + 1
     col = index - (text.rfind("\n", 0, index) + 1) + 1
     return line, col
+
+
+# The quickstart's data before 2026-12-07 (a 512² store of 3 slices, no validation slice): with
+# these and training.calibration=none the quickstart hashes as it did before both fields existed.
+OLD_QUICKSTART_DATA = (
+    "data.mock.grid=512",
+    "data.mock.slices=3",
+    "data.test_slices=null",
+    "data.validation_slices=null",
+)

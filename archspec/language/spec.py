@@ -584,7 +584,8 @@ class Training(_Grown):
     calibration: Literal["none", "pressure_mean"] = Field(
         "none",
         description="'pressure_mean': after training, map each painted t to E[p | painted t] per redshift, "
-        "fitted on training tiles and stored in every checkpoint, so the painting has pressure's mean where "
+        "fitted on the validation slices (data.validation_slices; else training tiles) and stored in every "
+        "checkpoint, so the painting has pressure's mean where "
         "the paper's log-space loss paints the mean of its logarithm (docs/calibration.md); 'none': paint "
         "the network's output as it is (the paper)",
     )
