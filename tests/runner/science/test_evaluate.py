@@ -287,7 +287,7 @@ def test_every_combination_and_whole_tiles_only_from_the_command_line(trained, t
     assert summary["scores"]["interior"] is None and "interior" not in report
     with pytest.raises(SystemExit) as stop:
         main(["evaluate", str(trained.run), "--tiles", "0"])
-    assert stop.value.code == 2 and "must be at least 1 (or 'all')" in capsys.readouterr().err
+    assert stop.value.code == 2 and "must be at least 1 (or 'auto' or 'all')" in capsys.readouterr().err
 
 
 def test_redshifts_absent_from_the_store_are_replaced_by_the_nearest():
