@@ -29,7 +29,7 @@ painted/true - 1 in 20 log-spaced k bins from 2 pi/L to 2 pi/L * T/2 (the paper'
 
 
 def tiles_arg(text: str) -> int | str | None:
-    """--tiles: a positive integer, 'auto' (every independent test tile, 64 to 256) or 'all'
+    """--tiles: a positive integer, 'auto' (every independent test tile, 64 to 512) or 'all'
     (None: every combination of the split's tiles)."""
     if text.strip().lower() == "all":
         return None
