@@ -41,6 +41,13 @@ def main(argv=None) -> int:
     p.add_argument("--smooth", type=float, nargs="+", default=[0.4], help="smoothing radii of s [Mpc/h] (default 0.4)")
     p.add_argument("--train", type=int, default=2000, help="training samples per redshift for the means (default 2000)")
     p.add_argument(
+        "--min-share",
+        type=float,
+        default=0.0,
+        help="the thinnest tail bin holds this share of the fitted pixels (default 0: 8 pixels, the resolved tail; "
+        "0.002 is the calibration's width: a tail averaged over many clusters, where a few decide narrow bins)",
+    )
+    p.add_argument(
         "--tiles",
         type=int,
         default=None,
@@ -65,7 +72,9 @@ def main(argv=None) -> int:
         held = _samples(test, zi, args.tiles or default_tiles(test.space.per_depth))
         sigma = float(test.transforms["pressure"].sigma(z))
         for radius in args.smooth:
-            for name, painted in _paintings(fitted, held, radius / float(test.store.pixel_size), sigma).items():
+            min_count = max(8, round(args.min_share * fitted[0].size))
+            paintings = _paintings(fitted, held, radius / float(test.store.pixel_size), sigma, min_count)
+            for name, painted in paintings.items():
                 cells = _scores(test, held, painted)
                 print(f"| {z:g} | {radius:g} | {name} | " + " | ".join(cells) + " |")
     import os
@@ -88,15 +97,15 @@ def _samples(data, zi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     )
 
 
-def _paintings(fitted, held, radius_px: float, sigma: float) -> dict:
+def _paintings(fitted, held, radius_px: float, sigma: float, min_count: int = 8) -> dict:
     """E[p | s] and inv(E[t | s]) on the held-out samples, from the fitted ones, with the tail
     resolved (runner.science.ceiling: finer bins towards the brightest pixels, interpolated)."""
     feature = [np.log(np.maximum(_smooth(dm, radius_px), 1e-6)) for dm, _ in (fitted, held)]
     p = fitted[1]
     t = np.log(np.maximum(p, 0) / sigma + 1) / 4  # the shift-log transform of docs/data.md
-    mean_t = conditional_mean(feature[0], t + 1.0, feature[1]) - 1.0  # shifted positive: log interpolation
+    mean_t = conditional_mean(feature[0], t + 1.0, feature[1], min_count) - 1.0  # shifted positive: log interpolation
     return {
-        "E[p|s]": conditional_mean(feature[0], np.maximum(p, 1e-30), feature[1]),
+        "E[p|s]": conditional_mean(feature[0], np.maximum(p, 1e-30), feature[1], min_count),
         "inv E[t|s]": (np.exp(4 * mean_t) - 1) * sigma,
     }
 

@@ -67,6 +67,9 @@ def apply_conditional_mean(centre: np.ndarray, mean: np.ndarray, at: np.ndarray)
     return np.interp(at, centre, mean)
 
 
-def conditional_mean(feature_fit: np.ndarray, target_fit: np.ndarray, feature_apply: np.ndarray) -> np.ndarray:
-    """E[target | feature] from the fit pairs, evaluated at ``feature_apply`` (same shape out)."""
-    return apply_conditional_mean(*fit_conditional_mean(feature_fit, target_fit), feature_apply)
+def conditional_mean(
+    feature_fit: np.ndarray, target_fit: np.ndarray, feature_apply: np.ndarray, min_count: int = MIN_COUNT
+) -> np.ndarray:
+    """E[target | feature] from the fit pairs, evaluated at ``feature_apply`` (same shape out);
+    ``min_count`` pixels in the thinnest tail bin."""
+    return apply_conditional_mean(*fit_conditional_mean(feature_fit, target_fit, min_count), feature_apply)
