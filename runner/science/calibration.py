@@ -41,7 +41,7 @@ from runner.science.ceiling import fit_conditional_mean
 
 KEY = "calibration"  # the checkpoint's key
 METHOD = "pressure_mean"
-# The thinnest bin of the tail holds this share of the fitted pixels (2,048 of 256 tiles of 64²):
+# The thinnest bin of the tail holds this share of the fitted pixels (2,097 of 256 tiles of 64²):
 # dozens of cluster cores, so that the mean of a heavy tail is an average over clusters and not
 # over the pixels of one. Eight pixels (the ceiling's, and this table's until 2026-12-07) made
 # the painted auto power swing by a factor of two with the choice of fitted tiles
