@@ -37,8 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from runner.cli.evaluate import tiles_arg  # noqa: E402
 from runner.science.calibration import MIN_SHARE, Calibration, as_table, fit, paint_training  # noqa: E402
-from runner.science.ceiling import fit_conditional_mean  # noqa: E402
+from runner.science.ceiling import fit_conditional_mean, min_count_for  # noqa: E402
 from runner.science.protocol import REDSHIFTS, TILES  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def lognormal(painted, true, redshifts, tiles, min_count: int = 0) -> Calibratio
     knots, values = [], []
     for p, t in zip(painted, true):
         r = np.ravel(t).astype(float) - np.ravel(p).astype(float)
-        m = min_count or max(8, round(MIN_SHARE * np.size(p)))
+        m = min_count or min_count_for(np.size(p), MIN_SHARE)
         centre, mean_r = fit_conditional_mean(p, r, m)
         _, mean_r2 = fit_conditional_mean(p, r**2, m)
         centre, value = as_table(centre, centre + mean_r + 2 * np.maximum(mean_r2 - mean_r**2, 0))
@@ -78,6 +79,7 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--test",
+        type=tiles_arg,
         default="auto",
         help=f"test samples per redshift (default auto: every independent one, {TILES}-512)",
     )
@@ -105,7 +107,7 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     painter = Painter.load(args.run, device="cpu")
     train, test = open_data(painter.spec, torch.device("cpu"))
-    validation = open_validation(painter.spec)
+    validation = open_validation(painter.spec, train.store)
     if args.fit_on == "validation" and validation is None:
         p.error(f"{painter.spec.name} names no validation slices (data.validation_slices)")
     source = validation if args.fit_on != "train" and validation is not None else train
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
         for name, calibration in ways.items():
             summary = evaluate_model(
                 painter.model, painter.spec, test, Path(tmp) / name, device=painter.device,
-                transforms=painter.transforms, tiles=args.test if args.test == "auto" else int(args.test),
+                transforms=painter.transforms, tiles=args.test,
                 redshifts=REDSHIFTS, figures=(), context=0, precision=painter.precision, calibration=calibration,
             )  # fmt: skip
             for row in summary["scores"]["tile"]["per_z"]:

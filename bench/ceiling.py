@@ -28,7 +28,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import archspec  # noqa: E402
-from runner.science.ceiling import conditional_mean  # noqa: E402
+from runner.cli.evaluate import tiles_arg  # noqa: E402
+from runner.science.ceiling import conditional_mean, min_count_for  # noqa: E402
 from runner.science.choice import choose_samples, read_windows  # noqa: E402
 from runner.science.protocol import K_BELOW, N_BINS, REDSHIFTS, default_tiles  # noqa: E402
 from runner.science.scores import worst_below  # noqa: E402
@@ -49,9 +50,10 @@ def main(argv=None) -> int:
     )
     p.add_argument(
         "--tiles",
-        type=int,
-        default=None,
-        help="test samples per redshift (default: as runner evaluate, every independent one)",
+        type=tiles_arg,
+        default="auto",
+        help="test samples per redshift: a number, 'auto' (as runner evaluate: every independent one, 64 to 512) "
+        "or 'all'",
     )
     args = p.parse_args(argv)
     import torch
@@ -69,10 +71,10 @@ def main(argv=None) -> int:
             continue
         zi = test.space.redshifts.index(z)
         fitted = _samples(train, zi, args.train)
-        held = _samples(test, zi, args.tiles or default_tiles(test.space.per_depth))
+        held = _samples(test, zi, default_tiles(test.space.per_depth) if args.tiles == "auto" else args.tiles)
         sigma = float(test.transforms["pressure"].sigma(z))
         for radius in args.smooth:
-            min_count = max(8, round(args.min_share * fitted[0].size))
+            min_count = min_count_for(fitted[0].size, args.min_share)
             paintings = _paintings(fitted, held, radius / float(test.store.pixel_size), sigma, min_count)
             for name, painted in paintings.items():
                 cells = _scores(test, held, painted)

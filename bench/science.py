@@ -46,6 +46,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import archspec  # noqa: E402
+from runner.cli.evaluate import tiles_arg  # noqa: E402
 from runner.science.protocol import K_BELOW, MAX_INDEPENDENT, REDSHIFTS, TILES  # noqa: E402
 from runner.science.scores import (
     MODES,  # noqa: E402
@@ -110,6 +111,7 @@ def _parse(argv):
     )
     p.add_argument(
         "--tiles",
+        type=tiles_arg,
         default="auto",
         help=f"test samples per redshift, 'auto' (every independent test tile, at least {TILES}, at most "
         f"{MAX_INDEPENDENT}: runner evaluate's default) or 'all'",
@@ -299,7 +301,7 @@ def evaluate(out: Path, args, spec) -> dict:
     from runner.science.evaluate import evaluate_model
     from runner.science.painter import Painter, open_test_split
 
-    tiles = None if args.tiles == "all" else "auto" if args.tiles == "auto" else int(args.tiles)
+    tiles = args.tiles  # runner evaluate's parsing: a number, "auto", or None for all
     test = open_test_split(spec)
     paths = sorted(out.glob("checkpoint-*.pt"), key=lambda p: int(p.stem.split("-")[1]))
     chosen = paths if args.curve else paths[-1:]

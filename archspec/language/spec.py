@@ -410,6 +410,21 @@ class Data(_Grown):
         description="slice indices held out of training and testing, on which what is fitted after training is "
         "fitted (training.calibration); default: none, and the calibration is fitted on training tiles",
     )
+
+    @field_validator("validation_slices")
+    @classmethod
+    def _apart_from_test(cls, validation: list[int] | None, info) -> list[int] | None:
+        # what needs no store is told by `archspec check`; slices beyond the store's count are the data's error
+        test = info.data.get("test_slices") or []
+        both = sorted(set(validation or ()) & set(test))
+        if both:
+            raise PydanticCustomError(
+                "validation_is_test",
+                "expected validation slices apart from the test slices {test}, found {both} in both",
+                {"test": test, "both": both},
+            )
+        return validation
+
     redshift_offset: Float = Field(
         0.0,
         ge=-100,

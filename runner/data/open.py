@@ -100,30 +100,30 @@ def open_data(
     # checks every value it loads; otherwise open_store's default scan applies.
     scan = False if (data.store == "mock" or on_device) else None
     store = open_store(path, scan=scan)
-    tile = data.tile or spec.model.shapes["x"][1]
-    slices = {"test_slices": data.test_slices, "validation_slices": data.validation_slices}
-    if on_device:
-        splits = tuple(DeviceTiles(store, tile=tile, split=s, device=device, **slices) for s in ("train", "test"))
-    else:
-        splits = tuple(TileDataset(store, tile=tile, split=s, **slices) for s in ("train", "test"))
-    for split in splits:
-        split.z_offset = float(data.redshift_offset)
-    return splits
+    cls, kwargs = (DeviceTiles, {"device": device}) if on_device else (TileDataset, {})
+    return tuple(_split(spec, store, s, cls, **kwargs) for s in ("train", "test"))
 
 
-def open_validation(spec, *, master: bool = True, distributed: bool = False):
-    """The validation split of ``spec`` on the CPU (``data.validation_slices``), or None when the
-    spec names none. Read only after training (the painting's calibration is fitted on it), so
-    it is never held on a device."""
+def open_validation(spec, store):
+    """The validation split of ``spec`` (``data.validation_slices``) on the CPU, read from
+    ``store``, the store its training split holds open; None when the spec names none. Read only
+    after training (the painting's calibration is fitted on it), so never held on a device."""
     from runner.data.tiles import TileDataset
 
+    return _split(spec, store, "validation", TileDataset) if spec.data.validation_slices else None
+
+
+def _split(spec, store, name: str, cls, **kwargs):
+    """One split of ``store`` as ``spec.data`` cuts it: its tile, test and validation slices, and
+    the redshift channel's offset."""
     data = spec.data
-    if not data.validation_slices:
-        return None
-    store = open_store(store_path(data, master, distributed), scan=False if data.store == "mock" else None)
-    tile = data.tile or spec.model.shapes["x"][1]
-    split = TileDataset(
-        store, tile=tile, split="validation", test_slices=data.test_slices, validation_slices=data.validation_slices
+    split = cls(
+        store,
+        tile=data.tile or spec.model.shapes["x"][1],
+        split=name,
+        test_slices=data.test_slices,
+        validation_slices=data.validation_slices,
+        **kwargs,
     )
     split.z_offset = float(data.redshift_offset)
     return split

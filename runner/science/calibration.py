@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from runner.science.ceiling import fit_conditional_mean
+from runner.science.ceiling import fit_conditional_mean, min_count_for
 
 KEY = "calibration"  # the checkpoint's key
 METHOD = "pressure_mean"
@@ -162,7 +162,8 @@ def _problems(c: Calibration) -> list[str]:
         len(c.beyond) != len(c.redshifts) or not all(np.isfinite(v).all() for v in map(np.asarray, c.beyond))
     ):
         out.append(
-            f"{len(c.beyond)} pairs of corrections beyond the table for {len(c.redshifts)} redshifts, all finite"
+            f"expected a finite pair of corrections beyond the table for each of {len(c.redshifts)} redshifts, "
+            f"found {len(c.beyond)} pairs (or non-finite ones)"
         )
     return out
 
@@ -181,7 +182,7 @@ def fit(
     knots, values, beyond = [], [], []
     for p, t in zip(painted, true):
         centre, mean = fit_conditional_mean(
-            p, np.exp(4.0 * np.asarray(t, np.float64)), min_count or max(8, round(MIN_SHARE * np.size(p)))
+            p, np.exp(4.0 * np.asarray(t, np.float64)), min_count or min_count_for(np.size(p), MIN_SHARE)
         )  # E[1 + p/σ_z | painted]
         centre, value = as_table(centre, np.log(mean) / 4.0)
         knots.append(centre)

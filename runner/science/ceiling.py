@@ -24,6 +24,12 @@ TAIL_BINS = 200
 MIN_COUNT = 8  # pixels in the thinnest tail bin
 
 
+def min_count_for(pixels: int, share: float) -> int:
+    """Pixels in the thinnest tail bin when it should hold ``share`` of ``pixels`` fitted ones (at
+    least MIN_COUNT; share 0 gives MIN_COUNT, the resolved tail)."""
+    return max(MIN_COUNT, round(share * pixels))
+
+
 def bin_edges(feature: np.ndarray, min_count: int = MIN_COUNT) -> np.ndarray:
     """Edges of bins of ``feature``: equal-count in the bulk, finer and finer in the upper tail
     (down to ``min_count`` values in the thinnest)."""

@@ -92,7 +92,7 @@ def evaluate_model(
         transforms: {"dm", "pressure"} -> ShiftLog the model was trained with; default the
             test data's own.
         tiles: samples per redshift; "auto" for every independent test tile, at least 64 and at
-            most 256 (:func:`runner.science.protocol.default_tiles`); None for every combination
+            most 512 (:func:`runner.science.protocol.default_tiles`); None for every combination
             of the split's tiles (:func:`runner.science.choice.choose_samples`).
         redshifts: requested redshifts; the nearest stored one stands in for each.
         seed: of the choice of samples and of the latent draws.

@@ -42,7 +42,7 @@ class CheckpointScience:
             if self._validation is None and self.spec.data.validation_slices:
                 from runner.data.open import open_validation
 
-                self._validation = open_validation(self.spec)
+                self._validation = open_validation(self.spec, train_data.store)  # the store already open
             data = self._validation if self._validation is not None else train_data
             return fit_model(
                 model, kind, data, device=self.device, precision=self.precision, seed=self.spec.training.seed

@@ -304,3 +304,14 @@ def test_override_value_is_validated_like_the_file():
     spec = archspec.loads(BASE, overrides=["training.samples=2000", "model.networks.generator.B.table[0].kernel=5"])
     assert spec.training.samples == 2000
     assert spec.model.networks["generator"].parts["B"].table[0].kernel == 5
+
+
+def test_a_validation_slice_that_is_also_a_test_slice_is_told_at_check_time():
+    """No store is needed to see it: `archspec check` names the clash at the validation list."""
+    from tests.spec_texts import TINY_SPEC
+
+    text = TINY_SPEC.replace("  tile: 32\n", "  tile: 32\n  test_slices: [1]\n  validation_slices: [0, 1]\n")
+    (problem,) = problems_of(text)
+    assert problem.code == "validation_is_test" and problem.loc == ("data", "validation_slices")
+    assert "apart from the test slices [1], found [1] in both" in problem.message
+    assert (problem.line, problem.col) == locate(text, "[0, 1]", nth=1)  # the first is the redshifts

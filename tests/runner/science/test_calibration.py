@@ -162,7 +162,7 @@ def test_with_validation_slices_the_table_is_fitted_on_them_and_training_never_r
             spec_path, ["training.samples=96", "training.calibration=pressure_mean", "data.validation_slices=[1]"]
         )
         train_data, test_data = open_data(spec, torch.device("cpu"))
-        validation = open_validation(spec)
+        validation = open_validation(spec, train_data.store)
         assert (train_data.space.slices, validation.space.slices, test_data.space.slices) == ((0,), (1,), (2,))
         train(spec, tmp_path / "run", quiet=True, evaluate=False)
         state = ck.read_latest(tmp_path / "run", warn=lambda _: None)[0]
@@ -174,7 +174,7 @@ def test_with_validation_slices_the_table_is_fitted_on_them_and_training_never_r
         )
         assert on_train.split == "train"
         assert any(not np.array_equal(a, b) for a, b in zip(cal.values, on_train.values))
-        assert open_validation(archspec.load(spec_path)) is None  # none named: none opened
+        assert open_validation(archspec.load(spec_path), train_data.store) is None  # none named: none opened
 
 
 def test_the_field_at_its_default_leaves_every_hash_as_it_was():
