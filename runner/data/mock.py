@@ -60,6 +60,7 @@ class MockOptions:
     redshifts: tuple = REDSHIFTS
     seed: int = 0
     sky: str = "halo"
+    oracle: bool = False  # pressure as the halo oracle paints it (:func:`halo_sky`), not the sky's own
 
     def validated(self) -> MockOptions:
         """Normalised options; every problem in one DataError."""
@@ -73,14 +74,18 @@ class MockOptions:
             problems.append(f"redshifts must be >= 0, distinct and ascending (received {list(self.redshifts)})")
         if self.sky not in SKIES:
             problems.append(f"sky must be one of {', '.join(SKIES)} (received {self.sky!r})")
+        elif self.oracle and self.sky != "halo":
+            problems.append(f"only the halo sky has a halo oracle (received sky {self.sky!r})")
         if problems:
             raise DataError("mock: " + "; ".join(problems))
-        return MockOptions(int(self.grid), int(self.slices), zs, int(self.seed), self.sky)
+        return MockOptions(int(self.grid), int(self.slices), zs, int(self.seed), self.sky, bool(self.oracle))
 
     def key(self) -> str:
         """JSON of the options and the generator version: what a cached store must match. The
         lognormal sky's key is what it was before skies had names (its cached stores stay valid)."""
         data = {**asdict(self), "redshifts": list(self.redshifts), "version": MOCK_VERSION}
+        if not self.oracle:  # the sky's own store: its key as before there were oracles
+            del data["oracle"]
         if self.sky == "lognormal":
             del data["sky"]
         else:
@@ -266,6 +271,7 @@ def generate_mock(
     force: bool = False,
     progress: bool = True,
     sky: str = "halo",
+    oracle: bool = False,
 ) -> list[Row]:
     """Write a calibrated mock store to `out` (atomically). Deterministic for a seed.
 
@@ -275,12 +281,14 @@ def generate_mock(
         redshifts: ascending, >= 0. seed: the randomness of every slice.
         progress: a tqdm bar on stderr, one step per redshift.
         sky: 'halo' (mock_halos.py, the default) or 'lognormal' (mock_fields.py, mock v2).
+        oracle: write the halo oracle's pressure (:func:`halo_sky`) beside the sky's own dark
+            matter: the store a ceiling reads, never one to train on.
     Returns:
         One Row per redshift: the parameters found and the statistics read back from the file.
     """
     from tqdm import tqdm
 
-    opt = MockOptions(grid, slices, tuple(redshifts), seed, sky).validated()
+    opt = MockOptions(grid, slices, tuple(redshifts), seed, sky, oracle).validated()
     out = Path(out)
     check_output(out, force)
     bar = tqdm(total=len(opt.redshifts), desc=f"mock {out.name}", unit="z", disable=not progress)
@@ -293,7 +301,7 @@ def generate_mock(
             grid=opt.grid,
             n_slices=opt.slices,
             redshifts=opt.redshifts,
-            provenance=PROVENANCE[opt.sky].format(seed=opt.seed),
+            provenance=(ORACLE if opt.oracle else "") + PROVENANCE[opt.sky].format(seed=opt.seed),
             force=force,
             attrs={"mock_options": opt.key(), "cosmology": mf.COSMOLOGY},
         ) as w,
@@ -317,6 +325,9 @@ PROVENANCE = {
         f"pressure with {mh.SIGMA_LNP} lognormal scatter per halo, a diffuse component); seed {{seed}}"
     ),
 }
+
+
+ORACLE = "the halo oracle's pressure (each halo without its scatter) of "
 
 
 def _write_lognormal(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
@@ -376,14 +387,17 @@ class HaloSlices:
         synth = mf.LognormalSynth(self.grid, self.box, pk)
         return [synth.density(m) for m in self.modes[depth]]
 
-    def halo_maps(self, depth: int, z: float) -> tuple[list, list]:
+    def halo_maps(self, depth: int, z: float, scatter: bool = True) -> tuple[list, list]:
         """(the dark matter's Fourier sums, in units of the mean density; pressure maps in
-        profile units) of the halos."""
+        profile units) of the halos; ``scatter=False``: each halo's pressure without its own
+        scatter (the halo oracle's), and no dark matter (an empty list)."""
         dm, p = [], []
         for cat in self.halos[depth]:
             mass = cat.masses(self.volume(depth), z)
-            dm.append(mh.fourier_sum("dm", cat, mass, mass, z, self.grid, self.box) / (mh.rho_mean() * depth))
-            p.append(mh.paint("pressure", cat, mass, mh.pressure_weights(cat, mass), z, self.grid, self.box))
+            if scatter:
+                dm.append(mh.fourier_sum("dm", cat, mass, mass, z, self.grid, self.box) / (mh.rho_mean() * depth))
+            weight = mh.pressure_weights(cat, mass, scatter)
+            p.append(mh.paint("pressure", cat, mass, weight, z, self.grid, self.box))
         return dm, p
 
 
@@ -482,27 +496,49 @@ def calibrate_halo_pressure(halo_p: dict, bgs: dict, z: float) -> tuple[float, f
 
 
 def _write_halo(w: StoreWriter, opt: MockOptions, bar) -> list[Row]:
-    """The halo sky (mock_halos.py), calibrated per redshift."""
-    sl, rows, x = HaloSlices(opt), [], 0.0
+    """The halo sky (mock_halos.py), calibrated per redshift; with ``opt.oracle`` its pressure is
+    the halo oracle's (:func:`halo_sky`)."""
+    rows = []
+    for z, dm, pressure, row in halo_sky(opt, bar):
+        for field, maps in (("dm", dm), ("pressure", pressure)):
+            for depth in DEPTHS:
+                for s, m in enumerate(maps[depth]):
+                    w.write(field, z, depth, s, m)
+        rows.append(row)
+    return rows
+
+
+def halo_sky(opt: MockOptions, bar=None):
+    """Per redshift (z, dark matter, pressure, Row): depth -> the slices' maps in store units.
+
+    With ``opt.oracle`` the pressure is the **halo oracle**: what a painter that knows every
+    halo (its position and mass) and the background, but not the halo's own scatter, paints
+    best. Each halo's pressure weight is M^(5/3 + α_p) instead of that times its lognormal
+    scatter exp(σ ε − σ²/2), whose mean is 1; the calibration (f, q, A and the units) is the
+    sky's own, fitted on the scattered halos. Where q = 1 (every store of 40 Mpc/h and more) the
+    oracle is E[p | halos, background] exactly; where q > 1 it is (E[H])^q, close to it. The
+    dark matter is the sky's own."""
+    sl, x = HaloSlices(opt), 0.0
     for z in opt.redshifts:
-        bar.set_postfix_str(f"z={z:g}")
+        if bar is not None:
+            bar.set_postfix_str(f"z={z:g}")
         halo_dm, halo_p = {}, {}
         for depth in DEPTHS:
             halo_dm[depth], halo_p[depth] = sl.halo_maps(depth, z)
         x, rho, bgs = calibrate_halo_dm(sl, halo_dm, z, x)  # the last z's x starts the next search
-        for depth in DEPTHS:
-            for s, r in enumerate(rho[depth]):
-                w.write("dm", z, depth, s, dm_scale(depth, z) * r)
+        dm = {depth: [dm_scale(depth, z) * r for r in rho[depth]] for depth in DEPTHS}
         del rho, halo_dm
         f, q, amp, unit = calibrate_halo_pressure(halo_p, bgs, z)
-        for depth in DEPTHS:
-            for s, (h, d) in enumerate(zip(*unit[depth])):
-                w.write("pressure", z, depth, s, amp * ((1 - f) * h + f * d))
+        if opt.oracle:  # the same units, the halos' pressure without its scatter
+            total = sum(pooled([h**q for h in halo_p[depth]])[0] for depth in DEPTHS)
+            for depth in DEPTHS:
+                unit[depth] = ([h**q / total for h in sl.halo_maps(depth, z, scatter=False)[1]], unit[depth][1])
+        pressure = {depth: [amp * ((1 - f) * h + f * d) for h, d in zip(*unit[depth])] for depth in DEPTHS}
         n_halos = sum(int(np.isfinite(c.masses(sl.volume(dp), z)).sum()) for dp in DEPTHS for c in sl.halos[dp])
         beta, smooth = knob(x)
-        rows.append(Row(z, {"beta": beta, "smooth": smooth, "diffuse": f, "q": q, "halos": n_halos}))
-        bar.update(1)
-    return rows
+        yield z, dm, pressure, Row(z, {"beta": beta, "smooth": smooth, "diffuse": f, "q": q, "halos": n_halos})
+        if bar is not None:
+            bar.update(1)
 
 
 def format_table(rows: list[Row]) -> str:
@@ -539,6 +575,7 @@ def format_table(rows: list[Row]) -> str:
 def mock_path(cache_dir, opt: MockOptions) -> Path:
     digest = hashlib.sha1(opt.key().encode()).hexdigest()[:10]
     sky = "" if opt.sky == "lognormal" else f"{opt.sky}-"
+    sky += "oracle-" if opt.oracle else ""
     name = f"mock-{sky}g{opt.grid}-s{opt.slices}-z{len(opt.redshifts)}-seed{opt.seed}-{digest}.h5"
     return Path(cache_dir).expanduser() / name
 
@@ -551,6 +588,7 @@ def ensure_mock_store(
     seed: int = 0,
     progress: bool = False,
     sky: str = "halo",
+    oracle: bool = False,
 ) -> Path:
     """A mock store with these options in `cache_dir`: reused if valid, else generated.
 
@@ -558,7 +596,7 @@ def ensure_mock_store(
     own `mock_options` attribute is checked too, so a stale or broken file is remade. Safe to
     call from several processes at once: each writes its own temporary, the last rename wins.
     """
-    opt = MockOptions(grid, slices, tuple(redshifts), seed, sky).validated()
+    opt = MockOptions(grid, slices, tuple(redshifts), seed, sky, oracle).validated()
     path = mock_path(cache_dir, opt)
     if path.exists():
         try:
@@ -571,5 +609,6 @@ def ensure_mock_store(
         print(f"runner: the cached mock store {path} {why}: making it again", file=sys.stderr)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, depth=0)  # what a generation killed mid-way left (hundreds of MiB)
-    generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True, progress=progress, sky=opt.sky)
+    options = {"progress": progress, "sky": opt.sky, "oracle": opt.oracle}
+    generate_mock(path, opt.grid, opt.slices, opt.redshifts, opt.seed, force=True, **options)
     return path

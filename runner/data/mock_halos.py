@@ -209,6 +209,8 @@ def paint(
     return to_real(fourier_sum(kind, cat, mass, weight, z, grid, box), grid, box, smooth)
 
 
-def pressure_weights(cat: Catalogue, mass: np.ndarray) -> np.ndarray:
-    """M_200c^(5/3 + α_p) times the halo's lognormal scatter exp(σ ε − σ²/2) (mean 1)."""
-    return mass ** (5 / 3 + ALPHA_P) * np.exp(SIGMA_LNP * cat.eps - SIGMA_LNP**2 / 2)
+def pressure_weights(cat: Catalogue, mass: np.ndarray, scatter: bool = True) -> np.ndarray:
+    """M_200c^(5/3 + α_p) times the halo's lognormal scatter exp(σ ε − σ²/2) (mean 1);
+    ``scatter=False``: without it, its mean (the halo oracle's weight)."""
+    weight = mass ** (5 / 3 + ALPHA_P)
+    return weight * np.exp(SIGMA_LNP * cat.eps - SIGMA_LNP**2 / 2) if scatter else weight

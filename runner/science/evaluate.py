@@ -285,42 +285,17 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
     reference = {"auto": _power(plan, maps["true"]), "cross": _power(plan, maps["dm"], maps["true"])}
     ratios, power = {}, {f"true_{kind}": p.power.mean(axis=0) for kind, p in reference.items()}
     boot = np.random.default_rng([plan.seed, zi, 7])  # apart from the choice's generator
-    n_modes, k = reference["auto"].n_modes, reference["auto"].k
     uncertainty = {}
     for mode, painted in modes.items():
         estimate = {"auto": _power(plan, painted), "cross": _power(plan, maps["dm"], painted)}
         with_truth = _power(plan, maps["true"], painted)  # painted x true: the field-level r(k)
-        uncertainty[mode] = {
-            **{
-                kind: {
-                    "interval": bootstrap_ratio(estimate[kind].power, reference[kind].power, boot)[1:],
-                    "bands": {
-                        f"{lo:g}-{hi:g}": band_ratio(
-                            estimate[kind].power, reference[kind].power, n_modes, k, (lo, hi), boot
-                        )
-                        for lo, hi in BANDS
-                    },
-                }
-                for kind in ("auto", "cross")
-            },
-            "r": correlation(with_truth.power, reference["auto"].power, estimate["auto"].power, boot),
-        }
-        ratios[mode] = {}
+        ratios[mode], uncertainty[mode] = score_painting(estimate, reference, with_truth, boot)
         for kind in ("auto", "cross"):
-            est, ref = estimate[kind].power, reference[kind].power
-            with np.errstate(invalid="ignore", divide="ignore"):  # ratio of the mean spectra - 1
-                pooled = est.mean(axis=0) / ref.mean(axis=0) - 1
-            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # bins without modes are NaN on every tile
-                quantiles = np.nanpercentile(est / ref, QUANTILES, axis=0)  # (3, n_bins) of per-tile ratios
-            ratios[mode][kind] = (*ratio_stats(est, ref), pooled, quantiles - 1)
-            power[f"{'painted' if mode == 'tile' else mode}_{kind}"] = est.mean(axis=0)
+            power[f"{'painted' if mode == 'tile' else mode}_{kind}"] = estimate[kind].power.mean(axis=0)
     return {
         "z": z,
         "idx": idx,
-        "brightest": {  # the share of the true auto power the brightest test sample holds, per band
-            f"{lo:g}-{hi:g}": brightest_share(reference["auto"].power, n_modes, k, (lo, hi)) for lo, hi in BANDS
-        },
+        "brightest": brightest(reference["auto"]),
         "choice": describe_choice(space, idx),
         "maps": maps,
         "ratios": ratios,
@@ -330,6 +305,51 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
         "terms": maps["terms"],
         "uncertainty": uncertainty,
     }
+
+
+def brightest(true_auto: Spectrum) -> dict:
+    """The share of the true auto power the brightest test sample holds, per band."""
+    n_modes, k = true_auto.n_modes, true_auto.k
+    return {f"{lo:g}-{hi:g}": brightest_share(true_auto.power, n_modes, k, (lo, hi)) for lo, hi in BANDS}
+
+
+def score_painting(estimate: dict, reference: dict, with_truth: Spectrum, boot: np.random.Generator) -> tuple:
+    """One painting's statistics against the truth, as every score and figure reads them.
+
+    Args:
+        estimate, reference: {"auto", "cross"} -> :class:`Spectrum` of the painted and the true
+            maps (the cross with the dark matter), sample for sample.
+        with_truth: the painted x true cross spectra (the field-level r(k)).
+        boot: the bootstrap's generator (drawn from in a fixed order: the same seed, the same
+            intervals).
+    Returns:
+        (ratios, uncertainty): ratios[kind] = (mean, std of per-sample ratios, ratio of mean
+        spectra - 1, the quantiles of per-sample ratios - 1); uncertainty = {kind: {"interval",
+        "bands"}, "r"}.
+    """
+    n_modes, k = reference["auto"].n_modes, reference["auto"].k
+    uncertainty = {
+        **{
+            kind: {
+                "interval": bootstrap_ratio(est.power, ref.power, boot)[1:],
+                "bands": {
+                    f"{lo:g}-{hi:g}": band_ratio(est.power, ref.power, n_modes, k, (lo, hi), boot) for lo, hi in BANDS
+                },
+            }
+            for kind, est, ref in ((kind, estimate[kind], reference[kind]) for kind in ("auto", "cross"))
+        },
+        "r": correlation(with_truth.power, reference["auto"].power, estimate["auto"].power, boot),
+    }
+    ratios = {}
+    for kind in ("auto", "cross"):
+        est, ref = estimate[kind].power, reference[kind].power
+        with np.errstate(invalid="ignore", divide="ignore"):  # ratio of the mean spectra - 1
+            pooled = est.mean(axis=0) / ref.mean(axis=0) - 1
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # bins without modes are NaN on every tile
+            quantiles = np.nanpercentile(est / ref, QUANTILES, axis=0)  # (3, n_bins) of per-tile ratios
+        ratios[kind] = (*ratio_stats(est, ref), pooled, quantiles - 1)
+    return ratios, uncertainty
 
 
 def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> dict:
@@ -393,13 +413,17 @@ def _terms(plan: _Plan, model, x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
 
 
 def _power(plan: _Plan, a: np.ndarray, b: np.ndarray | None = None):
-    """Binned spectra of (N, T, T) maps, a few tiles per FFT call."""
+    return spectra(plan.box, plan.edges, a, b)
+
+
+def spectra(box: float, edges: np.ndarray, a: np.ndarray, b: np.ndarray | None = None) -> Spectrum:
+    """Binned spectra of (N, T, T) maps of side ``box`` Mpc/h, a few tiles per FFT call."""
     parts = [
         power_spectrum(
             a[i : i + SPECTRUM_CHUNK],
             None if b is None else b[i : i + SPECTRUM_CHUNK],
-            box_size=plan.box,
-            bins=plan.edges,
+            box_size=box,
+            bins=edges,
         )
         for i in range(0, len(a), SPECTRUM_CHUNK)
     ]
