@@ -64,14 +64,10 @@ def oracle_scores(
         [{"z", "k", "auto", "cross" (ratio of mean spectra - 1 per k bin), "bands" {kind: {band:
         (value, lo, hi)}}, "r" (value per k bin), "brightest", "n_tiles"}].
     """
-    import torch
+    from runner.science.painter import open_test_split
 
-    from runner.data.open import _split, open_data
-    from runner.data.store import open_store
-    from runner.data.tiles import TileDataset
-
-    _, test = open_data(spec, torch.device("cpu"))
-    oracle = _split(spec, open_store(oracle_store(spec, progress), scan=False), "test", TileDataset)
+    test = open_test_split(spec)
+    oracle = open_test_split(spec, oracle_store(spec, progress))  # cut by the spec's rules, as the truth
     space = test.space
     tiles = default_tiles(space.per_depth) if tiles == "auto" else tiles
     tile = space.tile
