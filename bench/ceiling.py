@@ -9,7 +9,9 @@ through the inverse transform. This script paints test samples with the best *lo
 of the dark matter instead, estimated from the training split: p_hat = E[p | s] and
 inv(E[t | s]), with s the summed 100 + 150 Mpc/h dark matter smoothed on ``--smooth`` Mpc/h and
 the conditional means resolved in the tail (runner.science.ceiling; the 200 equal-count bins
-used before averaged the top 0.5% of pixels together and reported a ceiling far too low). It prints the scores of
+used before averaged the top 0.5% of pixels together and reported a ceiling far too low), on
+the test samples ``runner evaluate --seed SEED`` scores (since 2026-12-07, fourth session; a
+choice of its own before). It prints the scores of
 ``runner evaluate`` (worst |<P_painted>/<P_true> − 1| below k = 1, 2, 5 h/Mpc, auto and
 cross) for both. A network sees more than one local number, so it can do somewhat better, but
 where even E[p | s] misses the truth by far, the missing power is not in the summed dark-matter
@@ -33,11 +35,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import archspec  # noqa: E402
 from runner.cli.evaluate import tiles_arg  # noqa: E402
-from runner.science.ceiling import conditional_mean, min_count_for  # noqa: E402
-from runner.science.choice import choose_samples, read_windows  # noqa: E402
-from runner.science.protocol import K_BELOW, N_BINS, REDSHIFTS, default_tiles  # noqa: E402
+from runner.data.tiles import summed  # noqa: E402
+from runner.science.ceiling import MIN_COUNT, conditional_mean, min_count_for  # noqa: E402
+from runner.science.choice import choose_samples, evaluation_samples, read_windows  # noqa: E402
+from runner.science.evaluate import spectra  # noqa: E402
+from runner.science.protocol import K_BELOW, N_BINS, REDSHIFTS  # noqa: E402
 from runner.science.scores import worst_below  # noqa: E402
-from runner.science.spectra import log_bins, power_spectrum  # noqa: E402
+from runner.science.spectra import log_bins  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -64,28 +68,39 @@ def main(argv=None) -> int:
         action="store_true",
         help="score the halo oracle (every halo known, not its scatter) on runner evaluate's test samples instead",
     )
-    p.add_argument("--seed", type=int, default=0, help="--oracle: runner evaluate's --seed (default 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="runner evaluate's --seed: which test samples are scored (default 0)"
+    )
     args = p.parse_args(argv)
+    spec = archspec.load(args.spec)
     if args.oracle:
-        _oracle(archspec.load(args.spec), args.tiles, args.seed)
+        local = ("smooth", "train", "min_share")  # the local ceiling's fit
+        given = [f"--{n.replace('_', '-')}" for n in local if getattr(args, n) != p.get_default(n)]
+        if given:
+            p.error(f"{', '.join(given)} set the local ceiling; --oracle fits nothing (leave them out)")
+        try:
+            _oracle(spec, args.tiles, args.seed)
+        except ValueError as exc:
+            p.error(str(exc))
         _footer(argv)
         return 0
     import torch
 
     from runner.data.open import open_data
+    from runner.science.evaluate import choose_redshifts
 
-    spec = archspec.load(args.spec)
     train, test = open_data(spec, torch.device("cpu"))
     heads = [f"{kind} k<{kb:g}" for kind in ("auto", "cross") for kb in K_BELOW]
-    print(f"{spec.name}'s data: {train.store.path.name}, {test.space.tile}^2 tiles; worst |<P_painted>/<P_true> - 1|")
+    print(
+        f"{spec.name}'s data: {train.store.path.name}, {test.space.tile}^2 tiles, runner evaluate's test samples "
+        f"(--seed {args.seed}); worst |<P_painted>/<P_true> - 1|"
+    )
     print("| z | smoothing [Mpc/h] | painting | " + " | ".join(heads) + " |")
     print("|---|---|---|" + "---|" * len(heads))
-    for z in REDSHIFTS:
-        if z not in test.space.redshifts:
-            continue
-        zi = test.space.redshifts.index(z)
-        fitted = _samples(train, zi, args.train)
-        held = _samples(test, zi, default_tiles(test.space.per_depth) if args.tiles == "auto" else args.tiles)
+    stored = {c["used"] for c in choose_redshifts(REDSHIFTS, test.space.redshifts)}
+    for z, zi, idx in evaluation_samples(test.space, stored, args.tiles, args.seed):
+        fitted = _samples(train, choose_samples(train.space, zi, args.train, np.random.default_rng(1)))
+        held = _samples(test, idx)
         sigma = float(test.transforms["pressure"].sigma(z))
         for radius in args.smooth:
             min_count = min_count_for(fitted[0].size, args.min_share)
@@ -119,7 +134,7 @@ def _oracle(spec, tiles, seed: int) -> None:
     heads += [f"{kind} band {band}" for band in bands for kind in ("auto", "cross")]
     print(
         f"{spec.name}'s data, the halo oracle on runner evaluate's test samples (--seed {seed}, "
-        f"{rows[0]['n_tiles']} per redshift): worst |<P_painted>/<P_true> - 1| below k, and band ratio - 1 "
+        f"{len(rows[0]['idx'])} per redshift): worst |<P_painted>/<P_true> - 1| below k, and band ratio - 1 "
         "[68% bootstrap interval]"
     )
     print("| z | " + " | ".join(heads) + " | r(k) at k 1.5-2 |")
@@ -135,16 +150,13 @@ def _oracle(spec, tiles, seed: int) -> None:
         print(f"| {row['z']:g} | " + " | ".join(cells) + f" | {', '.join(f'{x:.3f}' for x in r)} |")
 
 
-def _samples(data, zi: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """(summed dark matter, summed pressure), (n, T, T) float64 each."""
-    parts = read_windows(data, choose_samples(data.space, zi, n, np.random.default_rng(1)), 0)
-    return (
-        (parts[("dm", 100)] + parts[("dm", 150)]).astype(np.float64),
-        (parts[("pressure", 100)] + parts[("pressure", 150)]).astype(np.float64),
-    )
+def _samples(data, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(summed dark matter, summed pressure) of the samples ``idx``, (n, T, T) float64 each."""
+    parts = read_windows(data, idx, 0)
+    return summed(parts, "dm").astype(np.float64), summed(parts, "pressure").astype(np.float64)
 
 
-def _paintings(fitted, held, radius_px: float, sigma: float, min_count: int = 8) -> dict:
+def _paintings(fitted, held, radius_px: float, sigma: float, min_count: int = MIN_COUNT) -> dict:
     """E[p | s] and inv(E[t | s]) on the held-out samples, from the fitted ones, with the tail
     resolved (runner.science.ceiling: finer bins towards the brightest pixels, interpolated)."""
     feature = [np.log(np.maximum(_smooth(dm, radius_px), 1e-6)) for dm, _ in (fitted, held)]
@@ -171,9 +183,11 @@ def _scores(data, held, painted: np.ndarray) -> list[str]:
     tile = data.space.tile
     box = tile * float(data.store.pixel_size)
     edges = log_bins(box, (tile, tile), N_BINS)
-    spectrum = lambda a, b=None: power_spectrum(a, b, box_size=box, bins=edges)  # noqa: E731
     cells = []
-    for est, ref in ((spectrum(painted), spectrum(truth)), (spectrum(dm, painted), spectrum(dm, truth))):
+    for est, ref in (
+        (spectra(box, edges, painted), spectra(box, edges, truth)),
+        (spectra(box, edges, dm, painted), spectra(box, edges, dm, truth)),
+    ):
         keep = ref.n_modes > 0
         ratio = est.power.mean(0)[keep] / ref.power.mean(0)[keep] - 1
         cells += [f"{worst_below(ref.k[keep], ratio, kb):.3f}" for kb in K_BELOW]

@@ -101,21 +101,23 @@ def open_data(
     scan = False if (data.store == "mock" or on_device) else None
     store = open_store(path, scan=scan)
     cls, kwargs = (DeviceTiles, {"device": device}) if on_device else (TileDataset, {})
-    return tuple(_split(spec, store, s, cls, **kwargs) for s in ("train", "test"))
+    return tuple(open_split(spec, store, s, cls, **kwargs) for s in ("train", "test"))
 
 
 def open_validation(spec, store):
     """The validation split of ``spec`` (``data.validation_slices``) on the CPU, read from
     ``store``, the store its training split holds open; None when the spec names none. Read only
     after training (the painting's calibration is fitted on it), so never held on a device."""
+    return open_split(spec, store, "validation") if spec.data.validation_slices else None
+
+
+def open_split(spec, store, name: str, cls=None, **kwargs):
+    """One split (``name``: train, validation or test) of ``store``, an open store, as
+    ``spec.data`` cuts it: its tile, test and validation slices, and the redshift channel's
+    offset; a CPU ``TileDataset`` unless ``cls`` says otherwise (``DeviceTiles`` with its device)."""
     from runner.data.tiles import TileDataset
 
-    return _split(spec, store, "validation", TileDataset) if spec.data.validation_slices else None
-
-
-def _split(spec, store, name: str, cls, **kwargs):
-    """One split of ``store`` as ``spec.data`` cuts it: its tile, test and validation slices, and
-    the redshift channel's offset."""
+    cls = cls or TileDataset
     data = spec.data
     split = cls(
         store,

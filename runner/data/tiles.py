@@ -35,12 +35,18 @@ def assemble(
     Returns:
         x (N, 1, T, T), y (N, 2, T, T), float32.
     """
-    p = parts[("pressure", 100)] + parts[("pressure", 150)]  # (N, T, T)
-    d = parts[("dm", 100)] + parts[("dm", 150)]  # (N, T, T)
+    p, d = summed(parts, "pressure"), summed(parts, "dm")  # (N, T, T)
     x = transforms["pressure"].forward(p, z).unsqueeze(1)  # (N, 1, T, T)
     zmap = (z + z_offset).to(torch.float32)[:, None, None].expand_as(d)  # (N, T, T)
     y = torch.stack([transforms["dm"].forward(d, z), zmap], dim=1)  # (N, 2, T, T)
     return x, y
+
+
+def summed(parts: dict, field: str):
+    """A sample's map of ``field``: its 100 and its 150 Mpc/h tile added, as the original
+    loads a sample (``parts``: (field, depth) -> (N, T, T) arrays or tensors)."""
+    shallow, deep = DEPTHS
+    return parts[(field, shallow)] + parts[(field, deep)]
 
 
 def _store(store) -> TileStore:

@@ -1,6 +1,7 @@
 """Which test samples an evaluation paints, and the dark matter around them.
 
     idx = choose_samples(space, z_index, 64, rng)      # 64 combinations at one redshift
+    for z, zi, idx in evaluation_samples(space, [0.0, 2.0], "auto", seed=0): ...   # runner evaluate's
     parts = read_windows(data, idx, margin=16)          # raw tiles with 16 pixels of context
 
 A test sample is a tile of a 100 Mpc/h slice plus a tile of a 150 Mpc/h slice (as in
@@ -53,6 +54,20 @@ def choose_samples(space, z_index: int, n: int | None, rng: np.random.Generator)
     rounds = -(-n // m)
     pairs = np.concatenate([np.stack([a, np.roll(b, -r)], axis=1) for r in range(rounds)])[:n]  # (n, 2)
     return (z_index * m + pairs[:, 0].astype(np.int64)) * m + pairs[:, 1]
+
+
+def evaluation_samples(space, redshifts, n: int | str | None, seed: int) -> list[tuple[float, int, np.ndarray]]:
+    """The test samples ``runner evaluate --tiles n --seed seed`` scores, and anything scored
+    beside it (the halo oracle, the ceiling): (z, its index in ``space.redshifts``, sample
+    indices) for each of the stored ``redshifts`` in ascending order, all drawn from one
+    generator seeded ``seed`` in that order. ``n``: as :func:`choose_samples`, or "auto" for
+    :func:`runner.science.protocol.default_tiles` of the split."""
+    from runner.science.protocol import default_tiles
+
+    n = default_tiles(space.per_depth) if n == "auto" else n
+    rng = np.random.default_rng(seed)
+    indices = [(z, space.redshifts.index(z)) for z in sorted(redshifts)]
+    return [(z, zi, choose_samples(space, zi, n, rng)) for z, zi in indices]
 
 
 def describe_choice(space, idx: np.ndarray) -> dict:

@@ -46,7 +46,7 @@ from runner.kinds import KINDS
 from runner.kinds.likelihood import LIKELIHOODS
 from runner.runtime import autocast_for, seeded
 from runner.science import report
-from runner.science.choice import centre, choose_samples, context_margin, describe_choice, read_windows
+from runner.science.choice import centre, context_margin, describe_choice, evaluation_samples, read_windows
 from runner.science.protocol import N_BINS, QUANTILES, QUICK_TILES, default_tiles
 from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
 from runner.science.report import FIGURES, SUMMARY, write_json  # noqa: F401  (re-exported for callers)
@@ -123,13 +123,14 @@ def evaluate_model(
     plan = _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, crop, context)
     plan.precision = precision
     plan.calibration = calibration
-    if tiles == "auto":
+    if tiles == "auto":  # resolved here: the summary records the number
         tiles = default_tiles(plan.data.space.per_depth)
     chosen = choose_redshifts(redshifts, plan.data.space.redshifts)
+    samples = evaluation_samples(plan.data.space, {c["used"] for c in chosen}, tiles, seed)
     was_training = model.training
     model.train(False)  # eval mode: BatchNorm uses its running statistics
     try:
-        results = [_evaluate_z(model, plan, z, tiles) for z in sorted({c["used"] for c in chosen})]
+        results = [_evaluate_z(model, plan, z, zi, idx) for z, zi, idx in samples]
     finally:
         model.train(was_training)
     summary = report.summary(spec, plan, chosen, results, tiles, provenance)
@@ -234,7 +235,6 @@ class _Plan:
     beta: float  # the KL weight of the terms
     box: float  # side of the analysed maps [Mpc/h]
     edges: np.ndarray  # k bin edges [h/Mpc]
-    rng: np.random.Generator  # of the sample choice
     loglik: object  # log p(x | mean): the spec's training.likelihood (runner.kinds.likelihood)
     precision: str = "fp32"  # the forward's arithmetic (bf16: autocast, as the model trained)
     calibration: object = None  # runner.science.calibration.Calibration of the painting, or None
@@ -267,24 +267,21 @@ def _plan(model, spec, test_data, device, transforms, seed, latent, batch_size, 
         beta,
         box,
         log_bins(box, (size, size), N_BINS),
-        np.random.default_rng(seed),
         LIKELIHOODS[space],
         options=kind.options(training) if training is not None else {},
         z_offset=float(getattr(getattr(spec, "data", None), "redshift_offset", 0.0)),
     )
 
 
-def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
+def _evaluate_z(model, plan: _Plan, z: float, zi: int, idx: np.ndarray) -> dict:
     space = plan.data.space
-    zi = space.redshifts.index(z)
-    idx = choose_samples(space, zi, n_tiles, plan.rng)
     maps = _paint_samples(model, plan, z, idx, seed=plan.seed * 1000 + zi)
     inner = (slice(None),) + (slice(plan.crop, space.tile - plan.crop),) * 2
     maps = {name: m[inner] for name, m in maps.items() if name != "terms"} | {"terms": maps["terms"]}
     modes = {"tile": maps["painted"]} | ({"interior": maps["interior"]} if plan.margin else {})
     reference = {"auto": _power(plan, maps["true"]), "cross": _power(plan, maps["dm"], maps["true"])}
     ratios, power = {}, {f"true_{kind}": p.power.mean(axis=0) for kind, p in reference.items()}
-    boot = np.random.default_rng([plan.seed, zi, 7])  # apart from the choice's generator
+    boot = bootstrap_generator(plan.seed, zi)
     uncertainty = {}
     for mode, painted in modes.items():
         estimate = {"auto": _power(plan, painted), "cross": _power(plan, maps["dm"], painted)}
@@ -305,6 +302,11 @@ def _evaluate_z(model, plan: _Plan, z: float, n_tiles: int | None) -> dict:
         "terms": maps["terms"],
         "uncertainty": uncertainty,
     }
+
+
+def bootstrap_generator(seed: int, z_index: int) -> np.random.Generator:
+    """The bootstrap's generator at one redshift, apart from the choice's."""
+    return np.random.default_rng([seed, z_index, 7])
 
 
 def brightest(true_auto: Spectrum) -> dict:
@@ -356,7 +358,7 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
     """Physical-unit maps (N, T, T) float32 of the samples: "dm", "true", "painted" (each tile
     alone) and "interior" (painted in context, when the plan has a margin); and "terms": the
     kind's logged terms, averaged over the samples."""
-    from runner.data.tiles import assemble
+    from runner.data.tiles import assemble, summed
 
     out = {"dm": [], "true": [], "painted": [], "interior": []}
     terms = []
@@ -384,8 +386,8 @@ def _paint_samples(model, plan: _Plan, z: float, idx: np.ndarray, seed: int) -> 
                 )
                 painted = centre(_paint(plan, model, y_window), plan.margin)
                 out["interior"].append(inverse(_calibrated(plan, painted, z)))
-            out["true"].append(parts[("pressure", 100)] + parts[("pressure", 150)])
-            out["dm"].append(parts[("dm", 100)] + parts[("dm", 150)])
+            out["true"].append(summed(parts, "pressure"))
+            out["dm"].append(summed(parts, "dm"))
     maps = {name: np.concatenate(v) for name, v in out.items() if v}
     maps["terms"] = np.sum(terms, axis=0) / len(idx)
     return maps

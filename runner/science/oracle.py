@@ -25,11 +25,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
-from runner.science.choice import choose_samples, read_windows
-from runner.science.evaluate import brightest, choose_redshifts, score_painting, spectra
-from runner.science.protocol import N_BINS, default_tiles
+from runner.data.tiles import summed
+from runner.science.choice import evaluation_samples, read_windows
+from runner.science.evaluate import bootstrap_generator, brightest, choose_redshifts, score_painting, spectra
+from runner.science.protocol import N_BINS
 from runner.science.protocol import REDSHIFTS as DEFAULT_REDSHIFTS
 from runner.science.spectra import log_bins
 
@@ -61,35 +60,33 @@ def oracle_scores(
     the test samples ``runner evaluate --tiles TILES --seed SEED`` scores.
 
     Returns:
-        [{"z", "k", "auto", "cross" (ratio of mean spectra - 1 per k bin), "bands" {kind: {band:
-        (value, lo, hi)}}, "r" (value per k bin), "brightest", "n_tiles"}].
+        [{"z", "idx" (the samples), "k", "auto", "cross" (ratio of mean spectra - 1 per k bin),
+        "bands" {kind: {band: (value, lo, hi)}}, "r" (value per k bin), "brightest"}].
     """
+    from runner.data.open import open_split
+    from runner.data.store import open_store
     from runner.science.painter import open_test_split
 
+    path = oracle_store(spec, progress)  # first: a spec without a halo sky is refused before any work
     test = open_test_split(spec)
-    oracle = open_test_split(spec, oracle_store(spec, progress))  # cut by the spec's rules, as the truth
+    # the oracle's store: its writer refused NaN/inf, as the mock's, so it is not scanned again
+    oracle = open_split(spec, open_store(path, scan=False), "test")
     space = test.space
-    tiles = default_tiles(space.per_depth) if tiles == "auto" else tiles
-    tile = space.tile
-    box = tile * float(test.store.pixel_size)
-    edges = log_bins(box, (tile, tile), N_BINS)
-    rng = np.random.default_rng(seed)  # drawn from per redshift in evaluate's order: its samples
+    box = space.tile * float(test.store.pixel_size)
+    edges = log_bins(box, (space.tile, space.tile), N_BINS)
+    stored = {c["used"] for c in choose_redshifts(redshifts, space.redshifts)}
     rows = []
-    for z in sorted({c["used"] for c in choose_redshifts(redshifts, space.redshifts)}):
-        zi = space.redshifts.index(z)
-        idx = choose_samples(space, zi, tiles, rng)
+    for z, zi, idx in evaluation_samples(space, stored, tiles, seed):
         true, painted = read_windows(test, idx, 0), read_windows(oracle, idx, 0)
-        dm = true[("dm", 100)] + true[("dm", 150)]
-        p_true = true[("pressure", 100)] + true[("pressure", 150)]
-        p_oracle = painted[("pressure", 100)] + painted[("pressure", 150)]
+        dm, p_true, p_oracle = summed(true, "dm"), summed(true, "pressure"), summed(painted, "pressure")
         reference = {"auto": spectra(box, edges, p_true), "cross": spectra(box, edges, dm, p_true)}
         estimate = {"auto": spectra(box, edges, p_oracle), "cross": spectra(box, edges, dm, p_oracle)}
-        boot = np.random.default_rng([seed, zi, 7])  # evaluate's bootstrap generator
-        ratios, uncertainty = score_painting(estimate, reference, spectra(box, edges, p_true, p_oracle), boot)
+        with_truth = spectra(box, edges, p_true, p_oracle)
+        ratios, uncertainty = score_painting(estimate, reference, with_truth, bootstrap_generator(seed, zi))
         rows.append(
             {
                 "z": z,
-                "n_tiles": len(idx),
+                "idx": idx,
                 "k": reference["auto"].k,
                 **{kind: ratios[kind][2] for kind in ("auto", "cross")},
                 "bands": {kind: uncertainty[kind]["bands"] for kind in ("auto", "cross")},

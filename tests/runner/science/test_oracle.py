@@ -67,6 +67,8 @@ def test_the_oracle_store_keeps_the_dark_matter_and_the_mean_pressure(cache):
 
 def test_only_the_halo_sky_has_an_oracle(cache):
     from runner.data.mock import ensure_mock_store
+
+    cache.mkdir(parents=True)
     from runner.science.oracle import oracle_store
 
     with pytest.raises(DataError, match="only the halo sky has a halo oracle"):
@@ -74,3 +76,29 @@ def test_only_the_halo_sky_has_an_oracle(cache):
     spec = archspec.loads(TINY_SPEC, overrides=["data.mock.sky=lognormal"])
     with pytest.raises(ValueError, match="halo mock only"):
         oracle_store(spec)
+    from runner.science.oracle import oracle_scores
+
+    with pytest.raises(ValueError, match="halo mock only"):
+        oracle_scores(spec)
+    assert not list(cache.glob("*.h5"))  # refused before any store was made
+
+
+def test_the_oracle_scores_the_samples_runner_evaluate_scores(cache):
+    """Beside a model's evaluation row for row: the same test samples at every redshift, for
+    the default choice and for another seed and number (an untrained model is enough: which
+    samples are painted does not depend on the model)."""
+    import torch
+
+    from runner.science.evaluate import evaluate_model
+    from runner.science.oracle import oracle_scores
+    from runner.science.painter import open_test_split
+
+    spec = archspec.loads(TINY_SPEC)
+    torch.manual_seed(0)
+    model = archspec.build(spec)
+    for options in ({}, {"tiles": 3, "seed": 5}):
+        summary = evaluate_model(model, spec, open_test_split(spec), cache / "eval", figures=(), context=0, **options)
+        rows = oracle_scores(spec, **options)
+        assert [r["z"] for r in rows] == [e["z"] for e in summary["per_redshift"]]
+        for row, entry in zip(rows, summary["per_redshift"]):
+            assert [int(i) for i in row["idx"]] == entry["samples"]
