@@ -64,7 +64,8 @@ def _same_names(kind: str, section: str, what: str, required: tuple[str, ...], g
 
 
 def check_phases(spec: Spec) -> list[Problem]:
-    """``training.phases`` names the kind's phases; ``training.gan`` is for a kind with a discriminator."""
+    """``training.phases`` names the kind's phases; ``training.gan`` is for a kind with a
+    discriminator, ``training.likelihood.spectra`` for one without (trained on a likelihood)."""
     kind = KINDS.get(spec.model.kind)
     problems = [
         Problem(
@@ -87,6 +88,16 @@ def check_phases(spec: Spec) -> list[Problem]:
                 f"a perceptual term needs a discriminator's features; model kind '{kind.name}' has none. "
                 f"Received: perceptual={spec.training.gan.perceptual:g}",
                 "remove training.gan (it is for kind: cgan)",
+            )
+        )
+    if spec.training.likelihood.spectra and "discriminator" in kind.networks:
+        problems.append(
+            Problem(
+                "likelihood_only",
+                ("training", "likelihood", "spectra"),
+                f"a spectral term is added to a likelihood; model kind '{kind.name}' trains without one "
+                f"(its generator's loss is training.gan's). Received: spectra={spec.training.likelihood.spectra:g}",
+                "remove training.likelihood.spectra (it is for kinds trained on a likelihood: cvae, regression)",
             )
         )
     return problems

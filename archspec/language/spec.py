@@ -541,8 +541,11 @@ class Checkpoints(_Strict):
     every: Int = Field(20_000, ge=1, description="write a checkpoint every this many training samples (and at the end)")
 
 
-class Likelihood(_Strict):
-    """The Gaussian of unit variance that log p(x | ...) is, and the space it lives in."""
+class Likelihood(_Grown):
+    """The Gaussian of unit variance that log p(x | ...) is, the space it lives in, and a term
+    on the pressure spectrum beside it."""
+
+    _added = ("spectra",)
 
     space: Literal["shift_log", "sqrt", "pressure"] = Field(
         "shift_log",
@@ -551,6 +554,15 @@ class Likelihood(_Strict):
         "'sqrt': on sqrt(p/sigma_z), between the two; "
         "'pressure': on p/sigma_z = exp(4t) - 1, aligned with the power spectra "
         "(docs/variants.md)",
+    )
+    spectra: Float = Field(
+        0.0,
+        ge=0,
+        le=1e6,
+        description="weight λ of a term on the pressure power spectrum beside the likelihood: λ times the mean "
+        "over shells of |k| of (ln P_painted(k) - ln P_true(k))^2 on each batch's own tiles, so the painting "
+        "keeps the amplitude of the pressure spectrum scale by scale (docs/variants.md); 0, the paper's, "
+        "adds nothing",
     )
 
 

@@ -3,7 +3,10 @@
     ELBO = log p(x | y, z) − KL(q(z | x, y) ‖ p(z | y)),   loss = −(log p(x | y, z) − β · KL)
 
 (β = ``training.beta``; for β = 1, the paper's, the loss is −ELBO; the metrics log the ELBO,
-the log-likelihood and the KL, so runs of different β compare on the same ELBO)
+the log-likelihood and the KL, so runs of different β compare on the same ELBO), and where
+``training.likelihood.spectra`` is λ > 0 the loss adds λ times the whitened spectral error of
+pressure (:func:`runner.kinds.likelihood.spectral_error`), which the metrics do not log: the
+ELBO stays the ELBO, and such runs compare with others by it and by their spectra,
 
 with the terms of :mod:`runner.kinds.likelihood`, averaged over the batch (nats per sample).
 Painting draws z from the prior p(z | y), one draw per input (a tile), as the original's
@@ -19,7 +22,7 @@ from torch import Tensor
 
 from archspec.language.kinds.cvae import sample_gaussian
 from runner.kinds.base import KINDS, Phase, RunnerKind
-from runner.kinds.likelihood import gaussian_kl, gaussian_loglik
+from runner.kinds.likelihood import gaussian_kl, gaussian_loglik, spectral_error
 
 
 class ELBO(NamedTuple):
@@ -30,7 +33,7 @@ class ELBO(NamedTuple):
     kl: Tensor  # () scalar
 
 
-def elbo(out, x: Tensor, beta: float = 1.0, loglik=gaussian_loglik) -> ELBO:
+def elbo(out, x: Tensor, beta: float = 1.0, loglik=gaussian_loglik, spectra: float = 0.0) -> ELBO:
     """The ELBO of a batch from the model's output, and the objective trained.
 
     Args:
@@ -38,15 +41,20 @@ def elbo(out, x: Tensor, beta: float = 1.0, loglik=gaussian_loglik) -> ELBO:
         x: (N, C, H, W) the true maps.
         beta: weight of the KL term in the training objective.
         loglik: log p(x | mean), (N,) per sample (:data:`runner.kinds.likelihood.LIKELIHOODS`).
+        spectra: weight λ of the spectral term (``training.likelihood.spectra``), subtracted
+            from the objective as λ · :func:`~runner.kinds.likelihood.spectral_error`.
 
     Returns:
-        (:class:`ELBO` of batch means, the objective loglik - beta * KL). The ELBO is loglik - KL
-        whatever beta is: for beta != 1 the objective is not the ELBO, and a comparison of runs
-        of different beta must compare ELBOs.
+        (:class:`ELBO` of batch means, the objective loglik - beta * KL - spectra * error). The
+        ELBO is loglik - KL whatever beta and spectra are: where they are not 1 and 0 the
+        objective is not the ELBO, and a comparison of such runs must compare ELBOs (or spectra).
     """
     ll = loglik(x, out.x_mean).mean()
     kl = gaussian_kl(out.q_mean, out.q_logvar, out.p_mean, out.p_logvar).mean()
-    return ELBO(ll - kl, ll, kl), ll - beta * kl
+    objective = ll - beta * kl
+    if spectra:
+        objective = objective - spectra * spectral_error(x, out.x_mean)
+    return ELBO(ll - kl, ll, kl), objective
 
 
 def stack(terms: ELBO) -> Tensor:
@@ -54,8 +62,10 @@ def stack(terms: ELBO) -> Tensor:
     return torch.stack([t.detach() for t in terms])
 
 
-def loss(model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik) -> tuple[Tensor, Tensor]:
-    terms, objective = elbo(model(x, y), x, beta, loglik)
+def loss(
+    model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik, spectra: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    terms, objective = elbo(model(x, y), x, beta, loglik, spectra)
     return -objective, stack(terms)
 
 
@@ -72,5 +82,6 @@ KIND = KINDS.add(
         terms=ELBO._fields,  # ("elbo", "loglik", "kl")
         phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
         paint=paint,
+        options=lambda training: {"spectra": training.likelihood.spectra} if training.likelihood.spectra else {},
     )
 )

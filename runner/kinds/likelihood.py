@@ -92,6 +92,53 @@ def sqrt_loglik(x: Tensor, mean: Tensor) -> Tensor:
     return -0.5 * (root(x) - root(mean)).square().flatten(1).sum(1) - x.shape[1] * HALF_LOG_2PI  # (N,)
 
 
+# Shell edges of the spectral term, in units of the tile's fundamental mode (|k| / k_f), about two
+# shells an octave: on the quickstart's 64² tiles of 12.5 Mpc/h (k_f = 0.50 h/Mpc) from 0.5 to
+# 5.5 h/Mpc, the scores' range (the first three shells are k < 2 h/Mpc). Shells up to the tile's
+# Nyquist were tried and painted worse (docs/variants.md). A smaller tile keeps the edges it has.
+SPECTRAL_EDGES = (1, 2, 3, 4, 6, 8, 11)
+
+
+def _shell_index(h: int, w: int, device) -> tuple[Tensor, int]:
+    """(h, w // 2 + 1) shell of each rfft2 mode (−1 outside every shell), and the number of shells."""
+    ky = torch.fft.fftfreq(h, d=1.0 / h, device=device)
+    kx = torch.fft.rfftfreq(w, d=1.0 / w, device=device)
+    k = (ky[:, None].square() + kx[None, :].square()).sqrt()
+    edges = [e for e in SPECTRAL_EDGES if e <= min(h, w) // 2] or [1, min(h, w) // 2]
+    index = torch.bucketize(k, torch.tensor(edges, dtype=k.dtype, device=device), right=True) - 1
+    index[(k < edges[0]) | (k >= edges[-1])] = -1
+    return index, len(edges) - 1
+
+
+def spectral_error(x: Tensor, mean: Tensor) -> Tensor:
+    """The squared error of pressure in Fourier space, whitened shell by shell: the mean over
+    shells of |k| (``SPECTRAL_EDGES``) of Σ |F_painted − F_true|² / Σ |F_true|², F the rfft2 of
+    pressure over σ_z (p/σ_z = e^{4t} − 1), the sums over the batch's modes in the shell.
+
+    Why: a Gaussian of unit variance in t is fitted by the conditional mean of t, a logarithm,
+    which paints the peaks that carry the power spectrum too faint and too smooth; in pressure
+    itself the residuals of a bright cluster are hundreds of σ_z and swamp every step (docs/
+    variants.md). Here pressure's error counts, but each shell's in units of the shell's true
+    power, so every scale weighs the same and no cluster outweighs the batch. Its minimum over
+    paintings of y is the conditional mean E[p | y], whose cross spectrum with the truth is the
+    truth's; 0 for a painting equal to the truth, 1 for a painting of zeros. A scalar (the
+    batch's, not per sample), ≥ 0.
+    """
+    p_true = torch.expm1(4 * at_least_fp32(x).clamp(max=_T_MAX))
+    p_paint = torch.expm1(4 * at_least_fp32(mean).clamp(max=_T_MAX))
+    index, n = _shell_index(x.shape[-2], x.shape[-1], x.device)
+    keep = index >= 0
+    shells = index[keep]
+    f_true, f_paint = torch.fft.rfft2(p_true), torch.fft.rfft2(p_paint)
+
+    def per_shell(modes: Tensor) -> Tensor:  # (n,) the batch's and the channels' sum in each shell
+        summed = modes.sum(dim=(0, 1))[keep]
+        return torch.zeros(n, dtype=summed.dtype, device=summed.device).index_add_(0, shells, summed)
+
+    tiny = torch.finfo(torch.float32).tiny
+    return (per_shell((f_paint - f_true).abs().square()) / per_shell(f_true.abs().square()).clamp(min=tiny)).mean()
+
+
 # training.likelihood.space -> log p(x | mean)
 LIKELIHOODS = {"shift_log": gaussian_loglik, "pressure": pressure_loglik, "sqrt": sqrt_loglik}
 

@@ -6,6 +6,7 @@
 the same likelihood as the CVAE's reconstruction term (:mod:`runner.kinds.likelihood`), so a
 regression's log-likelihood and a CVAE's ELBO (a lower bound on its log-likelihood) compare on
 one axis: both are logged as ``elbo``. There is no latent: painting is the network's output.
+``training.likelihood.spectra`` adds its spectral term to the loss as for the CVAE.
 """
 
 from __future__ import annotations
@@ -14,12 +15,18 @@ import torch
 from torch import Tensor
 
 from runner.kinds.base import KINDS, Phase, RunnerKind
-from runner.kinds.likelihood import gaussian_loglik
+from runner.kinds.likelihood import gaussian_loglik, spectral_error
 
 
-def loss(model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik) -> tuple[Tensor, Tensor]:
-    ll = loglik(x, model(y=y)).mean()
-    return -ll, torch.stack([ll.detach(), ll.detach()])
+def loss(
+    model, x: Tensor, y: Tensor, beta: float, loglik=gaussian_loglik, spectra: float = 0.0
+) -> tuple[Tensor, Tensor]:
+    """−log-likelihood, plus λ times the spectral error where ``training.likelihood.spectra``
+    is λ > 0 (not logged: the logged terms stay the log-likelihood)."""
+    painted = model(y=y)
+    ll = loglik(x, painted).mean()
+    objective = -ll + spectra * spectral_error(x, painted) if spectra else -ll
+    return objective, torch.stack([ll.detach(), ll.detach()])
 
 
 def paint(model, y: Tensor, latent: str = "sample") -> Tensor:
@@ -32,5 +39,6 @@ KIND = KINDS.add(
         terms=("elbo", "loglik"),  # equal: without a latent the ELBO is the log-likelihood
         phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
         paint=paint,
+        options=lambda training: {"spectra": training.likelihood.spectra} if training.likelihood.spectra else {},
     )
 )

@@ -19,7 +19,7 @@ from archspec.language.dump import to_data
 from archspec.language.errors import SpecError
 from archspec.language.resolve import Resolved
 from archspec.presenting.show import summary_data
-from tests.spec_texts import OLD_QUICKSTART_DATA, TINY_CGAN, TINY_SPEC, locate
+from tests.spec_texts import OLD_QUICKSTART_DATA, OLD_QUICKSTART_TRAINING, TINY_CGAN, TINY_SPEC, locate
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -136,7 +136,10 @@ def test_init_and_spectral_norm_are_checked_where_they_are_written():
 
 def test_specs_that_do_not_use_the_new_columns_keep_their_hash():
     """The columns are left out of a spec's data at their defaults (the hash pins: docs/calibration.md)."""
-    spec = archspec.load(ROOT / "specs" / "quickstart.yaml", ["training.calibration=none", *OLD_QUICKSTART_DATA])
+    spec = archspec.load(
+        ROOT / "specs" / "quickstart.yaml",
+        ["training.calibration=none", *OLD_QUICKSTART_DATA, *OLD_QUICKSTART_TRAINING],
+    )
     assert archspec.spec_hash(spec) == "f80641a4518b867e"  # tests/runner/science/test_calibration.py
     text = archspec.dump(spec)
     assert "spectral_norm" not in text and "init" not in text and "phases" not in text and "gan:" not in text
@@ -235,6 +238,15 @@ def test_a_perceptual_term_needs_a_discriminator():
     text = TINY_SPEC.replace("  seed: 3", "  seed: 3\n  gan: {perceptual: 2.5}")
     (problem,) = problems(text)
     assert problem.code == "gan_only" and (problem.line, problem.col) == locate(text, "2.5}")
+
+
+def test_a_spectral_term_needs_a_likelihood():
+    text = TINY_CGAN.replace("  gan: {perceptual: 2.5}", "  gan: {perceptual: 2.5}\n  likelihood: {spectra: 10}")
+    (problem,) = problems(text)
+    assert problem.code == "likelihood_only" and (problem.line, problem.col) == locate(text, "10}")
+    assert problem.fix.startswith("remove training.likelihood.spectra")
+    cvae = archspec.loads(TINY_SPEC.replace("  seed: 3", "  seed: 3\n  likelihood: {spectra: 10}"))
+    assert cvae.training.likelihood.spectra == 10  # a kind trained on a likelihood takes it
 
 
 def test_lr_every_or_milestones_not_both():

@@ -17,7 +17,7 @@ from runner.science.calibration import KEY, Calibration, CalibrationError, fit
 from runner.science.painter import Painter
 from runner.train.recipe import train
 from tests.runner.science.test_painter import TRANSFORMS, _state
-from tests.spec_texts import BASE, OLD_QUICKSTART_DATA, TINY_SPEC
+from tests.spec_texts import BASE, OLD_QUICKSTART_DATA, OLD_QUICKSTART_TRAINING, TINY_SPEC
 
 
 def _pairs(rng, n, s_of_f):
@@ -183,7 +183,7 @@ def test_the_field_at_its_default_leaves_every_hash_as_it_was():
     from pathlib import Path
 
     quickstart = Path(__file__).resolve().parents[3] / "specs" / "quickstart.yaml"
-    spec = archspec.load(quickstart, ["training.calibration=none", *OLD_QUICKSTART_DATA])
+    spec = archspec.load(quickstart, ["training.calibration=none", *OLD_QUICKSTART_DATA, *OLD_QUICKSTART_TRAINING])
     assert archspec.spec_hash(spec) == "f80641a4518b867e"
     assert "calibration" not in archspec.dump(spec)
 
