@@ -21,11 +21,16 @@ KINDS = ("deep_generator", "free_latent", "laptop", "seed_1")  # and one tile si
 
 
 def test_every_paper_variant_has_a_quickstart_twin():
-    """But for a tile size each, and the quickstart's uncalibrated painting: the paper spec
-    paints as the paper (calibration none), so its twin is the paper spec itself."""
-    assert len(PAPER) == 6 and len(QUICK) == 7
+    """But for a tile size each, and the quickstart's uncalibrated painting and paper loss: the
+    paper spec paints as the paper (calibration none) and trains on the paper's loss alone (no
+    spectral term), so their twin is the paper spec itself."""
+    assert len(PAPER) == 6 and len(QUICK) == 8
     assert {p.name for p in PAPER} - {q.name for q in QUICK} == {"tiles_256.yaml"}
-    assert {q.name for q in QUICK} - {p.name for p in PAPER} == {"tiles_32.yaml", "uncalibrated.yaml"}
+    assert {q.name for q in QUICK} - {p.name for p in PAPER} == {
+        "tiles_32.yaml",
+        "uncalibrated.yaml",
+        "paper_loss.yaml",
+    }
 
 
 @pytest.mark.parametrize("path", VARIANTS, ids=[str(p.relative_to(ROOT / "specs" / "variants")) for p in VARIANTS])
