@@ -559,10 +559,10 @@ class Likelihood(_Grown):
         0.0,
         ge=0,
         le=1e6,
-        description="weight λ of a term on the pressure power spectrum beside the likelihood: λ times the mean "
-        "over shells of |k| of (ln P_painted(k) - ln P_true(k))^2 on each batch's own tiles, so the painting "
-        "keeps the amplitude of the pressure spectrum scale by scale (docs/variants.md); 0, the paper's, "
-        "adds nothing",
+        description="weight λ of a term on the pressure spectrum beside the likelihood: λ times the squared "
+        "error of pressure p/sigma_z in Fourier space, each shell of |k| in units of the true power in it, "
+        "averaged over the shells (the batch's tiles summed), so every scale of the painting counts as the "
+        "power spectrum counts it (docs/variants.md); 0, the paper's, adds nothing; the quickstart's: 10",
     )
 
 

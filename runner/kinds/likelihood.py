@@ -94,8 +94,9 @@ def sqrt_loglik(x: Tensor, mean: Tensor) -> Tensor:
 
 # Shell edges of the spectral term, in units of the tile's fundamental mode (|k| / k_f), about two
 # shells an octave: on the quickstart's 64² tiles of 12.5 Mpc/h (k_f = 0.50 h/Mpc) from 0.5 to
-# 5.5 h/Mpc, the scores' range (the first three shells are k < 2 h/Mpc). Shells up to the tile's
-# Nyquist were tried and painted worse (docs/variants.md). A smaller tile keeps the edges it has.
+# 5.5 h/Mpc, the scores' range (the first three shells are k < 2 h/Mpc). Beyond them the painting
+# is not held to the truth (bench/README.md, "A loss on the spectra"). A smaller tile keeps the
+# edges below its Nyquist.
 SPECTRAL_EDGES = (1, 2, 3, 4, 6, 8, 11)
 
 
@@ -104,7 +105,9 @@ def _shell_index(h: int, w: int, device) -> tuple[Tensor, int]:
     ky = torch.fft.fftfreq(h, d=1.0 / h, device=device)
     kx = torch.fft.rfftfreq(w, d=1.0 / w, device=device)
     k = (ky[:, None].square() + kx[None, :].square()).sqrt()
-    edges = [e for e in SPECTRAL_EDGES if e <= min(h, w) // 2] or [1, min(h, w) // 2]
+    edges = [e for e in SPECTRAL_EDGES if e <= min(h, w) // 2]
+    if len(edges) < 2:  # a tile of a few pixels: one shell of what it has
+        edges = [1, min(h, w) // 2 + 1]
     index = torch.bucketize(k, torch.tensor(edges, dtype=k.dtype, device=device), right=True) - 1
     index[(k < edges[0]) | (k >= edges[-1])] = -1
     return index, len(edges) - 1
@@ -119,10 +122,11 @@ def spectral_error(x: Tensor, mean: Tensor) -> Tensor:
     which paints the peaks that carry the power spectrum too faint and too smooth; in pressure
     itself the residuals of a bright cluster are hundreds of σ_z and swamp every step (docs/
     variants.md). Here pressure's error counts, but each shell's in units of the shell's true
-    power, so every scale weighs the same and no cluster outweighs the batch. Its minimum over
-    paintings of y is the conditional mean E[p | y], whose cross spectrum with the truth is the
-    truth's; 0 for a painting equal to the truth, 1 for a painting of zeros. A scalar (the
-    batch's, not per sample), ≥ 0.
+    power, so every scale weighs the same and no cluster outweighs the batch. Were each shell's
+    weight fixed, its minimum over paintings of y would be the conditional mean E[p | y], whose
+    cross spectrum with the truth is the truth's; the weights come from the batch's own truth, so
+    it is that only roughly. 0 for a painting equal to the truth, 1 for a painting of zeros. A
+    scalar (the batch's, not per sample), ≥ 0.
     """
     p_true = torch.expm1(4 * at_least_fp32(x).clamp(max=_T_MAX))
     p_paint = torch.expm1(4 * at_least_fp32(mean).clamp(max=_T_MAX))

@@ -68,6 +68,12 @@ def test_a_painting_of_c_times_the_truth_scores_one_minus_c_squared(c):
     torch.testing.assert_close(spectral_error(t_of(p), t_of(c * p)), torch.tensor((1 - c) ** 2, dtype=torch.float64))
 
 
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_a_tile_of_a_few_pixels_has_one_shell_and_a_finite_error(size):
+    p = np.random.default_rng(size).lognormal(0, 1.5, (4, 1, size, size))
+    torch.testing.assert_close(spectral_error(t_of(p), t_of(0.5 * p)), torch.tensor(0.25, dtype=torch.float64))
+
+
 @pytest.mark.parametrize("size", [16, 32, 64])
 def test_agrees_with_numpy_mode_by_mode(size):
     rng = np.random.default_rng(size)
