@@ -22,7 +22,7 @@ from torch import Tensor
 
 from archspec.language.kinds.cvae import sample_gaussian
 from runner.kinds.base import KINDS, Phase, RunnerKind
-from runner.kinds.likelihood import gaussian_kl, gaussian_loglik, spectral_error
+from runner.kinds.likelihood import gaussian_kl, gaussian_loglik, spectral_error, spectral_options
 
 
 class ELBO(NamedTuple):
@@ -82,6 +82,6 @@ KIND = KINDS.add(
         terms=ELBO._fields,  # ("elbo", "loglik", "kl")
         phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
         paint=paint,
-        options=lambda training: {"spectra": training.likelihood.spectra} if training.likelihood.spectra else {},
+        options=spectral_options,
     )
 )

@@ -24,6 +24,7 @@ below float32's resolution of σ ≥ 1 (and negligible elsewhere).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -100,8 +101,17 @@ def sqrt_loglik(x: Tensor, mean: Tensor) -> Tensor:
 SPECTRAL_EDGES = (1, 2, 3, 4, 6, 8, 11)
 
 
-def _shell_index(h: int, w: int, device) -> tuple[Tensor, int]:
-    """(h, w // 2 + 1) shell of each rfft2 mode (−1 outside every shell), and the number of shells."""
+@functools.lru_cache(maxsize=8)
+def _shells(h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor, int]:
+    """Which rfft2 modes of an (h, w) tile lie in a shell (a (h, w // 2 + 1) mask), the shell of
+    each of those, and the number of shells. Made once per tile size and device, not every step,
+    and made as ordinary tensors even when the first call is an evaluation's (inference mode):
+    training saves them for its backward."""
+    with torch.inference_mode(False):
+        return _shells_of(h, w, device)
+
+
+def _shells_of(h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor, int]:
     ky = torch.fft.fftfreq(h, d=1.0 / h, device=device)
     kx = torch.fft.rfftfreq(w, d=1.0 / w, device=device)
     k = (ky[:, None].square() + kx[None, :].square()).sqrt()
@@ -109,8 +119,13 @@ def _shell_index(h: int, w: int, device) -> tuple[Tensor, int]:
     if len(edges) < 2:  # a tile of a few pixels: one shell of what it has
         edges = [1, min(h, w) // 2 + 1]
     index = torch.bucketize(k, torch.tensor(edges, dtype=k.dtype, device=device), right=True) - 1
-    index[(k < edges[0]) | (k >= edges[-1])] = -1
-    return index, len(edges) - 1
+    keep = (k >= edges[0]) & (k < edges[-1])
+    return keep, index[keep], len(edges) - 1
+
+
+def spectral_options(training) -> dict:
+    """The loss keywords of a kind trained on a likelihood: ``spectra`` where the spec sets it."""
+    return {"spectra": training.likelihood.spectra} if training.likelihood.spectra else {}
 
 
 def spectral_error(x: Tensor, mean: Tensor) -> Tensor:
@@ -130,9 +145,7 @@ def spectral_error(x: Tensor, mean: Tensor) -> Tensor:
     """
     p_true = torch.expm1(4 * at_least_fp32(x).clamp(max=_T_MAX))
     p_paint = torch.expm1(4 * at_least_fp32(mean).clamp(max=_T_MAX))
-    index, n = _shell_index(x.shape[-2], x.shape[-1], x.device)
-    keep = index >= 0
-    shells = index[keep]
+    keep, shells, n = _shells(x.shape[-2], x.shape[-1], x.device)
     f_true, f_paint = torch.fft.rfft2(p_true), torch.fft.rfft2(p_paint)
 
     def per_shell(modes: Tensor) -> Tensor:  # (n,) the batch's and the channels' sum in each shell

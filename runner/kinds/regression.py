@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from runner.kinds.base import KINDS, Phase, RunnerKind
-from runner.kinds.likelihood import gaussian_loglik, spectral_error
+from runner.kinds.likelihood import gaussian_loglik, spectral_error, spectral_options
 
 
 def loss(
@@ -39,6 +39,6 @@ KIND = KINDS.add(
         terms=("elbo", "loglik"),  # equal: without a latent the ELBO is the log-likelihood
         phases=(Phase("model", params=lambda model: model.parameters(), loss=loss),),
         paint=paint,
-        options=lambda training: {"spectra": training.likelihood.spectra} if training.likelihood.spectra else {},
+        options=spectral_options,
     )
 )

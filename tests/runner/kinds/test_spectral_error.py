@@ -146,3 +146,16 @@ def test_a_kind_trained_on_a_likelihood_takes_the_term_from_the_spec(text):
             painted = model(y=y).double().numpy()
         expected = -terms[1].item() + 2.5 * numpy_error(x.numpy(), painted)
         assert objective.item() == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_first_call_in_inference_mode_leaves_training_its_backward():
+    # The shells are made once per tile size; an evaluation (inference mode) may make them first.
+    from runner.kinds.likelihood import _shells
+
+    _shells.cache_clear()
+    x = t_of(np.random.default_rng(5).lognormal(0, 1, (2, 1, 24, 24)))
+    with torch.inference_mode():
+        spectral_error(x, x * 0.9)
+    mean = (x * 0.9).clone().requires_grad_()
+    spectral_error(x, mean).backward()
+    assert torch.isfinite(mean.grad).all() and mean.grad.abs().sum() > 0
